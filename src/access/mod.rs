@@ -1,0 +1,1 @@
+//! Who is calling: the identity taken from the verified client certificate.

@@ -1,0 +1,3 @@
+//! The `kmipd` command.
+
+fn main() {}
