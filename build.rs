@@ -300,6 +300,18 @@ fn write_enums(code: &mut String, enums: &BTreeMap<String, Enumeration>) {
                 "        EnumValueDef {{ name: {:?}, spec_name: {:?}, value: 0x{:08X}, versions: VersionSet({}) }},",
                 v.name, v.spec_name, v.value, v.versions
             );
+        }
+        // Where names of one value changed between versions, the newest name comes first, so that a codec that
+        // takes the first name of a value writes the current one; older names still read.
+        let mut newest_first: Vec<&Value> = e.values.iter().collect();
+        let first_of = |value: u32| e.values.iter().position(|v| v.value == value);
+        newest_first.sort_by_key(|v| {
+            (
+                first_of(v.value),
+                std::cmp::Reverse(8 - v.versions.leading_zeros()),
+            )
+        });
+        for v in newest_first {
             let _ = writeln!(pairs, "        ({:?}, 0x{:08X}),", v.name, v.value);
         }
         modules.push_str("    }\n");

@@ -82,6 +82,14 @@ impl EnumDef {
         self.values.iter().find(|v| v.name == name).map(|v| v.value)
     }
 
+    /// The name of a value (or mask bit) in protocol version `major.minor`, where names changed between versions.
+    pub fn name_in(&self, value: u32, major: i32, minor: i32) -> Option<&'static str> {
+        self.values
+            .iter()
+            .find(|v| v.value == value && v.versions.contains(major, minor))
+            .map(|v| v.name)
+    }
+
     /// The definition of a value; for a mask, of a single bit.
     pub fn by_value(&self, value: u32) -> Option<&'static EnumValueDef> {
         self.values.iter().find(|v| v.value == value)

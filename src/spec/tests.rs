@@ -142,6 +142,19 @@ fn spot_checks_against_the_specification() {
     assert!(index.versions.contains(1, 1) && index.versions.contains(1, 3));
     assert!(!VersionSet(0x7F).contains(3, 0));
 
+    // Names that changed: each version has its own, the codecs' list gives the newest first.
+    let hashing = enumeration("HashingAlgorithm").expect("HashingAlgorithm");
+    assert_eq!(hashing.name_in(0x0E, 1, 4), Some("SHA_3_224"));
+    assert_eq!(hashing.name_in(0x0E, 2, 1), Some("SHA3_224"));
+    assert_eq!(hashing.name_in(0x0E, 1, 0), None);
+    let first = hashing
+        .named
+        .values
+        .iter()
+        .find(|(_, v)| *v == 0x0E)
+        .map(|(n, _)| *n);
+    assert_eq!(first, Some("SHA3_224"));
+
     let discover = enumeration("Operation")
         .and_then(|e| e.by_value(0x1E))
         .expect("Discover Versions");
