@@ -32,11 +32,13 @@ impl VersionSet {
 /// One tag of the specification.
 #[derive(Debug)]
 pub struct TagDef {
+    /// The tag number, 0x42xxxx.
     pub tag: u32,
     /// Normalized (CamelCase) name, as the XML and JSON encodings write it.
     pub name: &'static str,
     /// The name as the specification prints it, as 1.x Attribute Names carry it.
     pub spec_name: &'static str,
+    /// The versions that define the tag.
     pub versions: VersionSet,
     /// The item type of the latest version that defines the tag; `None` where it varies with use
     /// (Attribute Value, Key Value, Key Material, Attribute Reference, Adjustment Value).
@@ -69,6 +71,7 @@ pub struct EnumDef {
     pub name: &'static str,
     /// The name as the specification prints it, e.g. `Result Reason`.
     pub spec_name: &'static str,
+    /// A mask is an Integer whose bits are named; an enumeration's values are whole.
     pub is_mask: bool,
     /// Every value any version defines, in the specification's order.
     pub values: &'static [EnumValueDef],
@@ -103,7 +106,9 @@ pub struct EnumValueDef {
     pub name: &'static str,
     /// The name as the specification prints it.
     pub spec_name: &'static str,
+    /// The value; for a mask, the bit.
     pub value: u32,
+    /// The versions that define the value under this name.
     pub versions: VersionSet,
 }
 
