@@ -38,6 +38,18 @@ fn main() {
     let enums = parse_enumerations(&read("kmip-spec/enumerations.tsv"));
     let tags = parse_tags(&read("kmip-spec/tags.tsv"), &enums);
     let mut code = String::new();
+    // The lengths of the data files the tables come from, so `src/spec` can refuse tables generated from other
+    // data (another worktree sharing the target directory may have run an older generator into OUT_DIR).
+    for (name, file) in [
+        ("TAGS_TSV_LEN", "kmip-spec/tags.tsv"),
+        ("ENUMERATIONS_TSV_LEN", "kmip-spec/enumerations.tsv"),
+    ] {
+        let _ = writeln!(
+            code,
+            "/// Length of `{file}` when these tables were generated.\nconst {name}: usize = {};",
+            read(file).len()
+        );
+    }
     write_tags(&mut code, &tags);
     write_enums(&mut code, &enums);
     let path = Path::new(&out_dir).join("spec_tables.rs");

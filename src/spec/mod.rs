@@ -12,6 +12,14 @@ use crate::ttlv::{ItemType, NamedValues};
 
 include!(concat!(env!("OUT_DIR"), "/spec_tables.rs"));
 
+// Cargo judges the generated tables fresh by file times, and worktrees sharing one target directory share
+// OUT_DIR: tables generated from other data must fail the build rather than be used silently.
+const _: () = assert!(
+    include_bytes!("../../kmip-spec/tags.tsv").len() == TAGS_TSV_LEN
+        && include_bytes!("../../kmip-spec/enumerations.tsv").len() == ENUMERATIONS_TSV_LEN,
+    "the generated spec tables are stale: `touch build.rs` and build again"
+);
+
 /// The protocol versions a definition belongs to, one bit each in the order of [`VersionSet::ALL`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VersionSet(pub u8);
