@@ -134,7 +134,12 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         } else {
             println!("{}", bootstrap::describe(&made, config.listen));
         }
-        let DevFiles { server_certificate, server_key, client_ca_bundle, .. } = made.files;
+        let DevFiles {
+            server_certificate,
+            server_key,
+            client_ca_bundle,
+            ..
+        } = made.files;
         config.tls.cert_chain = Some(server_certificate);
         config.tls.private_key = Some(server_key);
         config.tls.client_ca = Some(client_ca_bundle);
@@ -162,7 +167,10 @@ struct NoEngineYet;
 impl FrameHandler for NoEngineYet {
     fn handle_frame(&self, _frame: &[u8], caller: &Caller) -> Reply {
         tracing::warn!(identity = %caller.identity, "no KMIP engine in this build; closing");
-        Reply { bytes: Vec::new(), close_after: true }
+        Reply {
+            bytes: Vec::new(),
+            close_after: true,
+        }
     }
 
     fn reject_frame(&self, _error: &FrameError, _caller: &Caller) -> Option<Vec<u8>> {

@@ -24,9 +24,13 @@ impl Caller {
     /// Names the caller from its verified end-entity certificate (DER).
     pub fn from_certificate(peer: SocketAddr, certificate_der: &[u8]) -> Caller {
         let certificate_sha256 = sha256(certificate_der);
-        let identity = subject_common_name(certificate_der)
-            .unwrap_or_else(|| hex::encode(certificate_sha256));
-        Caller { peer, identity, certificate_sha256 }
+        let identity =
+            subject_common_name(certificate_der).unwrap_or_else(|| hex::encode(certificate_sha256));
+        Caller {
+            peer,
+            identity,
+            certificate_sha256,
+        }
     }
 
     /// The certificate fingerprint as lowercase hex, for logs and audit records.
@@ -76,9 +80,13 @@ mod tests {
         let mut params = rcgen::CertificateParams::new(vec!["client.test".to_string()]).unwrap();
         params.distinguished_name = rcgen::DistinguishedName::new();
         if let Some(cn) = cn {
-            params.distinguished_name.push(rcgen::DnType::CommonName, cn);
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, cn);
         }
-        params.distinguished_name.push(rcgen::DnType::OrganizationName, "kmipd tests");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::OrganizationName, "kmipd tests");
         params.self_signed(&key).unwrap().der().to_vec()
     }
 

@@ -25,11 +25,19 @@ pub const ADMIN_NAME: &str = "admin";
 #[derive(Debug, Error)]
 pub enum BootstrapError {
     #[error("cannot create data directory {path}: {source}")]
-    CreateDir { path: PathBuf, source: std::io::Error },
-    #[error("{present} exists but {missing} does not; restore it or remove both to have them re-created")]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{present} exists but {missing} does not; restore it or remove both to have them re-created"
+    )]
     Incomplete { present: PathBuf, missing: PathBuf },
     #[error("cannot resolve {path}: {source}")]
-    Resolve { path: PathBuf, source: std::io::Error },
+    Resolve {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Pki(#[from] PkiError),
 }
@@ -82,14 +90,18 @@ pub fn ensure_dev_files(data_dir: &Path, listen: SocketAddr) -> Result<Bootstrap
     create_private_dir(data_dir)?;
     let dir = data_dir
         .canonicalize()
-        .map_err(|source| BootstrapError::Resolve { path: data_dir.to_owned(), source })?;
+        .map_err(|source| BootstrapError::Resolve {
+            path: data_dir.to_owned(),
+            source,
+        })?;
     let files = DevFiles::in_dir(&dir);
     let mut created = Vec::new();
 
     let ca = if pair_exists(&files.ca_certificate, &files.ca_key)? {
         CertificateAuthority::load(&files.ca_certificate, &files.ca_key)?
     } else {
-        let (ca, pair) = CertificateAuthority::generate(DEV_CA_NAME, CA_VALIDITY_DAYS, KeyType::EcdsaP256)?;
+        let (ca, pair) =
+            CertificateAuthority::generate(DEV_CA_NAME, CA_VALIDITY_DAYS, KeyType::EcdsaP256)?;
         write_pair(&dir, "ca", &pair)?;
         created.extend([files.ca_certificate.clone(), files.ca_key.clone()]);
         ca
@@ -98,7 +110,10 @@ pub fn ensure_dev_files(data_dir: &Path, listen: SocketAddr) -> Result<Bootstrap
     if !pair_exists(&files.server_certificate, &files.server_key)? {
         let pair = ca.issue_server(
             &["localhost".to_string()],
-            &[IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V6(Ipv6Addr::LOCALHOST)],
+            &[
+                IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ],
             LEAF_VALIDITY_DAYS,
             KeyType::EcdsaP256,
         )?;
@@ -134,8 +149,14 @@ pub fn pykmip_client_conf(files: &DevFiles, listen: SocketAddr) -> String {
         ip => ip,
     };
     let mut conf = String::new();
-    let _ = writeln!(conf, "# PyKMIP client configuration for the kmipd development server.");
-    let _ = writeln!(conf, "# Copy to ~/.pykmip/pykmip.conf, or pass config_file= to ProxyKmipClient.");
+    let _ = writeln!(
+        conf,
+        "# PyKMIP client configuration for the kmipd development server."
+    );
+    let _ = writeln!(
+        conf,
+        "# Copy to ~/.pykmip/pykmip.conf, or pass config_file= to ProxyKmipClient."
+    );
     let _ = writeln!(conf, "[client]");
     let _ = writeln!(conf, "host={host}");
     let _ = writeln!(conf, "port={}", listen.port());
@@ -155,14 +176,45 @@ pub fn pykmip_client_conf(files: &DevFiles, listen: SocketAddr) -> String {
 pub fn describe(bootstrap: &Bootstrap, listen: SocketAddr) -> String {
     let f = &bootstrap.files;
     let mut text = String::new();
-    let _ = writeln!(text, "kmipd: development certificates created in {}", f.dir.display());
-    let _ = writeln!(text, "  CA (trust this on clients):  {}", f.ca_certificate.display());
-    let _ = writeln!(text, "  server certificate:          {}", f.server_certificate.display());
-    let _ = writeln!(text, "  admin client certificate:    {}", f.admin_certificate.display());
-    let _ = writeln!(text, "  admin client key:            {}", f.admin_key.display());
-    let _ = writeln!(text, "  accepted client CAs:         {}", f.client_ca_bundle.display());
-    let _ = writeln!(text, "These are for development only; see certs/README.md for production.");
-    let _ = writeln!(text, "PyKMIP client configuration (also in {}):", f.pykmip_conf.display());
+    let _ = writeln!(
+        text,
+        "kmipd: development certificates created in {}",
+        f.dir.display()
+    );
+    let _ = writeln!(
+        text,
+        "  CA (trust this on clients):  {}",
+        f.ca_certificate.display()
+    );
+    let _ = writeln!(
+        text,
+        "  server certificate:          {}",
+        f.server_certificate.display()
+    );
+    let _ = writeln!(
+        text,
+        "  admin client certificate:    {}",
+        f.admin_certificate.display()
+    );
+    let _ = writeln!(
+        text,
+        "  admin client key:            {}",
+        f.admin_key.display()
+    );
+    let _ = writeln!(
+        text,
+        "  accepted client CAs:         {}",
+        f.client_ca_bundle.display()
+    );
+    let _ = writeln!(
+        text,
+        "These are for development only; see certs/README.md for production."
+    );
+    let _ = writeln!(
+        text,
+        "PyKMIP client configuration (also in {}):",
+        f.pykmip_conf.display()
+    );
     text.push_str(&pykmip_client_conf(f, listen));
     text
 }
@@ -193,17 +245,21 @@ fn create_private_dir(dir: &Path) -> Result<(), BootstrapError> {
     }
     builder
         .create(dir)
-        .map_err(|source| BootstrapError::CreateDir { path: dir.to_owned(), source })?;
+        .map_err(|source| BootstrapError::CreateDir {
+            path: dir.to_owned(),
+            source,
+        })?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        if let Ok(metadata) = std::fs::metadata(dir) {
-            if metadata.permissions().mode() & 0o077 != 0 {
-                tracing::warn!(
-                    dir = %dir.display(),
-                    "data directory is readable by other users; it holds private keys"
-                );
-            }
+        let open_to_others = std::fs::metadata(dir)
+            .map(|metadata| metadata.permissions().mode() & 0o077 != 0)
+            .unwrap_or(false);
+        if open_to_others {
+            tracing::warn!(
+                dir = %dir.display(),
+                "data directory is readable by other users; it holds private keys"
+            );
         }
     }
     Ok(())
@@ -269,8 +325,14 @@ mod tests {
         let server_before = std::fs::read(&first.files.server_key).unwrap();
         let second = ensure_dev_files(&dir, listen()).unwrap();
         assert!(second.created.is_empty());
-        assert_eq!(std::fs::read(&second.files.ca_certificate).unwrap(), ca_before);
-        assert_eq!(std::fs::read(&second.files.server_key).unwrap(), server_before);
+        assert_eq!(
+            std::fs::read(&second.files.ca_certificate).unwrap(),
+            ca_before
+        );
+        assert_eq!(
+            std::fs::read(&second.files.server_key).unwrap(),
+            server_before
+        );
     }
 
     #[test]
@@ -283,7 +345,10 @@ mod tests {
         let second = ensure_dev_files(&dir, listen()).unwrap();
         assert_eq!(
             second.created,
-            vec![second.files.admin_certificate.clone(), second.files.admin_key.clone()]
+            vec![
+                second.files.admin_certificate.clone(),
+                second.files.admin_key.clone()
+            ]
         );
     }
 

@@ -111,9 +111,15 @@ impl ConnectionLimits {
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("cannot read configuration file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("invalid configuration file {path}: {source}")]
-    Parse { path: PathBuf, source: Box<toml::de::Error> },
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
     #[error("invalid configuration: {0}")]
     Invalid(String),
 }
@@ -121,10 +127,15 @@ pub enum ConfigError {
 impl ServerConfig {
     /// Reads a TOML configuration file; relative paths in it are taken relative to the file's directory.
     pub fn load(path: &Path) -> Result<ServerConfig, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         let mut config = Self::from_toml(&text).map_err(|e| match e {
-            ConfigError::Parse { source, .. } => ConfigError::Parse { path: path.to_owned(), source },
+            ConfigError::Parse { source, .. } => ConfigError::Parse {
+                path: path.to_owned(),
+                source,
+            },
             other => other,
         })?;
         if let Some(base) = path.parent() {
@@ -154,7 +165,9 @@ impl ServerConfig {
         ];
         for (name, value) in positive {
             if value == 0 {
-                return Err(ConfigError::Invalid(format!("limits.{name} must be at least 1")));
+                return Err(ConfigError::Invalid(format!(
+                    "limits.{name} must be at least 1"
+                )));
             }
         }
         if l.max_message_bytes < crate::server::framing::HEADER_LEN {
@@ -163,7 +176,9 @@ impl ServerConfig {
             ));
         }
         if l.max_connections > tokio::sync::Semaphore::MAX_PERMITS {
-            return Err(ConfigError::Invalid("limits.max_connections is too large".into()));
+            return Err(ConfigError::Invalid(
+                "limits.max_connections is too large".into(),
+            ));
         }
         let timeouts = [
             ("read_timeout", l.read_timeout),
@@ -173,7 +188,9 @@ impl ServerConfig {
         ];
         for (name, value) in timeouts {
             if value.is_zero() {
-                return Err(ConfigError::Invalid(format!("limits.{name} must be longer than 0")));
+                return Err(ConfigError::Invalid(format!(
+                    "limits.{name} must be longer than 0"
+                )));
             }
         }
         Ok(())
@@ -181,17 +198,26 @@ impl ServerConfig {
 
     /// The certificate chain the server presents.
     pub fn cert_chain_path(&self) -> PathBuf {
-        self.tls.cert_chain.clone().unwrap_or_else(|| self.data_dir.join("server.pem"))
+        self.tls
+            .cert_chain
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("server.pem"))
     }
 
     /// The server's private key.
     pub fn private_key_path(&self) -> PathBuf {
-        self.tls.private_key.clone().unwrap_or_else(|| self.data_dir.join("server.key"))
+        self.tls
+            .private_key
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("server.key"))
     }
 
     /// The bundle of CAs trusted to issue client certificates.
     pub fn client_ca_path(&self) -> PathBuf {
-        self.tls.client_ca.clone().unwrap_or_else(|| self.data_dir.join("client-ca.pem"))
+        self.tls
+            .client_ca
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("client-ca.pem"))
     }
 
     fn resolve_relative_to(&mut self, base: &Path) {
@@ -201,9 +227,13 @@ impl ServerConfig {
             }
         };
         resolve(&mut self.data_dir);
-        for p in [&mut self.tls.cert_chain, &mut self.tls.private_key, &mut self.tls.client_ca]
-            .into_iter()
-            .flatten()
+        for p in [
+            &mut self.tls.cert_chain,
+            &mut self.tls.private_key,
+            &mut self.tls.client_ca,
+        ]
+        .into_iter()
+        .flatten()
         {
             resolve(p);
         }
@@ -219,7 +249,9 @@ fn duration_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration,
 /// Parses `<integer><unit>` with unit `ms`, `s`, `m` or `h`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let value: u64 = number
         .parse()
@@ -230,7 +262,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "m" => 60_000,
         "h" => 3_600_000,
         other => {
-            return Err(format!("`{other}` is not a duration unit (use ms, s, m or h)"));
+            return Err(format!(
+                "`{other}` is not a duration unit (use ms, s, m or h)"
+            ));
         }
     };
     value
@@ -251,7 +285,10 @@ mod tests {
         assert_eq!(config.limits.max_message_bytes, 1 << 20);
         assert_eq!(config.limits.max_connections, 1024);
         assert_eq!(config.limits.idle_timeout, Duration::from_secs(120));
-        assert_eq!(config.cert_chain_path(), PathBuf::from("./kmipd-data/server.pem"));
+        assert_eq!(
+            config.cert_chain_path(),
+            PathBuf::from("./kmipd-data/server.pem")
+        );
         assert_eq!(config.limits.ttlv(), Limits::DEFAULT);
     }
 
@@ -279,7 +316,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.listen.port(), 15696);
-        assert_eq!(config.client_ca_path(), PathBuf::from("/etc/kmipd/clients.pem"));
+        assert_eq!(
+            config.client_ca_path(),
+            PathBuf::from("/etc/kmipd/clients.pem")
+        );
         assert_eq!(config.limits.max_connections, 2);
         assert_eq!(config.limits.read_timeout, Duration::from_millis(200));
         assert_eq!(config.limits.idle_timeout, Duration::from_secs(120));
@@ -307,10 +347,17 @@ mod tests {
     fn relative_paths_follow_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("kmipd.toml");
-        std::fs::write(&path, "data_dir = \"state\"\n[tls]\nclient_ca = \"/abs/ca.pem\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "data_dir = \"state\"\n[tls]\nclient_ca = \"/abs/ca.pem\"\n",
+        )
+        .unwrap();
         let config = ServerConfig::load(&path).unwrap();
         assert_eq!(config.data_dir, dir.path().join("state"));
-        assert_eq!(config.cert_chain_path(), dir.path().join("state").join("server.pem"));
+        assert_eq!(
+            config.cert_chain_path(),
+            dir.path().join("state").join("server.pem")
+        );
         assert_eq!(config.client_ca_path(), PathBuf::from("/abs/ca.pem"));
     }
 

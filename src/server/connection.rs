@@ -79,7 +79,12 @@ pub(crate) async fn serve(
         }
         Ok(Ok(stream)) => stream,
     };
-    let Some(certificate) = stream.get_ref().1.peer_certificates().and_then(|c| c.first()) else {
+    let Some(certificate) = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+    else {
         // The verifier makes a certificate mandatory; this is defence in depth.
         warn!(%peer, "TLS session without a client certificate; closing");
         return;

@@ -41,7 +41,10 @@ pub fn read_frame_len(header: &[u8], max_message_bytes: usize) -> Result<usize, 
     let declared = u64::from(u32::from_be_bytes(length_bytes)) + HEADER_LEN as u64;
     match usize::try_from(declared) {
         Ok(total) if total <= max_message_bytes => Ok(total),
-        _ => Err(FrameError::TooLarge { declared, limit: max_message_bytes }),
+        _ => Err(FrameError::TooLarge {
+            declared,
+            limit: max_message_bytes,
+        }),
     }
 }
 
@@ -61,7 +64,10 @@ mod tests {
         assert_eq!(read_frame_len(&header, 16), Ok(16));
         assert_eq!(
             read_frame_len(&header, 15),
-            Err(FrameError::TooLarge { declared: 16, limit: 15 })
+            Err(FrameError::TooLarge {
+                declared: 16,
+                limit: 15
+            })
         );
     }
 
@@ -70,14 +76,23 @@ mod tests {
         let header = [0x42, 0x00, 0x78, 0x01, 0xFF, 0xFF, 0xFF, 0xFF];
         assert_eq!(
             read_frame_len(&header, 1 << 20),
-            Err(FrameError::TooLarge { declared: 0xFFFF_FFFF + 8, limit: 1 << 20 })
+            Err(FrameError::TooLarge {
+                declared: 0xFFFF_FFFF + 8,
+                limit: 1 << 20
+            })
         );
     }
 
     #[test]
     fn non_structures_and_short_headers_are_refused() {
         let tls_hello = [0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x00];
-        assert_eq!(read_frame_len(&tls_hello, 1 << 20), Err(FrameError::NotAStructure { found: 2 }));
-        assert_eq!(read_frame_len(&[0x42, 0x00], 1 << 20), Err(FrameError::ShortHeader { got: 2 }));
+        assert_eq!(
+            read_frame_len(&tls_hello, 1 << 20),
+            Err(FrameError::NotAStructure { found: 2 })
+        );
+        assert_eq!(
+            read_frame_len(&[0x42, 0x00], 1 << 20),
+            Err(FrameError::ShortHeader { got: 2 })
+        );
     }
 }

@@ -29,7 +29,10 @@ pub enum ServerError {
     #[error(transparent)]
     Tls(#[from] TlsError),
     #[error("cannot listen on {address}: {source}")]
-    Bind { address: SocketAddr, source: std::io::Error },
+    Bind {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// Listens on `config.listen` and serves until `shutdown` completes and the connections have drained.
@@ -98,7 +101,10 @@ pub async fn run_with_listener(
     }
 
     drop(listener);
-    info!(open = connections.len(), "shutting down: no longer accepting, letting requests finish");
+    info!(
+        open = connections.len(),
+        "shutting down: no longer accepting, letting requests finish"
+    );
     // Receivers only end their wait on a change, so a failed send (no receivers left) needs no handling.
     let _ = stop_sender.send(true);
     let drained = tokio::time::timeout(limits.shutdown_grace, async {
@@ -106,7 +112,10 @@ pub async fn run_with_listener(
     })
     .await;
     if drained.is_err() {
-        warn!(open = connections.len(), "shutdown grace period over; closing remaining connections");
+        warn!(
+            open = connections.len(),
+            "shutdown grace period over; closing remaining connections"
+        );
         connections.shutdown().await;
     }
     info!("server stopped");

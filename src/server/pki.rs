@@ -35,9 +35,15 @@ pub enum PkiError {
     #[error("invalid DNS name `{0}`")]
     DnsName(String),
     #[error("cannot read {path}: {source}")]
-    Pem { path: PathBuf, source: rustls::pki_types::pem::Error },
+    Pem {
+        path: PathBuf,
+        source: rustls::pki_types::pem::Error,
+    },
     #[error("cannot write {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("a server certificate needs at least one DNS name or IP address")]
     NoServerName,
     #[error("validity of {0} days is out of range (1..=36500)")]
@@ -106,7 +112,9 @@ pub struct IssuedPair {
 
 impl std::fmt::Debug for IssuedPair {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IssuedPair").field("private_key_pem", &"<hidden>").finish_non_exhaustive()
+        f.debug_struct("IssuedPair")
+            .field("private_key_pem", &"<hidden>")
+            .finish_non_exhaustive()
     }
 }
 
@@ -144,7 +152,10 @@ impl CertificateAuthority {
     }
 
     /// Loads a CA from its PEM certificate and private key files.
-    pub fn load(certificate_path: &Path, key_path: &Path) -> Result<CertificateAuthority, PkiError> {
+    pub fn load(
+        certificate_path: &Path,
+        key_path: &Path,
+    ) -> Result<CertificateAuthority, PkiError> {
         let pem_error = |path: &Path| {
             let path = path.to_owned();
             move |source| PkiError::Pem { path, source }
@@ -155,7 +166,10 @@ impl CertificateAuthority {
         let key = KeyPair::try_from(&key_der)?;
         let issuer = Issuer::from_ca_cert_der(&certificate, key)?;
         let certificate_pem = pem_encode("CERTIFICATE", &certificate);
-        Ok(CertificateAuthority { issuer, certificate_pem })
+        Ok(CertificateAuthority {
+            issuer,
+            certificate_pem,
+        })
     }
 
     /// The CA certificate, PEM: what clients and the server put in their trust bundles.
@@ -182,7 +196,9 @@ impl CertificateAuthority {
                 .map_err(|_| PkiError::DnsName(dns.clone()))?;
             params.subject_alt_names.push(SanType::DnsName(name));
         }
-        params.subject_alt_names.extend(ip_addresses.iter().map(|ip| SanType::IpAddress(*ip)));
+        params
+            .subject_alt_names
+            .extend(ip_addresses.iter().map(|ip| SanType::IpAddress(*ip)));
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         self.sign_leaf(params, key_type)
     }
@@ -207,7 +223,10 @@ impl CertificateAuthority {
     ) -> Result<IssuedPair, PkiError> {
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        if matches!(key_type, KeyType::Rsa2048 | KeyType::Rsa3072 | KeyType::Rsa4096) {
+        if matches!(
+            key_type,
+            KeyType::Rsa2048 | KeyType::Rsa3072 | KeyType::Rsa4096
+        ) {
             // TLS 1.2 RSA key exchange needs it; harmless otherwise.
             params.key_usages.push(KeyUsagePurpose::KeyEncipherment);
         }
@@ -275,7 +294,11 @@ pub fn write_private_file(path: &Path, contents: &str) -> Result<(), PkiError> {
 }
 
 /// Writes `<dir>/<base>.pem` and `<dir>/<base>.key`; returns their paths.
-pub fn write_pair(dir: &Path, base: &str, pair: &IssuedPair) -> Result<(PathBuf, PathBuf), PkiError> {
+pub fn write_pair(
+    dir: &Path,
+    base: &str,
+    pair: &IssuedPair,
+) -> Result<(PathBuf, PathBuf), PkiError> {
     let certificate_path = dir.join(format!("{base}.pem"));
     let key_path = dir.join(format!("{base}.key"));
     write_private_file(&key_path, &pair.private_key_pem)?;
@@ -284,7 +307,10 @@ pub fn write_pair(dir: &Path, base: &str, pair: &IssuedPair) -> Result<(PathBuf,
 }
 
 fn write_new_file(path: &Path, contents: &str, mode: u32) -> Result<(), PkiError> {
-    let write_error = |source| PkiError::Write { path: path.to_owned(), source };
+    let write_error = |source| PkiError::Write {
+        path: path.to_owned(),
+        source,
+    };
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -305,14 +331,22 @@ mod tests {
     use x509_parser::prelude::{FromDer, X509Certificate};
 
     fn der(pem: &str) -> Vec<u8> {
-        CertificateDer::from_pem_slice(pem.as_bytes()).unwrap().to_vec()
+        CertificateDer::from_pem_slice(pem.as_bytes())
+            .unwrap()
+            .to_vec()
     }
 
     #[test]
     fn profiles_carry_the_documented_usages() {
-        let (ca, ca_pair) = CertificateAuthority::generate("test CA", 30, KeyType::EcdsaP256).unwrap();
+        let (ca, ca_pair) =
+            CertificateAuthority::generate("test CA", 30, KeyType::EcdsaP256).unwrap();
         let server = ca
-            .issue_server(&["localhost".into()], &["127.0.0.1".parse().unwrap()], 30, KeyType::EcdsaP256)
+            .issue_server(
+                &["localhost".into()],
+                &["127.0.0.1".parse().unwrap()],
+                30,
+                KeyType::EcdsaP256,
+            )
             .unwrap();
         let client = ca.issue_client("alice", 30, KeyType::EcdsaP256).unwrap();
 
@@ -325,14 +359,24 @@ mod tests {
         let eku = server_cert.extended_key_usage().unwrap().unwrap().value;
         assert!(eku.server_auth && !eku.client_auth);
         assert_eq!(server_cert.issuer(), ca_cert.subject());
-        let san = server_cert.subject_alternative_name().unwrap().unwrap().value;
+        let san = server_cert
+            .subject_alternative_name()
+            .unwrap()
+            .unwrap()
+            .value;
         assert_eq!(san.general_names.len(), 2);
 
         let client_der = der(&client.certificate_pem);
         let (_, client_cert) = X509Certificate::from_der(&client_der).unwrap();
         let eku = client_cert.extended_key_usage().unwrap().unwrap().value;
         assert!(eku.client_auth && !eku.server_auth);
-        let cn = client_cert.subject().iter_common_name().next().unwrap().as_str().unwrap();
+        let cn = client_cert
+            .subject()
+            .iter_common_name()
+            .next()
+            .unwrap()
+            .as_str()
+            .unwrap();
         assert_eq!(cn, "alice");
     }
 
@@ -348,7 +392,11 @@ mod tests {
         let (_, client_cert) = X509Certificate::from_der(&client_der).unwrap();
         let ca_der = der(&pair.certificate_pem);
         let (_, ca_cert) = X509Certificate::from_der(&ca_der).unwrap();
-        assert!(client_cert.verify_signature(Some(ca_cert.public_key())).is_ok());
+        assert!(
+            client_cert
+                .verify_signature(Some(ca_cert.public_key()))
+                .is_ok()
+        );
     }
 
     #[test]

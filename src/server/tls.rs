@@ -12,8 +12,8 @@ use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
-use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{
     CertificateError, DigitallySignedStruct, DistinguishedName, OtherError, RootCertStore,
     SignatureScheme,
@@ -27,11 +27,18 @@ use crate::server::config::ServerConfig;
 #[derive(Debug, Error)]
 pub enum TlsError {
     #[error("cannot read {what} from {path}: {source}")]
-    Pem { what: &'static str, path: PathBuf, source: rustls::pki_types::pem::Error },
+    Pem {
+        what: &'static str,
+        path: PathBuf,
+        source: rustls::pki_types::pem::Error,
+    },
     #[error("{path} holds no certificate")]
     NoCertificate { path: PathBuf },
     #[error("client CA bundle {path} has an unusable certificate: {source}")]
-    BadTrustAnchor { path: PathBuf, source: rustls::Error },
+    BadTrustAnchor {
+        path: PathBuf,
+        source: rustls::Error,
+    },
     #[error("cannot build the client certificate verifier: {0}")]
     Verifier(#[from] rustls::server::VerifierBuilderError),
     #[error("TLS configuration refused: {0}")]
@@ -59,11 +66,12 @@ pub fn build_server_tls_config(
     ca_origin: &Path,
 ) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let provider = provider();
-    let verifier = AnyPurposeClientVerifier::new(client_cas, provider.clone())
-        .map_err(|e| match e {
-            VerifierSetupError::Anchor(source) => {
-                TlsError::BadTrustAnchor { path: ca_origin.to_owned(), source }
-            }
+    let verifier =
+        AnyPurposeClientVerifier::new(client_cas, provider.clone()).map_err(|e| match e {
+            VerifierSetupError::Anchor(source) => TlsError::BadTrustAnchor {
+                path: ca_origin.to_owned(),
+                source,
+            },
             VerifierSetupError::Builder(e) => TlsError::Verifier(e),
         })?;
     let config = rustls::ServerConfig::builder_with_provider(provider)
@@ -78,13 +86,19 @@ pub fn read_certificates(
     path: &Path,
     what: &'static str,
 ) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let pem_error = |source| TlsError::Pem { what, path: path.to_owned(), source };
+    let pem_error = |source| TlsError::Pem {
+        what,
+        path: path.to_owned(),
+        source,
+    };
     let certificates = CertificateDer::pem_file_iter(path)
         .map_err(pem_error)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(pem_error)?;
     if certificates.is_empty() {
-        return Err(TlsError::NoCertificate { path: path.to_owned() });
+        return Err(TlsError::NoCertificate {
+            path: path.to_owned(),
+        });
     }
     Ok(certificates)
 }
@@ -134,7 +148,11 @@ impl AnyPurposeClientVerifier {
         let webpki = WebPkiClientVerifier::builder_with_provider(Arc::new(roots.clone()), provider)
             .build()
             .map_err(VerifierSetupError::Builder)?;
-        Ok(AnyPurposeClientVerifier { roots, algorithms, webpki })
+        Ok(AnyPurposeClientVerifier {
+            roots,
+            algorithms,
+            webpki,
+        })
     }
 }
 
@@ -224,4 +242,117 @@ fn pki_error(error: webpki::Error) -> rustls::Error {
         other => CertificateError::Other(OtherError(Arc::new(other))),
     };
     rustls::Error::InvalidCertificate(certificate_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    };
+
+    use super::*;
+
+    fn pem_der(pem: &str) -> CertificateDer<'static> {
+        CertificateDer::from_pem_slice(pem.as_bytes()).unwrap()
+    }
+
+    fn params(cn: &str) -> CertificateParams {
+        let mut params = CertificateParams::default();
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params
+    }
+
+    /// Root → intermediate → leaf whose only extended key usage is serverAuth.
+    fn chain(
+        root_name: &str,
+    ) -> (
+        CertificateDer<'static>,
+        CertificateDer<'static>,
+        CertificateDer<'static>,
+    ) {
+        let root_key = KeyPair::generate().unwrap();
+        let mut root_params = params(root_name);
+        root_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let root = root_params.self_signed(&root_key).unwrap();
+        let root_issuer = rcgen::Issuer::new(root_params, root_key);
+
+        let intermediate_key = KeyPair::generate().unwrap();
+        let mut intermediate_params = params("intermediate");
+        intermediate_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        let intermediate = intermediate_params
+            .signed_by(&intermediate_key, &root_issuer)
+            .unwrap();
+        let intermediate_issuer = rcgen::Issuer::new(intermediate_params, intermediate_key);
+
+        let mut leaf_params = params("vsphere");
+        leaf_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        leaf_params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        leaf_params.not_after = rcgen::date_time_ymd(2100, 1, 1);
+        let leaf = leaf_params
+            .signed_by(&KeyPair::generate().unwrap(), &intermediate_issuer)
+            .unwrap();
+        (
+            pem_der(&root.pem()),
+            pem_der(&intermediate.pem()),
+            pem_der(&leaf.pem()),
+        )
+    }
+
+    #[test]
+    fn a_server_auth_only_client_is_accepted_where_webpki_would_refuse_it() {
+        let (root, intermediate, leaf) = chain("root");
+        let now = UnixTime::now();
+        let ours = AnyPurposeClientVerifier::new(std::slice::from_ref(&root), provider()).unwrap();
+        assert!(
+            ours.verify_client_cert(&leaf, std::slice::from_ref(&intermediate), now)
+                .is_ok()
+        );
+
+        let mut roots = RootCertStore::empty();
+        roots.add(root).unwrap();
+        let stock = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+            .build()
+            .unwrap();
+        let refused = stock
+            .verify_client_cert(&leaf, &[intermediate], now)
+            .unwrap_err();
+        assert!(
+            matches!(refused, rustls::Error::InvalidCertificate(_)),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn the_chain_and_validity_are_still_checked() {
+        let (root, intermediate, leaf) = chain("root");
+        let (other_root, _, _) = chain("other root");
+        let verifier = AnyPurposeClientVerifier::new(&[root], provider()).unwrap();
+        let now = UnixTime::now();
+        // Without the intermediate the chain cannot be built.
+        assert!(verifier.verify_client_cert(&leaf, &[], now).is_err());
+        // The leaf is valid from 2020-01-01 to 2100-01-01 (4102444800).
+        let after_expiry = UnixTime::since_unix_epoch(Duration::from_secs(4_102_444_800 + 86_400));
+        assert!(matches!(
+            verifier.verify_client_cert(&leaf, std::slice::from_ref(&intermediate), after_expiry),
+            Err(rustls::Error::InvalidCertificate(_))
+        ));
+        let before_issue = UnixTime::since_unix_epoch(Duration::from_secs(1_500_000_000));
+        assert!(
+            verifier
+                .verify_client_cert(&leaf, std::slice::from_ref(&intermediate), before_issue)
+                .is_err()
+        );
+        // A verifier trusting another root refuses it.
+        let stranger = AnyPurposeClientVerifier::new(&[other_root], provider()).unwrap();
+        assert_eq!(
+            stranger
+                .verify_client_cert(&leaf, &[intermediate], now)
+                .unwrap_err(),
+            rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)
+        );
+        assert!(verifier.client_auth_mandatory());
+        assert_eq!(verifier.root_hint_subjects().len(), 1);
+    }
 }
