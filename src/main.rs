@@ -105,7 +105,6 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            error!("{message}");
             eprintln!("kmipd: {message}");
             ExitCode::FAILURE
         }

@@ -140,8 +140,8 @@ pub fn ensure_dev_files(data_dir: &Path, listen: SocketAddr) -> Result<Bootstrap
     Ok(Bootstrap { files, created })
 }
 
-/// A `[client]` section for PyKMIP (0.10): its `KMIPProxy` reads host, port, certfile, keyfile, ca_certs,
-/// cert_reqs and ssl_version, and wraps the socket with `ssl.wrap_socket`, which does not check the host name.
+/// A `[client]` section for PyKMIP (0.10, 0.11): its `KMIPProxy` reads host, port, certfile, keyfile, ca_certs,
+/// cert_reqs and ssl_version, and wraps the socket without a server name, so host names are not checked.
 pub fn pykmip_client_conf(files: &DevFiles, listen: SocketAddr) -> String {
     let host = match listen.ip() {
         ip if ip.is_unspecified() && ip.is_ipv4() => IpAddr::V4(Ipv4Addr::LOCALHOST),

@@ -11,6 +11,7 @@ pub trait FrameHandler: Send + Sync + 'static {
     /// Answers one complete request frame (8-byte header + body), already checked against the frame size limit.
     fn handle_frame(&self, frame: &[u8], caller: &Caller) -> Reply;
     /// Answers a frame whose header declared more bytes than allowed (or was malformed); None = just close.
+    /// Runs on the async runtime, not the blocking pool: it must only encode an error, without I/O.
     fn reject_frame(&self, error: &FrameError, caller: &Caller) -> Option<Vec<u8>>;
 }
 
