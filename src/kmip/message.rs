@@ -1,0 +1,686 @@
+//! Request and Response Messages: the one internal model of a message of any version 1.0-2.1, read from an item
+//! tree and written back in the request's own version. What each version's header and batch items may hold is
+//! decided here and nowhere else.
+//!
+//! Failures are sorted by how much of the message they spoil. A header that cannot be read, or a Batch Count
+//! that does not match the items, fails the whole message ([`RejectedRequest`]): the server answers with a
+//! header and one batch item without Operation (1.4 section 11.1, "Message cannot be parsed"). A batch item that
+//! cannot be read fails alone ([`BatchItemError`]), keeping its Operation and Unique Batch Item ID when those
+//! could be read, so that the response still correlates.
+
+use std::fmt;
+
+use crate::spec::{self, tag};
+use crate::ttlv::{SecretBytes, Tag, Ttlv, Value};
+
+use super::enums::{
+    AsynchronousIndicator, AttestationType, BatchErrorContinuationOption, CredentialType, Operation,
+    ResultStatus,
+};
+use super::error::{KmipError, ResultReason};
+use super::version::ProtocolVersion;
+
+/// A request, as read from its item tree.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RequestMessage {
+    /// The version the server processes the request in and answers in: the header's own version when the server
+    /// speaks it, else the newest one of the same major version below it (see [`ProtocolVersion::negotiate`]).
+    pub version: ProtocolVersion,
+    pub header: RequestHeader,
+    /// One entry per Batch Item, in request order; an item that could not be read is an error of its own.
+    pub items: Vec<Result<RequestBatchItem, BatchItemError>>,
+}
+
+/// The Request Header, with every field of 2.1. Fields a version does not define are still read when present,
+/// because clients mix versions (see CLIENTS.md).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RequestHeader {
+    /// The version the request declared.
+    pub protocol_version: ProtocolVersion,
+    pub maximum_response_size: Option<i32>,
+    pub client_correlation_value: Option<String>,
+    pub server_correlation_value: Option<String>,
+    pub asynchronous_indicator: Option<AsynchronousIndicator>,
+    pub attestation_capable_indicator: Option<bool>,
+    pub attestation_types: Vec<AttestationType>,
+    pub authentication: Option<Authentication>,
+    pub batch_error_continuation_option: Option<BatchErrorContinuationOption>,
+    pub batch_order_option: Option<bool>,
+    /// Seconds since the Unix epoch.
+    pub time_stamp: Option<i64>,
+    pub batch_count: i32,
+}
+
+/// The Authentication structure: every Credential must be satisfied.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Authentication {
+    pub credentials: Vec<Credential>,
+}
+
+/// One Credential. The value's shape depends on the type and is kept as the item tree for `access` to judge.
+#[derive(Clone, PartialEq)]
+pub struct Credential {
+    pub credential_type: CredentialType,
+    pub credential_value: Ttlv,
+}
+
+impl fmt::Debug for Credential {
+    // The value holds passwords and tickets: never print it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credential")
+            .field("credential_type", &self.credential_type)
+            .field("credential_value", &"<hidden>")
+            .finish()
+    }
+}
+
+/// One Batch Item of a request.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RequestBatchItem {
+    /// The operation as sent; values the server does not know are kept so the response can echo them.
+    pub operation: Operation,
+    pub ephemeral: Option<bool>,
+    /// Echoed in the response whatever its length.
+    pub unique_batch_item_id: Option<Vec<u8>>,
+    /// The Request Payload structure; its contents depend on the operation.
+    pub payload: Option<Ttlv>,
+    pub message_extensions: Vec<MessageExtension>,
+}
+
+/// A vendor's addition to a batch item.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MessageExtension {
+    pub vendor_identification: String,
+    /// A critical extension the receiver does not understand makes it reject the whole message.
+    pub criticality_indicator: bool,
+    pub vendor_extension: Ttlv,
+}
+
+/// A batch item that could not be read, with what could be read of it for the response to echo.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BatchItemError {
+    pub operation: Option<Operation>,
+    pub unique_batch_item_id: Option<Vec<u8>>,
+    pub error: KmipError,
+}
+
+/// A request the server cannot process at all, and the version to say so in.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("request rejected ({version}): {error}")]
+pub struct RejectedRequest {
+    pub version: ProtocolVersion,
+    pub error: KmipError,
+}
+
+/// A response.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResponseMessage {
+    pub header: ResponseHeader,
+    pub items: Vec<ResponseBatchItem>,
+}
+
+/// The Response Header. Batch Count is not stored: it is the number of items, written at encoding.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResponseHeader {
+    /// The version the response is written in.
+    pub protocol_version: ProtocolVersion,
+    /// Seconds since the Unix epoch.
+    pub time_stamp: i64,
+    /// 1.2 and later.
+    pub nonce: Option<Nonce>,
+    /// 1.2 and later.
+    pub attestation_types: Vec<AttestationType>,
+    /// 1.4 and later.
+    pub client_correlation_value: Option<String>,
+    /// 1.4 and later.
+    pub server_correlation_value: Option<String>,
+}
+
+/// A server-chosen random value for attestation (1.2 and later).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Nonce {
+    pub nonce_id: Vec<u8>,
+    pub nonce_value: SecretBytes,
+}
+
+/// One Batch Item of a response.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResponseBatchItem {
+    /// Present when the request's item carried one.
+    pub operation: Option<Operation>,
+    pub unique_batch_item_id: Option<Vec<u8>>,
+    pub result_status: ResultStatus,
+    /// In the 2.1 vocabulary; written as the response version defines it ([`ResultReason::code_in`]).
+    pub result_reason: Option<ResultReason>,
+    pub result_message: Option<String>,
+    pub asynchronous_correlation_value: Option<Vec<u8>>,
+    /// The Response Payload structure.
+    pub payload: Option<Ttlv>,
+    pub message_extension: Option<MessageExtension>,
+}
+
+impl ResponseBatchItem {
+    /// A successful item carrying `payload` (a Response Payload structure).
+    pub fn success(operation: Operation, unique_batch_item_id: Option<Vec<u8>>, payload: Ttlv) -> Self {
+        ResponseBatchItem {
+            operation: Some(operation),
+            unique_batch_item_id,
+            result_status: ResultStatus::Success,
+            result_reason: None,
+            result_message: None,
+            asynchronous_correlation_value: None,
+            payload: Some(payload),
+            message_extension: None,
+        }
+    }
+
+    /// A failed item: Operation Failed, with the error's reason and message.
+    pub fn failure(
+        operation: Option<Operation>,
+        unique_batch_item_id: Option<Vec<u8>>,
+        error: &KmipError,
+    ) -> Self {
+        ResponseBatchItem {
+            operation,
+            unique_batch_item_id,
+            result_status: ResultStatus::OperationFailed,
+            result_reason: Some(error.reason),
+            result_message: Some(error.message.clone()),
+            asynchronous_correlation_value: None,
+            payload: None,
+            message_extension: None,
+        }
+    }
+
+    /// Whether the item failed.
+    pub fn is_failure(&self) -> bool {
+        self.result_status == ResultStatus::OperationFailed
+    }
+}
+
+impl ResponseHeader {
+    /// A header with only the required fields.
+    pub fn new(protocol_version: ProtocolVersion, time_stamp: i64) -> Self {
+        ResponseHeader {
+            protocol_version,
+            time_stamp,
+            nonce: None,
+            attestation_types: Vec::new(),
+            client_correlation_value: None,
+            server_correlation_value: None,
+        }
+    }
+}
+
+impl ResponseMessage {
+    /// The answer to a request that could not be processed at all: the header and one batch item without
+    /// Operation, failed with the error (1.4 section 11.1).
+    pub fn rejection(rejected: &RejectedRequest, time_stamp: i64) -> Self {
+        ResponseMessage {
+            header: ResponseHeader::new(rejected.version, time_stamp),
+            items: vec![ResponseBatchItem::failure(None, None, &rejected.error)],
+        }
+    }
+
+    /// The same response with every item replaced by a Response Too Large failure, keeping Operation and Unique
+    /// Batch Item ID, for when the encoded response exceeds the request's Maximum Response Size.
+    pub fn too_large(&self, encoded_len: usize, maximum: i32) -> Self {
+        let error = KmipError::response_too_large(format!(
+            "the response is {encoded_len} bytes; the Maximum Response Size is {maximum}"
+        ));
+        ResponseMessage {
+            header: self.header.clone(),
+            items: self
+                .items
+                .iter()
+                .map(|i| ResponseBatchItem::failure(i.operation, i.unique_batch_item_id.clone(), &error))
+                .collect(),
+        }
+    }
+
+    /// The item tree, in the header's protocol version: fields that version does not define are left out, and
+    /// Result Reasons become the values that version defines.
+    pub fn to_ttlv(&self) -> Ttlv {
+        let version = self.header.protocol_version;
+        let mut message = vec![self.header.to_ttlv(self.items.len())];
+        message.extend(self.items.iter().map(|i| i.to_ttlv(version)));
+        Ttlv::structure(tag::RESPONSE_MESSAGE, message)
+    }
+}
+
+impl ResponseHeader {
+    fn to_ttlv(&self, batch_count: usize) -> Ttlv {
+        let v = self.protocol_version;
+        let mut fields = vec![v.to_ttlv(), Ttlv::new(tag::TIME_STAMP, Value::DateTime(self.time_stamp))];
+        if v >= ProtocolVersion::V1_2 {
+            if let Some(nonce) = &self.nonce {
+                fields.push(Ttlv::structure(
+                    tag::NONCE,
+                    vec![
+                        Ttlv::new(tag::NONCE_ID, Value::ByteString(nonce.nonce_id.clone().into())),
+                        Ttlv::new(tag::NONCE_VALUE, Value::ByteString(nonce.nonce_value.clone())),
+                    ],
+                ));
+            }
+            fields.extend(
+                self.attestation_types.iter().map(|a| Ttlv::new(tag::ATTESTATION_TYPE, Value::Enumeration(a.0))),
+            );
+        }
+        if v >= ProtocolVersion::V1_4 {
+            if let Some(c) = &self.client_correlation_value {
+                fields.push(Ttlv::new(tag::CLIENT_CORRELATION_VALUE, Value::TextString(c.clone())));
+            }
+            if let Some(c) = &self.server_correlation_value {
+                fields.push(Ttlv::new(tag::SERVER_CORRELATION_VALUE, Value::TextString(c.clone())));
+            }
+        }
+        // A batch never holds more than i32::MAX items: the request's own Batch Count bounds it.
+        let count = i32::try_from(batch_count).unwrap_or(i32::MAX);
+        fields.push(Ttlv::new(tag::BATCH_COUNT, Value::Integer(count)));
+        Ttlv::structure(tag::RESPONSE_HEADER, fields)
+    }
+}
+
+impl ResponseBatchItem {
+    fn to_ttlv(&self, version: ProtocolVersion) -> Ttlv {
+        let mut fields = Vec::new();
+        if let Some(op) = self.operation {
+            fields.push(Ttlv::new(tag::OPERATION, Value::Enumeration(op.0)));
+        }
+        if let Some(id) = &self.unique_batch_item_id {
+            fields.push(Ttlv::new(tag::UNIQUE_BATCH_ITEM_ID, Value::ByteString(id.clone().into())));
+        }
+        fields.push(Ttlv::new(tag::RESULT_STATUS, Value::Enumeration(self.result_status.code())));
+        if let Some(reason) = self.result_reason {
+            fields.push(Ttlv::new(tag::RESULT_REASON, Value::Enumeration(reason.code_in(version))));
+        }
+        if let Some(m) = &self.result_message {
+            fields.push(Ttlv::new(tag::RESULT_MESSAGE, Value::TextString(m.clone())));
+        }
+        if let Some(a) = &self.asynchronous_correlation_value {
+            fields.push(Ttlv::new(tag::ASYNCHRONOUS_CORRELATION_VALUE, Value::ByteString(a.clone().into())));
+        }
+        if let Some(p) = &self.payload {
+            fields.push(Ttlv { tag: tag::RESPONSE_PAYLOAD, value: p.value.clone() });
+        }
+        if let Some(ext) = &self.message_extension {
+            fields.push(ext.to_ttlv());
+        }
+        Ttlv::structure(tag::BATCH_ITEM, fields)
+    }
+}
+
+impl MessageExtension {
+    fn to_ttlv(&self) -> Ttlv {
+        Ttlv::structure(
+            tag::MESSAGE_EXTENSION,
+            vec![
+                Ttlv::new(tag::VENDOR_IDENTIFICATION, Value::TextString(self.vendor_identification.clone())),
+                Ttlv::new(tag::CRITICALITY_INDICATOR, Value::Boolean(self.criticality_indicator)),
+                Ttlv { tag: tag::VENDOR_EXTENSION, value: self.vendor_extension.value.clone() },
+            ],
+        )
+    }
+
+    fn from_ttlv(item: &Ttlv) -> Result<Self, KmipError> {
+        let mut fields = Fields::new(item, "Message Extension")?;
+        let mut vendor = None;
+        let mut critical = None;
+        let mut extension = None;
+        while let Some(f) = fields.next_once()? {
+            match f.tag {
+                tag::VENDOR_IDENTIFICATION => vendor = Some(text(f)?),
+                tag::CRITICALITY_INDICATOR => critical = Some(boolean(f)?),
+                tag::VENDOR_EXTENSION => {
+                    structure(f)?;
+                    extension = Some(f.clone());
+                }
+                _ => return Err(unexpected(f, "Message Extension")),
+            }
+        }
+        Ok(MessageExtension {
+            vendor_identification: vendor.ok_or_else(|| missing("Message Extension", "Vendor Identification"))?,
+            criticality_indicator: critical.ok_or_else(|| missing("Message Extension", "Criticality Indicator"))?,
+            vendor_extension: extension.ok_or_else(|| missing("Message Extension", "Vendor Extension"))?,
+        })
+    }
+}
+
+impl RequestMessage {
+    /// Reads a Request Message tree. Header problems reject the whole request; batch item problems fail that
+    /// item only.
+    pub fn from_ttlv(root: &Ttlv) -> Result<RequestMessage, RejectedRequest> {
+        let reject = |version, error| RejectedRequest { version, error };
+        let highest = ProtocolVersion::HIGHEST;
+        if root.tag != tag::REQUEST_MESSAGE {
+            let error = KmipError::invalid_message(format!("expected a Request Message, got {}", name(root.tag)));
+            return Err(reject(highest, error));
+        }
+        let Value::Structure(children) = &root.value else {
+            return Err(reject(highest, KmipError::invalid_message("Request Message is not a structure")));
+        };
+        let mut headers = children.iter().filter(|c| c.tag == tag::REQUEST_HEADER);
+        let Some(header_item) = headers.next() else {
+            return Err(reject(highest, KmipError::invalid_message("Request Message has no Request Header")));
+        };
+        // Read the version first so that every later failure is answered in it.
+        let declared = header_item
+            .child(tag::PROTOCOL_VERSION)
+            .ok_or_else(|| missing("Request Header", "Protocol Version"))
+            .and_then(ProtocolVersion::from_ttlv)
+            .map_err(|e| reject(highest, e))?;
+        let Some(version) = declared.negotiate() else {
+            let spoken: Vec<String> = ProtocolVersion::SUPPORTED.iter().map(|v| v.to_string()).collect();
+            let error = KmipError::new(
+                ResultReason::UnsupportedProtocolVersion,
+                format!("protocol version {declared} is not supported; supported: {}", spoken.join(", ")),
+            );
+            return Err(reject(highest, error));
+        };
+        let exact = version == declared;
+        if headers.next().is_some() {
+            return Err(reject(version, KmipError::invalid_message("Request Header appears more than once")));
+        }
+        let header =
+            RequestHeader::from_ttlv(header_item, declared, exact).map_err(|e| reject(version, e))?;
+
+        let mut items = Vec::new();
+        for child in children {
+            match child.tag {
+                tag::REQUEST_HEADER => {}
+                tag::BATCH_ITEM => items.push(RequestBatchItem::from_ttlv(child, exact)),
+                _ if exact => return Err(reject(version, unexpected(child, "Request Message"))),
+                _ => {}
+            }
+        }
+        if items.is_empty() {
+            return Err(reject(version, KmipError::invalid_message("Request Message has no Batch Item")));
+        }
+        if usize::try_from(header.batch_count).ok() != Some(items.len()) {
+            let error = KmipError::invalid_message(format!(
+                "Batch Count is {} but the message holds {} Batch Items",
+                header.batch_count,
+                items.len()
+            ));
+            return Err(reject(version, error));
+        }
+        Ok(RequestMessage { version, header, items })
+    }
+
+    /// Reads the Protocol Version of a request from the first bytes of its TTLV encoding, for answering a
+    /// request whose remainder cannot be decoded. `None` unless the frame opens with a Request Message whose
+    /// Request Header starts with a well-formed Protocol Version, as the specification orders it.
+    pub fn peek_version(frame: &[u8]) -> Option<ProtocolVersion> {
+        const STRUCTURE: u8 = 0x01;
+        const INTEGER: u8 = 0x02;
+        let header_at = |at: usize, tag: Tag, item_type: u8, len: Option<u32>| -> Option<()> {
+            let tag_bytes = tag.to_be_bytes();
+            let bytes = frame.get(at..at + 8)?;
+            let tag_ok = bytes.get(0..3)? == tag_bytes.get(1..4)?;
+            let type_ok = bytes.get(3) == Some(&item_type);
+            let len_ok = len.is_none_or(|l| bytes.get(4..8) == Some(&l.to_be_bytes()[..]));
+            (tag_ok && type_ok && len_ok).then_some(())
+        };
+        let int_at = |at: usize| -> Option<i32> {
+            let b = frame.get(at..at + 4)?;
+            Some(i32::from_be_bytes(b.try_into().ok()?))
+        };
+        header_at(0, tag::REQUEST_MESSAGE, STRUCTURE, None)?;
+        header_at(8, tag::REQUEST_HEADER, STRUCTURE, None)?;
+        header_at(16, tag::PROTOCOL_VERSION, STRUCTURE, Some(32))?;
+        header_at(24, tag::PROTOCOL_VERSION_MAJOR, INTEGER, Some(4))?;
+        header_at(40, tag::PROTOCOL_VERSION_MINOR, INTEGER, Some(4))?;
+        Some(ProtocolVersion::new(int_at(32)?, int_at(48)?))
+    }
+}
+
+impl RequestHeader {
+    fn from_ttlv(item: &Ttlv, declared: ProtocolVersion, exact: bool) -> Result<Self, KmipError> {
+        let mut fields = Fields::new(item, "Request Header")?;
+        let mut h = RequestHeader {
+            protocol_version: declared,
+            maximum_response_size: None,
+            client_correlation_value: None,
+            server_correlation_value: None,
+            asynchronous_indicator: None,
+            attestation_capable_indicator: None,
+            attestation_types: Vec::new(),
+            authentication: None,
+            batch_error_continuation_option: None,
+            batch_order_option: None,
+            time_stamp: None,
+            batch_count: 0,
+        };
+        let mut batch_count = None;
+        while let Some(f) = fields.next()? {
+            if f.tag != tag::ATTESTATION_TYPE {
+                fields.once(f)?;
+            }
+            match f.tag {
+                // Already read by the caller.
+                tag::PROTOCOL_VERSION => {}
+                tag::MAXIMUM_RESPONSE_SIZE => h.maximum_response_size = Some(integer(f)?),
+                tag::CLIENT_CORRELATION_VALUE => h.client_correlation_value = Some(text(f)?),
+                tag::SERVER_CORRELATION_VALUE => h.server_correlation_value = Some(text(f)?),
+                tag::ASYNCHRONOUS_INDICATOR => {
+                    h.asynchronous_indicator = Some(match &f.value {
+                        // 1.x: a Boolean saying whether asynchronous responses are acceptable.
+                        Value::Boolean(true) => AsynchronousIndicator::Optional,
+                        Value::Boolean(false) => AsynchronousIndicator::Prohibited,
+                        Value::Enumeration(e) => AsynchronousIndicator::from_code(*e)?,
+                        _ => return Err(wrong_type(f, "a Boolean or an Enumeration")),
+                    })
+                }
+                tag::ATTESTATION_CAPABLE_INDICATOR => h.attestation_capable_indicator = Some(boolean(f)?),
+                tag::ATTESTATION_TYPE => h.attestation_types.push(AttestationType(enumeration(f)?)),
+                tag::AUTHENTICATION => h.authentication = Some(Authentication::from_ttlv(f)?),
+                tag::BATCH_ERROR_CONTINUATION_OPTION => {
+                    h.batch_error_continuation_option =
+                        Some(BatchErrorContinuationOption::from_code(enumeration(f)?)?)
+                }
+                tag::BATCH_ORDER_OPTION => h.batch_order_option = Some(boolean(f)?),
+                tag::TIME_STAMP => h.time_stamp = Some(date_time(f)?),
+                tag::BATCH_COUNT => batch_count = Some(integer(f)?),
+                // 1.4 section 11.1: an unknown field is an error in the same version, ignored from a newer one.
+                _ if exact => return Err(unexpected(f, "Request Header")),
+                _ => {}
+            }
+        }
+        h.batch_count = batch_count.ok_or_else(|| missing("Request Header", "Batch Count"))?;
+        Ok(h)
+    }
+}
+
+impl Authentication {
+    fn from_ttlv(item: &Ttlv) -> Result<Self, KmipError> {
+        let mut fields = Fields::new(item, "Authentication")?;
+        let mut credentials = Vec::new();
+        while let Some(f) = fields.next()? {
+            if f.tag != tag::CREDENTIAL {
+                return Err(unexpected(f, "Authentication"));
+            }
+            credentials.push(Credential::from_ttlv(f)?);
+        }
+        if credentials.is_empty() {
+            return Err(missing("Authentication", "Credential"));
+        }
+        Ok(Authentication { credentials })
+    }
+}
+
+impl Credential {
+    fn from_ttlv(item: &Ttlv) -> Result<Self, KmipError> {
+        let mut fields = Fields::new(item, "Credential")?;
+        let mut credential_type = None;
+        let mut credential_value = None;
+        while let Some(f) = fields.next_once()? {
+            match f.tag {
+                tag::CREDENTIAL_TYPE => credential_type = Some(CredentialType(enumeration(f)?)),
+                tag::CREDENTIAL_VALUE => credential_value = Some(f.clone()),
+                _ => return Err(unexpected(f, "Credential")),
+            }
+        }
+        Ok(Credential {
+            credential_type: credential_type.ok_or_else(|| missing("Credential", "Credential Type"))?,
+            credential_value: credential_value.ok_or_else(|| missing("Credential", "Credential Value"))?,
+        })
+    }
+}
+
+impl RequestBatchItem {
+    fn from_ttlv(item: &Ttlv, exact: bool) -> Result<Self, BatchItemError> {
+        // What the response echoes, read leniently first so that a failure still correlates.
+        let operation = match item.child(tag::OPERATION).map(|o| &o.value) {
+            Some(Value::Enumeration(e)) => Some(Operation(*e)),
+            _ => None,
+        };
+        let unique_batch_item_id = match item.child(tag::UNIQUE_BATCH_ITEM_ID).map(|o| &o.value) {
+            Some(Value::ByteString(b)) => Some(b.to_vec()),
+            _ => None,
+        };
+        Self::read(item, exact).map_err(|error| BatchItemError { operation, unique_batch_item_id, error })
+    }
+
+    fn read(item: &Ttlv, exact: bool) -> Result<Self, KmipError> {
+        let mut fields = Fields::new(item, "Batch Item")?;
+        let mut operation = None;
+        let mut ephemeral = None;
+        let mut unique_batch_item_id = None;
+        let mut payload = None;
+        let mut message_extensions = Vec::new();
+        while let Some(f) = fields.next()? {
+            if f.tag != tag::MESSAGE_EXTENSION {
+                fields.once(f)?;
+            }
+            match f.tag {
+                tag::OPERATION => operation = Some(Operation(enumeration(f)?)),
+                tag::EPHEMERAL => ephemeral = Some(boolean(f)?),
+                tag::UNIQUE_BATCH_ITEM_ID => unique_batch_item_id = Some(bytes(f)?),
+                tag::REQUEST_PAYLOAD => {
+                    structure(f)?;
+                    payload = Some(f.clone());
+                }
+                tag::MESSAGE_EXTENSION => message_extensions.push(MessageExtension::from_ttlv(f)?),
+                _ if exact => return Err(unexpected(f, "Batch Item")),
+                _ => {}
+            }
+        }
+        Ok(RequestBatchItem {
+            operation: operation.ok_or_else(|| missing("Batch Item", "Operation"))?,
+            ephemeral,
+            unique_batch_item_id,
+            payload,
+            message_extensions,
+        })
+    }
+}
+
+/// Walks a structure's children, remembering which tags were seen so that a repeated field is caught.
+struct Fields<'a> {
+    children: std::slice::Iter<'a, Ttlv>,
+    seen: Vec<Tag>,
+}
+
+impl<'a> Fields<'a> {
+    fn new(item: &'a Ttlv, what: &str) -> Result<Self, KmipError> {
+        match &item.value {
+            Value::Structure(c) => Ok(Fields { children: c.iter(), seen: Vec::new() }),
+            _ => Err(KmipError::invalid_message(format!("{what} is not a structure"))),
+        }
+    }
+
+    fn next(&mut self) -> Result<Option<&'a Ttlv>, KmipError> {
+        Ok(self.children.next())
+    }
+
+    /// The next child, which must not repeat an earlier one.
+    fn next_once(&mut self) -> Result<Option<&'a Ttlv>, KmipError> {
+        let next = self.children.next();
+        if let Some(f) = next {
+            self.once(f)?;
+        }
+        Ok(next)
+    }
+
+    /// 1.4 section 11.1: the same field twice in a header, batch item or payload is an Invalid Message.
+    fn once(&mut self, f: &Ttlv) -> Result<(), KmipError> {
+        if self.seen.contains(&f.tag) {
+            return Err(KmipError::invalid_message(format!("{} appears more than once", name(f.tag))));
+        }
+        self.seen.push(f.tag);
+        Ok(())
+    }
+}
+
+/// The specification's name of a tag, or its number.
+pub(crate) fn name(tag: Tag) -> String {
+    match spec::tag_by_number(tag) {
+        Some(def) => def.spec_name.to_string(),
+        None => format!("tag {tag:#08x}"),
+    }
+}
+
+fn missing(what: &str, field: &str) -> KmipError {
+    KmipError::invalid_message(format!("{what} lacks {field}"))
+}
+
+fn unexpected(f: &Ttlv, what: &str) -> KmipError {
+    KmipError::invalid_field(format!("{} is not a field of {what}", name(f.tag)))
+}
+
+fn wrong_type(f: &Ttlv, expected: &str) -> KmipError {
+    KmipError::invalid_message(format!(
+        "{} must be {expected}, got {}",
+        name(f.tag),
+        f.value.item_type().name()
+    ))
+}
+
+fn integer(f: &Ttlv) -> Result<i32, KmipError> {
+    match f.value {
+        Value::Integer(n) => Ok(n),
+        _ => Err(wrong_type(f, "an Integer")),
+    }
+}
+
+fn enumeration(f: &Ttlv) -> Result<u32, KmipError> {
+    match f.value {
+        Value::Enumeration(n) => Ok(n),
+        _ => Err(wrong_type(f, "an Enumeration")),
+    }
+}
+
+fn boolean(f: &Ttlv) -> Result<bool, KmipError> {
+    match f.value {
+        Value::Boolean(b) => Ok(b),
+        _ => Err(wrong_type(f, "a Boolean")),
+    }
+}
+
+fn date_time(f: &Ttlv) -> Result<i64, KmipError> {
+    match f.value {
+        Value::DateTime(t) => Ok(t),
+        _ => Err(wrong_type(f, "a Date-Time")),
+    }
+}
+
+fn text(f: &Ttlv) -> Result<String, KmipError> {
+    match &f.value {
+        Value::TextString(s) => Ok(s.clone()),
+        _ => Err(wrong_type(f, "a Text String")),
+    }
+}
+
+fn bytes(f: &Ttlv) -> Result<Vec<u8>, KmipError> {
+    match &f.value {
+        Value::ByteString(b) => Ok(b.to_vec()),
+        _ => Err(wrong_type(f, "a Byte String")),
+    }
+}
+
+fn structure(f: &Ttlv) -> Result<&[Ttlv], KmipError> {
+    match &f.value {
+        Value::Structure(c) => Ok(c),
+        _ => Err(wrong_type(f, "a Structure")),
+    }
+}
