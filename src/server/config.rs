@@ -1,0 +1,332 @@
+//! The server's configuration: where it listens, where its files live, which certificates it uses, and every
+//! limit a peer is held to. Read from TOML (unknown keys are refused so a typo cannot silently fall back to a
+//! default), then overridden by command-line flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+use thiserror::Error;
+
+use crate::ttlv::Limits;
+
+/// The port IANA assigned to KMIP over TLS.
+pub const KMIP_PORT: u16 = 5696;
+
+/// Everything the network edge needs to run.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address and port to accept connections on; 127.0.0.1:5696 unless configured.
+    pub listen: SocketAddr,
+    /// Directory holding the server's state and, in the embedded default, its development certificates.
+    pub data_dir: PathBuf,
+    /// Certificate and key files; each unset path defaults to a file in `data_dir`.
+    pub tls: TlsFiles,
+    /// Bounds every peer is held to.
+    pub limits: ConnectionLimits,
+}
+
+/// Where the TLS material is read from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsFiles {
+    /// PEM chain the server presents, leaf first (default `<data_dir>/server.pem`).
+    pub cert_chain: Option<PathBuf>,
+    /// PEM private key of the leaf (default `<data_dir>/server.key`).
+    pub private_key: Option<PathBuf>,
+    /// PEM bundle of the CAs whose client certificates are accepted (default `<data_dir>/client-ca.pem`).
+    pub client_ca: Option<PathBuf>,
+}
+
+/// The limits of one connection and of the whole listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConnectionLimits {
+    /// Largest request frame, header included; larger ones are refused before they are read.
+    pub max_message_bytes: usize,
+    /// Deepest nesting of structures a request may have.
+    pub max_depth: usize,
+    /// Most children one structure of a request may have.
+    pub max_items_per_structure: usize,
+    /// Most connections open at once; connections beyond it are closed as soon as they are accepted.
+    pub max_connections: usize,
+    /// Time allowed to receive the rest of a frame once its first byte has arrived.
+    #[serde(deserialize_with = "duration_text")]
+    pub read_timeout: Duration,
+    /// Time a connection may sit between requests before it is closed.
+    #[serde(deserialize_with = "duration_text")]
+    pub idle_timeout: Duration,
+    /// Time allowed for the TLS handshake.
+    #[serde(deserialize_with = "duration_text")]
+    pub handshake_timeout: Duration,
+    /// Time allowed to write one response.
+    #[serde(deserialize_with = "duration_text")]
+    pub write_timeout: Duration,
+    /// On shutdown, how long in-flight requests may take before their connections are cut.
+    #[serde(deserialize_with = "duration_text")]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], KMIP_PORT)),
+            data_dir: PathBuf::from("./kmipd-data"),
+            tls: TlsFiles::default(),
+            limits: ConnectionLimits::default(),
+        }
+    }
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            max_message_bytes: Limits::DEFAULT.max_message_bytes,
+            max_depth: Limits::DEFAULT.max_depth,
+            max_items_per_structure: Limits::DEFAULT.max_items_per_structure,
+            max_connections: 1024,
+            read_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(120),
+            handshake_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+impl ConnectionLimits {
+    /// The part of the limits the TTLV codec enforces.
+    pub fn ttlv(&self) -> Limits {
+        Limits {
+            max_message_bytes: self.max_message_bytes,
+            max_depth: self.max_depth,
+            max_items_per_structure: self.max_items_per_structure,
+        }
+    }
+}
+
+/// Why a configuration could not be used.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("invalid configuration file {path}: {source}")]
+    Parse { path: PathBuf, source: Box<toml::de::Error> },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl ServerConfig {
+    /// Reads a TOML configuration file; relative paths in it are taken relative to the file's directory.
+    pub fn load(path: &Path) -> Result<ServerConfig, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let mut config = Self::from_toml(&text).map_err(|e| match e {
+            ConfigError::Parse { source, .. } => ConfigError::Parse { path: path.to_owned(), source },
+            other => other,
+        })?;
+        if let Some(base) = path.parent() {
+            config.resolve_relative_to(base);
+        }
+        Ok(config)
+    }
+
+    /// Parses TOML text; paths are kept as written.
+    pub fn from_toml(text: &str) -> Result<ServerConfig, ConfigError> {
+        let config: ServerConfig = toml::from_str(text).map_err(|source| ConfigError::Parse {
+            path: PathBuf::from("<text>"),
+            source: Box::new(source),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Refuses limits that would make the server unusable.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let l = &self.limits;
+        let positive = [
+            ("max_message_bytes", l.max_message_bytes),
+            ("max_depth", l.max_depth),
+            ("max_items_per_structure", l.max_items_per_structure),
+            ("max_connections", l.max_connections),
+        ];
+        for (name, value) in positive {
+            if value == 0 {
+                return Err(ConfigError::Invalid(format!("limits.{name} must be at least 1")));
+            }
+        }
+        if l.max_message_bytes < crate::server::framing::HEADER_LEN {
+            return Err(ConfigError::Invalid(
+                "limits.max_message_bytes must be at least 8 (one TTLV header)".into(),
+            ));
+        }
+        if l.max_connections > tokio::sync::Semaphore::MAX_PERMITS {
+            return Err(ConfigError::Invalid("limits.max_connections is too large".into()));
+        }
+        let timeouts = [
+            ("read_timeout", l.read_timeout),
+            ("idle_timeout", l.idle_timeout),
+            ("handshake_timeout", l.handshake_timeout),
+            ("write_timeout", l.write_timeout),
+        ];
+        for (name, value) in timeouts {
+            if value.is_zero() {
+                return Err(ConfigError::Invalid(format!("limits.{name} must be longer than 0")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The certificate chain the server presents.
+    pub fn cert_chain_path(&self) -> PathBuf {
+        self.tls.cert_chain.clone().unwrap_or_else(|| self.data_dir.join("server.pem"))
+    }
+
+    /// The server's private key.
+    pub fn private_key_path(&self) -> PathBuf {
+        self.tls.private_key.clone().unwrap_or_else(|| self.data_dir.join("server.key"))
+    }
+
+    /// The bundle of CAs trusted to issue client certificates.
+    pub fn client_ca_path(&self) -> PathBuf {
+        self.tls.client_ca.clone().unwrap_or_else(|| self.data_dir.join("client-ca.pem"))
+    }
+
+    fn resolve_relative_to(&mut self, base: &Path) {
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        resolve(&mut self.data_dir);
+        for p in [&mut self.tls.cert_chain, &mut self.tls.private_key, &mut self.tls.client_ca]
+            .into_iter()
+            .flatten()
+        {
+            resolve(p);
+        }
+    }
+}
+
+/// Reads a duration written with a unit: `"250ms"`, `"30s"`, `"2m"`, `"1h"`.
+fn duration_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    parse_duration(&text).map_err(serde::de::Error::custom)
+}
+
+/// Parses `<integer><unit>` with unit `ms`, `s`, `m` or `h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like \"30s\" or \"250ms\""))?;
+    let millis_per_unit: u64 = match unit.trim() {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        other => {
+            return Err(format!("`{other}` is not a duration unit (use ms, s, m or h)"));
+        }
+    };
+    value
+        .checked_mul(millis_per_unit)
+        .map(Duration::from_millis)
+        .ok_or_else(|| format!("`{text}` is too long a duration"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_text_gives_the_embedded_defaults() {
+        let config = ServerConfig::from_toml("").unwrap();
+        assert_eq!(config, ServerConfig::default());
+        assert_eq!(config.listen.to_string(), "127.0.0.1:5696");
+        assert_eq!(config.limits.max_message_bytes, 1 << 20);
+        assert_eq!(config.limits.max_connections, 1024);
+        assert_eq!(config.limits.idle_timeout, Duration::from_secs(120));
+        assert_eq!(config.cert_chain_path(), PathBuf::from("./kmipd-data/server.pem"));
+        assert_eq!(config.limits.ttlv(), Limits::DEFAULT);
+    }
+
+    #[test]
+    fn every_field_can_be_set() {
+        let config = ServerConfig::from_toml(
+            r#"
+            listen = "0.0.0.0:15696"
+            data_dir = "/var/lib/kmipd"
+            [tls]
+            cert_chain = "/etc/kmipd/server.pem"
+            private_key = "/etc/kmipd/server.key"
+            client_ca = "/etc/kmipd/clients.pem"
+            [limits]
+            max_message_bytes = 65536
+            max_depth = 16
+            max_items_per_structure = 500
+            max_connections = 2
+            read_timeout = "200ms"
+            idle_timeout = "2m"
+            handshake_timeout = "5s"
+            write_timeout = "1s"
+            shutdown_grace = "1h"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.listen.port(), 15696);
+        assert_eq!(config.client_ca_path(), PathBuf::from("/etc/kmipd/clients.pem"));
+        assert_eq!(config.limits.max_connections, 2);
+        assert_eq!(config.limits.read_timeout, Duration::from_millis(200));
+        assert_eq!(config.limits.idle_timeout, Duration::from_secs(120));
+        assert_eq!(config.limits.shutdown_grace, Duration::from_secs(3600));
+        assert_eq!(config.limits.ttlv().max_depth, 16);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(ServerConfig::from_toml("listen_port = 5696").is_err());
+        assert!(ServerConfig::from_toml("[limits]\nmax_conections = 5").is_err());
+        assert!(ServerConfig::from_toml("[tls]\ncert = \"a.pem\"").is_err());
+    }
+
+    #[test]
+    fn unusable_values_are_refused() {
+        assert!(ServerConfig::from_toml("[limits]\nmax_connections = 0").is_err());
+        assert!(ServerConfig::from_toml("[limits]\nread_timeout = \"0s\"").is_err());
+        assert!(ServerConfig::from_toml("[limits]\nread_timeout = \"30\"").is_err());
+        assert!(ServerConfig::from_toml("[limits]\nread_timeout = \"30 parsecs\"").is_err());
+        assert!(ServerConfig::from_toml("listen = \"localhost\"").is_err());
+    }
+
+    #[test]
+    fn relative_paths_follow_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kmipd.toml");
+        std::fs::write(&path, "data_dir = \"state\"\n[tls]\nclient_ca = \"/abs/ca.pem\"\n").unwrap();
+        let config = ServerConfig::load(&path).unwrap();
+        assert_eq!(config.data_dir, dir.path().join("state"));
+        assert_eq!(config.cert_chain_path(), dir.path().join("state").join("server.pem"));
+        assert_eq!(config.client_ca_path(), PathBuf::from("/abs/ca.pem"));
+    }
+
+    #[test]
+    fn the_example_file_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("kmipd.example.toml");
+        let config = ServerConfig::load(&path).unwrap();
+        assert_eq!(config.limits, ConnectionLimits::default());
+        assert_eq!(config.listen.port(), KMIP_PORT);
+    }
+
+    #[test]
+    fn durations_need_a_unit() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("3m"), Ok(Duration::from_secs(180)));
+        assert!(parse_duration("ms").is_err());
+        assert!(parse_duration("99999999999999999999h").is_err());
+    }
+}

@@ -1,0 +1,248 @@
+//! One client connection: the TLS handshake, then a loop of reading a frame, answering it and writing the
+//! reply, for as many requests as the client sends.
+//!
+//! Every wait is bounded: the handshake by `handshake_timeout`, the pause before a request by `idle_timeout`,
+//! the rest of a frame once its first byte arrived by `read_timeout`, and each reply by `write_timeout`. Frame
+//! and reply buffers may hold key material and are wiped once used.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, watch};
+use tokio::time::{Instant, timeout, timeout_at};
+use tokio_rustls::TlsAcceptor;
+use tracing::{debug, error, info, warn};
+use zeroize::Zeroizing;
+
+use crate::access::Caller;
+use crate::server::config::ConnectionLimits;
+use crate::server::framing::{FrameError, HEADER_LEN, read_frame_len};
+use crate::server::handler::FrameHandler;
+
+/// How a connection's request loop ended.
+#[derive(Debug)]
+enum End {
+    /// The client closed the connection between requests (with or without TLS close_notify).
+    PeerClosed,
+    /// No request started within the idle timeout.
+    Idle,
+    /// The server is shutting down and the connection was between requests.
+    Shutdown,
+    /// The handler asked for the connection to end after its reply.
+    CloseRequested,
+    /// The frame header was refused.
+    Rejected(FrameError),
+    /// A frame was started but not completed within the read timeout.
+    ReadTimeout,
+    /// The connection ended in the middle of a frame.
+    Truncated,
+    /// A reply could not be written within the write timeout.
+    WriteTimeout,
+    /// The handler failed (panicked); the connection cannot go on.
+    HandlerFailed,
+    /// A transport error.
+    Io(io::Error),
+}
+
+/// Serves one accepted TCP connection until it ends; `permit` holds its place under the connection limit.
+pub(crate) async fn serve(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    acceptor: TlsAcceptor,
+    handler: Arc<dyn FrameHandler>,
+    limits: ConnectionLimits,
+    mut shutdown: watch::Receiver<bool>,
+    permit: OwnedSemaphorePermit,
+) {
+    let _permit = permit;
+    if let Err(e) = tcp.set_nodelay(true) {
+        debug!(%peer, error = %e, "cannot disable Nagle's algorithm");
+    }
+    let handshake = tokio::select! {
+        _ = shutdown_signalled(&mut shutdown) => {
+            debug!(%peer, "shutdown during TLS handshake");
+            return;
+        }
+        result = timeout(limits.handshake_timeout, acceptor.accept(tcp)) => result,
+    };
+    let mut stream = match handshake {
+        Err(_) => {
+            info!(%peer, "TLS handshake timed out");
+            return;
+        }
+        Ok(Err(e)) => {
+            info!(%peer, error = %e, "TLS handshake failed");
+            return;
+        }
+        Ok(Ok(stream)) => stream,
+    };
+    let Some(certificate) = stream.get_ref().1.peer_certificates().and_then(|c| c.first()) else {
+        // The verifier makes a certificate mandatory; this is defence in depth.
+        warn!(%peer, "TLS session without a client certificate; closing");
+        return;
+    };
+    let caller = Caller::from_certificate(peer, certificate);
+    info!(
+        %peer,
+        identity = %caller.identity,
+        protocol = ?stream.get_ref().1.protocol_version(),
+        "client connected"
+    );
+
+    let end = serve_requests(&mut stream, &caller, &handler, &limits, &mut shutdown).await;
+    match &end {
+        End::PeerClosed | End::Shutdown | End::CloseRequested => {
+            debug!(%peer, identity = %caller.identity, reason = ?end, "connection closed")
+        }
+        End::Idle => debug!(%peer, identity = %caller.identity, "idle connection closed"),
+        End::Rejected(e) => {
+            warn!(%peer, identity = %caller.identity, error = %e, "request frame refused; closing")
+        }
+        End::HandlerFailed => error!(%peer, identity = %caller.identity, "request handler failed"),
+        End::ReadTimeout | End::Truncated | End::WriteTimeout => {
+            info!(%peer, identity = %caller.identity, reason = ?end, "connection dropped")
+        }
+        End::Io(e) => info!(%peer, identity = %caller.identity, error = %e, "connection failed"),
+    }
+    if !matches!(end, End::Io(_) | End::WriteTimeout) {
+        // Sends close_notify; a peer that already left makes this fail, which changes nothing.
+        let _ = timeout(limits.write_timeout, stream.shutdown()).await;
+    }
+}
+
+/// Answers requests one after the other until the connection has to end.
+async fn serve_requests<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    caller: &Caller,
+    handler: &Arc<dyn FrameHandler>,
+    limits: &ConnectionLimits,
+    shutdown: &mut watch::Receiver<bool>,
+) -> End {
+    loop {
+        let frame = match read_frame(stream, limits, shutdown).await {
+            Ok(frame) => frame,
+            Err(ReadEnd::Ended(end)) => return end,
+            Err(ReadEnd::Refused(error)) => {
+                if let Some(bytes) = handler.reject_frame(&error, caller) {
+                    let bytes = Zeroizing::new(bytes);
+                    if let Some(end) = write_reply(stream, &bytes, limits).await {
+                        return end;
+                    }
+                }
+                return End::Rejected(error);
+            }
+        };
+
+        let worker = handler.clone();
+        let worker_caller = caller.clone();
+        let answered = tokio::task::spawn_blocking(move || {
+            let reply = worker.handle_frame(&frame, &worker_caller);
+            drop(frame);
+            reply
+        })
+        .await;
+        let Ok(reply) = answered else {
+            return End::HandlerFailed;
+        };
+        let close_after = reply.close_after;
+        let bytes = Zeroizing::new(reply.bytes);
+        if let Some(end) = write_reply(stream, &bytes, limits).await {
+            return end;
+        }
+        if close_after {
+            return End::CloseRequested;
+        }
+    }
+}
+
+/// Why no frame was read.
+enum ReadEnd {
+    /// The connection ended or must end.
+    Ended(End),
+    /// The header was refused; the handler may answer before the connection closes.
+    Refused(FrameError),
+}
+
+/// Reads one whole frame: waits (idle timeout, or shutdown) for its first byte, then reads the rest within the
+/// read timeout, allocating only once the declared length has passed the size limit.
+async fn read_frame<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    limits: &ConnectionLimits,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<Zeroizing<Vec<u8>>, ReadEnd> {
+    let mut header = Zeroizing::new([0u8; HEADER_LEN]);
+    let (first, rest) = header.split_at_mut(1);
+    let waited = tokio::select! {
+        biased;
+        _ = shutdown_signalled(shutdown) => return Err(ReadEnd::Ended(End::Shutdown)),
+        waited = timeout(limits.idle_timeout, stream.read(first)) => waited,
+    };
+    match waited {
+        Err(_) => return Err(ReadEnd::Ended(End::Idle)),
+        Ok(Ok(0)) => return Err(ReadEnd::Ended(End::PeerClosed)),
+        // A client that closes TCP without TLS close_notify between requests has still closed cleanly.
+        Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
+            return Err(ReadEnd::Ended(End::PeerClosed));
+        }
+        Ok(Err(e)) => return Err(ReadEnd::Ended(End::Io(e))),
+        Ok(Ok(_)) => {}
+    }
+
+    let deadline = Instant::now() + limits.read_timeout;
+    read_exact_by(stream, rest, deadline).await?;
+    let total = read_frame_len(&header[..], limits.max_message_bytes).map_err(ReadEnd::Refused)?;
+
+    let mut frame = Zeroizing::new(Vec::with_capacity(total));
+    frame.extend_from_slice(&header[..]);
+    frame.resize(total, 0);
+    if let Some(body) = frame.get_mut(HEADER_LEN..) {
+        read_exact_by(stream, body, deadline).await?;
+    }
+    Ok(frame)
+}
+
+/// Fills `buffer` from the stream before `deadline`.
+async fn read_exact_by<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    buffer: &mut [u8],
+    deadline: Instant,
+) -> Result<(), ReadEnd> {
+    match timeout_at(deadline, stream.read_exact(buffer)).await {
+        Err(_) => Err(ReadEnd::Ended(End::ReadTimeout)),
+        Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
+            Err(ReadEnd::Ended(End::Truncated))
+        }
+        Ok(Err(e)) => Err(ReadEnd::Ended(End::Io(e))),
+        Ok(Ok(_)) => Ok(()),
+    }
+}
+
+/// Writes one reply within the write timeout; `Some` says how the connection ended if it failed.
+async fn write_reply<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    bytes: &[u8],
+    limits: &ConnectionLimits,
+) -> Option<End> {
+    let written = timeout(limits.write_timeout, async {
+        stream.write_all(bytes).await?;
+        stream.flush().await
+    })
+    .await;
+    match written {
+        Err(_) => Some(End::WriteTimeout),
+        Ok(Err(e)) => Some(End::Io(e)),
+        Ok(Ok(())) => None,
+    }
+}
+
+/// Completes once shutdown has been signalled (or the server that would signal it is gone).
+async fn shutdown_signalled(shutdown: &mut watch::Receiver<bool>) {
+    while !*shutdown.borrow_and_update() {
+        if shutdown.changed().await.is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! The seam between the network edge and the KMIP engine: the server hands over whole frames and writes back
+//! whatever the handler answers, knowing nothing of what the bytes mean.
+
+use crate::access::Caller;
+use crate::server::framing::FrameError;
+
+/// What answers request frames; the KMIP engine implements it, tests implement simple echoes.
+///
+/// Calls run on tokio's blocking pool, so an implementation may do file or database I/O.
+pub trait FrameHandler: Send + Sync + 'static {
+    /// Answers one complete request frame (8-byte header + body), already checked against the frame size limit.
+    fn handle_frame(&self, frame: &[u8], caller: &Caller) -> Reply;
+    /// Answers a frame whose header declared more bytes than allowed (or was malformed); None = just close.
+    fn reject_frame(&self, error: &FrameError, caller: &Caller) -> Option<Vec<u8>>;
+}
+
+/// The bytes to send back for one request, and whether the connection ends after them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// The encoded response; may hold key material, so the server wipes it once written.
+    pub bytes: Vec<u8>,
+    /// Close the connection once the bytes are written (for a request the engine could not make sense of).
+    pub close_after: bool,
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reply")
+            .field("bytes", &format_args!("<{} bytes>", self.bytes.len()))
+            .field("close_after", &self.close_after)
+            .finish()
+    }
+}
