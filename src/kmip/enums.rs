@@ -263,9 +263,9 @@ impl AsynchronousIndicator {
             0x01 => Ok(Self::Mandatory),
             0x02 => Ok(Self::Optional),
             0x03 => Ok(Self::Prohibited),
-            other => {
-                Err(KmipError::invalid_field(format!("Asynchronous Indicator {other:#x} is not defined")))
-            }
+            other => Err(KmipError::invalid_field(format!(
+                "Asynchronous Indicator {other:#x} is not defined"
+            ))),
         }
     }
 }
@@ -289,9 +289,15 @@ mod tests {
 
     #[test]
     fn closed_enums_reject_undefined_values() {
-        assert_eq!(BatchErrorContinuationOption::from_code(3), Ok(BatchErrorContinuationOption::Undo));
+        assert_eq!(
+            BatchErrorContinuationOption::from_code(3),
+            Ok(BatchErrorContinuationOption::Undo)
+        );
         assert!(BatchErrorContinuationOption::from_code(4).is_err());
-        assert_eq!(AsynchronousIndicator::from_code(1), Ok(AsynchronousIndicator::Mandatory));
+        assert_eq!(
+            AsynchronousIndicator::from_code(1),
+            Ok(AsynchronousIndicator::Mandatory)
+        );
         assert!(AsynchronousIndicator::from_code(0).is_err());
         assert_eq!(ResultStatus::OperationUndone.code(), 3);
     }

@@ -357,7 +357,10 @@ pub struct KmipError {
 impl KmipError {
     /// A failure with any reason.
     pub fn new(reason: ResultReason, message: impl Into<String>) -> Self {
-        KmipError { reason, message: message.into() }
+        KmipError {
+            reason,
+            message: message.into(),
+        }
     }
 
     /// The request was not syntactically understood: missing or repeated fields, wrong item types, wrong tags.
@@ -444,7 +447,10 @@ mod tests {
                     assert!(v1_0.contains(&code), "{r} -> {code:#x} in 1.0");
                 }
                 match ResultReason::from_code(code) {
-                    Some(sent) => assert!(sent.introduced_in() <= version, "{r} -> {sent} in {version}"),
+                    Some(sent) => assert!(
+                        sent.introduced_in() <= version,
+                        "{r} -> {sent} in {version}"
+                    ),
                     None => assert!(code == ILLEGAL_OPERATION_1X && !version.is_2x()),
                 }
             }
@@ -454,17 +460,44 @@ mod tests {
     #[test]
     fn version_mapping_follows_the_1x_error_tables() {
         use ResultReason::*;
-        assert_eq!(CodecError.code_in(ProtocolVersion::V1_4), InvalidMessage.code());
+        assert_eq!(
+            CodecError.code_in(ProtocolVersion::V1_4),
+            InvalidMessage.code()
+        );
         assert_eq!(CodecError.code_in(ProtocolVersion::V2_0), CodecError.code());
-        assert_eq!(UnknownMessageExtension.code_in(ProtocolVersion::V1_2), FeatureNotSupported.code());
-        assert_eq!(WrongKeyLifecycleState.code_in(ProtocolVersion::V1_0), PermissionDenied.code());
-        assert_eq!(ObjectAlreadyExists.code_in(ProtocolVersion::V1_4), ObjectAlreadyExists.code());
-        assert_eq!(ObjectAlreadyExists.code_in(ProtocolVersion::V1_3), InvalidField.code());
+        assert_eq!(
+            UnknownMessageExtension.code_in(ProtocolVersion::V1_2),
+            FeatureNotSupported.code()
+        );
+        assert_eq!(
+            WrongKeyLifecycleState.code_in(ProtocolVersion::V1_0),
+            PermissionDenied.code()
+        );
+        assert_eq!(
+            ObjectAlreadyExists.code_in(ProtocolVersion::V1_4),
+            ObjectAlreadyExists.code()
+        );
+        assert_eq!(
+            ObjectAlreadyExists.code_in(ProtocolVersion::V1_3),
+            InvalidField.code()
+        );
         assert_eq!(EncodingOptionError.code_in(ProtocolVersion::V1_1), 0x12);
-        assert_eq!(EncodingOptionError.code_in(ProtocolVersion::V1_0), InvalidField.code());
-        assert_eq!(UnknownObjectGroup.code_in(ProtocolVersion::V2_0), ItemNotFound.code());
-        assert_eq!(IllegalObjectType.code_in(ProtocolVersion::V1_4), ILLEGAL_OPERATION_1X);
-        assert_eq!(InternalServerError.code_in(ProtocolVersion::V1_4), GeneralFailure.code());
+        assert_eq!(
+            EncodingOptionError.code_in(ProtocolVersion::V1_0),
+            InvalidField.code()
+        );
+        assert_eq!(
+            UnknownObjectGroup.code_in(ProtocolVersion::V2_0),
+            ItemNotFound.code()
+        );
+        assert_eq!(
+            IllegalObjectType.code_in(ProtocolVersion::V1_4),
+            ILLEGAL_OPERATION_1X
+        );
+        assert_eq!(
+            InternalServerError.code_in(ProtocolVersion::V1_4),
+            GeneralFailure.code()
+        );
     }
 
     #[test]

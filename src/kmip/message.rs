@@ -14,8 +14,8 @@ use crate::spec::{self, tag};
 use crate::ttlv::{SecretBytes, Tag, Ttlv, Value};
 
 use super::enums::{
-    AsynchronousIndicator, AttestationType, BatchErrorContinuationOption, CredentialType, Operation,
-    ResultStatus,
+    AsynchronousIndicator, AttestationType, BatchErrorContinuationOption, CredentialType,
+    Operation, ResultStatus,
 };
 use super::error::{KmipError, ResultReason};
 use super::version::ProtocolVersion;
@@ -161,7 +161,11 @@ pub struct ResponseBatchItem {
 
 impl ResponseBatchItem {
     /// A successful item carrying `payload` (a Response Payload structure).
-    pub fn success(operation: Operation, unique_batch_item_id: Option<Vec<u8>>, payload: Ttlv) -> Self {
+    pub fn success(
+        operation: Operation,
+        unique_batch_item_id: Option<Vec<u8>>,
+        payload: Ttlv,
+    ) -> Self {
         ResponseBatchItem {
             operation: Some(operation),
             unique_batch_item_id,
@@ -233,7 +237,9 @@ impl ResponseMessage {
             items: self
                 .items
                 .iter()
-                .map(|i| ResponseBatchItem::failure(i.operation, i.unique_batch_item_id.clone(), &error))
+                .map(|i| {
+                    ResponseBatchItem::failure(i.operation, i.unique_batch_item_id.clone(), &error)
+                })
                 .collect(),
         }
     }
@@ -251,27 +257,44 @@ impl ResponseMessage {
 impl ResponseHeader {
     fn to_ttlv(&self, batch_count: usize) -> Ttlv {
         let v = self.protocol_version;
-        let mut fields = vec![v.to_ttlv(), Ttlv::new(tag::TIME_STAMP, Value::DateTime(self.time_stamp))];
+        let mut fields = vec![
+            v.to_ttlv(),
+            Ttlv::new(tag::TIME_STAMP, Value::DateTime(self.time_stamp)),
+        ];
         if v >= ProtocolVersion::V1_2 {
             if let Some(nonce) = &self.nonce {
                 fields.push(Ttlv::structure(
                     tag::NONCE,
                     vec![
-                        Ttlv::new(tag::NONCE_ID, Value::ByteString(nonce.nonce_id.clone().into())),
-                        Ttlv::new(tag::NONCE_VALUE, Value::ByteString(nonce.nonce_value.clone())),
+                        Ttlv::new(
+                            tag::NONCE_ID,
+                            Value::ByteString(nonce.nonce_id.clone().into()),
+                        ),
+                        Ttlv::new(
+                            tag::NONCE_VALUE,
+                            Value::ByteString(nonce.nonce_value.clone()),
+                        ),
                     ],
                 ));
             }
             fields.extend(
-                self.attestation_types.iter().map(|a| Ttlv::new(tag::ATTESTATION_TYPE, Value::Enumeration(a.0))),
+                self.attestation_types
+                    .iter()
+                    .map(|a| Ttlv::new(tag::ATTESTATION_TYPE, Value::Enumeration(a.0))),
             );
         }
         if v >= ProtocolVersion::V1_4 {
             if let Some(c) = &self.client_correlation_value {
-                fields.push(Ttlv::new(tag::CLIENT_CORRELATION_VALUE, Value::TextString(c.clone())));
+                fields.push(Ttlv::new(
+                    tag::CLIENT_CORRELATION_VALUE,
+                    Value::TextString(c.clone()),
+                ));
             }
             if let Some(c) = &self.server_correlation_value {
-                fields.push(Ttlv::new(tag::SERVER_CORRELATION_VALUE, Value::TextString(c.clone())));
+                fields.push(Ttlv::new(
+                    tag::SERVER_CORRELATION_VALUE,
+                    Value::TextString(c.clone()),
+                ));
             }
         }
         // A batch never holds more than i32::MAX items: the request's own Batch Count bounds it.
@@ -288,20 +311,35 @@ impl ResponseBatchItem {
             fields.push(Ttlv::new(tag::OPERATION, Value::Enumeration(op.0)));
         }
         if let Some(id) = &self.unique_batch_item_id {
-            fields.push(Ttlv::new(tag::UNIQUE_BATCH_ITEM_ID, Value::ByteString(id.clone().into())));
+            fields.push(Ttlv::new(
+                tag::UNIQUE_BATCH_ITEM_ID,
+                Value::ByteString(id.clone().into()),
+            ));
         }
-        fields.push(Ttlv::new(tag::RESULT_STATUS, Value::Enumeration(self.result_status.code())));
+        fields.push(Ttlv::new(
+            tag::RESULT_STATUS,
+            Value::Enumeration(self.result_status.code()),
+        ));
         if let Some(reason) = self.result_reason {
-            fields.push(Ttlv::new(tag::RESULT_REASON, Value::Enumeration(reason.code_in(version))));
+            fields.push(Ttlv::new(
+                tag::RESULT_REASON,
+                Value::Enumeration(reason.code_in(version)),
+            ));
         }
         if let Some(m) = &self.result_message {
             fields.push(Ttlv::new(tag::RESULT_MESSAGE, Value::TextString(m.clone())));
         }
         if let Some(a) = &self.asynchronous_correlation_value {
-            fields.push(Ttlv::new(tag::ASYNCHRONOUS_CORRELATION_VALUE, Value::ByteString(a.clone().into())));
+            fields.push(Ttlv::new(
+                tag::ASYNCHRONOUS_CORRELATION_VALUE,
+                Value::ByteString(a.clone().into()),
+            ));
         }
         if let Some(p) = &self.payload {
-            fields.push(Ttlv { tag: tag::RESPONSE_PAYLOAD, value: p.value.clone() });
+            fields.push(Ttlv {
+                tag: tag::RESPONSE_PAYLOAD,
+                value: p.value.clone(),
+            });
         }
         if let Some(ext) = &self.message_extension {
             fields.push(ext.to_ttlv());
@@ -315,9 +353,18 @@ impl MessageExtension {
         Ttlv::structure(
             tag::MESSAGE_EXTENSION,
             vec![
-                Ttlv::new(tag::VENDOR_IDENTIFICATION, Value::TextString(self.vendor_identification.clone())),
-                Ttlv::new(tag::CRITICALITY_INDICATOR, Value::Boolean(self.criticality_indicator)),
-                Ttlv { tag: tag::VENDOR_EXTENSION, value: self.vendor_extension.value.clone() },
+                Ttlv::new(
+                    tag::VENDOR_IDENTIFICATION,
+                    Value::TextString(self.vendor_identification.clone()),
+                ),
+                Ttlv::new(
+                    tag::CRITICALITY_INDICATOR,
+                    Value::Boolean(self.criticality_indicator),
+                ),
+                Ttlv {
+                    tag: tag::VENDOR_EXTENSION,
+                    value: self.vendor_extension.value.clone(),
+                },
             ],
         )
     }
@@ -339,9 +386,12 @@ impl MessageExtension {
             }
         }
         Ok(MessageExtension {
-            vendor_identification: vendor.ok_or_else(|| missing("Message Extension", "Vendor Identification"))?,
-            criticality_indicator: critical.ok_or_else(|| missing("Message Extension", "Criticality Indicator"))?,
-            vendor_extension: extension.ok_or_else(|| missing("Message Extension", "Vendor Extension"))?,
+            vendor_identification: vendor
+                .ok_or_else(|| missing("Message Extension", "Vendor Identification"))?,
+            criticality_indicator: critical
+                .ok_or_else(|| missing("Message Extension", "Criticality Indicator"))?,
+            vendor_extension: extension
+                .ok_or_else(|| missing("Message Extension", "Vendor Extension"))?,
         })
     }
 }
@@ -353,15 +403,24 @@ impl RequestMessage {
         let reject = |version, error| RejectedRequest { version, error };
         let highest = ProtocolVersion::HIGHEST;
         if root.tag != tag::REQUEST_MESSAGE {
-            let error = KmipError::invalid_message(format!("expected a Request Message, got {}", name(root.tag)));
+            let error = KmipError::invalid_message(format!(
+                "expected a Request Message, got {}",
+                name(root.tag)
+            ));
             return Err(reject(highest, error));
         }
         let Value::Structure(children) = &root.value else {
-            return Err(reject(highest, KmipError::invalid_message("Request Message is not a structure")));
+            return Err(reject(
+                highest,
+                KmipError::invalid_message("Request Message is not a structure"),
+            ));
         };
         let mut headers = children.iter().filter(|c| c.tag == tag::REQUEST_HEADER);
         let Some(header_item) = headers.next() else {
-            return Err(reject(highest, KmipError::invalid_message("Request Message has no Request Header")));
+            return Err(reject(
+                highest,
+                KmipError::invalid_message("Request Message has no Request Header"),
+            ));
         };
         // Read the version first so that every later failure is answered in it.
         let declared = header_item
@@ -370,19 +429,28 @@ impl RequestMessage {
             .and_then(ProtocolVersion::from_ttlv)
             .map_err(|e| reject(highest, e))?;
         let Some(version) = declared.negotiate() else {
-            let spoken: Vec<String> = ProtocolVersion::SUPPORTED.iter().map(|v| v.to_string()).collect();
+            let spoken: Vec<String> = ProtocolVersion::SUPPORTED
+                .iter()
+                .map(|v| v.to_string())
+                .collect();
             let error = KmipError::new(
                 ResultReason::UnsupportedProtocolVersion,
-                format!("protocol version {declared} is not supported; supported: {}", spoken.join(", ")),
+                format!(
+                    "protocol version {declared} is not supported; supported: {}",
+                    spoken.join(", ")
+                ),
             );
             return Err(reject(highest, error));
         };
         let exact = version == declared;
         if headers.next().is_some() {
-            return Err(reject(version, KmipError::invalid_message("Request Header appears more than once")));
+            return Err(reject(
+                version,
+                KmipError::invalid_message("Request Header appears more than once"),
+            ));
         }
-        let header =
-            RequestHeader::from_ttlv(header_item, declared, exact).map_err(|e| reject(version, e))?;
+        let header = RequestHeader::from_ttlv(header_item, declared, exact)
+            .map_err(|e| reject(version, e))?;
 
         let mut items = Vec::new();
         for child in children {
@@ -394,7 +462,10 @@ impl RequestMessage {
             }
         }
         if items.is_empty() {
-            return Err(reject(version, KmipError::invalid_message("Request Message has no Batch Item")));
+            return Err(reject(
+                version,
+                KmipError::invalid_message("Request Message has no Batch Item"),
+            ));
         }
         if usize::try_from(header.batch_count).ok() != Some(items.len()) {
             let error = KmipError::invalid_message(format!(
@@ -404,7 +475,11 @@ impl RequestMessage {
             ));
             return Err(reject(version, error));
         }
-        Ok(RequestMessage { version, header, items })
+        Ok(RequestMessage {
+            version,
+            header,
+            items,
+        })
     }
 
     /// Reads the Protocol Version of a request from the first bytes of its TTLV encoding, for answering a
@@ -471,7 +546,9 @@ impl RequestHeader {
                         _ => return Err(wrong_type(f, "a Boolean or an Enumeration")),
                     })
                 }
-                tag::ATTESTATION_CAPABLE_INDICATOR => h.attestation_capable_indicator = Some(boolean(f)?),
+                tag::ATTESTATION_CAPABLE_INDICATOR => {
+                    h.attestation_capable_indicator = Some(boolean(f)?)
+                }
                 tag::ATTESTATION_TYPE => h.attestation_types.push(AttestationType(enumeration(f)?)),
                 tag::AUTHENTICATION => h.authentication = Some(Authentication::from_ttlv(f)?),
                 tag::BATCH_ERROR_CONTINUATION_OPTION => {
@@ -521,8 +598,10 @@ impl Credential {
             }
         }
         Ok(Credential {
-            credential_type: credential_type.ok_or_else(|| missing("Credential", "Credential Type"))?,
-            credential_value: credential_value.ok_or_else(|| missing("Credential", "Credential Value"))?,
+            credential_type: credential_type
+                .ok_or_else(|| missing("Credential", "Credential Type"))?,
+            credential_value: credential_value
+                .ok_or_else(|| missing("Credential", "Credential Value"))?,
         })
     }
 }
@@ -538,7 +617,11 @@ impl RequestBatchItem {
             Some(Value::ByteString(b)) => Some(b.to_vec()),
             _ => None,
         };
-        Self::read(item, exact).map_err(|error| BatchItemError { operation, unique_batch_item_id, error })
+        Self::read(item, exact).map_err(|error| BatchItemError {
+            operation,
+            unique_batch_item_id,
+            error,
+        })
     }
 
     fn read(item: &Ttlv, exact: bool) -> Result<Self, KmipError> {
@@ -584,8 +667,13 @@ struct Fields<'a> {
 impl<'a> Fields<'a> {
     fn new(item: &'a Ttlv, what: &str) -> Result<Self, KmipError> {
         match &item.value {
-            Value::Structure(c) => Ok(Fields { children: c.iter(), seen: Vec::new() }),
-            _ => Err(KmipError::invalid_message(format!("{what} is not a structure"))),
+            Value::Structure(c) => Ok(Fields {
+                children: c.iter(),
+                seen: Vec::new(),
+            }),
+            _ => Err(KmipError::invalid_message(format!(
+                "{what} is not a structure"
+            ))),
         }
     }
 
@@ -605,7 +693,10 @@ impl<'a> Fields<'a> {
     /// 1.4 section 11.1: the same field twice in a header, batch item or payload is an Invalid Message.
     fn once(&mut self, f: &Ttlv) -> Result<(), KmipError> {
         if self.seen.contains(&f.tag) {
-            return Err(KmipError::invalid_message(format!("{} appears more than once", name(f.tag))));
+            return Err(KmipError::invalid_message(format!(
+                "{} appears more than once",
+                name(f.tag)
+            )));
         }
         self.seen.push(f.tag);
         Ok(())

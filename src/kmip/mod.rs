@@ -10,7 +10,7 @@ pub mod version;
 pub use enums::{Operation, QueryFunction, ResultStatus};
 pub use error::{KmipError, ResultReason};
 pub use message::{
-    BatchItemError, RejectedRequest, RequestBatchItem, RequestHeader, RequestMessage, ResponseBatchItem,
-    ResponseHeader, ResponseMessage,
+    BatchItemError, RejectedRequest, RequestBatchItem, RequestHeader, RequestMessage,
+    ResponseBatchItem, ResponseHeader, ResponseMessage,
 };
 pub use version::ProtocolVersion;

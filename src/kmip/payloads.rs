@@ -40,7 +40,10 @@ impl DiscoverVersionsRequest {
 impl DiscoverVersionsResponse {
     /// The Response Payload (the same in every version).
     pub fn to_payload(&self) -> Ttlv {
-        Ttlv::structure(tag::RESPONSE_PAYLOAD, self.versions.iter().map(|v| v.to_ttlv()).collect())
+        Ttlv::structure(
+            tag::RESPONSE_PAYLOAD,
+            self.versions.iter().map(|v| v.to_ttlv()).collect(),
+        )
     }
 }
 
@@ -60,18 +63,24 @@ impl QueryRequest {
             match (f.tag, &f.value) {
                 (tag::QUERY_FUNCTION, Value::Enumeration(e)) => functions.push(QueryFunction(*e)),
                 (tag::QUERY_FUNCTION, _) => {
-                    return Err(KmipError::invalid_message("Query Function must be an Enumeration"));
+                    return Err(KmipError::invalid_message(
+                        "Query Function must be an Enumeration",
+                    ));
                 }
                 (tag::OBJECT_GROUPS, Value::Structure(_)) if groups == 0 => groups += 1,
                 (tag::OBJECT_GROUPS, _) => {
-                    return Err(KmipError::invalid_message("Object Groups must be one structure"));
+                    return Err(KmipError::invalid_message(
+                        "Object Groups must be one structure",
+                    ));
                 }
                 _ if strict => return Err(unexpected(f, "the Query Request Payload")),
                 _ => {}
             }
         }
         if functions.is_empty() {
-            return Err(KmipError::invalid_message("Query Request Payload lacks a Query Function"));
+            return Err(KmipError::invalid_message(
+                "Query Request Payload lacks a Query Function",
+            ));
         }
         Ok(QueryRequest { functions })
     }
@@ -127,8 +136,16 @@ impl QueryResponse {
         let enumeration = |t, v| Ttlv::new(t, Value::Enumeration(v));
         let text = |t, s: &String| Ttlv::new(t, Value::TextString(s.clone()));
         let mut out = Vec::new();
-        out.extend(self.operations.iter().map(|o| enumeration(tag::OPERATION, o.0)));
-        out.extend(self.object_types.iter().map(|o| enumeration(tag::OBJECT_TYPE, o.0)));
+        out.extend(
+            self.operations
+                .iter()
+                .map(|o| enumeration(tag::OPERATION, o.0)),
+        );
+        out.extend(
+            self.object_types
+                .iter()
+                .map(|o| enumeration(tag::OBJECT_TYPE, o.0)),
+        );
         if let Some(v) = &self.vendor_identification {
             out.push(text(tag::VENDOR_IDENTIFICATION, v));
         }
@@ -142,17 +159,32 @@ impl QueryResponse {
                     (tag::PRODUCT_NAME, &info.product_name),
                     (tag::BUILD_LEVEL, &info.build_level),
                 ];
-                fields.extend(standard.into_iter().filter_map(|(t, v)| v.as_ref().map(|s| text(t, s))));
+                fields.extend(
+                    standard
+                        .into_iter()
+                        .filter_map(|(t, v)| v.as_ref().map(|s| text(t, s))),
+                );
             }
             out.push(Ttlv::structure(tag::SERVER_INFORMATION, fields));
         }
-        out.extend(self.application_namespaces.iter().map(|n| text(tag::APPLICATION_NAMESPACE, n)));
+        out.extend(
+            self.application_namespaces
+                .iter()
+                .map(|n| text(tag::APPLICATION_NAMESPACE, n)),
+        );
         if version >= ProtocolVersion::V1_2 {
-            out.extend(self.attestation_types.iter().map(|a| enumeration(tag::ATTESTATION_TYPE, a.0)));
+            out.extend(
+                self.attestation_types
+                    .iter()
+                    .map(|a| enumeration(tag::ATTESTATION_TYPE, a.0)),
+            );
         }
         if version >= ProtocolVersion::V1_3 {
             out.extend(self.rng_parameters.iter().map(|r| {
-                Ttlv::structure(tag::RNG_PARAMETERS, vec![enumeration(tag::RNG_ALGORITHM, r.rng_algorithm.0)])
+                Ttlv::structure(
+                    tag::RNG_PARAMETERS,
+                    vec![enumeration(tag::RNG_ALGORITHM, r.rng_algorithm.0)],
+                )
             }));
             out.extend(self.capability_information.iter().map(|c| {
                 let flag = |t, b| Ttlv::new(t, Value::Boolean(b));
@@ -168,14 +200,21 @@ impl QueryResponse {
                 )
             }));
             out.extend(
-                self.client_registration_methods.iter().map(|m| enumeration(tag::CLIENT_REGISTRATION_METHOD, *m)),
+                self.client_registration_methods
+                    .iter()
+                    .map(|m| enumeration(tag::CLIENT_REGISTRATION_METHOD, *m)),
             );
         }
         if version.is_2x()
             && let Some(masks) = &self.protection_storage_masks
         {
-            let masks = masks.iter().map(|m| Ttlv::new(tag::PROTECTION_STORAGE_MASK, Value::Integer(*m)));
-            out.push(Ttlv::structure(tag::PROTECTION_STORAGE_MASKS, masks.collect()));
+            let masks = masks
+                .iter()
+                .map(|m| Ttlv::new(tag::PROTECTION_STORAGE_MASK, Value::Integer(*m)));
+            out.push(Ttlv::structure(
+                tag::PROTECTION_STORAGE_MASKS,
+                masks.collect(),
+            ));
         }
         Ttlv::structure(tag::RESPONSE_PAYLOAD, out)
     }
@@ -184,7 +223,9 @@ impl QueryResponse {
 fn children(payload: &Ttlv) -> Result<&[Ttlv], KmipError> {
     match &payload.value {
         Value::Structure(c) => Ok(c),
-        _ => Err(KmipError::invalid_message("Request Payload is not a structure")),
+        _ => Err(KmipError::invalid_message(
+            "Request Payload is not a structure",
+        )),
     }
 }
 

@@ -25,8 +25,15 @@ impl ProtocolVersion {
     pub const V2_1: Self = Self::new(2, 1);
 
     /// The versions the server speaks, in its order of preference (newest first), as Discover Versions lists them.
-    pub const SUPPORTED: [Self; 7] =
-        [Self::V2_1, Self::V2_0, Self::V1_4, Self::V1_3, Self::V1_2, Self::V1_1, Self::V1_0];
+    pub const SUPPORTED: [Self; 7] = [
+        Self::V2_1,
+        Self::V2_0,
+        Self::V1_4,
+        Self::V1_3,
+        Self::V1_2,
+        Self::V1_1,
+        Self::V1_0,
+    ];
 
     /// The version the server answers in when the request's own version cannot be read.
     pub const HIGHEST: Self = Self::V2_1;
@@ -51,18 +58,27 @@ impl ProtocolVersion {
     /// compatibility within a major version, and asks a server of an older minor version to ignore the fields it
     /// does not know. `None` when no supported version shares the major version (a major version mismatch).
     pub fn negotiate(self) -> Option<Self> {
-        Self::SUPPORTED.iter().copied().find(|v| v.major == self.major && v.minor <= self.minor)
+        Self::SUPPORTED
+            .iter()
+            .copied()
+            .find(|v| v.major == self.major && v.minor <= self.minor)
     }
 
     /// Reads a Protocol Version structure (or Protocol Version-shaped item) whatever its tag.
     pub fn from_ttlv(item: &Ttlv) -> Result<Self, KmipError> {
         if !matches!(item.value, Value::Structure(_)) {
-            return Err(KmipError::invalid_message("Protocol Version is not a structure"));
+            return Err(KmipError::invalid_message(
+                "Protocol Version is not a structure",
+            ));
         }
         let part = |tag, name| match item.child(tag).map(|c| &c.value) {
             Some(Value::Integer(n)) => Ok(*n),
-            Some(_) => Err(KmipError::invalid_message(format!("{name} is not an Integer"))),
-            None => Err(KmipError::invalid_message(format!("Protocol Version lacks {name}"))),
+            Some(_) => Err(KmipError::invalid_message(format!(
+                "{name} is not an Integer"
+            ))),
+            None => Err(KmipError::invalid_message(format!(
+                "Protocol Version lacks {name}"
+            ))),
         };
         Ok(ProtocolVersion {
             major: part(tag::PROTOCOL_VERSION_MAJOR, "Protocol Version Major")?,
@@ -105,8 +121,14 @@ mod tests {
         for v in ProtocolVersion::SUPPORTED {
             assert_eq!(v.negotiate(), Some(v));
         }
-        assert_eq!(ProtocolVersion::new(1, 7).negotiate(), Some(ProtocolVersion::V1_4));
-        assert_eq!(ProtocolVersion::new(2, 3).negotiate(), Some(ProtocolVersion::V2_1));
+        assert_eq!(
+            ProtocolVersion::new(1, 7).negotiate(),
+            Some(ProtocolVersion::V1_4)
+        );
+        assert_eq!(
+            ProtocolVersion::new(2, 3).negotiate(),
+            Some(ProtocolVersion::V2_1)
+        );
         assert_eq!(ProtocolVersion::new(3, 0).negotiate(), None);
         assert_eq!(ProtocolVersion::new(0, 9).negotiate(), None);
         assert_eq!(ProtocolVersion::new(1, -1).negotiate(), None);
@@ -121,7 +143,10 @@ mod tests {
             vec![Ttlv::new(tag::PROTOCOL_VERSION_MAJOR, Value::Integer(1))],
         );
         let err = ProtocolVersion::from_ttlv(&no_minor).unwrap_err();
-        assert_eq!(err.reason, super::super::error::ResultReason::InvalidMessage);
+        assert_eq!(
+            err.reason,
+            super::super::error::ResultReason::InvalidMessage
+        );
         let not_struct = Ttlv::new(tag::PROTOCOL_VERSION, Value::Integer(1));
         assert!(ProtocolVersion::from_ttlv(&not_struct).is_err());
     }

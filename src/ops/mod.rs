@@ -17,8 +17,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::kmip::enums::{AsynchronousIndicator, BatchErrorContinuationOption, Operation};
 use crate::kmip::payloads::ServerInformation;
 use crate::kmip::{
-    BatchItemError, KmipError, ProtocolVersion, RequestBatchItem, RequestMessage, ResponseBatchItem,
-    ResponseHeader, ResponseMessage,
+    BatchItemError, KmipError, ProtocolVersion, RequestBatchItem, RequestMessage,
+    ResponseBatchItem, ResponseHeader, ResponseMessage,
 };
 use crate::ttlv::{Limits, Ttlv};
 
@@ -150,7 +150,10 @@ impl Engine {
     /// Runs the items in request order (which satisfies either Batch Order Option), stopping after the first
     /// failure unless the Batch Error Continuation Option is Continue.
     fn run_batch(&self, request: &RequestMessage, ctx: &OpContext<'_>) -> Vec<ResponseBatchItem> {
-        let option = request.header.batch_error_continuation_option.unwrap_or_default();
+        let option = request
+            .header
+            .batch_error_continuation_option
+            .unwrap_or_default();
         let mut out = Vec::with_capacity(request.items.len());
         for item in &request.items {
             let response = match item {
@@ -182,7 +185,9 @@ fn run_item(item: &RequestBatchItem, ctx: &OpContext<'_>) -> ResponseBatchItem {
         ))),
         Some((_, run)) => match &item.payload {
             Some(payload) => run(payload, ctx),
-            None => Err(KmipError::invalid_message("Batch Item lacks Request Payload")),
+            None => Err(KmipError::invalid_message(
+                "Batch Item lacks Request Payload",
+            )),
         },
     };
     match result {
@@ -219,7 +224,10 @@ fn refusal(request: &RequestMessage) -> Option<Box<dyn Fn(usize) -> KmipError + 
     // server understands no extension.
     let critical = |index: usize| -> Option<String> {
         let item = request.items.get(index)?.as_ref().ok()?;
-        let ext = item.message_extensions.iter().find(|e| e.criticality_indicator)?;
+        let ext = item
+            .message_extensions
+            .iter()
+            .find(|e| e.criticality_indicator)?;
         Some(ext.vendor_identification.clone())
     };
     let first = (0..request.items.len()).find(|&i| critical(i).is_some())?;

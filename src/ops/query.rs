@@ -1,8 +1,8 @@
 //! Query: what the server can do, answered truthfully from what is implemented, never from a wish list.
 
+use crate::kmip::KmipError;
 use crate::kmip::enums::{QueryFunction, RngAlgorithm};
 use crate::kmip::payloads::{CapabilityInformation, QueryRequest, QueryResponse, RngParameters};
-use crate::kmip::KmipError;
 use crate::ttlv::Ttlv;
 
 use super::{OpContext, implemented_operations};
@@ -16,7 +16,9 @@ pub(super) fn run(payload: &Ttlv, ctx: &OpContext<'_>) -> Result<Ttlv, KmipError
     let mut response = QueryResponse::default();
     for function in &request.functions {
         match *function {
-            QueryFunction::QUERY_OPERATIONS => response.operations = implemented_operations().collect(),
+            QueryFunction::QUERY_OPERATIONS => {
+                response.operations = implemented_operations().collect()
+            }
             // No object can be stored yet: the truthful list is empty.
             QueryFunction::QUERY_OBJECTS => response.object_types = Vec::new(),
             QueryFunction::QUERY_SERVER_INFORMATION => {
@@ -25,7 +27,9 @@ pub(super) fn run(payload: &Ttlv, ctx: &OpContext<'_>) -> Result<Ttlv, KmipError
             }
             // 2.1 section 6.1.40: a server unable to detail its RNG returns one with algorithm Unspecified.
             QueryFunction::QUERY_RNGS => {
-                response.rng_parameters = vec![RngParameters { rng_algorithm: RngAlgorithm::UNSPECIFIED }]
+                response.rng_parameters = vec![RngParameters {
+                    rng_algorithm: RngAlgorithm::UNSPECIFIED,
+                }]
             }
             QueryFunction::QUERY_CAPABILITIES => {
                 response.capability_information = vec![CapabilityInformation {
@@ -49,7 +53,9 @@ pub(super) fn run(payload: &Ttlv, ctx: &OpContext<'_>) -> Result<Ttlv, KmipError
             | QueryFunction::QUERY_CLIENT_REGISTRATION_METHODS
             | QueryFunction::QUERY_DEFAULTS_INFORMATION => {}
             other => {
-                return Err(KmipError::invalid_field(format!("Query Function {other} is not defined")));
+                return Err(KmipError::invalid_field(format!(
+                    "Query Function {other} is not defined"
+                )));
             }
         }
     }
