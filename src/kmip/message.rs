@@ -775,3 +775,114 @@ fn structure(f: &Ttlv) -> Result<&[Ttlv], KmipError> {
         _ => Err(wrong_type(f, "a Structure")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn full_header(version: ProtocolVersion) -> ResponseHeader {
+        ResponseHeader {
+            protocol_version: version,
+            time_stamp: 1,
+            nonce: Some(Nonce {
+                nonce_id: vec![1],
+                nonce_value: vec![2; 16].into(),
+            }),
+            attestation_types: vec![AttestationType::TPM_QUOTE],
+            client_correlation_value: Some("c".into()),
+            server_correlation_value: Some("s".into()),
+        }
+    }
+
+    fn header_tags(version: ProtocolVersion) -> Vec<Tag> {
+        let message = ResponseMessage {
+            header: full_header(version),
+            items: vec![],
+        }
+        .to_ttlv();
+        message
+            .child(tag::RESPONSE_HEADER)
+            .unwrap()
+            .children()
+            .iter()
+            .map(|c| c.tag)
+            .collect()
+    }
+
+    #[test]
+    fn response_header_writes_only_what_the_version_defines() {
+        let base = [tag::PROTOCOL_VERSION, tag::TIME_STAMP];
+        let with = |extra: &[Tag]| -> Vec<Tag> {
+            base.iter()
+                .chain(extra)
+                .chain(&[tag::BATCH_COUNT])
+                .copied()
+                .collect()
+        };
+        assert_eq!(header_tags(ProtocolVersion::V1_0), with(&[]));
+        assert_eq!(header_tags(ProtocolVersion::V1_1), with(&[]));
+        let attestation = [tag::NONCE, tag::ATTESTATION_TYPE];
+        assert_eq!(header_tags(ProtocolVersion::V1_3), with(&attestation));
+        let all = [
+            tag::NONCE,
+            tag::ATTESTATION_TYPE,
+            tag::CLIENT_CORRELATION_VALUE,
+            tag::SERVER_CORRELATION_VALUE,
+        ];
+        assert_eq!(header_tags(ProtocolVersion::V1_4), with(&all));
+        assert_eq!(header_tags(ProtocolVersion::V2_1), with(&all));
+    }
+
+    #[test]
+    fn result_reasons_are_written_in_the_response_version() {
+        let error = KmipError::codec_error("bad bytes");
+        for (version, code) in [(ProtocolVersion::V1_4, 0x04), (ProtocolVersion::V2_0, 0x26)] {
+            let message = ResponseMessage {
+                header: ResponseHeader::new(version, 0),
+                items: vec![ResponseBatchItem::failure(None, Some(vec![7; 8]), &error)],
+            }
+            .to_ttlv();
+            let item = message.child(tag::BATCH_ITEM).unwrap();
+            assert_eq!(
+                item.child(tag::RESULT_REASON).unwrap().value,
+                Value::Enumeration(code)
+            );
+            let id = item.child(tag::UNIQUE_BATCH_ITEM_ID).unwrap();
+            assert_eq!(id.value, Value::ByteString(vec![7; 8].into()));
+        }
+    }
+
+    #[test]
+    fn peek_version_reads_a_well_formed_prefix_only() {
+        let mut prefix = vec![0x42, 0x00, 0x78, 0x01, 0, 0, 0, 0x80];
+        prefix.extend([0x42, 0x00, 0x77, 0x01, 0, 0, 0, 0x70]);
+        prefix.extend([0x42, 0x00, 0x69, 0x01, 0, 0, 0, 0x20]);
+        prefix.extend([
+            0x42, 0x00, 0x6A, 0x02, 0, 0, 0, 0x04, 0, 0, 0, 1, 0, 0, 0, 0,
+        ]);
+        prefix.extend([
+            0x42, 0x00, 0x6B, 0x02, 0, 0, 0, 0x04, 0, 0, 0, 3, 0, 0, 0, 0,
+        ]);
+        assert_eq!(
+            RequestMessage::peek_version(&prefix),
+            Some(ProtocolVersion::V1_3)
+        );
+        assert_eq!(RequestMessage::peek_version(&prefix[..50]), None);
+        let mut wrong_type = prefix.clone();
+        wrong_type[27] = 0x05;
+        assert_eq!(RequestMessage::peek_version(&wrong_type), None);
+        let mut response = prefix;
+        response[2] = 0x7B;
+        assert_eq!(RequestMessage::peek_version(&response), None);
+        assert_eq!(RequestMessage::peek_version(b"GET / HTTP/1.1\r\n"), None);
+    }
+
+    #[test]
+    fn credentials_are_not_printed() {
+        let credential = Credential {
+            credential_type: CredentialType::USERNAME_AND_PASSWORD,
+            credential_value: Ttlv::new(tag::PASSWORD, Value::TextString("hunter2".into())),
+        };
+        assert!(!format!("{credential:?}").contains("hunter2"));
+    }
+}

@@ -122,6 +122,13 @@ impl Engine {
     /// Runs every batch item of a request that has been read, and builds the response in its version.
     pub fn process(&self, request: &RequestMessage) -> ResponseMessage {
         let version = request.version;
+        // The specification asks servers to log the client's correlation value with each request.
+        tracing::debug!(
+            %version,
+            items = request.items.len(),
+            client_correlation_value = request.header.client_correlation_value.as_deref(),
+            "request"
+        );
         let header = ResponseHeader::new(version, self.now());
         let ctx = OpContext {
             version,
