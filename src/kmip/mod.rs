@@ -5,6 +5,8 @@ pub mod enums;
 pub mod error;
 pub mod message;
 pub mod payloads;
+#[cfg(test)]
+mod spec_check;
 pub mod version;
 
 pub use enums::{Operation, QueryFunction, ResultStatus};
