@@ -370,11 +370,16 @@ impl MessageExtension {
     }
 
     fn from_ttlv(item: &Ttlv) -> Result<Self, KmipError> {
-        let mut fields = Fields::new(item, "Message Extension")?;
+        let defined = &[
+            tag::VENDOR_IDENTIFICATION,
+            tag::CRITICALITY_INDICATOR,
+            tag::VENDOR_EXTENSION,
+        ];
+        let mut fields = Fields::new(item, "Message Extension", defined, &[], true)?;
         let mut vendor = None;
         let mut critical = None;
         let mut extension = None;
-        while let Some(f) = fields.next_once()? {
+        while let Some(f) = fields.next_field()? {
             match f.tag {
                 tag::VENDOR_IDENTIFICATION => vendor = Some(text(f)?),
                 tag::CRITICALITY_INDICATOR => critical = Some(boolean(f)?),
@@ -382,7 +387,7 @@ impl MessageExtension {
                     structure(f)?;
                     extension = Some(f.clone());
                 }
-                _ => return Err(unexpected(f, "Message Extension")),
+                _ => {}
             }
         }
         Ok(MessageExtension {
@@ -509,9 +514,40 @@ impl RequestMessage {
     }
 }
 
+/// The fields of a Request Header in any version.
+const HEADER_FIELDS: &[Tag] = &[
+    tag::PROTOCOL_VERSION,
+    tag::MAXIMUM_RESPONSE_SIZE,
+    tag::CLIENT_CORRELATION_VALUE,
+    tag::SERVER_CORRELATION_VALUE,
+    tag::ASYNCHRONOUS_INDICATOR,
+    tag::ATTESTATION_CAPABLE_INDICATOR,
+    tag::ATTESTATION_TYPE,
+    tag::AUTHENTICATION,
+    tag::BATCH_ERROR_CONTINUATION_OPTION,
+    tag::BATCH_ORDER_OPTION,
+    tag::TIME_STAMP,
+    tag::BATCH_COUNT,
+];
+
+/// The fields of a request's Batch Item in any version.
+const BATCH_ITEM_FIELDS: &[Tag] = &[
+    tag::OPERATION,
+    tag::EPHEMERAL,
+    tag::UNIQUE_BATCH_ITEM_ID,
+    tag::REQUEST_PAYLOAD,
+    tag::MESSAGE_EXTENSION,
+];
+
 impl RequestHeader {
     fn from_ttlv(item: &Ttlv, declared: ProtocolVersion, exact: bool) -> Result<Self, KmipError> {
-        let mut fields = Fields::new(item, "Request Header")?;
+        let mut fields = Fields::new(
+            item,
+            "Request Header",
+            HEADER_FIELDS,
+            &[tag::ATTESTATION_TYPE],
+            exact,
+        )?;
         let mut h = RequestHeader {
             protocol_version: declared,
             maximum_response_size: None,
@@ -527,10 +563,7 @@ impl RequestHeader {
             batch_count: 0,
         };
         let mut batch_count = None;
-        while let Some(f) = fields.next()? {
-            if f.tag != tag::ATTESTATION_TYPE {
-                fields.once(f)?;
-            }
+        while let Some(f) = fields.next_field()? {
             match f.tag {
                 // Already read by the caller.
                 tag::PROTOCOL_VERSION => {}
@@ -558,8 +591,6 @@ impl RequestHeader {
                 tag::BATCH_ORDER_OPTION => h.batch_order_option = Some(boolean(f)?),
                 tag::TIME_STAMP => h.time_stamp = Some(date_time(f)?),
                 tag::BATCH_COUNT => batch_count = Some(integer(f)?),
-                // 1.4 section 11.1: an unknown field is an error in the same version, ignored from a newer one.
-                _ if exact => return Err(unexpected(f, "Request Header")),
                 _ => {}
             }
         }
@@ -570,12 +601,10 @@ impl RequestHeader {
 
 impl Authentication {
     fn from_ttlv(item: &Ttlv) -> Result<Self, KmipError> {
-        let mut fields = Fields::new(item, "Authentication")?;
+        let credential = &[tag::CREDENTIAL];
+        let mut fields = Fields::new(item, "Authentication", credential, credential, true)?;
         let mut credentials = Vec::new();
-        while let Some(f) = fields.next()? {
-            if f.tag != tag::CREDENTIAL {
-                return Err(unexpected(f, "Authentication"));
-            }
+        while let Some(f) = fields.next_field()? {
             credentials.push(Credential::from_ttlv(f)?);
         }
         if credentials.is_empty() {
@@ -587,14 +616,15 @@ impl Authentication {
 
 impl Credential {
     fn from_ttlv(item: &Ttlv) -> Result<Self, KmipError> {
-        let mut fields = Fields::new(item, "Credential")?;
+        let defined = &[tag::CREDENTIAL_TYPE, tag::CREDENTIAL_VALUE];
+        let mut fields = Fields::new(item, "Credential", defined, &[], true)?;
         let mut credential_type = None;
         let mut credential_value = None;
-        while let Some(f) = fields.next_once()? {
+        while let Some(f) = fields.next_field()? {
             match f.tag {
                 tag::CREDENTIAL_TYPE => credential_type = Some(CredentialType(enumeration(f)?)),
                 tag::CREDENTIAL_VALUE => credential_value = Some(f.clone()),
-                _ => return Err(unexpected(f, "Credential")),
+                _ => {}
             }
         }
         Ok(Credential {
@@ -625,16 +655,19 @@ impl RequestBatchItem {
     }
 
     fn read(item: &Ttlv, exact: bool) -> Result<Self, KmipError> {
-        let mut fields = Fields::new(item, "Batch Item")?;
+        let mut fields = Fields::new(
+            item,
+            "Batch Item",
+            BATCH_ITEM_FIELDS,
+            &[tag::MESSAGE_EXTENSION],
+            exact,
+        )?;
         let mut operation = None;
         let mut ephemeral = None;
         let mut unique_batch_item_id = None;
         let mut payload = None;
         let mut message_extensions = Vec::new();
-        while let Some(f) = fields.next()? {
-            if f.tag != tag::MESSAGE_EXTENSION {
-                fields.once(f)?;
-            }
+        while let Some(f) = fields.next_field()? {
             match f.tag {
                 tag::OPERATION => operation = Some(Operation(enumeration(f)?)),
                 tag::EPHEMERAL => ephemeral = Some(boolean(f)?),
@@ -644,7 +677,6 @@ impl RequestBatchItem {
                     payload = Some(f.clone());
                 }
                 tag::MESSAGE_EXTENSION => message_extensions.push(MessageExtension::from_ttlv(f)?),
-                _ if exact => return Err(unexpected(f, "Batch Item")),
                 _ => {}
             }
         }
@@ -658,17 +690,36 @@ impl RequestBatchItem {
     }
 }
 
-/// Walks a structure's children, remembering which tags were seen so that a repeated field is caught.
+/// Walks a structure's children: yields those of the fields the structure defines, catching a repeated one,
+/// and rejects (when strict) or skips the others. Only defined tags are remembered, so the work per child is
+/// bounded by the number of defined fields, whatever a peer sends.
 struct Fields<'a> {
     children: std::slice::Iter<'a, Ttlv>,
+    what: &'static str,
+    /// The tags of the structure's fields.
+    defined: &'static [Tag],
+    /// The fields that may repeat.
+    repeatable: &'static [Tag],
+    /// An undefined field is an Invalid Field when true, skipped when false.
+    strict: bool,
     seen: Vec<Tag>,
 }
 
 impl<'a> Fields<'a> {
-    fn new(item: &'a Ttlv, what: &str) -> Result<Self, KmipError> {
+    fn new(
+        item: &'a Ttlv,
+        what: &'static str,
+        defined: &'static [Tag],
+        repeatable: &'static [Tag],
+        strict: bool,
+    ) -> Result<Self, KmipError> {
         match &item.value {
             Value::Structure(c) => Ok(Fields {
                 children: c.iter(),
+                what,
+                defined,
+                repeatable,
+                strict,
                 seen: Vec::new(),
             }),
             _ => Err(KmipError::invalid_message(format!(
@@ -677,29 +728,27 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn next(&mut self) -> Result<Option<&'a Ttlv>, KmipError> {
-        Ok(self.children.next())
-    }
-
-    /// The next child, which must not repeat an earlier one.
-    fn next_once(&mut self) -> Result<Option<&'a Ttlv>, KmipError> {
-        let next = self.children.next();
-        if let Some(f) = next {
-            self.once(f)?;
+    /// The next defined field. 1.4 section 11.1: the same field twice in a header, batch item or payload is an
+    /// Invalid Message; an unknown field is an Invalid Field in the same version, ignored from a newer one.
+    fn next_field(&mut self) -> Result<Option<&'a Ttlv>, KmipError> {
+        for f in self.children.by_ref() {
+            if !self.defined.contains(&f.tag) {
+                if self.strict {
+                    return Err(unexpected(f, self.what));
+                }
+                continue;
+            }
+            if !self.repeatable.contains(&f.tag) {
+                if self.seen.contains(&f.tag) {
+                    let message =
+                        format!("{} appears more than once in {}", name(f.tag), self.what);
+                    return Err(KmipError::invalid_message(message));
+                }
+                self.seen.push(f.tag);
+            }
+            return Ok(Some(f));
         }
-        Ok(next)
-    }
-
-    /// 1.4 section 11.1: the same field twice in a header, batch item or payload is an Invalid Message.
-    fn once(&mut self, f: &Ttlv) -> Result<(), KmipError> {
-        if self.seen.contains(&f.tag) {
-            return Err(KmipError::invalid_message(format!(
-                "{} appears more than once",
-                name(f.tag)
-            )));
-        }
-        self.seen.push(f.tag);
-        Ok(())
+        Ok(None)
     }
 }
 

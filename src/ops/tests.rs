@@ -929,3 +929,85 @@ fn a_refused_frame_is_answered_in_the_newest_version() {
     let resp = ttlv::decode(&bytes, &Limits::DEFAULT).unwrap();
     assert_rejected(&resp, ResultReason::CodecError, ProtocolVersion::V2_1);
 }
+
+#[test]
+fn repeated_or_unknown_item_fields_fail_the_item() {
+    let mut twice = item(
+        Operation::QUERY,
+        Some(b"t"),
+        query(&[QueryFunction::QUERY_OPERATIONS]),
+    );
+    if let Value::Structure(fields) = &mut twice.value {
+        fields.push(Ttlv::new(
+            tag::UNIQUE_BATCH_ITEM_ID,
+            Value::ByteString(b"u"[..].into()),
+        ));
+    }
+    let mut unknown = item(
+        Operation::QUERY,
+        Some(b"k"),
+        query(&[QueryFunction::QUERY_OPERATIONS]),
+    );
+    if let Value::Structure(fields) = &mut unknown.value {
+        fields.push(Ttlv::new(0x54_0010, Value::Integer(7)));
+    }
+    let req = request(
+        header(
+            2,
+            1,
+            vec![enumeration(tag::BATCH_ERROR_CONTINUATION_OPTION, 1)],
+            2,
+        ),
+        vec![twice, unknown],
+    );
+    let resp = engine().handle_request(&req);
+    let items = response_items(&resp);
+    assert_failed(
+        items[0],
+        ResultReason::InvalidMessage,
+        ProtocolVersion::V2_1,
+    );
+    assert_failed(items[1], ResultReason::InvalidField, ProtocolVersion::V2_1);
+    // What could be read is echoed for correlation.
+    assert_eq!(
+        items[1].child(tag::UNIQUE_BATCH_ITEM_ID).unwrap().value,
+        Value::ByteString(b"k"[..].into())
+    );
+    assert_eq!(
+        items[1].child(tag::OPERATION).unwrap().value,
+        Value::Enumeration(Operation::QUERY.0)
+    );
+}
+
+#[test]
+fn a_malformed_message_extension_fails_its_item() {
+    let mut bad = item(Operation::DISCOVER_VERSIONS, None, vec![]);
+    if let Value::Structure(fields) = &mut bad.value {
+        let ext = vec![Ttlv::new(
+            tag::VENDOR_IDENTIFICATION,
+            Value::TextString("acme".into()),
+        )];
+        fields.push(Ttlv::structure(tag::MESSAGE_EXTENSION, ext));
+    }
+    let resp = engine().handle_request(&single(1, 4, bad));
+    assert_failed(
+        response_items(&resp)[0],
+        ResultReason::InvalidMessage,
+        ProtocolVersion::V1_4,
+    );
+}
+
+#[test]
+fn a_newer_minor_version_with_many_unknown_fields_stays_cheap_and_succeeds() {
+    let unknown: Vec<Ttlv> = (0..5_000).map(|i| int(0x54_0000 + i, 0)).collect();
+    let req = request(
+        header(2, 7, unknown, 1),
+        vec![item(Operation::DISCOVER_VERSIONS, None, vec![])],
+    );
+    let resp = engine().handle_request(&req);
+    assert_eq!(response_version(&resp), ProtocolVersion::V2_1);
+    assert_eq!(
+        status(response_items(&resp)[0]),
+        ResultStatus::Success.code()
+    );
+}
