@@ -197,9 +197,13 @@ open_enum! {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u32)]
 pub enum ResultStatus {
+    /// The operation completed.
     Success = 0x00,
+    /// The operation failed; a Result Reason says why.
     OperationFailed = 0x01,
+    /// The operation runs asynchronously; poll for its result.
     OperationPending = 0x02,
+    /// The operation was done and then undone because a later item of an Undo batch failed.
     OperationUndone = 0x03,
 }
 

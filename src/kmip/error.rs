@@ -350,7 +350,9 @@ impl fmt::Display for ResultReason {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{reason}: {message}")]
 pub struct KmipError {
+    /// The Result Reason, in the 2.1 vocabulary.
     pub reason: ResultReason,
+    /// The Result Message.
     pub message: String,
 }
 

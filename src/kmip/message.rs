@@ -26,6 +26,7 @@ pub struct RequestMessage {
     /// The version the server processes the request in and answers in: the header's own version when the server
     /// speaks it, else the newest one of the same major version below it (see [`ProtocolVersion::negotiate`]).
     pub version: ProtocolVersion,
+    /// The header as sent.
     pub header: RequestHeader,
     /// One entry per Batch Item, in request order; an item that could not be read is an error of its own.
     pub items: Vec<Result<RequestBatchItem, BatchItemError>>,
@@ -37,30 +38,43 @@ pub struct RequestMessage {
 pub struct RequestHeader {
     /// The version the request declared.
     pub protocol_version: ProtocolVersion,
+    /// The largest response, in bytes, the client can take.
     pub maximum_response_size: Option<i32>,
+    /// The client's label for the request, for logs (1.4 and later).
     pub client_correlation_value: Option<String>,
+    /// The server's label, in requests a server sends (1.4 and later).
     pub server_correlation_value: Option<String>,
+    /// Whether the client accepts asynchronous answers; a 1.x Boolean is read as Optional or Prohibited.
     pub asynchronous_indicator: Option<AsynchronousIndicator>,
+    /// Whether the client can make Attestation credentials (1.2 and later).
     pub attestation_capable_indicator: Option<bool>,
+    /// The attestation types the client can make (1.2 and later).
     pub attestation_types: Vec<AttestationType>,
+    /// Credentials, all of which must be satisfied.
     pub authentication: Option<Authentication>,
+    /// What follows a failed item; Stop when absent.
     pub batch_error_continuation_option: Option<BatchErrorContinuationOption>,
+    /// Whether items must run in order (absent: False in 1.x, True in 2.x; the server always keeps order).
     pub batch_order_option: Option<bool>,
     /// Seconds since the Unix epoch.
     pub time_stamp: Option<i64>,
+    /// The number of Batch Items, checked against the items.
     pub batch_count: i32,
 }
 
 /// The Authentication structure: every Credential must be satisfied.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Authentication {
+    /// At least one.
     pub credentials: Vec<Credential>,
 }
 
 /// One Credential. The value's shape depends on the type and is kept as the item tree for `access` to judge.
 #[derive(Clone, PartialEq)]
 pub struct Credential {
+    /// How to read the value.
     pub credential_type: CredentialType,
+    /// The Credential Value item, as sent.
     pub credential_value: Ttlv,
 }
 
@@ -79,28 +93,35 @@ impl fmt::Debug for Credential {
 pub struct RequestBatchItem {
     /// The operation as sent; values the server does not know are kept so the response can echo them.
     pub operation: Operation,
+    /// 2.x: the operation's Data output is not to be returned.
     pub ephemeral: Option<bool>,
     /// Echoed in the response whatever its length.
     pub unique_batch_item_id: Option<Vec<u8>>,
     /// The Request Payload structure; its contents depend on the operation.
     pub payload: Option<Ttlv>,
+    /// Vendor extensions; the server understands none.
     pub message_extensions: Vec<MessageExtension>,
 }
 
 /// A vendor's addition to a batch item.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MessageExtension {
+    /// Whose extension it is.
     pub vendor_identification: String,
     /// A critical extension the receiver does not understand makes it reject the whole message.
     pub criticality_indicator: bool,
+    /// The vendor's structure, as sent.
     pub vendor_extension: Ttlv,
 }
 
 /// A batch item that could not be read, with what could be read of it for the response to echo.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BatchItemError {
+    /// The item's Operation, if it was an Enumeration.
     pub operation: Option<Operation>,
+    /// The item's Unique Batch Item ID, if it was a Byte String.
     pub unique_batch_item_id: Option<Vec<u8>>,
+    /// Why the item could not be read.
     pub error: KmipError,
 }
 
@@ -108,14 +129,18 @@ pub struct BatchItemError {
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 #[error("request rejected ({version}): {error}")]
 pub struct RejectedRequest {
+    /// The request's version when it could be read and is spoken, else the newest.
     pub version: ProtocolVersion,
+    /// Why the request cannot be processed.
     pub error: KmipError,
 }
 
 /// A response.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ResponseMessage {
+    /// The header; its version is the version the whole response is written in.
     pub header: ResponseHeader,
+    /// One item per request item answered, in request order.
     pub items: Vec<ResponseBatchItem>,
 }
 
@@ -139,7 +164,9 @@ pub struct ResponseHeader {
 /// A server-chosen random value for attestation (1.2 and later).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Nonce {
+    /// The server's name for the nonce, which the client's Attestation credential refers to.
     pub nonce_id: Vec<u8>,
+    /// The random bytes.
     pub nonce_value: SecretBytes,
 }
 
@@ -148,14 +175,19 @@ pub struct Nonce {
 pub struct ResponseBatchItem {
     /// Present when the request's item carried one.
     pub operation: Option<Operation>,
+    /// The request item's ID, echoed whatever its length.
     pub unique_batch_item_id: Option<Vec<u8>>,
+    /// Success, or why not.
     pub result_status: ResultStatus,
     /// In the 2.1 vocabulary; written as the response version defines it ([`ResultReason::code_in`]).
     pub result_reason: Option<ResultReason>,
+    /// A description of a failure, for people and logs.
     pub result_message: Option<String>,
+    /// For an Operation Pending result: what to Poll or Cancel with.
     pub asynchronous_correlation_value: Option<Vec<u8>>,
     /// The Response Payload structure.
     pub payload: Option<Ttlv>,
+    /// A vendor extension to the response item.
     pub message_extension: Option<MessageExtension>,
 }
 

@@ -12,12 +12,14 @@ use super::version::ProtocolVersion;
 /// Discover Versions request: the client's versions, most preferred first; may be empty.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DiscoverVersionsRequest {
+    /// The client's versions.
     pub versions: Vec<ProtocolVersion>,
 }
 
 /// Discover Versions response: the versions both sides speak, in the server's order of preference.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DiscoverVersionsResponse {
+    /// The shared versions.
     pub versions: Vec<ProtocolVersion>,
 }
 
@@ -50,6 +52,7 @@ impl DiscoverVersionsResponse {
 /// Query request: the functions asked for, in request order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueryRequest {
+    /// The Query Functions, possibly unknown values.
     pub functions: Vec<QueryFunction>,
 }
 
@@ -89,25 +92,35 @@ impl QueryRequest {
 /// Server Information: vendor-specific in 1.x, with standard fields from 2.0 on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerInformation {
+    /// The server's name.
     pub server_name: Option<String>,
+    /// The server's version.
     pub server_version: Option<String>,
+    /// The product's name.
     pub product_name: Option<String>,
+    /// The build.
     pub build_level: Option<String>,
 }
 
 /// Capability Information (1.3 and later): what the server can do beyond plain synchronous batches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CapabilityInformation {
+    /// Streaming cryptographic operations (Init/Final Indicators).
     pub streaming_capability: bool,
+    /// Asynchronous processing of batch items.
     pub asynchronous_capability: bool,
+    /// Attestation credentials.
     pub attestation_capability: bool,
+    /// Batch Error Continuation Option Undo.
     pub batch_undo_capability: bool,
+    /// Batch Error Continuation Option Continue.
     pub batch_continue_capability: bool,
 }
 
 /// RNG Parameters (1.3 and later): a random number generator the server uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RngParameters {
+    /// Unspecified when the server does not detail its generator.
     pub rng_algorithm: RngAlgorithm,
 }
 
@@ -115,13 +128,21 @@ pub struct RngParameters {
 /// Validation Information, Defaults Information) have no field yet.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct QueryResponse {
+    /// Query Operations: the operations implemented.
     pub operations: Vec<Operation>,
+    /// Query Objects: the object types the server can hold.
     pub object_types: Vec<ObjectType>,
+    /// Query Server Information: who made the server.
     pub vendor_identification: Option<String>,
+    /// Query Server Information: what server it is.
     pub server_information: Option<ServerInformation>,
+    /// Query Application Namespaces: namespaces the server generates Application Data for.
     pub application_namespaces: Vec<String>,
+    /// Query Attestation Types (1.2 and later).
     pub attestation_types: Vec<AttestationType>,
+    /// Query RNGs (1.3 and later).
     pub rng_parameters: Vec<RngParameters>,
+    /// Query Capabilities (1.3 and later).
     pub capability_information: Vec<CapabilityInformation>,
     /// Client Registration Method values.
     pub client_registration_methods: Vec<u32>,

@@ -11,17 +11,26 @@ use super::error::KmipError;
 /// A KMIP protocol version as the Protocol Version structure carries it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ProtocolVersion {
+    /// Versions of one major version are backward compatible.
     pub major: i32,
+    /// The minor version.
     pub minor: i32,
 }
 
 impl ProtocolVersion {
+    /// KMIP 1.0.
     pub const V1_0: Self = Self::new(1, 0);
+    /// KMIP 1.1.
     pub const V1_1: Self = Self::new(1, 1);
+    /// KMIP 1.2.
     pub const V1_2: Self = Self::new(1, 2);
+    /// KMIP 1.3.
     pub const V1_3: Self = Self::new(1, 3);
+    /// KMIP 1.4.
     pub const V1_4: Self = Self::new(1, 4);
+    /// KMIP 2.0.
     pub const V2_0: Self = Self::new(2, 0);
+    /// KMIP 2.1.
     pub const V2_1: Self = Self::new(2, 1);
 
     /// The versions the server speaks, in its order of preference (newest first), as Discover Versions lists them.

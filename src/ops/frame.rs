@@ -15,6 +15,7 @@ use super::Engine;
 /// The encoded response to one frame, and whether the connection should end after it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct FrameReply {
+    /// The encoded Response Message.
     pub bytes: Vec<u8>,
     /// True when the request was not well-formed TTLV: where the next message starts cannot be trusted (2.1
     /// section 11.46, Codec Error).

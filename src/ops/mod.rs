@@ -71,6 +71,7 @@ pub struct OpContext<'a> {
     /// True when the request's version is one the server speaks exactly: unknown payload fields are then an
     /// Invalid Field; from a newer minor version they are ignored (1.4 section 11.1).
     pub strict: bool,
+    /// The server's configuration.
     pub config: &'a EngineConfig,
 }
 
