@@ -152,7 +152,10 @@ fn serve(args: ServeArgs) -> Result<(), String> {
 
 /// The request handler `serve` runs: the KMIP engine, holding requests to the configured TTLV limits.
 fn engine(config: &ServerConfig) -> Arc<dyn FrameHandler> {
-    Arc::new(Engine::new(EngineConfig { limits: config.limits.ttlv(), ..EngineConfig::default() }))
+    Arc::new(Engine::new(EngineConfig {
+        limits: config.limits.ttlv(),
+        ..EngineConfig::default()
+    }))
 }
 
 /// Completes on SIGTERM or Ctrl-C (SIGINT).

@@ -1011,3 +1011,34 @@ fn a_newer_minor_version_with_many_unknown_fields_stays_cheap_and_succeeds() {
         ResultStatus::Success.code()
     );
 }
+
+#[test]
+fn the_transport_interface_answers_frames_and_refusals() {
+    use crate::access::Caller;
+    use crate::server::{FrameError, FrameHandler};
+    let caller = Caller {
+        peer: "127.0.0.1:40000".parse().unwrap(),
+        identity: "test".into(),
+        certificate_sha256: [0; 32],
+    };
+    let engine = engine();
+    let id = [9u8; 8];
+    let req = single(1, 1, item(Operation::DISCOVER_VERSIONS, Some(&id), vec![]));
+    let reply = engine.handle_frame(&ttlv::encode(&req), &caller);
+    assert!(!reply.close_after);
+    let resp = ttlv::decode(&reply.bytes, &Limits::DEFAULT).unwrap();
+    assert_eq!(response_version(&resp), ProtocolVersion::V1_1);
+    let item = response_items(&resp)[0];
+    assert_eq!(
+        item.child(tag::UNIQUE_BATCH_ITEM_ID).unwrap().value,
+        Value::ByteString(id[..].into())
+    );
+
+    let refused = FrameError::TooLarge {
+        declared: 5 << 20,
+        limit: 1 << 20,
+    };
+    let bytes = engine.reject_frame(&refused, &caller).unwrap();
+    let resp = ttlv::decode(&bytes, &Limits::DEFAULT).unwrap();
+    assert_rejected(&resp, ResultReason::CodecError, ProtocolVersion::V2_1);
+}
