@@ -9,10 +9,10 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 use tracing::{error, info};
 
-use kmipd::access::Caller;
 use kmipd::server::bootstrap::{self, DevFiles};
 use kmipd::server::pki::{CertificateAuthority, KeyType, LEAF_VALIDITY_DAYS, write_pair};
-use kmipd::server::{FrameError, FrameHandler, Reply, ServerConfig};
+use kmipd::ops::{Engine, EngineConfig};
+use kmipd::server::{FrameHandler, ServerConfig};
 
 #[derive(Parser)]
 #[command(name = "kmipd", version, about = "A KMIP key-management server")]
@@ -154,27 +154,12 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-/// The request handler `serve` runs. The KMIP engine is not on this branch yet: the integrator points this at
-/// `ops::Engine`. Until then every request is answered by closing the connection.
-fn engine(_config: &ServerConfig) -> Arc<dyn FrameHandler> {
-    Arc::new(NoEngineYet)
-}
-
-/// Closes every connection without an answer: the placeholder for the KMIP engine.
-struct NoEngineYet;
-
-impl FrameHandler for NoEngineYet {
-    fn handle_frame(&self, _frame: &[u8], caller: &Caller) -> Reply {
-        tracing::warn!(identity = %caller.identity, "no KMIP engine in this build; closing");
-        Reply {
-            bytes: Vec::new(),
-            close_after: true,
-        }
-    }
-
-    fn reject_frame(&self, _error: &FrameError, _caller: &Caller) -> Option<Vec<u8>> {
-        None
-    }
+/// The request handler `serve` runs: the KMIP engine, holding requests to the configured TTLV limits.
+fn engine(config: &ServerConfig) -> Arc<dyn FrameHandler> {
+    Arc::new(Engine::new(EngineConfig {
+        limits: config.limits.ttlv(),
+        ..EngineConfig::default()
+    }))
 }
 
 /// Completes on SIGTERM or Ctrl-C (SIGINT).
