@@ -243,7 +243,7 @@ mod tests {
         for (value, hex) in cases {
             assert_eq!(
                 encode(&Ttlv::new(T, value.clone())),
-                hex::decode(&hex).unwrap(),
+                hex::decode(hex).unwrap(),
                 "{value:?}"
             );
         }
