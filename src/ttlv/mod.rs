@@ -8,6 +8,12 @@ use std::fmt;
 
 use zeroize::Zeroizing;
 
+pub mod json;
+pub mod text;
+pub mod xml;
+
+pub use text::{Placeholder, Resolver, TEXT_EXPANSION_FACTOR, TextError};
+
 /// A tag: three bytes on the wire, 0x42xxxx for the specification's, 0x54xxxx for extensions.
 pub type Tag = u32;
 
