@@ -181,7 +181,7 @@ fn parse_prefixed_hex(text: &str, width: usize) -> Option<u64> {
 
 /// Hex bytes of any even length, without prefix.
 fn parse_hex_bytes(text: &str) -> Result<Vec<u8>, String> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return Err(format!("{} hex digits is an odd number", text.len()));
     }
     hex::decode(text).map_err(|_| "not hex digits".to_owned())
@@ -425,7 +425,7 @@ fn parse_big(scalar: Scalar<'_>, flavor: Flavor) -> Result<Vec<u8>, LeafError> {
         },
     };
     let bytes = parse_hex_bytes(digits).or_else(invalid)?;
-    if bytes.len() % 8 != 0 {
+    if !bytes.len().is_multiple_of(8) {
         return invalid(format!(
             "{} bytes: a Big Integer is sign-extended to a multiple of 8 bytes",
             bytes.len()

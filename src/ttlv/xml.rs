@@ -761,7 +761,8 @@ mod tests {
 
     #[test]
     fn malformed_elements_are_refused() {
-        let cases: &[(&str, fn(&TextError) -> bool)] = &[
+        type Check = fn(&TextError) -> bool;
+        let cases: &[(&str, Check)] = &[
             (r#"<Nonsense type="Integer" value="1"/>"#, |e| {
                 matches!(e, TextError::UnknownTag(_))
             }),
