@@ -6,6 +6,14 @@
 
 use std::fmt;
 
+mod decode;
+mod encode;
+mod error;
+
+pub use decode::{HEADER_LEN, decode, frame_len};
+pub use encode::{encode, encode_into, encoded_len, try_encode};
+pub use error::TtlvError;
+
 use zeroize::Zeroizing;
 
 pub mod json;
@@ -211,7 +219,8 @@ impl fmt::Debug for SecretBytes {
 }
 
 /// The bounds a peer's input must stay within; each is checked before the memory it would cost is taken.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Largest encoded message, header included.
     pub max_message_bytes: usize,
