@@ -9,18 +9,16 @@ use std::fmt;
 mod decode;
 mod encode;
 mod error;
-
-pub use decode::{HEADER_LEN, decode, frame_len};
-pub use encode::{encode, encode_into, encoded_len, try_encode};
-pub use error::TtlvError;
-
-use zeroize::Zeroizing;
-
 pub mod json;
 pub mod text;
 pub mod xml;
 
+pub use decode::{HEADER_LEN, decode, frame_len};
+pub use encode::{encode, encode_into, encoded_len, try_encode};
+pub use error::TtlvError;
 pub use text::{Placeholder, Resolver, TEXT_EXPANSION_FACTOR, TextError};
+
+use zeroize::Zeroizing;
 
 /// A tag: three bytes on the wire, 0x42xxxx for the specification's, 0x54xxxx for extensions.
 pub type Tag = u32;
