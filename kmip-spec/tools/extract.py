@@ -162,11 +162,14 @@ def read_overrides():
 def version_list(present):
     """The versions of a definition found in the documents `present`, with 1.1 and 1.3 inferred."""
     got = set(present)
-    # 1.1 lies between 1.0 and 1.2, 1.3 between 1.2 and 1.4: a definition in both neighbours is in the middle one;
-    # one first seen in the upper neighbour may have come in either, and is taken to be as new as the upper one.
-    if "1.0" in got and "1.2" in got:
+    # 1.1 lies between 1.0 and 1.2, 1.3 between 1.2 and 1.4, and their documents are not at hand. A definition in
+    # either neighbour is taken to be in the middle version: one in both surely is; one new in the upper neighbour
+    # may have come with the middle version (Discover Versions came with 1.1), and one gone from the upper
+    # neighbour was at most deprecated there. A server that accepts a little more of 1.1 than 1.1 had loses
+    # nothing; one that rejects what 1.1 allowed fails clients.
+    if "1.0" in got or "1.2" in got:
         got.add("1.1")
-    if "1.2" in got and "1.4" in got:
+    if "1.2" in got or "1.4" in got:
         got.add("1.3")
     return [v for v in ALL_VERSIONS if v in got]
 
@@ -193,6 +196,17 @@ def main():
                 entry["spec_name"] = vname
                 if doc.version not in entry["versions"]:
                     entry["versions"].append(doc.version)
+
+    # Values defined only by reference to another standard.
+    with open(os.path.join(HERE, "supplement.tsv"), encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("#") or not line.strip():
+                continue
+            ename, kind, vname, spec_name, value, versions = line.rstrip("\n").split("\t")
+            e = enums.setdefault(ename, {"spec_name": spec_name, "is_mask": kind == "mask",
+                                         "values": collections.OrderedDict(), "versions": versions.split(",")})
+            if vname != "-":
+                e["values"][(vname, int(value, 16))] = {"spec_name": spec_name, "versions": versions.split(",")}
 
     # --- Tags -----------------------------------------------------------------------------------------------------
     tags = {}  # number -> dict
