@@ -9,10 +9,14 @@ use std::fmt;
 mod decode;
 mod encode;
 mod error;
+pub mod json;
+pub mod text;
+pub mod xml;
 
 pub use decode::{HEADER_LEN, decode, frame_len};
 pub use encode::{encode, encode_into, encoded_len, try_encode};
 pub use error::TtlvError;
+pub use text::{Placeholder, Resolver, TEXT_EXPANSION_FACTOR, TextError};
 
 use zeroize::Zeroizing;
 
