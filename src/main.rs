@@ -9,9 +9,9 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 use tracing::{error, info};
 
+use kmipd::ops::{Engine, EngineConfig};
 use kmipd::server::bootstrap::{self, DevFiles};
 use kmipd::server::pki::{CertificateAuthority, KeyType, LEAF_VALIDITY_DAYS, write_pair};
-use kmipd::ops::{Engine, EngineConfig};
 use kmipd::server::{FrameHandler, ServerConfig};
 
 #[derive(Parser)]

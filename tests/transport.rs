@@ -13,9 +13,9 @@ use kmipd::server::pki::{
     CertificateAuthority, IssuedPair, KeyType, write_pair, write_public_file,
 };
 use kmipd::server::{
-    ConnectionLimits, FrameError, FrameHandler, Reply, ServerConfig, ServerError, TlsFiles,
-    run_with_listener,
+    ConnectionLimits, FrameHandler, Reply, ServerConfig, ServerError, TlsFiles, run_with_listener,
 };
+use kmipd::ttlv::{ItemType, TtlvError};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ProtocolVersion, SupportedProtocolVersion};
@@ -54,7 +54,7 @@ struct EchoHandler {
     delay: Duration,
     frames: AtomicUsize,
     identities: Mutex<Vec<String>>,
-    rejections: Mutex<Vec<FrameError>>,
+    rejections: Mutex<Vec<TtlvError>>,
 }
 
 impl FrameHandler for EchoHandler {
@@ -71,7 +71,7 @@ impl FrameHandler for EchoHandler {
         }
     }
 
-    fn reject_frame(&self, error: &FrameError, _caller: &Caller) -> Option<Vec<u8>> {
+    fn reject_frame(&self, error: &TtlvError, _caller: &Caller) -> Option<Vec<u8>> {
         self.rejections.lock().unwrap().push(error.clone());
         Some(REJECTED.to_vec())
     }
@@ -509,7 +509,7 @@ async fn a_four_gibibyte_header_is_rejected_and_the_connection_closed() {
         assert_eq!(read_to_close(&mut stream).await, REJECTED);
         assert_eq!(
             *server.handler.rejections.lock().unwrap(),
-            vec![FrameError::TooLarge {
+            vec![TtlvError::MessageTooLarge {
                 declared: 0xFFFF_FFFF + 8,
                 limit: 1 << 20
             }]
@@ -533,7 +533,10 @@ async fn a_header_that_is_not_a_structure_is_rejected() {
         assert_eq!(read_to_close(&mut stream).await, REJECTED);
         assert_eq!(
             *server.handler.rejections.lock().unwrap(),
-            vec![FrameError::NotAStructure { found: 0x07 }]
+            vec![TtlvError::NotAStructure {
+                offset: 0,
+                found: ItemType::TextString
+            }]
         );
         server.stop().await.unwrap();
     })

@@ -7,8 +7,9 @@
 
 use crate::access::Caller;
 use crate::kmip::{KmipError, ProtocolVersion, RejectedRequest, RequestMessage, ResponseMessage};
-use crate::server::{FrameError, FrameHandler, Reply};
+use crate::server::{FrameHandler, Reply};
 use crate::ttlv;
+use crate::ttlv::TtlvError;
 
 use super::Engine;
 
@@ -79,7 +80,7 @@ impl FrameHandler for Engine {
         }
     }
 
-    fn reject_frame(&self, error: &FrameError, caller: &Caller) -> Option<Vec<u8>> {
+    fn reject_frame(&self, error: &TtlvError, caller: &Caller) -> Option<Vec<u8>> {
         tracing::info!(identity = %caller.identity, peer = %caller.peer, %error, "request frame refused");
         Some(self.respond_to_unread_frame(&error.to_string()))
     }

@@ -1015,7 +1015,8 @@ fn a_newer_minor_version_with_many_unknown_fields_stays_cheap_and_succeeds() {
 #[test]
 fn the_transport_interface_answers_frames_and_refusals() {
     use crate::access::Caller;
-    use crate::server::{FrameError, FrameHandler};
+    use crate::server::FrameHandler;
+    use crate::ttlv::TtlvError;
     let caller = Caller {
         peer: "127.0.0.1:40000".parse().unwrap(),
         identity: "test".into(),
@@ -1034,7 +1035,7 @@ fn the_transport_interface_answers_frames_and_refusals() {
         Value::ByteString(id[..].into())
     );
 
-    let refused = FrameError::TooLarge {
+    let refused = TtlvError::MessageTooLarge {
         declared: 5 << 20,
         limit: 1 << 20,
     };

@@ -170,7 +170,7 @@ impl ServerConfig {
                 )));
             }
         }
-        if l.max_message_bytes < crate::server::framing::HEADER_LEN {
+        if l.max_message_bytes < crate::ttlv::HEADER_LEN {
             return Err(ConfigError::Invalid(
                 "limits.max_message_bytes must be at least 8 (one TTLV header)".into(),
             ));

@@ -19,8 +19,8 @@ use zeroize::Zeroizing;
 
 use crate::access::Caller;
 use crate::server::config::ConnectionLimits;
-use crate::server::framing::{FrameError, HEADER_LEN, read_frame_len};
 use crate::server::handler::FrameHandler;
+use crate::ttlv::{HEADER_LEN, TtlvError, frame_len};
 
 /// How a connection's request loop ended.
 #[derive(Debug)]
@@ -34,7 +34,7 @@ enum End {
     /// The handler asked for the connection to end after its reply.
     CloseRequested,
     /// The frame header was refused.
-    Rejected(FrameError),
+    Rejected(TtlvError),
     /// A frame was started but not completed within the read timeout.
     ReadTimeout,
     /// The connection ended in the middle of a frame.
@@ -168,7 +168,7 @@ enum ReadEnd {
     /// The connection ended or must end.
     Ended(End),
     /// The header was refused; the handler may answer before the connection closes.
-    Refused(FrameError),
+    Refused(TtlvError),
 }
 
 /// Reads one whole frame: waits (idle timeout, or shutdown) for its first byte, then reads the rest within the
@@ -198,7 +198,7 @@ async fn read_frame<S: AsyncRead + Unpin>(
 
     let deadline = Instant::now() + limits.read_timeout;
     read_exact_by(stream, rest, deadline).await?;
-    let total = read_frame_len(&header[..], limits.max_message_bytes).map_err(ReadEnd::Refused)?;
+    let total = frame_len(&header[..], &limits.ttlv()).map_err(ReadEnd::Refused)?;
 
     let mut frame = Zeroizing::new(Vec::with_capacity(total));
     frame.extend_from_slice(&header[..]);

@@ -2,7 +2,7 @@
 //! whatever the handler answers, knowing nothing of what the bytes mean.
 
 use crate::access::Caller;
-use crate::server::framing::FrameError;
+use crate::ttlv::TtlvError;
 
 /// What answers request frames; the KMIP engine implements it, tests implement simple echoes.
 ///
@@ -12,7 +12,7 @@ pub trait FrameHandler: Send + Sync + 'static {
     fn handle_frame(&self, frame: &[u8], caller: &Caller) -> Reply;
     /// Answers a frame whose header declared more bytes than allowed (or was malformed); None = just close.
     /// Runs on the async runtime, not the blocking pool: it must only encode an error, without I/O.
-    fn reject_frame(&self, error: &FrameError, caller: &Caller) -> Option<Vec<u8>>;
+    fn reject_frame(&self, error: &TtlvError, caller: &Caller) -> Option<Vec<u8>>;
 }
 
 /// The bytes to send back for one request, and whether the connection ends after them.

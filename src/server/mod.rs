@@ -7,13 +7,11 @@
 pub mod bootstrap;
 pub mod config;
 mod connection;
-pub mod framing;
 pub mod handler;
 mod listener;
 pub mod pki;
 pub mod tls;
 
 pub use config::{ConfigError, ConnectionLimits, ServerConfig, TlsFiles};
-pub use framing::FrameError;
 pub use handler::{FrameHandler, Reply};
 pub use listener::{ServerError, run, run_with_listener};
