@@ -98,6 +98,27 @@ pub struct Placeholder<'a> {
 /// `Ok(None)` reads the text as an ordinary value (so a Text String "$x" stays text), `Err` refuses the input.
 /// A conformance runner records `message` and `path` here to bind the placeholder later, and returns any value of
 /// the right type to stand in meanwhile.
+///
+/// ```
+/// use kmipd::spec::DICTIONARY;
+/// use kmipd::ttlv::{ItemType, Limits, Placeholder, Value, xml};
+///
+/// let doc = r#"<KMIP><ResponseMessage><ResponseHeader>
+///   <TimeStamp type="DateTime" value="$NOW"/>
+/// </ResponseHeader></ResponseMessage></KMIP>"#;
+/// let mut sites = Vec::new();
+/// let mut resolve = |p: &Placeholder<'_>| {
+///     sites.push((p.text.to_owned(), p.message, p.path.to_vec()));
+///     Ok(match p.item_type {
+///         ItemType::DateTime => Some(Value::DateTime(0)),
+///         _ => None,
+///     })
+/// };
+/// let messages = xml::from_xml_document_with(doc, &DICTIONARY, &Limits::DEFAULT, &mut resolve)?;
+/// assert_eq!(sites, vec![("$NOW".to_owned(), 0, vec![0, 0])]);
+/// assert_eq!(messages[0].children()[0].children()[0].value, Value::DateTime(0));
+/// # Ok::<(), kmipd::ttlv::TextError>(())
+/// ```
 pub type Resolver<'r> = dyn FnMut(&Placeholder<'_>) -> Result<Option<Value>, String> + 'r;
 
 /// The two text syntaxes differ in a few spellings of the same values.
