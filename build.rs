@@ -38,6 +38,18 @@ fn main() {
     let enums = parse_enumerations(&read("kmip-spec/enumerations.tsv"));
     let tags = parse_tags(&read("kmip-spec/tags.tsv"), &enums);
     let mut code = String::new();
+    // The lengths of the data files the tables come from, so `src/spec` can refuse tables generated from other
+    // data (another worktree sharing the target directory may have run an older generator into OUT_DIR).
+    for (name, file) in [
+        ("TAGS_TSV_LEN", "kmip-spec/tags.tsv"),
+        ("ENUMERATIONS_TSV_LEN", "kmip-spec/enumerations.tsv"),
+    ] {
+        let _ = writeln!(
+            code,
+            "/// Length of `{file}` when these tables were generated.\nconst {name}: usize = {};",
+            read(file).len()
+        );
+    }
     write_tags(&mut code, &tags);
     write_enums(&mut code, &enums);
     let path = Path::new(&out_dir).join("spec_tables.rs");
@@ -300,6 +312,18 @@ fn write_enums(code: &mut String, enums: &BTreeMap<String, Enumeration>) {
                 "        EnumValueDef {{ name: {:?}, spec_name: {:?}, value: 0x{:08X}, versions: VersionSet({}) }},",
                 v.name, v.spec_name, v.value, v.versions
             );
+        }
+        // Where names of one value changed between versions, the newest name comes first, so that a codec that
+        // takes the first name of a value writes the current one; older names still read.
+        let mut newest_first: Vec<&Value> = e.values.iter().collect();
+        let first_of = |value: u32| e.values.iter().position(|v| v.value == value);
+        newest_first.sort_by_key(|v| {
+            (
+                first_of(v.value),
+                std::cmp::Reverse(8 - v.versions.leading_zeros()),
+            )
+        });
+        for v in newest_first {
             let _ = writeln!(pairs, "        ({:?}, 0x{:08X}),", v.name, v.value);
         }
         modules.push_str("    }\n");

@@ -105,10 +105,11 @@ class Doc:
             if isinstance(block, Heading):
                 section, title = section_of(block.text)
                 heading = title
+                # The "Bit Masks" section (9.1.3.3 in 1.x, 12 in 2.x) lasts until the next top-level section.
                 if re.search(r"\bBit Masks?$", title):
                     in_masks = True
                 elif block.level <= 2 and not title.endswith("Mask"):
-                    in_masks = title == "Bit Masks"
+                    in_masks = False
                 continue
             if not isinstance(block, Table) or heading is None:
                 continue
@@ -251,7 +252,7 @@ def main():
                     appendix[number] = set(found)
                 elif len(set(found)) == 1:
                     type_votes[number][(major, found[0])] += 1
-                else:
+                else:  # a row naming several types: they are candidates, but no vote for any
                     for ty in set(found):
                         type_votes[number][(major, ty)] += 0
                 for ref in re.findall(r"see\s+([0-9]+(?:\.[0-9]+)+)", cell):

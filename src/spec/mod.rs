@@ -12,6 +12,14 @@ use crate::ttlv::{ItemType, NamedValues};
 
 include!(concat!(env!("OUT_DIR"), "/spec_tables.rs"));
 
+// Cargo judges the generated tables fresh by file times, and worktrees sharing one target directory share
+// OUT_DIR: tables generated from other data must fail the build rather than be used silently.
+const _: () = assert!(
+    include_bytes!("../../kmip-spec/tags.tsv").len() == TAGS_TSV_LEN
+        && include_bytes!("../../kmip-spec/enumerations.tsv").len() == ENUMERATIONS_TSV_LEN,
+    "the generated spec tables are stale: `touch build.rs` and build again"
+);
+
 /// The protocol versions a definition belongs to, one bit each in the order of [`VersionSet::ALL`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VersionSet(pub u8);
@@ -32,11 +40,13 @@ impl VersionSet {
 /// One tag of the specification.
 #[derive(Debug)]
 pub struct TagDef {
+    /// The tag number, 0x42xxxx.
     pub tag: u32,
     /// Normalized (CamelCase) name, as the XML and JSON encodings write it.
     pub name: &'static str,
     /// The name as the specification prints it, as 1.x Attribute Names carry it.
     pub spec_name: &'static str,
+    /// The versions that define the tag.
     pub versions: VersionSet,
     /// The item type of the latest version that defines the tag; `None` where it varies with use
     /// (Attribute Value, Key Value, Key Material, Attribute Reference, Adjustment Value).
@@ -69,6 +79,7 @@ pub struct EnumDef {
     pub name: &'static str,
     /// The name as the specification prints it, e.g. `Result Reason`.
     pub spec_name: &'static str,
+    /// A mask is an Integer whose bits are named; an enumeration's values are whole.
     pub is_mask: bool,
     /// Every value any version defines, in the specification's order.
     pub values: &'static [EnumValueDef],
@@ -80,6 +91,14 @@ impl EnumDef {
     /// The value (or mask bit) of a normalized name.
     pub fn value(&self, name: &str) -> Option<u32> {
         self.values.iter().find(|v| v.name == name).map(|v| v.value)
+    }
+
+    /// The name of a value (or mask bit) in protocol version `major.minor`, where names changed between versions.
+    pub fn name_in(&self, value: u32, major: i32, minor: i32) -> Option<&'static str> {
+        self.values
+            .iter()
+            .find(|v| v.value == value && v.versions.contains(major, minor))
+            .map(|v| v.name)
     }
 
     /// The definition of a value; for a mask, of a single bit.
@@ -95,7 +114,9 @@ pub struct EnumValueDef {
     pub name: &'static str,
     /// The name as the specification prints it.
     pub spec_name: &'static str,
+    /// The value; for a mask, the bit.
     pub value: u32,
+    /// The versions that define the value under this name.
     pub versions: VersionSet,
 }
 

@@ -204,3 +204,136 @@ fn primitive_layout(value: &Value) -> Layout {
         Value::ByteString(bytes) => variable(bytes.len(), to_eight(bytes.len())),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ttlv::SecretBytes;
+
+    const T: u32 = 0x420020;
+
+    fn big(bytes: &[u8]) -> Ttlv {
+        Ttlv::new(T, Value::BigInteger(SecretBytes::from(bytes)))
+    }
+
+    #[test]
+    fn spec_examples_encode_as_printed() {
+        let cases = [
+            (Value::Integer(8), "42002002000000040000000800000000"),
+            (
+                Value::LongInteger(123_456_789_000_000_000),
+                "420020030000000801B69B4BA5749200",
+            ),
+            (Value::Enumeration(255), "4200200500000004000000FF00000000"),
+            (Value::Boolean(true), "42002006000000080000000000000001"),
+            (
+                Value::TextString("Hello World".into()),
+                "420020070000000B48656C6C6F20576F726C640000000000",
+            ),
+            (
+                Value::ByteString(SecretBytes::from(vec![1, 2, 3])),
+                "42002008000000030102030000000000",
+            ),
+            (
+                Value::DateTime(0x47DA_67F8),
+                "42002009000000080000000047DA67F8",
+            ),
+            (Value::Interval(864_000), "4200200A00000004000D2F0000000000"),
+        ];
+        for (value, hex) in cases {
+            assert_eq!(
+                encode(&Ttlv::new(T, value.clone())),
+                hex::decode(hex).unwrap(),
+                "{value:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn big_integers_are_sign_extended_to_eight_bytes() {
+        assert_eq!(
+            encode(&big(&[0x80])),
+            hex::decode("4200200400000008FFFFFFFFFFFFFF80").unwrap()
+        );
+        assert_eq!(
+            encode(&big(&[0x01, 0x02])),
+            hex::decode("42002004000000080000000000000102").unwrap()
+        );
+        assert_eq!(
+            encode(&big(&[])),
+            hex::decode("42002004000000080000000000000000").unwrap()
+        );
+        let nine = encode(&big(&[0xFF; 9]));
+        assert_eq!(nine.len(), 24);
+        assert_eq!(nine[4..8], 16u32.to_be_bytes());
+        assert!(nine[8..].iter().all(|&b| b == 0xFF));
+        // Already a multiple of eight: written as is, even when not minimal.
+        let sixteen = [0u8; 16];
+        assert_eq!(encode(&big(&sixteen))[8..], sixteen);
+        assert_eq!(encoded_len(&big(&[0x80])), 16);
+    }
+
+    #[test]
+    fn structure_lengths_are_filled_in() {
+        let tree = Ttlv::structure(
+            0x420078,
+            vec![
+                Ttlv::structure(0x420077, vec![]),
+                Ttlv::structure(
+                    0x420079,
+                    vec![Ttlv::new(T, Value::TextString("abc".into()))],
+                ),
+            ],
+        );
+        let bytes = encode(&tree);
+        assert_eq!(bytes.len(), 8 + 8 + 8 + 16);
+        assert_eq!(bytes[4..8], 32u32.to_be_bytes());
+        assert_eq!(bytes[12..16], 0u32.to_be_bytes());
+        assert_eq!(bytes[20..24], 16u32.to_be_bytes());
+    }
+
+    #[test]
+    fn try_encode_refuses_tags_a_peer_would_refuse() {
+        let tree = Ttlv::structure(
+            0x420078,
+            vec![
+                Ttlv::new(T, Value::Integer(1)),
+                Ttlv::new(0x0142_0001, Value::Integer(2)),
+            ],
+        );
+        assert_eq!(
+            try_encode(&tree),
+            Err(TtlvError::BadTag {
+                offset: 24,
+                tag: 0x0142_0001
+            })
+        );
+        // The infallible form does not panic: it writes the low 24 bits of the tag.
+        assert_eq!(encode(&tree).len(), 40);
+        let tree = Ttlv::new(0x430000, Value::Boolean(false));
+        assert_eq!(
+            try_encode(&tree),
+            Err(TtlvError::BadTag {
+                offset: 0,
+                tag: 0x430000
+            })
+        );
+    }
+
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn lengths_beyond_32_bits_are_reported_and_saturated() {
+        let mut problem = None;
+        assert_eq!(length_field(1 << 32, 16, &mut problem), u32::MAX);
+        assert_eq!(
+            problem,
+            Some(TtlvError::TooLongToEncode {
+                offset: 16,
+                length: 1 << 32
+            })
+        );
+        let mut problem = None;
+        assert_eq!(length_field(u32::MAX as usize, 0, &mut problem), u32::MAX);
+        assert_eq!(problem, None);
+    }
+}
