@@ -98,6 +98,27 @@ pub struct Placeholder<'a> {
 /// `Ok(None)` reads the text as an ordinary value (so a Text String "$x" stays text), `Err` refuses the input.
 /// A conformance runner records `message` and `path` here to bind the placeholder later, and returns any value of
 /// the right type to stand in meanwhile.
+///
+/// ```
+/// use kmipd::spec::DICTIONARY;
+/// use kmipd::ttlv::{ItemType, Limits, Placeholder, Value, xml};
+///
+/// let doc = r#"<KMIP><ResponseMessage><ResponseHeader>
+///   <TimeStamp type="DateTime" value="$NOW"/>
+/// </ResponseHeader></ResponseMessage></KMIP>"#;
+/// let mut sites = Vec::new();
+/// let mut resolve = |p: &Placeholder<'_>| {
+///     sites.push((p.text.to_owned(), p.message, p.path.to_vec()));
+///     Ok(match p.item_type {
+///         ItemType::DateTime => Some(Value::DateTime(0)),
+///         _ => None,
+///     })
+/// };
+/// let messages = xml::from_xml_document_with(doc, &DICTIONARY, &Limits::DEFAULT, &mut resolve)?;
+/// assert_eq!(sites, vec![("$NOW".to_owned(), 0, vec![0, 0])]);
+/// assert_eq!(messages[0].children()[0].children()[0].value, Value::DateTime(0));
+/// # Ok::<(), kmipd::ttlv::TextError>(())
+/// ```
 pub type Resolver<'r> = dyn FnMut(&Placeholder<'_>) -> Result<Option<Value>, String> + 'r;
 
 /// The two text syntaxes differ in a few spellings of the same values.
@@ -771,9 +792,35 @@ pub(crate) mod testing {
         ]
     }
 
+    /// A KMIP 1.x Attribute whose value is named by its Attribute Name, in either order.
+    fn arb_attribute() -> impl Strategy<Value = Ttlv> {
+        let name = prop::sample::select(vec![
+            "Cryptographic Usage Mask",
+            "Cryptographic Algorithm",
+            "Other",
+        ]);
+        let value = prop_oneof![
+            any::<i32>().prop_map(Value::Integer),
+            any::<u32>().prop_map(Value::Enumeration)
+        ];
+        (name, value, any::<bool>()).prop_map(|(name, value, name_first)| {
+            let name = Ttlv::new(0x42000A, Value::TextString(name.to_owned()));
+            let value = Ttlv::new(0x42000B, value);
+            let children = if name_first {
+                vec![name, value]
+            } else {
+                vec![value, name]
+            };
+            Ttlv::structure(0x420008, children)
+        })
+    }
+
     /// Arbitrary trees of at most a few levels, with named and unknown tags and every item type.
     pub fn arb_item() -> impl Strategy<Value = Ttlv> {
-        let leaf = (arb_tag(), arb_leaf()).prop_map(|(t, v)| Ttlv::new(t, v));
+        let leaf = prop_oneof![
+            4 => (arb_tag(), arb_leaf()).prop_map(|(t, v)| Ttlv::new(t, v)),
+            1 => arb_attribute(),
+        ];
         leaf.prop_recursive(4, 48, 6, |inner| {
             (arb_tag(), prop::collection::vec(inner, 0..6)).prop_map(|(t, c)| Ttlv::structure(t, c))
         })

@@ -218,7 +218,7 @@ fn read_elements(
                     start.local_name().as_ref(),
                 ));
             }
-            open_document(&start)?;
+            open_document(&start, reader.buffer_position())?;
             root_open = true;
             root_done = empty;
             continue;
@@ -242,7 +242,7 @@ fn read_elements(
         if document || !open.is_empty() {
             check_items(siblings + 1, limits)?;
         }
-        let element = open_element(&start, dict)?;
+        let element = open_element(&start, dict, reader.buffer_position())?;
         if element.item_type == ItemType::Structure {
             check_depth(open.len() + 1, limits)?;
         }
@@ -296,7 +296,7 @@ fn is_namespace(key: &str) -> bool {
     key == "xmlns" || key.starts_with("xmlns:")
 }
 
-fn open_document(start: &BytesStart<'_>) -> Result<(), TextError> {
+fn open_document(start: &BytesStart<'_>, position: u64) -> Result<(), TextError> {
     let name = start.local_name();
     if name.as_ref() != DOCUMENT {
         return Err(TextError::NotKmipDocument(
@@ -305,7 +305,7 @@ fn open_document(start: &BytesStart<'_>) -> Result<(), TextError> {
     }
     for attr in start.attributes() {
         let attr = attr.map_err(|e| TextError::Xml {
-            position: 0,
+            position,
             message: e.to_string(),
         })?;
         if !is_namespace(attr.key.as_ref()) {
@@ -320,7 +320,11 @@ fn open_document(start: &BytesStart<'_>) -> Result<(), TextError> {
 }
 
 /// Reads an element's tag, type and value attribute.
-fn open_element(start: &BytesStart<'_>, dict: &dyn Dictionary) -> Result<Element, TextError> {
+fn open_element(
+    start: &BytesStart<'_>,
+    dict: &dyn Dictionary,
+    position: u64,
+) -> Result<Element, TextError> {
     let name = start.local_name();
     let name = name.as_ref();
     let generic = name == GENERIC;
@@ -329,14 +333,14 @@ fn open_element(start: &BytesStart<'_>, dict: &dyn Dictionary) -> Result<Element
     let mut value_attr = None;
     for attr in start.attributes() {
         let attr = attr.map_err(|e| TextError::Xml {
-            position: 0,
+            position,
             message: e.to_string(),
         })?;
         let key = attr.key.as_ref();
         let value = attr
             .normalized_value(XmlVersion::Implicit1_0)
             .map_err(|e| TextError::Xml {
-                position: 0,
+                position,
                 message: e.to_string(),
             })?;
         match key {
