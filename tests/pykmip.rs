@@ -238,11 +238,18 @@ fn pykmip_discovers_versions_and_queries_in_every_version_it_speaks() {
 
     let mut failures = Vec::new();
     for version in PYKMIP_VERSIONS {
-        let (output, json) = discover_query(&python, addr, &data_dir, version);
+        let (output, json) = discover_query(&python, Connect::Directly(addr, &data_dir), version);
         eprintln!("KMIP {version}: {json}");
         for problem in problems(version, &output, &json) {
             failures.push(format!("KMIP {version}: {problem}"));
         }
+    }
+    // The pykmip.conf the server wrote must be enough for PyKMIP to connect (at its default 1.2).
+    let conf = data_dir.join("pykmip.conf");
+    let (output, json) = discover_query(&python, Connect::ByConfig(&conf), "1.2");
+    eprintln!("KMIP 1.2 through pykmip.conf: {json}");
+    for problem in problems("1.2", &output, &json) {
+        failures.push(format!("KMIP 1.2 through {}: {problem}", conf.display()));
     }
     assert!(
         failures.is_empty(),

@@ -15,7 +15,9 @@ itself failed (TLS, framing, decoding: the JSON then holds "error"), 64 on bad a
 The Rust test tests/pykmip.rs drives it, so that kmipd is checked against a client that was
 not written alongside it.
 
-Usage: discover_query.py HOST PORT CERT KEY CA VERSION   (VERSION: 1.0 1.1 1.2 1.3 1.4 2.0)
+Usage: discover_query.py HOST PORT CERT KEY CA VERSION
+       discover_query.py --config PYKMIP_CONF VERSION   (the [client] section of a pykmip.conf)
+VERSION: 1.0 1.1 1.2 1.3 1.4 2.0
 """
 
 import json
@@ -102,10 +104,10 @@ def query(proxy):
     return succeeded(item), out
 
 
-def run(host, port, cert, key, ca, version):
-    proxy = KMIPProxy(
+def connect_directly(host, port, cert, key, ca, version):
+    return KMIPProxy(
         host=host,
-        port=port,
+        port=int(port),
         certfile=cert,
         keyfile=key,
         ca_certs=ca,
@@ -116,6 +118,14 @@ def run(host, port, cert, key, ca, version):
         kmip_version=version,
         timeout=15,
     )
+
+
+def connect_by_config(path, version):
+    """Every connection setting from the [client] section of the pykmip.conf at `path`."""
+    return KMIPProxy(config="client", config_file=path, kmip_version=version)
+
+
+def run(proxy):
     proxy.open()
     try:
         discovered_ok, discovered = discover_versions(proxy)
@@ -126,16 +136,21 @@ def run(host, port, cert, key, ca, version):
 
 
 def main(argv):
-    if len(argv) != 7 or argv[6] not in VERSIONS:
+    by_config = len(argv) == 4 and argv[1] == "--config"
+    if not (by_config or len(argv) == 7) or argv[-1] not in VERSIONS:
         sys.stderr.write(__doc__)
         return 64
-    host, port, cert, key, ca, version = argv[1:]
+    version = argv[-1]
     logging.basicConfig(level=logging.ERROR)
     # PyKMIP's config helper raises itself to INFO unless a level is set, and then warns that
-    # no pykmip.conf exists, which does not matter: every setting is passed directly.
+    # no default pykmip.conf exists, which does not matter: settings are given or named.
     logging.getLogger("kmip.core.config_helper").setLevel(logging.ERROR)
     try:
-        ok, out = run(host, int(port), cert, key, ca, VERSIONS[version])
+        if by_config:
+            proxy = connect_by_config(argv[2], VERSIONS[version])
+        else:
+            proxy = connect_directly(*argv[1:6], VERSIONS[version])
+        ok, out = run(proxy)
     except Exception as error:  # any failure of the exchange is the answer, not a crash
         json.dump({"kmip_version": version, "error": "{}: {}".format(type(error).__name__, error)},
                   sys.stdout)
