@@ -37,22 +37,37 @@ fn main() -> Result<(), Box<dyn Error>> {
     let (mut messages, mut decoded) = (0usize, 0usize);
     for file in &files {
         let text = fs::read_to_string(file)?;
-        let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("vector");
+        let stem = file
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("vector");
         for (n, (element, message)) in messages_of(&text).into_iter().enumerate() {
             messages += 1;
             let name = format!("{stem}-{n:02}");
-            fs::write(corpus.join("xml_decode").join(format!("{name}.xml")), message)?;
+            fs::write(
+                corpus.join("xml_decode").join(format!("{name}.xml")),
+                message,
+            )?;
             let Ok(item) = xml::from_xml(message, &DICTIONARY, &limits) else {
                 continue;
             };
             decoded += 1;
             let bytes = ttlv::encode(&item);
-            fs::write(corpus.join("ttlv_decode").join(format!("{name}.ttlv")), &bytes)?;
+            fs::write(
+                corpus.join("ttlv_decode").join(format!("{name}.ttlv")),
+                &bytes,
+            )?;
             if element == "RequestMessage" {
-                fs::write(corpus.join("request_decode").join(format!("{name}.ttlv")), &bytes)?;
+                fs::write(
+                    corpus.join("request_decode").join(format!("{name}.ttlv")),
+                    &bytes,
+                )?;
             }
             let written = json::to_json(&item, &DICTIONARY);
-            fs::write(corpus.join("json_decode").join(format!("{name}.json")), written)?;
+            fs::write(
+                corpus.join("json_decode").join(format!("{name}.json")),
+                written,
+            )?;
         }
     }
     println!(
