@@ -12,26 +12,14 @@ fn main() {
     let tags = fs::read_to_string("kmip-spec/tags.tsv").expect("kmip-spec/tags.tsv is readable");
     let mut consts = String::new();
     let mut table = String::new();
-    for line in tags
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-    {
+    for line in tags.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
         let cols: Vec<&str> = line.split('\t').collect();
-        assert!(
-            cols.len() >= 4,
-            "tags.tsv: four tab-separated columns expected in {line:?}"
-        );
-        let value =
-            u32::from_str_radix(cols[0].trim_start_matches("0x"), 16).expect("tag value in hex");
+        assert!(cols.len() >= 4, "tags.tsv: four tab-separated columns expected in {line:?}");
+        let value = u32::from_str_radix(cols[0].trim_start_matches("0x"), 16).expect("tag value in hex");
         let name = cols[1];
         let spec_name = cols[2];
         let versions = version_bits(cols[3]);
-        writeln!(
-            consts,
-            "    pub const {}: u32 = 0x{value:06X};",
-            screaming_snake(name)
-        )
-        .unwrap();
+        writeln!(consts, "    pub const {}: u32 = 0x{value:06X};", screaming_snake(name)).unwrap();
         writeln!(
             table,
             "    TagDef {{ tag: 0x{value:06X}, name: {name:?}, spec_name: {spec_name:?}, versions: VersionSet({versions}) }},"
@@ -55,9 +43,7 @@ fn version_bits(list: &str) -> u8 {
         // 1.1 and 1.3 are not in the reference set: a tag defined on both sides of such a version is in it.
         let between = matches!(*v, "1.1" | "1.3")
             && first.is_some_and(|f| f < i)
-            && VERSIONS
-                .get(i + 1)
-                .is_some_and(|next| listed.contains(next));
+            && VERSIONS.get(i + 1).is_some_and(|next| listed.contains(next));
         if listed.contains(v) || between {
             bits |= 1 << i;
         }
@@ -72,10 +58,7 @@ fn screaming_snake(camel: &str) -> String {
         if i > 0 && c.is_ascii_uppercase() {
             let prev = chars[i - 1];
             let next_lower = chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
-            if prev.is_ascii_lowercase()
-                || prev.is_ascii_digit()
-                || (prev.is_ascii_uppercase() && next_lower)
-            {
+            if prev.is_ascii_lowercase() || prev.is_ascii_digit() || (prev.is_ascii_uppercase() && next_lower) {
                 out.push('_');
             }
         }

@@ -34,9 +34,7 @@ pub struct TagDef {
 
 /// Looks a tag up by number.
 pub fn tag_by_number(tag: u32) -> Option<&'static TagDef> {
-    TAGS.binary_search_by_key(&tag, |d| d.tag)
-        .ok()
-        .and_then(|i| TAGS.get(i))
+    TAGS.binary_search_by_key(&tag, |d| d.tag).ok().and_then(|i| TAGS.get(i))
 }
 
 /// Looks a tag up by its normalized name.

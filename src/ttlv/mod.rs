@@ -138,10 +138,7 @@ impl Ttlv {
 
     /// Builds a structure.
     pub fn structure(tag: Tag, children: Vec<Ttlv>) -> Self {
-        Ttlv {
-            tag,
-            value: Value::Structure(children),
-        }
+        Ttlv { tag, value: Value::Structure(children) }
     }
 
     /// The children of a structure; empty for any other type.
@@ -217,11 +214,7 @@ pub struct Limits {
 
 impl Limits {
     /// 1 MiB frames, 32 levels, 10,000 children.
-    pub const DEFAULT: Limits = Limits {
-        max_message_bytes: 1 << 20,
-        max_depth: 32,
-        max_items_per_structure: 10_000,
-    };
+    pub const DEFAULT: Limits = Limits { max_message_bytes: 1 << 20, max_depth: 32, max_items_per_structure: 10_000 };
 }
 
 impl Default for Limits {
