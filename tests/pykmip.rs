@@ -123,25 +123,28 @@ impl Drop for Server {
     }
 }
 
+/// How discover_query.py learns where to connect and with which certificate.
+enum Connect<'a> {
+    /// Address and the data directory's admin certificate, key and CA, as arguments.
+    Directly(SocketAddr, &'a Path),
+    /// The `[client]` section of the pykmip.conf the server wrote.
+    ByConfig(&'a Path),
+}
+
 /// Runs discover_query.py for one version and returns its exit status and parsed JSON.
-fn discover_query(
-    python: &Path,
-    addr: SocketAddr,
-    data_dir: &Path,
-    version: &str,
-) -> (Output, Value) {
-    let script = repo_root().join("tests/pykmip/discover_query.py");
-    let output = Command::new(python)
-        .arg(&script)
-        .arg(addr.ip().to_string())
-        .arg(addr.port().to_string())
-        .arg(data_dir.join("admin.pem"))
-        .arg(data_dir.join("admin.key"))
-        .arg(data_dir.join("ca.pem"))
-        .arg(version)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+fn discover_query(python: &Path, connect: Connect, version: &str) -> (Output, Value) {
+    let mut command = Command::new(python);
+    command.arg(repo_root().join("tests/pykmip/discover_query.py"));
+    match connect {
+        Connect::Directly(addr, data_dir) => command
+            .arg(addr.ip().to_string())
+            .arg(addr.port().to_string())
+            .arg(data_dir.join("admin.pem"))
+            .arg(data_dir.join("admin.key"))
+            .arg(data_dir.join("ca.pem")),
+        Connect::ByConfig(conf) => command.arg("--config").arg(conf),
+    };
+    let output = command.arg(version).stdin(Stdio::null()).output().unwrap();
     let json = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
         panic!(
             "KMIP {version}: discover_query.py printed no JSON ({e}); status {}, \
