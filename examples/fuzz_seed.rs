@@ -1,8 +1,8 @@
 //! Seeds the fuzzers' corpora (fuzz/corpus/<target>/) from the KMIP conformance test vectors, so
-//! that libFuzzer starts from real messages rather than from nothing. Every `RequestMessage` and
-//! `ResponseMessage` of every vector file becomes a seed in XML; those the XML decoder accepts (the
-//! ones without `$PLACEHOLDER` values in typed fields) also become binary TTLV and JSON seeds, and
-//! the requests among them seed `request_decode`. Corpora are generated, not committed.
+//! that libFuzzer starts from real messages rather than from nothing. Every message of every
+//! vector file is read with its `$PLACEHOLDER` values bound to fixed values of their type, and
+//! written as an XML seed, a JSON seed and a binary TTLV seed; the requests among them also seed
+//! `request_decode`. Corpora are generated, not committed.
 //!
 //! Usage: cargo run --example fuzz_seed -- VECTORS_DIR CORPUS_DIR   (fuzz/seed-corpus.sh runs it)
 
@@ -10,11 +10,14 @@ use std::error::Error;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use kmipd::spec::DICTIONARY;
-use kmipd::ttlv::{self, Limits, json, xml};
+use kmipd::spec::{DICTIONARY, tag};
+use kmipd::ttlv::{self, ItemType, Limits, Placeholder, SecretBytes, Value, json, xml};
 
-/// The top-level elements of a vector file that are messages.
-const MESSAGE_ELEMENTS: [&str; 2] = ["RequestMessage", "ResponseMessage"];
+/// The fuzz targets, each with a corpus directory of its own.
+const TARGETS: [&str; 4] = ["ttlv_decode", "request_decode", "xml_decode", "json_decode"];
+
+/// 2023-11-14T22:13:20Z, standing in for `$NOW`.
+const NOW: i64 = 1_700_000_000;
 
 fn main() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -22,7 +25,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         return Err("usage: fuzz_seed VECTORS_DIR CORPUS_DIR".into());
     };
     let corpus = Path::new(corpus);
-    for target in ["ttlv_decode", "request_decode", "xml_decode", "json_decode"] {
+    for target in TARGETS {
         fs::create_dir_all(corpus.join(target))?;
     }
 
@@ -34,49 +37,77 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
 
     let limits = Limits::DEFAULT;
-    let (mut messages, mut decoded) = (0usize, 0usize);
+    let (mut messages, mut requests, mut unreadable) = (0usize, 0usize, Vec::new());
     for file in &files {
         let text = fs::read_to_string(file)?;
         let stem = file
             .file_stem()
             .and_then(|s| s.to_str())
             .unwrap_or("vector");
-        for (n, (element, message)) in messages_of(&text).into_iter().enumerate() {
-            messages += 1;
-            let name = format!("{stem}-{n:02}");
-            fs::write(
-                corpus.join("xml_decode").join(format!("{name}.xml")),
-                message,
-            )?;
-            let Ok(item) = xml::from_xml(message, &DICTIONARY, &limits) else {
+        let items = match xml::from_xml_document_with(&text, &DICTIONARY, &limits, &mut stand_in) {
+            Ok(items) => items,
+            Err(error) => {
+                unreadable.push(format!("{}: {error}", file.display()));
                 continue;
-            };
-            decoded += 1;
-            let bytes = ttlv::encode(&item);
-            fs::write(
-                corpus.join("ttlv_decode").join(format!("{name}.ttlv")),
-                &bytes,
-            )?;
-            if element == "RequestMessage" {
-                fs::write(
-                    corpus.join("request_decode").join(format!("{name}.ttlv")),
-                    &bytes,
-                )?;
             }
-            let written = json::to_json(&item, &DICTIONARY);
+        };
+        for (n, item) in items.iter().enumerate() {
+            messages += 1;
+            let seed =
+                |target: &str, ext: &str| corpus.join(target).join(format!("{stem}-{n:02}.{ext}"));
+            let bytes = ttlv::encode(item);
+            fs::write(seed("ttlv_decode", "ttlv"), &bytes)?;
+            if item.tag == tag::REQUEST_MESSAGE {
+                requests += 1;
+                fs::write(seed("request_decode", "ttlv"), &bytes)?;
+            }
+            fs::write(seed("xml_decode", "xml"), xml::to_xml(item, &DICTIONARY))?;
             fs::write(
-                corpus.join("json_decode").join(format!("{name}.json")),
-                written,
+                seed("json_decode", "json"),
+                json::to_json(item, &DICTIONARY),
             )?;
         }
     }
     println!(
-        "fuzz_seed: {} vector files, {messages} messages as XML seeds, {decoded} of them \
-         also as TTLV and JSON seeds, in {}",
-        files.len(),
+        "fuzz_seed: {messages} messages ({requests} requests) from {} vector files into {}",
+        files.len() - unreadable.len(),
         corpus.display()
     );
+    for problem in &unreadable {
+        eprintln!("fuzz_seed: skipped {problem}");
+    }
+    if messages == 0 {
+        return Err("no message could be read from the test vectors".into());
+    }
     Ok(())
+}
+
+/// A fixed value of a placeholder's type: `$NOW±seconds` as a date near 2023-11-14, identifiers
+/// as themselves (they are Text Strings), anything else as a small value.
+fn stand_in(p: &Placeholder<'_>) -> Result<Option<Value>, String> {
+    let value = match p.item_type {
+        ItemType::DateTime => {
+            let offset = match p.text.strip_prefix("$NOW") {
+                Some("") => 0,
+                Some(rest) => rest
+                    .parse::<i64>()
+                    .map_err(|e| format!("{}: {e}", p.text))?,
+                None => 0,
+            };
+            Value::DateTime(NOW.saturating_add(offset))
+        }
+        ItemType::DateTimeExtended => Value::DateTimeExtended(NOW * 1_000_000),
+        ItemType::TextString => Value::TextString(p.text.to_owned()),
+        ItemType::ByteString => Value::ByteString(SecretBytes::new(p.text.as_bytes().to_vec())),
+        ItemType::BigInteger => Value::BigInteger(SecretBytes::new(vec![0, 0, 0, 0, 0, 0, 0, 1])),
+        ItemType::Integer => Value::Integer(1),
+        ItemType::LongInteger => Value::LongInteger(1),
+        ItemType::Enumeration => Value::Enumeration(1),
+        ItemType::Interval => Value::Interval(1),
+        ItemType::Boolean => Value::Boolean(true),
+        ItemType::Structure => return Err(format!("{}: a structure has no value", p.text)),
+    };
+    Ok(Some(value))
 }
 
 /// Every `.xml` file under `dir`, recursively.
@@ -90,27 +121,4 @@ fn collect_xml_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Box<dyn E
         }
     }
     Ok(())
-}
-
-/// The message elements of a vector file, in order, each with its element name. Messages do not
-/// nest, so the first closing tag after an opening one ends it.
-fn messages_of(text: &str) -> Vec<(&'static str, &str)> {
-    let mut found = Vec::new();
-    let mut rest = text;
-    loop {
-        let next = MESSAGE_ELEMENTS
-            .iter()
-            .filter_map(|e| rest.find(&format!("<{e}>")).map(|at| (at, *e)))
-            .min();
-        let Some((start, element)) = next else {
-            break;
-        };
-        let close = format!("</{element}>");
-        let Some(end) = rest[start..].find(&close).map(|e| start + e + close.len()) else {
-            break;
-        };
-        found.push((element, &rest[start..end]));
-        rest = &rest[end..];
-    }
-    found
 }
