@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds every fuzz target and runs each for SECONDS, starting from corpora seeded from the KMIP
-# test vectors; fails if any target finds a crash (the input is kept in fuzz/artifacts/<target>/).
+# test vectors plus the committed inputs of past crashes (fuzz/regressions/<target>/); fails if any
+# target crashes (the input is kept in fuzz/artifacts/<target>/).
 #
 # Runs on the stable toolchain: RUSTC_BOOTSTRAP=1 lets cargo-fuzz pass its nightly-only flags
 # (-Zsanitizer=address, sanitizer-coverage), and stable rustc ships the AddressSanitizer runtime.
@@ -35,11 +36,16 @@ failed=()
 for target in $targets; do
     echo "fuzz/run.sh: $target for ${seconds}s"
     mkdir -p "fuzz/corpus/$target" "fuzz/artifacts/$target"
-    if ! "${fuzz[@]}" run "${build_flags[@]}" "$target" -- \
+    corpora=("fuzz/corpus/$target")
+    if [[ -d "fuzz/regressions/$target" ]]; then
+        corpora+=("fuzz/regressions/$target")
+    fi
+    if ! "${fuzz[@]}" run "${build_flags[@]}" "$target" "${corpora[@]}" -- \
         -max_total_time="$seconds" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 2> "fuzz/artifacts/$target.log"; then
         failed+=("$target")
         tail -n 60 "fuzz/artifacts/$target.log" >&2
+        ls -d "fuzz/artifacts/$target"/* >&2 || true
     else
         grep -E '^(stat::number_of_executed_units|stat::new_units_added)|^Done [0-9]+ runs' \
             "fuzz/artifacts/$target.log" || true
