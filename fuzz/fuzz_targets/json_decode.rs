@@ -20,5 +20,8 @@ fuzz_target!(|data: &[u8]| {
         Ok(again) => again,
         Err(error) => panic!("to_json wrote what from_json rejects: {error}\n{written}"),
     };
-    assert_eq!(item, again, "from_json(to_json(item)) differs from item:\n{written}");
+    assert_eq!(
+        item, again,
+        "from_json(to_json(item)) differs from item:\n{written}"
+    );
 });

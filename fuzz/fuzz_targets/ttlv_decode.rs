@@ -17,5 +17,9 @@ fuzz_target!(|data: &[u8]| {
         Err(error) => panic!("a decoded item's encoding does not decode: {error}"),
     };
     assert_eq!(item, again, "decode(encode(item)) differs from item");
-    assert_eq!(ttlv::encode(&again), bytes, "encoding a re-decoded item changed its bytes");
+    assert_eq!(
+        ttlv::encode(&again),
+        bytes,
+        "encoding a re-decoded item changed its bytes"
+    );
 });

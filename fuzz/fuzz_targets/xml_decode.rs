@@ -20,5 +20,8 @@ fuzz_target!(|data: &[u8]| {
         Ok(again) => again,
         Err(error) => panic!("to_xml wrote what from_xml rejects: {error}\n{written}"),
     };
-    assert_eq!(item, again, "from_xml(to_xml(item)) differs from item:\n{written}");
+    assert_eq!(
+        item, again,
+        "from_xml(to_xml(item)) differs from item:\n{written}"
+    );
 });
