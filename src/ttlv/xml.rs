@@ -337,6 +337,12 @@ fn open_element(
             message: e.to_string(),
         })?;
         let key = attr.key.as_ref();
+        if let Some(bad) = attr.value.bytes().find(|&b| is_forbidden_in_xml(b)) {
+            return Err(TextError::Xml {
+                position,
+                message: format!("character U+{bad:04X} is not allowed in XML 1.0"),
+            });
+        }
         let value = attr
             .normalized_value(XmlVersion::Implicit1_0)
             .map_err(|e| TextError::Xml {
@@ -484,6 +490,12 @@ fn write_item(
     }
 }
 
+/// XML 1.0 allows no control character but tab, line feed and carriage return, raw or as a reference;
+/// refusing them raw keeps what is read and what [`to_xml`] writes (as references) in agreement.
+fn is_forbidden_in_xml(byte: u8) -> bool {
+    byte < 0x20 && !matches!(byte, b'\t' | b'\n' | b'\r')
+}
+
 /// Escapes an attribute value so that it reads back exactly: markup characters, and the whitespace that
 /// attribute-value normalization would otherwise turn into spaces.
 fn escape_attribute(out: &mut String, text: &str) {
@@ -518,6 +530,14 @@ mod tests {
 
     fn leaf(xml: &str) -> Value {
         one(xml).unwrap().value
+    }
+
+    #[test]
+    fn control_characters_are_refused_raw_and_read_back_when_written() {
+        let raw = "<ActivationDate type=\"TextString\" value=\"a\u{0}b\"/>";
+        assert!(matches!(one(raw), Err(TextError::Xml { .. })));
+        let tab = Ttlv::new(0x420001, Value::TextString("a\tb\u{1}c".into()));
+        assert_eq!(one(&to_xml(&tab, &TestDict)).unwrap(), tab);
     }
 
     #[test]
