@@ -7,6 +7,7 @@ pub mod message;
 pub mod payloads;
 #[cfg(test)]
 mod spec_check;
+pub mod state;
 pub mod version;
 
 pub use enums::{Operation, QueryFunction, ResultStatus};
