@@ -5,6 +5,7 @@ pub mod enums;
 pub mod error;
 pub mod message;
 pub mod payloads;
+pub mod quirks;
 #[cfg(test)]
 mod spec_check;
 pub mod state;

@@ -144,7 +144,7 @@ pub enum Outcome {
 }
 
 use Outcome::{Refused, Stays, To};
-use State::{Active, Compromised, Deactivated, Destroyed, DestroyedCompromised, PreActive};
+use State::{Active, Compromised, Deactivated, Destroyed, DestroyedCompromised};
 
 const WRONG: Outcome = Refused(ResultReason::WrongKeyLifecycleState);
 const GONE: Outcome = Refused(ResultReason::ObjectDestroyed);
@@ -221,6 +221,7 @@ pub fn effective_state(stored: State, dates: LifecycleDates, now: i64) -> State 
 
 #[cfg(test)]
 mod tests {
+    use super::State::PreActive;
     use super::*;
 
     /// The table written out as the specification's list: (from, event, to). Every pair not listed must be
