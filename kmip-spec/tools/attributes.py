@@ -63,14 +63,20 @@ HEADING_ALIASES = {
 
 
 def rules_tables(path):
+    """Yields ((section, title), rules, cells): cells are the lines between the heading and the rules table, where
+    a group section (2.x "Certificate Attributes") lists the attributes the one rules table covers."""
     lines = [l.rstrip("\n").strip() for l in open(path, encoding="utf-8")]
     heading = None
+    cells = []
     i = 0
     while i < len(lines):
         line = lines[i]
         m = HEADING.match(line)
         if m and not line.endswith(".") and len(m.group(2)) < 80:
             heading = (m.group(1), m.group(2))
+            cells = []
+        else:
+            cells.append(line)
         nxt = lines[i + 1] if i + 1 < len(lines) else ""
         if line.lower() == KEYS[0].lower() and nxt.startswith(("Yes", "No")):
             row = {}
@@ -84,7 +90,7 @@ def rules_tables(path):
                     row[key].append(lines[j])
                 j += 1
             if "Applies to Object Types" in row and heading:
-                yield heading, {k: " ".join(v) for k, v in row.items()}
+                yield heading, {k: " ".join(v) for k, v in row.items()}, cells
             i = j
             continue
         i += 1
@@ -134,24 +140,36 @@ def main():
     attrs = {}  # name -> dict
     for doc, versions in DOCS:
         major = int(versions[0][0])
-        for (section, title), row in rules_tables(os.path.join(spec_dir, doc)):
+        for (section, title), row, cells in rules_tables(os.path.join(spec_dir, doc)):
             name = re.sub(r"\s+", " ", title)
             if name in HEADING_ALIASES:
-                key = name
+                keys = [(name, name)]
             elif name in tags:
-                key = tags[name][1]
+                keys = [(tags[name][1], name)]
             else:
-                print(f"{doc} {section}: no tag named {name!r}; skipped", file=sys.stderr)
-                continue
-            a = attrs.setdefault(key, {"docs": [], "spec_name_1x": "-"})
-            a["docs"].append((doc, versions, section))
-            a["row"] = row
-            if major == 1:
-                a["row_1x"] = row
-            a["major"] = major
-            a["section"] = f"{versions[-1]}:{section}"
-            if major == 1:
-                a["spec_name_1x"] = name
+                # A group of attributes under one rules table: every tag its item table names.
+                keys = [(tags[c][1], c) for c in cells if c in tags and tags[c][2] == c]
+                if not keys:
+                    print(f"{doc} {section}: no tag named {name!r}; skipped", file=sys.stderr)
+                    continue
+            for key, name in keys:
+                record(attrs, key, name, doc, versions, section, major, row)
+    write(attrs, root, tags)
+
+
+def record(attrs, key, name, doc, versions, section, major, row):
+    """Notes one document's rules for one attribute; later (newer) documents override earlier ones."""
+    a = attrs.setdefault(key, {"docs": [], "spec_name_1x": "-"})
+    a["docs"].append((doc, versions, section))
+    a["row"] = row
+    if major == 1:
+        a["row_1x"] = row
+        a["spec_name_1x"] = name
+    a["major"] = major
+    a["section"] = f"{versions[-1]}:{section}"
+
+
+def write(attrs, root, tags):
     out = [
         "# name\ttag\tspec_name_1x\tversions\tmulti\tinitially_set_by\tmodifiable_by_server\t"
         "modifiable_by_client\tdeletable_by_client\talways_has_value\tapplies_to\tsource\t"

@@ -168,7 +168,7 @@ mod tests {
 
     #[test]
     fn the_table_has_every_attribute_of_the_rules_tables() {
-        assert_eq!(ATTRIBUTES.len(), 66);
+        assert_eq!(ATTRIBUTES.len(), 90);
         let name = by_tag(tag::NAME).unwrap();
         assert!(name.multi_instance && name.set_by_client && name.client_may_delete);
         let uid = rule(&AttributeName::Standard(tag::UNIQUE_IDENTIFIER));

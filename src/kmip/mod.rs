@@ -6,9 +6,12 @@ pub mod attributes;
 pub mod enums;
 pub mod error;
 pub mod message;
+pub mod object;
 pub mod payloads;
 #[cfg(test)]
 mod spec_check;
+#[cfg(test)]
+mod vector_items;
 pub mod version;
 
 pub use enums::{Operation, QueryFunction, ResultStatus};

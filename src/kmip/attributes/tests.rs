@@ -263,3 +263,31 @@ fn search_keys() {
     let digest = Attribute::standard(tag::DIGEST, Value::Structure(vec![]));
     assert_eq!(search_key(&digest), SearchKey::None);
 }
+
+#[test]
+fn every_attribute_of_the_test_vectors_round_trips() {
+    use crate::kmip::vector_items::{each_item, vector_files};
+    let (mut v1, mut v2) = (0, 0);
+    for (path, messages, version) in vector_files() {
+        each_item(&messages, &mut |item| {
+            if version.is_2x() {
+                if item.tag == tag::ATTRIBUTES {
+                    let attrs = Attributes::from_attributes_2x(item)
+                        .unwrap_or_else(|e| panic!("{path}: {e:?}"));
+                    assert_eq!(
+                        &attrs.to_structure(version, tag::ATTRIBUTES),
+                        item,
+                        "{path}"
+                    );
+                    v2 += attrs.len();
+                }
+            } else if item.tag == tag::ATTRIBUTE && Attribute::has_value_1x(item) {
+                let (a, index) =
+                    Attribute::from_1x(item).unwrap_or_else(|e| panic!("{path}: {e:?} {item:?}"));
+                assert_eq!(a.to_1x(index.unwrap_or(0)).as_ref(), Some(item), "{path}");
+                v1 += 1;
+            }
+        });
+    }
+    assert!(v1 > 200 && v2 > 200, "{v1} 1.x and {v2} 2.x attributes");
+}
