@@ -13,6 +13,7 @@ mod spec_check;
 #[cfg(test)]
 mod vector_items;
 pub mod version;
+pub mod wrap;
 
 pub use enums::{Operation, QueryFunction, ResultStatus};
 pub use error::{KmipError, ResultReason};
