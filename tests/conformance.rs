@@ -1,7 +1,8 @@
 //! The KMIP conformance test vectors (KMIP Profiles 1.4 and 2.1, `../shared/kmip/vectors/v1.4` and `v2.1`)
 //! replayed against kmipd: every request of every test case the folders' `index.html` list is sent to the
 //! engine in-process, and each response is compared with the vector's structurally (see
-//! `conformance/rules.rs` for what may differ and why). A fresh engine serves each vector.
+//! `conformance/rules.rs` for what may differ and why). A fresh engine on an empty store
+//! (`support/engine.rs`) serves each vector.
 //!
 //! Results are printed per profile ("Baseline: N of M passed"). The test fails when a vector fails that
 //! `conformance/expected-failures.txt` does not list, or passes although listed: the list records today's gaps
@@ -18,6 +19,8 @@ mod expected;
 mod replay;
 #[path = "conformance/rules.rs"]
 mod rules;
+#[path = "support/engine.rs"]
+mod test_engine;
 #[path = "support/tls.rs"]
 mod tls;
 #[path = "conformance/vectors.rs"]
@@ -25,18 +28,12 @@ mod vectors;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::sync::Arc;
 
-use kmipd::ops::{Engine, EngineConfig, system_clock};
+use kmipd::ops::system_clock;
 use kmipd::ttlv::Ttlv;
 
 use replay::{Outcome, replay};
 use vectors::{FOLDERS, Vector};
-
-/// A fresh engine for one vector. The only place the runner builds one.
-fn engine() -> Engine {
-    Engine::new(EngineConfig::default())
-}
 
 /// Every vector the index pages list, read; a file that does not read is a test failure.
 fn all_vectors() -> Vec<Vector> {
@@ -61,9 +58,9 @@ fn all_vectors() -> Vec<Vector> {
 }
 
 fn run_in_process(vector: &Vector) -> Outcome {
-    let engine = engine();
+    let fresh = test_engine::fresh();
     replay(vector, system_clock(), &mut |request: &Ttlv| {
-        engine.handle_request(request)
+        fresh.engine.handle_request(request)
     })
 }
 
@@ -147,7 +144,8 @@ fn vectors_replay_over_tls_as_in_process() {
             .find(|v| v.name == *name)
             .unwrap_or_else(|| panic!("no vector {name}"));
         let local = run_in_process(vector);
-        let server = tls::TlsServer::start(Arc::new(engine()));
+        let fresh = test_engine::fresh();
+        let server = tls::TlsServer::start(fresh.engine.clone());
         let mut client = server.connect();
         let remote = replay(vector, system_clock(), &mut |request: &Ttlv| {
             client.send(request)
