@@ -168,3 +168,140 @@ fn vectors_replay_over_tls_as_in_process() {
         );
     }
 }
+
+/// The comparison itself: it must catch what it is there to catch.
+mod comparison {
+    use super::compare::Bindings;
+    use super::vectors;
+    use kmipd::spec::tag;
+    use kmipd::ttlv::{Ttlv, Value};
+    use std::io::Write;
+
+    const NOW: i64 = 1_700_000_000;
+
+    /// A two-exchange vector written to a temporary file and read like the real ones.
+    fn vector(responses: [&str; 2]) -> vectors::Vector {
+        let request = r#"<RequestMessage><RequestHeader><ProtocolVersion>
+            <ProtocolVersionMajor type="Integer" value="1"/><ProtocolVersionMinor type="Integer" value="4"/>
+            </ProtocolVersion><BatchCount type="Integer" value="1"/></RequestHeader>
+            <BatchItem><Operation type="Enumeration" value="Get"/><RequestPayload>
+            <UniqueIdentifier type="TextString" value="$UNIQUE_IDENTIFIER_0"/></RequestPayload></BatchItem>
+            </RequestMessage>"#;
+        let mut file = tempfile::Builder::new().suffix(".xml").tempfile().unwrap();
+        write!(
+            file,
+            "<KMIP>{request}{}{request}{}</KMIP>",
+            responses[0], responses[1]
+        )
+        .unwrap();
+        vectors::load(file.path()).unwrap()
+    }
+
+    fn response(uid: &str, time: &str, status: &str) -> String {
+        format!(
+            r#"<ResponseMessage><ResponseHeader><ProtocolVersion>
+            <ProtocolVersionMajor type="Integer" value="1"/><ProtocolVersionMinor type="Integer" value="4"/>
+            </ProtocolVersion><TimeStamp type="DateTime" value="{time}"/>
+            <BatchCount type="Integer" value="1"/></ResponseHeader>
+            <BatchItem><Operation type="Enumeration" value="Get"/>
+            <ResultStatus type="Enumeration" value="{status}"/>
+            <ResultMessage type="TextString" value="anything"/>
+            <ResponsePayload><UniqueIdentifier type="TextString" value="{uid}"/></ResponsePayload>
+            </BatchItem></ResponseMessage>"#
+        )
+    }
+
+    /// The expected response with the placeholders given actual values.
+    fn actual(v: &vectors::Vector, exchange: usize, uid: &str, time: i64) -> Ttlv {
+        let mut tree = v.exchanges[exchange].response.clone();
+        fn set(item: &mut Ttlv, uid: &str, time: i64) {
+            match &mut item.value {
+                Value::Structure(children) => children.iter_mut().for_each(|c| set(c, uid, time)),
+                _ if item.tag == tag::UNIQUE_IDENTIFIER => {
+                    item.value = Value::TextString(uid.into())
+                }
+                _ if item.tag == tag::TIME_STAMP => item.value = Value::DateTime(time),
+                _ => {}
+            }
+        }
+        set(&mut tree, uid, time);
+        tree
+    }
+
+    fn run(v: &vectors::Vector, answers: [(&str, i64); 2]) -> Result<(), String> {
+        let mut b = Bindings::new(NOW);
+        for (i, (uid, time)) in answers.iter().enumerate() {
+            let e = &v.exchanges[i];
+            b.compare(&e.response, &e.response_sites, &actual(v, i, uid, *time))
+                .map_err(|d| d.to_string())?;
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn placeholders_bind_on_first_sight_and_must_agree_later() {
+        let r = response("$UNIQUE_IDENTIFIER_0", "$NOW", "Success");
+        let v = vector([&r, &r]);
+        assert_eq!(run(&v, [("a", NOW), ("a", NOW + 5)]), Ok(()));
+        let err = run(&v, [("a", NOW), ("b", NOW)]).unwrap_err();
+        assert!(err.contains("UniqueIdentifier"), "{err}");
+    }
+
+    #[test]
+    fn now_matches_only_within_the_tolerance() {
+        let r = response("x", "$NOW-3600", "Success");
+        let v = vector([&r, &r]);
+        assert_eq!(run(&v, [("x", NOW - 3600), ("x", NOW - 3500)]), Ok(()));
+        let err = run(&v, [("x", NOW), ("x", NOW)]).unwrap_err();
+        assert!(err.contains("TimeStamp"), "{err}");
+    }
+
+    #[test]
+    fn a_different_value_is_reported_with_its_path() {
+        let v = vector([
+            &response("x", "$NOW", "Success"),
+            &response("x", "$NOW", "Success"),
+        ]);
+        let mut b = Bindings::new(NOW);
+        let mut wrong = actual(&v, 0, "x", NOW);
+        let Value::Structure(children) = &mut wrong.value else {
+            unreachable!()
+        };
+        let item = children
+            .iter_mut()
+            .find(|c| c.tag == tag::BATCH_ITEM)
+            .unwrap();
+        let Value::Structure(fields) = &mut item.value else {
+            unreachable!()
+        };
+        let status = fields
+            .iter_mut()
+            .find(|c| c.tag == tag::RESULT_STATUS)
+            .unwrap();
+        status.value = Value::Enumeration(1);
+        let d = b
+            .compare(
+                &v.exchanges[0].response,
+                &v.exchanges[0].response_sites,
+                &wrong,
+            )
+            .unwrap_err();
+        assert_eq!(d.path, "ResponseMessage/BatchItem/ResultStatus");
+        assert_eq!(
+            (d.expected.as_str(), d.actual.as_str()),
+            ("Success", "OperationFailed")
+        );
+    }
+
+    #[test]
+    fn a_request_naming_an_unbound_placeholder_is_refused() {
+        let r = response("x", "$NOW", "Success");
+        let v = vector([&r, &r]);
+        let b = Bindings::new(NOW);
+        let mut request = v.exchanges[0].request.clone();
+        let err = b
+            .fill_request(&mut request, &v.exchanges[0].request_sites)
+            .unwrap_err();
+        assert!(err.contains("$UNIQUE_IDENTIFIER_0"), "{err}");
+    }
+}
