@@ -5,8 +5,10 @@ pub mod enums;
 pub mod error;
 pub mod message;
 pub mod payloads;
+pub mod quirks;
 #[cfg(test)]
 mod spec_check;
+pub mod state;
 pub mod version;
 
 pub use enums::{Operation, QueryFunction, ResultStatus};

@@ -1,0 +1,110 @@
+//! Create: a new Symmetric Key generated from the operating system's random source — AES of 128, 192 or 256
+//! bits, or an HMAC key — with the client's attributes and the server's.
+
+use zeroize::Zeroizing;
+
+use crate::kmip::KmipError;
+use crate::spec::enums::unique_identifier as ue;
+use crate::spec::enums::{cryptographic_algorithm as alg, key_format_type, object_type};
+use crate::spec::tag;
+use crate::ttlv::{Ttlv, Value};
+
+use super::OpContext;
+use super::attr_io::{self, Attr};
+use super::{new_object, object};
+
+/// Largest HMAC key generated, in bits.
+pub const MAX_HMAC_KEY_BITS: i32 = 4096;
+
+/// Runs Create.
+pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
+    let requested = match payload.child(tag::OBJECT_TYPE).map(|t| &t.value) {
+        Some(Value::Enumeration(t)) => *t,
+        _ => return Err(KmipError::invalid_message("Create needs an Object Type")),
+    };
+    if requested != object_type::SYMMETRIC_KEY {
+        return Err(KmipError::new(
+            crate::kmip::ResultReason::InvalidObjectType,
+            format!("Create makes Symmetric Keys only, not Object Type {requested}"),
+        ));
+    }
+    let attrs = attr_io::request_attributes(payload, ctx.version)?;
+    let key = generate(&attrs)?;
+    let managed = new_object::build(ctx, requested, key, attrs)?;
+    object::save(ctx, &[&managed])?;
+    ctx.batch.produced(ue::CREATE, &managed.uid);
+    Ok(Ttlv::structure(
+        tag::RESPONSE_PAYLOAD,
+        vec![
+            Ttlv::new(tag::OBJECT_TYPE, Value::Enumeration(requested)),
+            object::uid_item(&managed.uid),
+        ],
+    ))
+}
+
+fn integer(attrs: &[Attr], t: u32) -> Option<i64> {
+    attrs
+        .iter()
+        .rev()
+        .find(|a| a.name == attr_io::AttrName::Standard(t))
+        .and_then(|a| match a.value.value {
+            Value::Integer(i) => Some(i64::from(i)),
+            Value::Enumeration(e) => Some(i64::from(e)),
+            _ => None,
+        })
+}
+
+/// Generates the key the attributes describe, as a Symmetric Key structure in Raw format.
+pub fn generate(attrs: &[Attr]) -> Result<Ttlv, KmipError> {
+    let algorithm = integer(attrs, tag::CRYPTOGRAPHIC_ALGORITHM)
+        .and_then(|a| u32::try_from(a).ok())
+        .ok_or_else(|| KmipError::invalid_field("Create needs a Cryptographic Algorithm"))?;
+    let length = integer(attrs, tag::CRYPTOGRAPHIC_LENGTH)
+        .ok_or_else(|| KmipError::invalid_field("Create needs a Cryptographic Length"))?;
+    let valid = match algorithm {
+        alg::AES => matches!(length, 128 | 192 | 256),
+        alg::HMAC_SHA1
+        | alg::HMAC_SHA224
+        | alg::HMAC_SHA256
+        | alg::HMAC_SHA384
+        | alg::HMAC_SHA512 => {
+            length >= 8 && length <= i64::from(MAX_HMAC_KEY_BITS) && length % 8 == 0
+        }
+        other => {
+            return Err(KmipError::invalid_field(format!(
+                "Create cannot generate keys of Cryptographic Algorithm {other}"
+            )));
+        }
+    };
+    if !valid {
+        return Err(KmipError::invalid_field(format!(
+            "Cryptographic Length {length} is not valid for Cryptographic Algorithm {algorithm}"
+        )));
+    }
+    let bytes = usize::try_from(length / 8).map_err(|_| KmipError::invalid_field("bad length"))?;
+    let mut material = Zeroizing::new(vec![0u8; bytes]);
+    aws_lc_rs::rand::fill(&mut material)
+        .map_err(|_| KmipError::general_failure("the random source failed"))?;
+    let length32 = i32::try_from(length).map_err(|_| KmipError::invalid_field("bad length"))?;
+    Ok(Ttlv::structure(
+        tag::SYMMETRIC_KEY,
+        vec![Ttlv::structure(
+            tag::KEY_BLOCK,
+            vec![
+                Ttlv::new(
+                    tag::KEY_FORMAT_TYPE,
+                    Value::Enumeration(key_format_type::RAW),
+                ),
+                Ttlv::structure(
+                    tag::KEY_VALUE,
+                    vec![Ttlv::new(
+                        tag::KEY_MATERIAL,
+                        Value::ByteString(material.as_slice().into()),
+                    )],
+                ),
+                Ttlv::new(tag::CRYPTOGRAPHIC_ALGORITHM, Value::Enumeration(algorithm)),
+                Ttlv::new(tag::CRYPTOGRAPHIC_LENGTH, Value::Integer(length32)),
+            ],
+        )],
+    ))
+}
