@@ -16,7 +16,11 @@ pub struct TestEngine {
 /// A fresh engine with an empty store.
 pub fn fresh() -> TestEngine {
     let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::new(EngineConfig::default());
+    let engine = Engine::open(EngineConfig {
+        data_dir: dir.path().to_path_buf(),
+        ..EngineConfig::default()
+    })
+    .unwrap();
     TestEngine {
         engine: Arc::new(engine),
         dir,
