@@ -54,6 +54,17 @@ fn integer(attrs: &[Attr], t: u32) -> Option<i64> {
         })
 }
 
+/// The shortest AES key that resists quantum search (Grover halves the effective strength).
+pub const QUANTUM_SAFE_AES_BITS: i64 = 256;
+
+/// Whether the client asked for a Quantum Safe key (2.1 attribute).
+fn quantum_safe_asked(attrs: &[Attr]) -> bool {
+    attrs.iter().any(|a| {
+        a.name == attr_io::AttrName::Standard(tag::QUANTUM_SAFE)
+            && a.value.value == Value::Boolean(true)
+    })
+}
+
 /// Generates the key the attributes describe, as a Symmetric Key structure in Raw format.
 pub fn generate(attrs: &[Attr]) -> Result<Ttlv, KmipError> {
     let algorithm = integer(attrs, tag::CRYPTOGRAPHIC_ALGORITHM)
@@ -63,6 +74,7 @@ pub fn generate(attrs: &[Attr]) -> Result<Ttlv, KmipError> {
         .ok_or_else(|| KmipError::invalid_field("Create needs a Cryptographic Length"))?;
     let valid = match algorithm {
         alg::AES => matches!(length, 128 | 192 | 256),
+        alg::DES3 => matches!(length, 112 | 168 | 192),
         alg::HMAC_SHA1
         | alg::HMAC_SHA224
         | alg::HMAC_SHA256
@@ -81,7 +93,18 @@ pub fn generate(attrs: &[Attr]) -> Result<Ttlv, KmipError> {
             "Cryptographic Length {length} is not valid for Cryptographic Algorithm {algorithm}"
         )));
     }
-    let bytes = usize::try_from(length / 8).map_err(|_| KmipError::invalid_field("bad length"))?;
+    if algorithm == alg::AES && length < QUANTUM_SAFE_AES_BITS && quantum_safe_asked(attrs) {
+        return Err(KmipError::general_failure(format!(
+            "NOT_SAFE: a {length}-bit AES key is not quantum safe"
+        )));
+    }
+    // Triple DES keys of 168 effective bits carry their parity bits: 24 bytes.
+    let bits = if algorithm == alg::DES3 && length == 168 {
+        192
+    } else {
+        length
+    };
+    let bytes = usize::try_from(bits / 8).map_err(|_| KmipError::invalid_field("bad length"))?;
     let mut material = Zeroizing::new(vec![0u8; bytes]);
     aws_lc_rs::rand::fill(&mut material)
         .map_err(|_| KmipError::general_failure("the random source failed"))?;

@@ -123,7 +123,10 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
         .collect();
     ctx.batch.located(&page);
     let mut fields = Vec::with_capacity(page.len() + 1);
-    if ctx.version >= ProtocolVersion::V1_3 {
+    // Located Items answers paging: sent when the client asked for a page (the vectors' servers send it in no
+    // other case, and 1.0-1.2 do not define it).
+    let paged = payload.child(tag::OFFSET_ITEMS).is_some() || maximum.is_some();
+    if paged && ctx.version >= ProtocolVersion::V1_3 {
         fields.push(Ttlv::new(
             tag::LOCATED_ITEMS,
             Value::Integer(i32::try_from(located).unwrap_or(i32::MAX)),
@@ -137,8 +140,9 @@ fn all_states() -> Vec<u32> {
     State::ALL.iter().map(|s| s.code()).collect()
 }
 
-/// The storage status mask as store conditions: on-line and archival select by the archive flag; in 2.x,
-/// destroyed objects are found only when the mask has Destroyed Storage.
+/// The storage status mask as store conditions: on-line and archival select by the archive flag; destroyed
+/// objects are found only when the mask has Destroyed Storage (2.x; 1.x defines no such bit, so a 1.x Locate never
+/// finds them, as the 1.4 profile vectors expect).
 fn apply_storage_mask(query: &mut LocateQuery, mask: u32, version: ProtocolVersion) {
     let online = mask & ssm::ON_LINE_STORAGE != 0;
     let archival = mask & ssm::ARCHIVAL_STORAGE != 0;
@@ -148,12 +152,6 @@ fn apply_storage_mask(query: &mut LocateQuery, mask: u32, version: ProtocolVersi
         (false, true) => Some(true),
         _ => None,
     };
-    if !version.is_2x() {
-        if !online && !archival {
-            query.state = Some(Vec::new());
-        }
-        return;
-    }
     let states = State::ALL
         .iter()
         .filter(|s| {
