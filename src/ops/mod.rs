@@ -350,3 +350,5 @@ fn refusal(request: &RequestMessage) -> Option<Box<dyn Fn(usize) -> KmipError + 
 mod test_support;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_lifecycle;
