@@ -210,10 +210,8 @@ pub fn effective_state(stored: State, dates: LifecycleDates, now: i64) -> State 
         (dates.deactivation, Event::DeactivationDateReached),
     ];
     for (date, event) in due {
-        if date.is_some_and(|d| d <= now) {
-            if let To(next) = transition(state, event) {
-                state = next;
-            }
+        if let (true, To(next)) = (date.is_some_and(|d| d <= now), transition(state, event)) {
+            state = next;
         }
     }
     state

@@ -139,13 +139,10 @@ pub fn decode_attribute_structure(item: &Ttlv) -> Result<(Attr, Option<u32>), Km
                 ));
             }
         };
-    let value = match item.child(tag::ATTRIBUTE_VALUE) {
-        None => None,
-        Some(v) => Some(match &name {
-            AttrName::Standard(t) => Ttlv::new(*t, v.value.clone()),
-            AttrName::Vendor { .. } => v.clone(),
-        }),
-    };
+    let value = item.child(tag::ATTRIBUTE_VALUE).map(|v| match &name {
+        AttrName::Standard(t) => Ttlv::new(*t, v.value.clone()),
+        AttrName::Vendor { .. } => v.clone(),
+    });
     let value = value.unwrap_or_else(|| Ttlv::structure(tag::ATTRIBUTE_VALUE, Vec::new()));
     Ok((Attr { name, value }, index))
 }

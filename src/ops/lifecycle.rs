@@ -134,17 +134,17 @@ pub(super) fn check(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, Kmi
             ));
         }
     }
-    if let Some(Value::LongInteger(asked)) =
-        payload.child(tag::USAGE_LIMITS_COUNT).map(|c| &c.value)
+    let asked = match payload.child(tag::USAGE_LIMITS_COUNT).map(|c| &c.value) {
+        Some(Value::LongInteger(asked)) => Some(*asked),
+        _ => None,
+    };
+    if let (Some(asked), Some(left)) = (asked, usage_left(&managed))
+        && asked > left
     {
-        if let Some(left) = usage_left(&managed) {
-            if *asked > left {
-                return Err(KmipError::new(
-                    ResultReason::UsageLimitExceeded,
-                    format!("{asked} units asked, {left} left"),
-                ));
-            }
-        }
+        return Err(KmipError::new(
+            ResultReason::UsageLimitExceeded,
+            format!("{asked} units asked, {left} left"),
+        ));
     }
     Ok(uid_only(&managed.uid))
 }

@@ -59,7 +59,7 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
                 query.object_type = Some(*t)
             }
             (AttrName::Standard(tag::STATE), Value::Enumeration(s)) => {
-                let states = query.state.get_or_insert_with(|| all_states());
+                let states = query.state.get_or_insert_with(all_states);
                 states.retain(|x| x == s);
             }
             (AttrName::Standard(tag::CRYPTOGRAPHIC_USAGE_MASK), _) => residual.push(attr),
