@@ -9,6 +9,7 @@
 use std::fmt;
 
 use crate::spec::{self, tag};
+pub use crate::store::SearchKey;
 use crate::ttlv::{self, Limits, Tag, Ttlv, Value};
 
 use super::attribute_rules;
@@ -537,17 +538,6 @@ impl<'a> IntoIterator for &'a Attributes {
     fn into_iter(self) -> Self::IntoIter {
         self.items.iter()
     }
-}
-
-/// The value an index keeps of an attribute, for Locate. Defined here until the store's own type is merged.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum SearchKey {
-    /// Not searchable by value (structures without a natural key).
-    None,
-    /// Enumerations, integers, booleans (0/1), dates, intervals.
-    Int(i64),
-    /// Text: names, identifiers, groups, custom text.
-    Text(String),
 }
 
 /// The key Locate matches an attribute instance by: Name → its Name Value; Link → the linked object's
