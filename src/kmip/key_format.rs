@@ -347,8 +347,8 @@ fn p256_private(from: u32, material: &KeyMaterial) -> Result<EcdsaKeyPair, KmipE
             body.extend_from_slice(&der::tlv(der::OCTET_STRING, &scalar));
             body.extend_from_slice(&der::tlv(0xA0, P256_OID));
             let sec1 = Zeroizing::new(der::tlv(der::SEQUENCE, &body));
-            let partial =
-                EcdsaKeyPair::from_private_key_der(signing, &sec1).map_err(|_| rejected("scalar"))?;
+            let partial = EcdsaKeyPair::from_private_key_der(signing, &sec1)
+                .map_err(|_| rejected("scalar"))?;
             // Rebuild from scalar and point, so every encoding carries the public key too.
             EcdsaKeyPair::from_private_key_and_public_key(
                 signing,
