@@ -6,6 +6,7 @@
 //! Vendor Identification `x`/`y` and name `Foo` (2.1 section 4.60 reserves those identifications for them);
 //! their values, of any type, keep the wire's `Attribute Value` tag so they round-trip byte for byte.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use crate::spec::{self, tag};
@@ -130,6 +131,41 @@ impl AttributeName {
             AttributeName::Standard(_) => attribute_rules::rule(self).known_in(version),
             AttributeName::Custom(_) => true,
             AttributeName::Vendor { .. } => version.is_2x(),
+        }
+    }
+
+    /// The attribute names a Get Attributes request asks for: 1.x `Attribute Name` texts, 2.x `Attribute
+    /// Reference`s (children of `payload`). None listed means all.
+    pub fn list_from_payload(
+        payload: &Ttlv,
+        version: ProtocolVersion,
+    ) -> Result<Vec<AttributeName>, KmipError> {
+        if version.is_2x() {
+            payload
+                .children_with(tag::ATTRIBUTE_REFERENCE)
+                .map(Self::from_reference)
+                .collect()
+        } else {
+            payload
+                .children_with(tag::ATTRIBUTE_NAME)
+                .map(|n| match &n.value {
+                    Value::TextString(s) => Self::from_1x(s),
+                    _ => Err(KmipError::invalid_field("Attribute Name is not text")),
+                })
+                .collect()
+        }
+    }
+
+    /// The item a Get Attribute List response of `version` names the attribute with (1.x `Attribute Name`,
+    /// 2.x `Attribute Reference`); `None` where the version has no name for it.
+    pub fn to_list_item(&self, version: ProtocolVersion) -> Option<Ttlv> {
+        if !self.known_in(version) {
+            return None;
+        }
+        if version.is_2x() {
+            Some(self.to_reference())
+        } else {
+            self.name_1x().map(|n| text(tag::ATTRIBUTE_NAME, &n))
         }
     }
 
@@ -268,6 +304,18 @@ impl Attribute {
         Ok(Attribute::from_item(item.clone()))
     }
 
+    /// Reads the one attribute inside a 2.x `New Attribute` or `Current Attribute` structure (Add, Modify, Set,
+    /// Delete Attribute).
+    pub fn from_container_2x(item: &Ttlv) -> Result<Attribute, KmipError> {
+        match item.children() {
+            [only] => Attribute::from_2x(only),
+            _ => Err(KmipError::invalid_field(format!(
+                "{} must hold exactly one attribute",
+                AttributeName::Standard(item.tag)
+            ))),
+        }
+    }
+
     /// The 1.x `Attribute` structure; `None` where 1.x has no name for the attribute.
     pub fn to_1x(&self, index: u32) -> Option<Ttlv> {
         let name = self.name.name_1x()?;
@@ -341,14 +389,12 @@ impl Attributes {
 
     /// Every instance with its index among its name's instances, in order.
     pub fn iter_indexed(&self) -> impl Iterator<Item = (&Attribute, u32)> {
-        self.items.iter().enumerate().map(|(i, a)| {
-            let index = self
-                .items
-                .iter()
-                .take(i)
-                .filter(|b| b.name == a.name)
-                .count();
-            (a, u32::try_from(index).unwrap_or(u32::MAX))
+        let mut seen: HashMap<&AttributeName, u32> = HashMap::new();
+        self.items.iter().map(move |a| {
+            let next = seen.entry(&a.name).or_insert(0);
+            let index = *next;
+            *next = next.saturating_add(1);
+            (a, index)
         })
     }
 
