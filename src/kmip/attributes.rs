@@ -271,7 +271,9 @@ impl Attribute {
         };
         let attribute = match name {
             AttributeName::Standard(t) => {
-                check_type(t, &value.value, 1)?;
+                if Attribute::has_value_1x(item) {
+                    check_type(t, &value.value, 1)?;
+                }
                 Attribute {
                     name,
                     value: Ttlv::new(t, value.value),

@@ -4,7 +4,9 @@
 //! EC public key; Ed25519 Raw ↔ PKCS#8 and Raw ↔ X.509. Each family converts through one canonical form (PKCS#1
 //! for RSA, the scalar or seed for P-256 and Ed25519, the point for public keys). What cannot be converted is
 //! refused with Key Format Type Not Supported. The P-256 and Ed25519 forms are checked by aws-lc-rs; the DER
-//! structures around RSA keys are read and written by the small DER module at the end of this file.
+//! structures around RSA keys are read and written by the small DER module at the end of this file. The 1.x
+//! Transparent ECDSA/ECDH/ECMQV key formats have the Transparent EC shape (Recommended Curve with D or Q String)
+//! and convert as it does.
 
 use aws_lc_rs::encoding::{AsBigEndian, AsDer};
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
@@ -165,6 +167,18 @@ const RSA_PRIVATE_FIELDS: [u32; 8] = [
     tag::CRT_COEFFICIENT,
 ];
 
+/// The fields of a Transparent RSA Private Key in the specification's order.
+const TRANSPARENT_RSA_PRIVATE_ORDER: [u32; 8] = [
+    tag::MODULUS,
+    tag::PRIVATE_EXPONENT,
+    tag::PUBLIC_EXPONENT,
+    tag::P,
+    tag::Q,
+    tag::PRIME_EXPONENT_P,
+    tag::PRIME_EXPONENT_Q,
+    tag::CRT_COEFFICIENT,
+];
+
 fn rsa_private_to_pkcs1(from: u32, material: &KeyMaterial) -> Result<SecretBytes, KmipError> {
     match from {
         kft::PKCS_1 => {
@@ -222,10 +236,13 @@ fn rsa_private_from_pkcs1(pkcs1: &SecretBytes, target: u32) -> Result<KeyMateria
         }
         kft::TRANSPARENT_RSA_PRIVATE_KEY => {
             let fields = rsa_private_fields(pkcs1)?;
+            let by_tag: Vec<(u32, &[u8])> =
+                RSA_PRIVATE_FIELDS.iter().copied().zip(fields).collect();
+            // In the order of the Transparent RSA Private Key table (2.1 section 3.6), not PKCS#1's.
             Ok(KeyMaterial::Transparent(
-                RSA_PRIVATE_FIELDS
+                TRANSPARENT_RSA_PRIVATE_ORDER
                     .iter()
-                    .zip(fields)
+                    .filter_map(|t| by_tag.iter().find(|(ft, _)| ft == t))
                     .map(|(t, f)| Ttlv::new(*t, Value::BigInteger(der::big_integer(f))))
                     .collect(),
             ))
@@ -330,7 +347,10 @@ fn p256_private(from: u32, material: &KeyMaterial) -> Result<EcdsaKeyPair, KmipE
             EcdsaKeyPair::from_private_key_der(signing, bytes_of(material, "ECPrivateKey")?)
                 .map_err(|_| rejected("ECPrivateKey"))
         }
-        kft::TRANSPARENT_EC_PRIVATE_KEY => {
+        kft::TRANSPARENT_EC_PRIVATE_KEY
+        | kft::TRANSPARENT_ECDSA_PRIVATE_KEY
+        | kft::TRANSPARENT_ECDH_PRIVATE_KEY
+        | kft::TRANSPARENT_ECMQV_PRIVATE_KEY => {
             if material.field(tag::RECOMMENDED_CURVE)
                 != Some(&Value::Enumeration(recommended_curve::P_256))
             {
@@ -379,7 +399,10 @@ fn p256_private_to(pair: &EcdsaKeyPair, target: u32) -> Result<KeyMaterial, Kmip
             let der = pair.private_key().as_der().map_err(failed)?;
             Ok(KeyMaterial::Bytes(SecretBytes::from(der.as_ref())))
         }
-        kft::TRANSPARENT_EC_PRIVATE_KEY => {
+        kft::TRANSPARENT_EC_PRIVATE_KEY
+        | kft::TRANSPARENT_ECDSA_PRIVATE_KEY
+        | kft::TRANSPARENT_ECDH_PRIVATE_KEY
+        | kft::TRANSPARENT_ECMQV_PRIVATE_KEY => {
             let d = pair.private_key().as_be_bytes().map_err(failed)?;
             Ok(KeyMaterial::Transparent(vec![
                 Ttlv::new(
@@ -406,7 +429,10 @@ fn p256_public(from: u32, material: &KeyMaterial) -> Result<Vec<u8>, KmipError> 
                 .ok_or_else(|| unsupported("the SubjectPublicKeyInfo is not a P-256 key"))?
                 .to_vec()
         }
-        kft::TRANSPARENT_EC_PUBLIC_KEY => {
+        kft::TRANSPARENT_EC_PUBLIC_KEY
+        | kft::TRANSPARENT_ECDSA_PUBLIC_KEY
+        | kft::TRANSPARENT_ECDH_PUBLIC_KEY
+        | kft::TRANSPARENT_ECMQV_PUBLIC_KEY => {
             if material.field(tag::RECOMMENDED_CURVE)
                 != Some(&Value::Enumeration(recommended_curve::P_256))
             {
@@ -440,7 +466,10 @@ fn p256_public_to(point: &[u8], target: u32) -> Result<KeyMaterial, KmipError> {
             spki.extend_from_slice(point);
             Ok(KeyMaterial::Bytes(SecretBytes::new(spki)))
         }
-        kft::TRANSPARENT_EC_PUBLIC_KEY => Ok(KeyMaterial::Transparent(vec![
+        kft::TRANSPARENT_EC_PUBLIC_KEY
+        | kft::TRANSPARENT_ECDSA_PUBLIC_KEY
+        | kft::TRANSPARENT_ECDH_PUBLIC_KEY
+        | kft::TRANSPARENT_ECMQV_PUBLIC_KEY => Ok(KeyMaterial::Transparent(vec![
             Ttlv::new(
                 tag::RECOMMENDED_CURVE,
                 Value::Enumeration(recommended_curve::P_256),

@@ -347,3 +347,15 @@ fn new_attribute_holds_exactly_one() {
     let two = Ttlv::structure(tag::NEW_ATTRIBUTE, vec![state.clone(), state]);
     assert!(Attribute::from_container_2x(&two).is_err());
 }
+
+#[test]
+fn an_attribute_named_without_value_reads() {
+    let named = Ttlv::structure(
+        tag::ATTRIBUTE,
+        vec![text_item(tag::ATTRIBUTE_NAME, "State")],
+    );
+    assert!(!Attribute::has_value_1x(&named));
+    let (a, index) = Attribute::from_1x(&named).unwrap();
+    assert_eq!(a.name, AttributeName::Standard(tag::STATE));
+    assert_eq!(index, None);
+}

@@ -232,3 +232,50 @@ fn der_lengths_and_integers() {
     assert!(der::read(&[0x30, 0x85, 0, 0, 0, 0, 1]).is_err());
     assert!(der::read(&[0x30, 0x05, 1]).is_err());
 }
+
+#[test]
+fn every_rsa_key_of_the_test_vectors_converts_and_comes_back() {
+    use crate::kmip::vector_items::{each_item, vector_files};
+    let mut seen = 0;
+    for (path, messages, version) in vector_files() {
+        each_item(&messages, &mut |item| {
+            if ManagedObject::type_of_tag(item.tag).is_none() || item.children().is_empty() {
+                return;
+            }
+            let Ok(object) = ManagedObject::from_ttlv(item, version) else {
+                return;
+            };
+            let Some(kb) = object.key_block() else { return };
+            if kb.cryptographic_algorithm != Some(alg::RSA) || kb.key_material().is_none() {
+                return;
+            }
+            let targets: &[u32] = if object.object_type == ObjectType::PRIVATE_KEY {
+                &[kft::PKCS_1, kft::PKCS_8, kft::TRANSPARENT_RSA_PRIVATE_KEY]
+            } else {
+                &[kft::PKCS_1, kft::X_509, kft::TRANSPARENT_RSA_PUBLIC_KEY]
+            };
+            for &t in targets {
+                let there = convert(&object, t).unwrap_or_else(|e| panic!("{path}: {e:?}"));
+                let back = convert(&there, kb.key_format_type).unwrap();
+                assert_eq!(back, object, "{path}: through {t}");
+            }
+            seen += 1;
+        });
+    }
+    assert!(seen >= 4, "only {seen} RSA keys in the vectors");
+}
+
+#[test]
+fn transparent_ecdsa_of_1x_reads_as_transparent_ec() {
+    let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_ASN1_SIGNING).unwrap();
+    let k8 = key(
+        ObjectType::PRIVATE_KEY,
+        alg::ECDSA,
+        kft::PKCS_8,
+        KeyMaterial::Bytes(SecretBytes::new(
+            pair.to_pkcs8v1().unwrap().as_ref().to_vec(),
+        )),
+    );
+    let t = convert(&k8, kft::TRANSPARENT_ECDSA_PRIVATE_KEY).unwrap();
+    assert_eq!(convert(&t, kft::PKCS_8).unwrap(), k8);
+}
