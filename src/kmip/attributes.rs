@@ -6,9 +6,11 @@
 //! Vendor Identification `x`/`y` and name `Foo` (2.1 section 4.60 reserves those identifications for them);
 //! their values, of any type, keep the wire's `Attribute Value` tag so they round-trip byte for byte.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use crate::spec::{self, tag};
+pub use crate::store::SearchKey;
 use crate::ttlv::{self, Limits, Tag, Ttlv, Value};
 
 use super::attribute_rules;
@@ -132,6 +134,41 @@ impl AttributeName {
         }
     }
 
+    /// The attribute names a Get Attributes request asks for: 1.x `Attribute Name` texts, 2.x `Attribute
+    /// Reference`s (children of `payload`). None listed means all.
+    pub fn list_from_payload(
+        payload: &Ttlv,
+        version: ProtocolVersion,
+    ) -> Result<Vec<AttributeName>, KmipError> {
+        if version.is_2x() {
+            payload
+                .children_with(tag::ATTRIBUTE_REFERENCE)
+                .map(Self::from_reference)
+                .collect()
+        } else {
+            payload
+                .children_with(tag::ATTRIBUTE_NAME)
+                .map(|n| match &n.value {
+                    Value::TextString(s) => Self::from_1x(s),
+                    _ => Err(KmipError::invalid_field("Attribute Name is not text")),
+                })
+                .collect()
+        }
+    }
+
+    /// The item a Get Attribute List response of `version` names the attribute with (1.x `Attribute Name`,
+    /// 2.x `Attribute Reference`); `None` where the version has no name for it.
+    pub fn to_list_item(&self, version: ProtocolVersion) -> Option<Ttlv> {
+        if !self.known_in(version) {
+            return None;
+        }
+        if version.is_2x() {
+            Some(self.to_reference())
+        } else {
+            self.name_1x().map(|n| text(tag::ATTRIBUTE_NAME, &n))
+        }
+    }
+
     /// The standard attribute's tag.
     pub fn tag(&self) -> Option<Tag> {
         match self {
@@ -234,7 +271,9 @@ impl Attribute {
         };
         let attribute = match name {
             AttributeName::Standard(t) => {
-                check_type(t, &value.value, 1)?;
+                if Attribute::has_value_1x(item) {
+                    check_type(t, &value.value, 1)?;
+                }
                 Attribute {
                     name,
                     value: Ttlv::new(t, value.value),
@@ -265,6 +304,18 @@ impl Attribute {
         }
         check_type(item.tag, &item.value, 2)?;
         Ok(Attribute::from_item(item.clone()))
+    }
+
+    /// Reads the one attribute inside a 2.x `New Attribute` or `Current Attribute` structure (Add, Modify, Set,
+    /// Delete Attribute).
+    pub fn from_container_2x(item: &Ttlv) -> Result<Attribute, KmipError> {
+        match item.children() {
+            [only] => Attribute::from_2x(only),
+            _ => Err(KmipError::invalid_field(format!(
+                "{} must hold exactly one attribute",
+                AttributeName::Standard(item.tag)
+            ))),
+        }
     }
 
     /// The 1.x `Attribute` structure; `None` where 1.x has no name for the attribute.
@@ -340,14 +391,12 @@ impl Attributes {
 
     /// Every instance with its index among its name's instances, in order.
     pub fn iter_indexed(&self) -> impl Iterator<Item = (&Attribute, u32)> {
-        self.items.iter().enumerate().map(|(i, a)| {
-            let index = self
-                .items
-                .iter()
-                .take(i)
-                .filter(|b| b.name == a.name)
-                .count();
-            (a, u32::try_from(index).unwrap_or(u32::MAX))
+        let mut seen: HashMap<&AttributeName, u32> = HashMap::new();
+        self.items.iter().map(move |a| {
+            let next = seen.entry(&a.name).or_insert(0);
+            let index = *next;
+            *next = next.saturating_add(1);
+            (a, index)
         })
     }
 
@@ -537,17 +586,6 @@ impl<'a> IntoIterator for &'a Attributes {
     fn into_iter(self) -> Self::IntoIter {
         self.items.iter()
     }
-}
-
-/// The value an index keeps of an attribute, for Locate. Defined here until the store's own type is merged.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum SearchKey {
-    /// Not searchable by value (structures without a natural key).
-    None,
-    /// Enumerations, integers, booleans (0/1), dates, intervals.
-    Int(i64),
-    /// Text: names, identifiers, groups, custom text.
-    Text(String),
 }
 
 /// The key Locate matches an attribute instance by: Name → its Name Value; Link → the linked object's

@@ -5,6 +5,7 @@ pub mod attribute_rules;
 pub mod attributes;
 pub mod enums;
 pub mod error;
+pub mod key_format;
 pub mod message;
 pub mod object;
 pub mod payloads;

@@ -122,7 +122,7 @@ impl AesKeyWrap {
             .and_then(|p| p.child(tag::BLOCK_CIPHER_MODE))
             .map(|m| &m.value);
         match mode {
-            None if data_len % 8 == 0 && data_len >= 16 => Ok(AesKeyWrap::Rfc3394),
+            None if data_len.is_multiple_of(8) && data_len >= 16 => Ok(AesKeyWrap::Rfc3394),
             None => Ok(AesKeyWrap::Rfc5649),
             Some(Value::Enumeration(enums::block_cipher_mode::NIST_KEY_WRAP)) => {
                 Ok(AesKeyWrap::Rfc3394)
@@ -142,7 +142,7 @@ impl AesKeyWrap {
 pub fn aes_wrap(kek: &[u8], data: &[u8], mode: AesKeyWrap) -> Result<SecretBytes, KmipError> {
     let len = match mode {
         AesKeyWrap::Rfc3394 => {
-            if data.len() % 8 != 0 || data.len() < 16 {
+            if !data.len().is_multiple_of(8) || data.len() < 16 {
                 return Err(KmipError::new(
                     ResultReason::CryptographicFailure,
                     "NIST Key Wrap needs data of a multiple of 8 bytes, at least 16",

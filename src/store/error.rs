@@ -101,6 +101,14 @@ pub enum StoreError {
     #[error("operating system randomness unavailable: {0}")]
     Randomness(String),
 
+    /// A failure shared by every batch of a group commit, as its message (the first batch's cause).
+    #[error("{0}")]
+    GroupCommit(String),
+
+    /// An internal invariant did not hold (reported instead of panicking).
+    #[error("store internal error: {0}")]
+    Internal(&'static str),
+
     /// A cryptographic primitive refused its input (a programming error, reported instead of panicking).
     #[error("store encryption: {0}")]
     Crypto(&'static str),
@@ -122,6 +130,18 @@ impl StoreError {
             _ => ResultReason::GeneralFailure,
         };
         KmipError::new(reason, self.to_string())
+    }
+
+    /// A copy for each batch of a failed group commit: SQLite failures keep their code (a full disk stays
+    /// a full disk), others keep their message.
+    pub(crate) fn duplicate(&self) -> StoreError {
+        match self {
+            StoreError::Database(rusqlite::Error::SqliteFailure(e, msg)) => {
+                StoreError::Database(rusqlite::Error::SqliteFailure(*e, msg.clone()))
+            }
+            StoreError::WrongMasterKey => StoreError::WrongMasterKey,
+            other => StoreError::GroupCommit(other.to_string()),
+        }
     }
 
     /// True when the underlying cause is a full disk or file-size limit.

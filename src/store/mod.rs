@@ -18,7 +18,7 @@ mod tests;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, mpsc};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -155,6 +155,12 @@ struct CurrentKey {
     encryptions: u64,
 }
 
+/// A batch waiting for the writer, and where to send its outcome.
+struct PendingCommit {
+    mutations: Vec<Mutation>,
+    reply: mpsc::Sender<Result<u64, StoreError>>,
+}
+
 /// The single write connection and the state only writers touch.
 struct Writer {
     conn: Connection,
@@ -168,6 +174,7 @@ pub struct Store {
     master: MasterKey,
     options: StoreOptions,
     writer: Mutex<Writer>,
+    queue: Mutex<Vec<PendingCommit>>,
     readers: Mutex<Vec<Connection>>,
     keys: RwLock<HashMap<String, Arc<DataKeyBytes>>>,
 }
@@ -223,6 +230,7 @@ impl Store {
             master,
             options,
             writer: Mutex::new(Writer { conn, current }),
+            queue: Mutex::new(Vec::new()),
             readers: Mutex::new(Vec::new()),
             keys: RwLock::new(keys),
         })
@@ -259,22 +267,94 @@ impl Store {
 
     /// Applies `mutations` in one durable transaction, appending one change row per mutation (plus one per
     /// data key generated); returns the last sequence number written (the current one when empty).
+    ///
+    /// Group commit: callers arriving while another commit holds the writer queue up, and the next writer
+    /// commits every queued batch in one transaction (one fsync), each batch inside its own savepoint so a
+    /// failing batch fails alone. Each caller still returns only once its batch is durable.
     pub fn commit(&self, mutations: Vec<Mutation>) -> Result<u64, StoreError> {
-        let mut guard = self.lock_writer();
-        let writer = &mut *guard;
-        let tx = writer
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut seq = last_seq(&tx)?;
-        let now = now_ms();
-        let mut current = writer.current.clone();
+        let (reply, result) = mpsc::channel();
+        self.queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(PendingCommit { mutations, reply });
+        let mut writer = self.lock_writer();
+        // A previous writer may have committed our batch with its own group.
+        if let Ok(done) = result.try_recv() {
+            return done;
+        }
+        let group = std::mem::take(&mut *self.queue.lock().unwrap_or_else(PoisonError::into_inner));
+        self.commit_group(&mut writer, group);
+        drop(writer);
+        // Our batch was queued before we took the writer, so this group held it.
+        result
+            .try_recv()
+            .unwrap_or(Err(StoreError::Internal("group commit lost a batch")))
+    }
+
+    /// Commits queued batches in one transaction and replies to each submitter.
+    fn commit_group(&self, writer: &mut Writer, group: Vec<PendingCommit>) {
+        let mut replies = Vec::with_capacity(group.len());
+        let outcome = (|| {
+            let mut tx = writer
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut seq = last_seq(&tx)?;
+            let now = now_ms();
+            let mut current = writer.current.clone();
+            let mut results = Vec::with_capacity(group.len());
+            for pending in group {
+                replies.push(pending.reply);
+                let (seq_before, current_before) = (seq, current.clone());
+                let mut sp = tx.savepoint()?;
+                match self.apply_mutations(&sp, pending.mutations, &mut seq, &mut current, now) {
+                    Ok(()) => {
+                        sp.commit()?;
+                        results.push(Ok(seq));
+                    }
+                    Err(e) => {
+                        sp.rollback()?;
+                        drop(sp);
+                        seq = seq_before;
+                        current = current_before;
+                        results.push(Err(e));
+                    }
+                }
+            }
+            tx.commit()?;
+            Ok::<_, StoreError>((results, current))
+        })();
+        match outcome {
+            Ok((results, current)) => {
+                writer.current = current;
+                for (reply, result) in replies.into_iter().zip(results) {
+                    // A submitter that went away no longer needs its answer.
+                    let _ = reply.send(result);
+                }
+            }
+            Err(e) => {
+                for reply in &replies {
+                    let _ = reply.send(Err(e.duplicate()));
+                }
+            }
+        }
+    }
+
+    /// Writes one batch's rows and change rows inside the open transaction.
+    fn apply_mutations(
+        &self,
+        tx: &Connection,
+        mutations: Vec<Mutation>,
+        seq: &mut u64,
+        current: &mut Option<CurrentKey>,
+        now: i64,
+    ) -> Result<(), StoreError> {
         for mutation in mutations {
             match mutation {
                 Mutation::Put(record) => {
                     let blob = match &record.object {
                         None => None,
                         Some(plain) => {
-                            let key = self.key_for_sealing(&tx, &mut current, &mut seq, now)?;
+                            let key = self.key_for_sealing(tx, current, seq, now)?;
                             let sealed =
                                 crypto::seal(&key.key, &record.uid, record.object_type, plain)?;
                             tx.prepare_cached(
@@ -288,12 +368,12 @@ impl Store {
                             })
                         }
                     };
-                    seq += 1;
+                    *seq += 1;
                     let created_seq = tx
                         .prepare_cached("SELECT created_seq FROM objects WHERE uid = ?")?
                         .query_row([&record.uid], |r| r.get::<_, i64>(0))
                         .optional()?
-                        .map_or(Ok(seq), to_u64)?;
+                        .map_or(Ok(*seq), to_u64)?;
                     let stored = StoredObject {
                         object_type: record.object_type,
                         state: record.state,
@@ -302,20 +382,18 @@ impl Store {
                         blob,
                         attributes: record.attributes,
                     };
-                    write_object(&tx, &record.uid, &stored)?;
+                    write_object(tx, &record.uid, &stored)?;
                     let payload = changes::encode_put(&stored);
-                    insert_change(&tx, seq, now, ChangeKind::Put, &record.uid, &payload)?;
+                    insert_change(tx, *seq, now, ChangeKind::Put, &record.uid, &payload)?;
                 }
                 Mutation::Delete { uid } => {
-                    delete_object(&tx, &uid)?;
-                    seq += 1;
-                    insert_change(&tx, seq, now, ChangeKind::Delete, &uid, &[])?;
+                    delete_object(tx, &uid)?;
+                    *seq += 1;
+                    insert_change(tx, *seq, now, ChangeKind::Delete, &uid, &[])?;
                 }
             }
         }
-        tx.commit()?;
-        writer.current = current;
-        Ok(seq)
+        Ok(())
     }
 
     /// Uids of the records matching `query`, in creation order, after `offset`, at most `max`.

@@ -759,3 +759,156 @@ fn corrupt_payloads_are_rejected_not_panicking() {
     long.push(0);
     assert!(changes::decode_put(&long).is_err());
 }
+
+/// A record whose attributes repeat (name, index): the attributes primary key refuses it.
+fn bad_record(uid: &str) -> ObjectRecord {
+    let mut r = record(uid, b"bad");
+    r.attributes
+        .push(attr("Name", 0, SearchKey::Text("dup".into())));
+    r
+}
+
+#[test]
+fn a_failing_batch_fails_alone_and_leaves_no_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    // The very first commit would also create the data key: its rollback must not leave a dangling key.
+    let err = store
+        .commit(vec![Mutation::Put(bad_record("bad-0"))])
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Database(_)), "{err}");
+    assert_eq!(store.last_seq().unwrap(), 0);
+    assert!(!store.exists("bad-0").unwrap());
+    let seq = store
+        .commit(vec![Mutation::Put(record("good", b"g"))])
+        .unwrap();
+    assert_eq!(seq, 2);
+    assert_eq!(
+        store
+            .get("good")
+            .unwrap()
+            .unwrap()
+            .object
+            .unwrap()
+            .as_slice(),
+        b"g"
+    );
+    // A batch is all or nothing.
+    let err = store
+        .commit(vec![
+            Mutation::Put(record("half", b"h")),
+            Mutation::Put(bad_record("bad-1")),
+        ])
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Database(_)), "{err}");
+    assert!(!store.exists("half").unwrap());
+    drop(store);
+    let store = open(dir.path());
+    assert_eq!(
+        store
+            .get("good")
+            .unwrap()
+            .unwrap()
+            .object
+            .unwrap()
+            .as_slice(),
+        b"g"
+    );
+}
+
+#[test]
+fn group_commits_isolate_failures_under_concurrency() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open(dir.path()));
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || {
+                for i in 0..20 {
+                    let uid = format!("g{t}-{i}");
+                    if (t + i) % 3 == 0 {
+                        assert!(store.commit(vec![Mutation::Put(bad_record(&uid))]).is_err());
+                    } else {
+                        store
+                            .commit(vec![Mutation::Put(record(&uid, uid.as_bytes()))])
+                            .unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let changes = store.changes_since(0, 10_000).unwrap();
+    assert!(
+        changes
+            .iter()
+            .enumerate()
+            .all(|(i, c)| c.seq == i as u64 + 1),
+        "gap in the log"
+    );
+    for t in 0..8 {
+        for i in 0..20 {
+            let uid = format!("g{t}-{i}");
+            let got = store.get(&uid).unwrap();
+            if (t + i) % 3 == 0 {
+                assert!(got.is_none(), "{uid}");
+            } else {
+                assert_eq!(got.unwrap().object.unwrap().as_slice(), uid.as_bytes());
+            }
+        }
+    }
+    let puts = changes.iter().filter(|c| c.kind == ChangeKind::Put).count();
+    assert_eq!(puts, store.locate(&LocateQuery::default()).unwrap().len());
+}
+
+#[test]
+fn locate_reads_index_ranges_not_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let batch = (0..3000)
+        .map(|i| {
+            let mut r = ObjectRecord::new(format!("s{i}"), 2, 1);
+            r.attributes = vec![
+                attr("Name", 0, SearchKey::Text(format!("n{i}"))),
+                attr("Date", 0, SearchKey::Int(i)),
+            ];
+            Mutation::Put(r)
+        })
+        .collect();
+    store.commit(batch).unwrap();
+    let raw = Connection::open(store.path()).unwrap();
+    let steps = |query: &LocateQuery| -> (usize, i32, i32) {
+        let (sql, params) = locate::build(query).unwrap();
+        let mut stmt = raw.prepare(&sql).unwrap();
+        let n = stmt
+            .query_map(rusqlite::params_from_iter(params), |r| {
+                r.get::<_, String>(0)
+            })
+            .unwrap()
+            .count();
+        (
+            n,
+            stmt.get_status(rusqlite::StatementStatus::FullscanStep),
+            stmt.get_status(rusqlite::StatementStatus::VmStep),
+        )
+    };
+    let (n, fullscan, vm) = steps(&LocateQuery {
+        filters: vec![name_is("n1234")],
+        ..Default::default()
+    });
+    assert_eq!((n, fullscan), (1, 0));
+    assert!(vm < 200, "{vm} VM steps for one match among 3000");
+    let range = LocateQuery {
+        filters: vec![Filter::IntRange {
+            name: "Date".into(),
+            min: Some(100),
+            max: Some(109),
+        }],
+        ..Default::default()
+    };
+    let (n, fullscan, vm) = steps(&range);
+    assert_eq!((n, fullscan), (10, 0));
+    assert!(vm < 1000, "{vm} VM steps for 10 matches among 3000");
+}

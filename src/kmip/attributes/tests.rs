@@ -291,3 +291,71 @@ fn every_attribute_of_the_test_vectors_round_trips() {
     }
     assert!(v1 > 200 && v2 > 200, "{v1} 1.x and {v2} 2.x attributes");
 }
+
+#[test]
+fn requested_names_and_list_items_per_version() {
+    let p1 = Ttlv::structure(
+        tag::REQUEST_PAYLOAD,
+        vec![
+            text_item(tag::UNIQUE_IDENTIFIER, "1"),
+            text_item(tag::ATTRIBUTE_NAME, "State"),
+            text_item(tag::ATTRIBUTE_NAME, "x-Owner"),
+        ],
+    );
+    let names = AttributeName::list_from_payload(&p1, ProtocolVersion::V1_1).unwrap();
+    assert_eq!(
+        names,
+        vec![
+            AttributeName::Standard(tag::STATE),
+            AttributeName::Custom("x-Owner".into())
+        ]
+    );
+    let p2 = Ttlv::structure(
+        tag::REQUEST_PAYLOAD,
+        names
+            .iter()
+            .filter_map(|n| n.to_list_item(ProtocolVersion::V2_1))
+            .collect(),
+    );
+    assert_eq!(
+        AttributeName::list_from_payload(&p2, ProtocolVersion::V2_1).unwrap(),
+        names
+    );
+    assert_eq!(
+        AttributeName::Standard(tag::STATE).to_list_item(ProtocolVersion::V1_0),
+        Some(text_item(tag::ATTRIBUTE_NAME, "State"))
+    );
+    assert_eq!(
+        AttributeName::Standard(tag::FRESH).to_list_item(ProtocolVersion::V1_0),
+        None
+    );
+    let bad = Ttlv::structure(
+        tag::REQUEST_PAYLOAD,
+        vec![text_item(tag::ATTRIBUTE_NAME, "Nope")],
+    );
+    assert!(AttributeName::list_from_payload(&bad, ProtocolVersion::V1_4).is_err());
+}
+
+#[test]
+fn new_attribute_holds_exactly_one() {
+    let state = Ttlv::new(tag::STATE, Value::Enumeration(1));
+    let new = Ttlv::structure(tag::NEW_ATTRIBUTE, vec![state.clone()]);
+    assert_eq!(
+        Attribute::from_container_2x(&new).unwrap(),
+        Attribute::from_item(state.clone())
+    );
+    let two = Ttlv::structure(tag::NEW_ATTRIBUTE, vec![state.clone(), state]);
+    assert!(Attribute::from_container_2x(&two).is_err());
+}
+
+#[test]
+fn an_attribute_named_without_value_reads() {
+    let named = Ttlv::structure(
+        tag::ATTRIBUTE,
+        vec![text_item(tag::ATTRIBUTE_NAME, "State")],
+    );
+    assert!(!Attribute::has_value_1x(&named));
+    let (a, index) = Attribute::from_1x(&named).unwrap();
+    assert_eq!(a.name, AttributeName::Standard(tag::STATE));
+    assert_eq!(index, None);
+}
