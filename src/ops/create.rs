@@ -4,10 +4,11 @@
 use zeroize::Zeroizing;
 
 use crate::kmip::KmipError;
+use crate::kmip::object::ManagedObject;
 use crate::spec::enums::unique_identifier as ue;
-use crate::spec::enums::{cryptographic_algorithm as alg, key_format_type, object_type};
+use crate::spec::enums::{cryptographic_algorithm as alg, object_type};
 use crate::spec::tag;
-use crate::ttlv::{Ttlv, Value};
+use crate::ttlv::{SecretBytes, Ttlv, Value};
 
 use super::OpContext;
 use super::attr_io::{self, Attr};
@@ -30,7 +31,7 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
     }
     let attrs = attr_io::request_attributes(payload, ctx.version)?;
     let key = generate(&attrs)?;
-    let managed = new_object::build(ctx, requested, key, attrs)?;
+    let managed = new_object::build(ctx, key, attrs)?;
     object::save(ctx, &[&managed])?;
     ctx.batch.produced(ue::CREATE, &managed.uid);
     Ok(Ttlv::structure(
@@ -65,8 +66,8 @@ fn quantum_safe_asked(attrs: &[Attr]) -> bool {
     })
 }
 
-/// Generates the key the attributes describe, as a Symmetric Key structure in Raw format.
-pub fn generate(attrs: &[Attr]) -> Result<Ttlv, KmipError> {
+/// Generates the key the attributes describe, as a Symmetric Key in Raw format.
+pub fn generate(attrs: &[Attr]) -> Result<ManagedObject, KmipError> {
     let algorithm = integer(attrs, tag::CRYPTOGRAPHIC_ALGORITHM)
         .and_then(|a| u32::try_from(a).ok())
         .ok_or_else(|| KmipError::invalid_field("Create needs a Cryptographic Algorithm"))?;
@@ -108,26 +109,10 @@ pub fn generate(attrs: &[Attr]) -> Result<Ttlv, KmipError> {
     let mut material = Zeroizing::new(vec![0u8; bytes]);
     aws_lc_rs::rand::fill(&mut material)
         .map_err(|_| KmipError::general_failure("the random source failed"))?;
-    let length32 = i32::try_from(length).map_err(|_| KmipError::invalid_field("bad length"))?;
-    Ok(Ttlv::structure(
-        tag::SYMMETRIC_KEY,
-        vec![Ttlv::structure(
-            tag::KEY_BLOCK,
-            vec![
-                Ttlv::new(
-                    tag::KEY_FORMAT_TYPE,
-                    Value::Enumeration(key_format_type::RAW),
-                ),
-                Ttlv::structure(
-                    tag::KEY_VALUE,
-                    vec![Ttlv::new(
-                        tag::KEY_MATERIAL,
-                        Value::ByteString(material.as_slice().into()),
-                    )],
-                ),
-                Ttlv::new(tag::CRYPTOGRAPHIC_ALGORITHM, Value::Enumeration(algorithm)),
-                Ttlv::new(tag::CRYPTOGRAPHIC_LENGTH, Value::Integer(length32)),
-            ],
-        )],
-    ))
+    let mut key = ManagedObject::symmetric_key(algorithm, SecretBytes::new(material.to_vec()));
+    // The Key Block states the length asked for (168 for Triple DES, whose bytes carry parity bits).
+    if let Some(block) = key.key_block_mut() {
+        block.cryptographic_length = i32::try_from(length).ok();
+    }
+    Ok(key)
 }

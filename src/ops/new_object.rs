@@ -2,24 +2,24 @@
 //! and the server's added (Unique Identifier, Object Type, Digest, Initial Date, Last Change Date, State, Fresh),
 //! and its first state (Pre-Active, or Active when the Activation Date has already passed).
 
-use crate::kmip::KmipError;
+use crate::kmip::object::ManagedObject;
 use crate::kmip::state::State;
-use crate::spec::enums::hashing_algorithm;
+use crate::kmip::{KmipError, ProtocolVersion};
 use crate::spec::tag;
-use crate::ttlv::{Ttlv, Value};
+use crate::ttlv::Value;
 
 use super::OpContext;
-use super::attr_io::{Attr, AttrName};
+use super::attr_io::{self, Attr, AttrName};
 use super::object::Managed;
 use super::rules;
 
 /// Builds a new object with a fresh Unique Identifier from the object's TTLV and the client's attributes.
 pub fn build(
     ctx: &OpContext<'_>,
-    object_type: u32,
-    object: Ttlv,
+    object: ManagedObject,
     client: Vec<Attr>,
 ) -> Result<Managed, KmipError> {
+    let object_type = object.object_type.0;
     let uid = ctx.store.new_uid().map_err(|e| e.to_kmip())?;
     let mut attrs = vec![
         Attr::standard(tag::UNIQUE_IDENTIFIER, Value::TextString(uid.clone())),
@@ -51,19 +51,16 @@ pub fn build(
         attrs,
     };
     // Cryptographic Algorithm and Length mirror the Key Block when the client did not give them.
-    if let Some(block) = object
-        .children()
-        .first()
-        .filter(|c| c.tag == tag::KEY_BLOCK)
-    {
+    let form = object.to_ttlv(ProtocolVersion::V2_1);
+    if let Some(block) = form.child(tag::KEY_BLOCK) {
         for t in [tag::CRYPTOGRAPHIC_ALGORITHM, tag::CRYPTOGRAPHIC_LENGTH] {
             if let (None, Some(v)) = (managed.get(t), block.child(t)) {
                 managed.set(t, v.value.clone());
             }
         }
     }
-    if let Some(digest) = digest(&object) {
-        managed.attrs.push(digest);
+    if let Some(digest) = object.digest() {
+        managed.attrs.push(attr_io::decode_2x(&digest.to_2x())?);
     }
     managed.set(tag::INITIAL_DATE, Value::DateTime(ctx.now));
     managed.set(tag::LAST_CHANGE_DATE, Value::DateTime(ctx.now));
@@ -74,39 +71,4 @@ pub fn build(
     managed.settle(ctx.now);
     managed.object = Some(object);
     Ok(managed)
-}
-
-/// The Digest attribute of an object: SHA-256 over its key material, certificate or opaque value as held (the
-/// Key Format Type recorded with it), when that is a byte string.
-pub fn digest(object: &Ttlv) -> Option<Attr> {
-    let (bytes, format) = match object.children().first() {
-        Some(block) if block.tag == tag::KEY_BLOCK => {
-            let material = block.child(tag::KEY_VALUE)?.child(tag::KEY_MATERIAL)?;
-            (material, block.child(tag::KEY_FORMAT_TYPE))
-        }
-        _ => (
-            object
-                .child(tag::CERTIFICATE_VALUE)
-                .or_else(|| object.child(tag::OPAQUE_DATA_VALUE))?,
-            None,
-        ),
-    };
-    let Value::ByteString(bytes) = &bytes.value else {
-        return None;
-    };
-    let sum = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes.as_slice());
-    let mut fields = vec![
-        Ttlv::new(
-            tag::HASHING_ALGORITHM,
-            Value::Enumeration(hashing_algorithm::SHA_256),
-        ),
-        Ttlv::new(tag::DIGEST_VALUE, Value::ByteString(sum.as_ref().into())),
-    ];
-    if let Some(format) = format {
-        fields.push(format.clone());
-    }
-    Some(Attr {
-        name: AttrName::Standard(tag::DIGEST),
-        value: Ttlv::structure(tag::DIGEST, fields),
-    })
 }

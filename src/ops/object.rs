@@ -2,11 +2,12 @@
 //! attribute instances — and the one place that loads it from and saves it to the store. Loading applies the
 //! dates that have passed (`kmip::state::effective_state`), so every operation sees the state as of now.
 
+use crate::kmip::object::ManagedObject;
 use crate::kmip::state::{self, LifecycleDates, State};
 use crate::kmip::{KmipError, ResultReason};
 use crate::spec::tag;
 use crate::store::{AttributeRecord, Mutation, ObjectRecord};
-use crate::ttlv::{self, Limits, SecretBytes, Ttlv, Value};
+use crate::ttlv::{Ttlv, Value};
 
 use super::OpContext;
 use super::attr_io::{self, Attr, AttrName};
@@ -22,8 +23,8 @@ pub struct Managed {
     pub state: State,
     /// Moved to archival storage by Archive.
     pub archived: bool,
-    /// The object itself (e.g. a Symmetric Key structure); `None` once destroyed.
-    pub object: Option<Ttlv>,
+    /// The object itself (key block, certificate, ...); `None` once destroyed.
+    pub object: Option<ManagedObject>,
     /// Every attribute instance, in order; an instance's index is its position among instances of its name.
     pub attrs: Vec<Attr>,
 }
@@ -135,10 +136,7 @@ impl Managed {
     pub fn to_record(&self) -> ObjectRecord {
         let mut record = ObjectRecord::new(self.uid.clone(), self.object_type, self.state.code());
         record.archived = self.archived;
-        record.object = self
-            .object
-            .as_ref()
-            .map(|o| SecretBytes::new(ttlv::encode(o)));
+        record.object = self.object.as_ref().map(ManagedObject::to_storage_bytes);
         let mut seen: Vec<(&AttrName, u32)> = Vec::new();
         for attr in &self.attrs {
             let index = match seen.iter_mut().find(|(n, _)| *n == &attr.name) {
@@ -169,10 +167,7 @@ impl Managed {
         let state = State::from_code(record.state)
             .ok_or_else(|| corrupt(format!("state {}", record.state)))?;
         let object = match &record.object {
-            Some(bytes) => Some(
-                ttlv::decode(bytes.as_slice(), &Limits::DEFAULT)
-                    .map_err(|e| corrupt(e.to_string()))?,
-            ),
+            Some(bytes) => Some(ManagedObject::from_storage_bytes(bytes.as_slice())?),
             None => None,
         };
         let mut attrs = Vec::with_capacity(record.attributes.len());

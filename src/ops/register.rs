@@ -1,6 +1,7 @@
 //! Register: a client's object (Symmetric Key, Secret Data, Opaque Object, Public Key, Private Key,
 //! Certificate, Split Key, PGP Key) is stored as given, with the client's attributes and the server's.
 
+use crate::kmip::object::ManagedObject;
 use crate::kmip::{KmipError, ResultReason};
 use crate::spec::enums::object_type as ot;
 use crate::spec::enums::unique_identifier as ue;
@@ -42,8 +43,9 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
     let object = payload.child(object_tag).ok_or_else(|| {
         KmipError::invalid_message("Register's payload lacks the object its Object Type names")
     })?;
+    let object = ManagedObject::from_ttlv(object, ctx.version)?;
     let attrs = attr_io::request_attributes(payload, ctx.version)?;
-    let managed = new_object::build(ctx, object_type, object.clone(), attrs)?;
+    let managed = new_object::build(ctx, object, attrs)?;
     object::save(ctx, &[&managed])?;
     ctx.batch.produced(ue::REGISTER, &managed.uid);
     Ok(Ttlv::structure(

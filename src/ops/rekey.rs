@@ -93,7 +93,7 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
         inherited.push(attr);
     }
     let key = create::generate(&inherited)?;
-    let mut new = new_object::build(ctx, object_type::SYMMETRIC_KEY, key, inherited)?;
+    let mut new = new_object::build(ctx, key, inherited)?;
     new.attrs
         .push(link(link_type::REPLACED_OBJECT_LINK, &old.uid));
     old.attrs

@@ -1267,3 +1267,51 @@ fn query_reports_the_lifecycle_operations() {
         assert!(ops.contains(&op), "{op}");
     }
 }
+
+#[test]
+fn get_wraps_a_sensitive_key_under_another_managed_key() {
+    use crate::kmip::wrap::{AesKeyWrap, aes_unwrap};
+    use crate::spec::enums::{encoding_option, wrapping_method};
+    let e = engine();
+    let kek = create_2x(&e, vec![]);
+    let secret = create_2x(&e, vec![v(tag::SENSITIVE, Value::Boolean(true))]);
+    let kek_bytes = key_bytes(&ok(&e, 2, 1, Operation::GET, vec![uid(&kek)]));
+    let spec = |wrapping: &str| {
+        st(
+            tag::KEY_WRAPPING_SPECIFICATION,
+            vec![
+                en(tag::WRAPPING_METHOD, wrapping_method::ENCRYPT),
+                st(tag::ENCRYPTION_KEY_INFORMATION, vec![uid(wrapping)]),
+                en(tag::ENCODING_OPTION, encoding_option::NO_ENCODING),
+            ],
+        )
+    };
+    let got = ok(&e, 2, 1, Operation::GET, vec![uid(&secret), spec(&kek)]);
+    let block = got
+        .child(tag::SYMMETRIC_KEY)
+        .unwrap()
+        .child(tag::KEY_BLOCK)
+        .unwrap();
+    assert!(block.child(tag::KEY_WRAPPING_DATA).is_some());
+    let wrapped = match &block.child(tag::KEY_VALUE).unwrap().value {
+        Value::ByteString(b) => b.as_slice().to_vec(),
+        other => panic!("wrapped Key Value is not bytes: {other:?}"),
+    };
+    let clear = aes_unwrap(&kek_bytes, &wrapped, AesKeyWrap::Rfc3394).unwrap();
+    assert_eq!(clear.len(), 32);
+    assert_eq!(
+        fails(
+            &e,
+            2,
+            1,
+            Operation::GET,
+            vec![uid(&secret), spec("missing")]
+        ),
+        ResultReason::WrappingObjectNotFound.code()
+    );
+    ok(&e, 2, 1, Operation::ARCHIVE, vec![uid(&kek)]);
+    assert_eq!(
+        fails(&e, 2, 1, Operation::GET, vec![uid(&secret), spec(&kek)]),
+        ResultReason::WrappingObjectArchived.code()
+    );
+}
