@@ -96,13 +96,14 @@ impl AttrName {
         })
     }
 
-    /// Whether `version` knows the attribute: vendor attributes exist everywhere; a standard one from the version
-    /// its tag was introduced in.
+    /// Whether `version` knows the attribute: custom and vendor attributes exist everywhere; a standard one in
+    /// the versions the attribute rules table (`kmip::attribute_rules`) gives it.
     pub fn known_in(&self, version: ProtocolVersion) -> bool {
         match self {
             AttrName::Vendor { .. } => true,
-            AttrName::Standard(t) => spec::tag_by_number(*t)
-                .is_some_and(|d| d.versions.contains(version.major, version.minor)),
+            AttrName::Standard(t) => {
+                crate::kmip::attributes::AttributeName::Standard(*t).known_in(version)
+            }
         }
     }
 }
