@@ -34,14 +34,21 @@ fn encode_all<'a>(
     }
 }
 
-/// The names a request asks for: 1.x Attribute Name items, 2.x Attribute Reference items.
+/// The names a request asks for: 1.x Attribute Name items, 2.x Attribute Reference items. A 1.x name the server
+/// does not know names nothing the object can have, so it is skipped like any absent attribute.
 fn requested_names(payload: &Ttlv) -> Result<Vec<AttrName>, KmipError> {
-    payload
-        .children()
-        .iter()
-        .filter(|c| c.tag == tag::ATTRIBUTE_NAME || c.tag == tag::ATTRIBUTE_REFERENCE)
-        .map(attr_io::decode_reference)
-        .collect()
+    let mut names = Vec::new();
+    for item in payload.children() {
+        if item.tag != tag::ATTRIBUTE_NAME && item.tag != tag::ATTRIBUTE_REFERENCE {
+            continue;
+        }
+        match attr_io::decode_reference(item) {
+            Ok(name) => names.push(name),
+            Err(e) if e.reason == ResultReason::InvalidAttribute => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(names)
 }
 
 /// Runs Get Attributes: every attribute when no name is given; a name the object lacks (or the version does not

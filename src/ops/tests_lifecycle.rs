@@ -1315,3 +1315,15 @@ fn get_wraps_a_sensitive_key_under_another_managed_key() {
         ResultReason::WrappingObjectArchived.code()
     );
 }
+
+#[test]
+fn get_attributes_skips_names_the_object_cannot_have() {
+    let e = engine();
+    let u = create_1x(&e, 4, 128, vec![]);
+    let got = get_attrs_1x(&e, 4, &u, &["No Such Attribute", "State", "x-Missing"]);
+    assert_eq!(
+        attr_value_1x(&got, "State"),
+        Some(Value::Enumeration(state::PRE_ACTIVE))
+    );
+    assert_eq!(got.children_with(tag::ATTRIBUTE).count(), 1);
+}
