@@ -135,6 +135,9 @@ pub struct StoreOptions {
     /// Encryptions under one data key before a new one is generated (random 96-bit nonces: stay far below
     /// 2^32 per key).
     pub data_key_max_encryptions: u64,
+    /// Locate lets a filter drive the query (read its index range, sort the candidates) when it matches
+    /// fewer attribute rows than this; otherwise objects are walked in creation order.
+    pub locate_driver_max: usize,
 }
 
 impl Default for StoreOptions {
@@ -143,6 +146,7 @@ impl Default for StoreOptions {
             read_connections: 4,
             busy_timeout: Duration::from_secs(5),
             data_key_max_encryptions: 1 << 30,
+            locate_driver_max: 2_000,
         }
     }
 }
@@ -442,10 +446,11 @@ impl Store {
 
     /// Uids of the records matching `query`, in creation order, after `offset`, at most `max`.
     pub fn locate(&self, query: &LocateQuery) -> Result<Vec<String>, StoreError> {
-        let Some((sql, params)) = locate::build(query) else {
-            return Ok(Vec::new());
-        };
         self.with_reader(|conn| {
+            let Some((sql, params)) = locate::plan(conn, query, self.options.locate_driver_max)?
+            else {
+                return Ok(Vec::new());
+            };
             let mut stmt = conn.prepare_cached(&sql)?;
             let rows = stmt.query_map(rusqlite::params_from_iter(params), |r| {
                 r.get::<_, String>(0)
