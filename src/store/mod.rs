@@ -234,13 +234,14 @@ impl Store {
         options: StoreOptions,
     ) -> Result<Store, StoreError> {
         let mut conn = open_connection(path, &options)?;
+        // Before WAL mode: SQLite gives the -wal and -shm files the database file's permissions.
+        restrict_permissions(path)?;
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
             // Still durable (synchronous=FULL applies to every journal mode), but readers block writers.
             tracing::warn!(path = %path.display(), %mode, "store file system refused WAL journal mode");
         }
         conn.pragma_update(None, "synchronous", "FULL")?;
-        restrict_permissions(path)?;
         schema::migrate(&mut conn, schema::MIGRATIONS)?;
         check_master_key(&mut conn, &master)?;
         let current = load_current_key(&conn, &master)?;

@@ -238,6 +238,21 @@ fn no_plaintext_key_bytes_in_any_store_file() {
         );
     }
     check("closed");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let store = open(dir.path());
+        store
+            .commit(vec![Mutation::Delete {
+                uid: "pattern".into(),
+            }])
+            .unwrap();
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode & 0o077, 0, "{} has mode {mode:o}", path.display());
+        }
+    }
 }
 
 #[test]
