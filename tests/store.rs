@@ -105,6 +105,7 @@ fn acknowledged_commits_survive_sigkill() {
         "child acknowledged only {} commits",
         acked.len()
     );
+    eprintln!("child killed after {} acknowledged commits", acked.len());
 
     let store = Store::open(&dir.path().join(DB_FILE_NAME), MasterKey::from_bytes(KEY)).unwrap();
     for uid in &acked {

@@ -1,11 +1,15 @@
-//! Locate as SQL: each filter becomes `uid IN (SELECT uid FROM attributes WHERE name = ? AND ...)`, served by
-//! the covering indexes on (name, int_key, uid) and (name, text_key, uid), so a filter reads only the matching
-//! index range — never every attribute. Filters combine with AND; within one filter, any instance of a
+//! Locate as SQL over the covering indexes on (name, int_key, uid) and (name, text_key, uid). The most
+//! selective filter (counted with a bounded index read) drives: `uid IN (SELECT uid FROM attributes WHERE
+//! name = ? AND ...)` reads only its index range; the other filters are `EXISTS` probes on the same indexes
+//! per candidate. When every filter matches many rows, objects are walked in creation order with each filter
+//! probed, so `max` stops the walk early. Filters combine with AND; within one filter, any instance of a
 //! multi-instance attribute may match. Results come in creation order (the object's first change sequence).
 
+use rusqlite::Connection;
 use rusqlite::types::Value;
 
 use super::SearchKey;
+use super::error::StoreError;
 
 /// What Locate looks for. `Default` matches every object, live or archived.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -45,19 +49,103 @@ pub enum Filter {
     },
 }
 
-/// The SQL and its parameters for a query, or `None` when the query cannot match anything.
-pub(crate) fn build(query: &LocateQuery) -> Option<(String, Vec<Value>)> {
-    let mut sql = String::from("SELECT uid FROM objects WHERE 1 = 1");
+/// The condition a filter puts on one `attributes` row whose columns are named with `prefix` (e.g. "a."),
+/// pushing its parameters.
+fn condition(filter: &Filter, prefix: &str, params: &mut Vec<Value>) -> String {
+    let mut sql = format!("{prefix}name = ?");
+    match filter {
+        Filter::Equals { name, key } => {
+            params.push(Value::Text(name.clone()));
+            match key {
+                SearchKey::None => {}
+                SearchKey::Int(i) => {
+                    sql.push_str(&format!(" AND {prefix}int_key = ?"));
+                    params.push(Value::Integer(*i));
+                }
+                SearchKey::Text(t) => {
+                    sql.push_str(&format!(" AND {prefix}text_key = ?"));
+                    params.push(Value::Text(t.clone()));
+                }
+            }
+        }
+        Filter::IntRange { name, min, max } => {
+            params.push(Value::Text(name.clone()));
+            match min {
+                Some(min) => {
+                    sql.push_str(&format!(" AND {prefix}int_key >= ?"));
+                    params.push(Value::Integer(*min));
+                }
+                None => sql.push_str(&format!(" AND {prefix}int_key IS NOT NULL")),
+            }
+            if let Some(max) = max {
+                sql.push_str(&format!(" AND {prefix}int_key <= ?"));
+                params.push(Value::Integer(*max));
+            }
+        }
+    }
+    sql
+}
+
+/// How many attribute rows match `filter`, counting no further than `cap` (one bounded index range read).
+pub(crate) fn count_matches(
+    conn: &Connection,
+    filter: &Filter,
+    cap: usize,
+) -> Result<usize, StoreError> {
+    let mut params = Vec::new();
+    let cond = condition(filter, "", &mut params);
+    params.push(Value::Integer(i64::try_from(cap).unwrap_or(i64::MAX)));
+    let sql = format!("SELECT count(*) FROM (SELECT 1 FROM attributes WHERE {cond} LIMIT ?)");
+    let n: i64 = conn
+        .prepare_cached(&sql)?
+        .query_row(rusqlite::params_from_iter(params), |r| r.get(0))?;
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
+}
+
+/// Plans `query` on `conn`: a filter matching fewer than `driver_max` rows drives the query (its index range
+/// gives the candidate uids, the rest are checked per candidate); when every filter matches more, the
+/// objects are walked in creation order and each filter checked per object, so a paged query stops early.
+/// Returns `None` when the query cannot match anything.
+pub(crate) fn plan(
+    conn: &Connection,
+    query: &LocateQuery,
+    driver_max: usize,
+) -> Result<Option<(String, Vec<Value>)>, StoreError> {
+    let mut driver = None;
+    let mut fewest = driver_max;
+    for (i, filter) in query.filters.iter().enumerate() {
+        // Counting to at least 1 tells "no match at all" apart even when no filter may drive.
+        let n = count_matches(conn, filter, fewest.max(1))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        if n < fewest {
+            fewest = n;
+            driver = Some(i);
+        }
+    }
+    Ok(build(query, driver))
+}
+
+/// The SQL and its parameters for a query, driven by filter `driver` if given, or `None` when the query
+/// cannot match anything.
+pub(crate) fn build(query: &LocateQuery, driver: Option<usize>) -> Option<(String, Vec<Value>)> {
+    let mut sql = String::from("SELECT o.uid FROM objects o WHERE 1 = 1");
     let mut params: Vec<Value> = Vec::new();
     if let Some(t) = query.object_type {
-        sql.push_str(" AND object_type = ?");
+        // With a driving filter, `+` keeps SQLite from walking the whole type index instead.
+        sql.push_str(if driver.is_some() {
+            " AND +o.object_type = ?"
+        } else {
+            " AND o.object_type = ?"
+        });
         params.push(Value::Integer(i64::from(t)));
     }
     if let Some(states) = &query.state {
         if states.is_empty() {
             return None;
         }
-        sql.push_str(" AND state IN (");
+        sql.push_str(" AND o.state IN (");
         for (i, s) in states.iter().enumerate() {
             sql.push_str(if i == 0 { "?" } else { ", ?" });
             params.push(Value::Integer(i64::from(*s)));
@@ -65,44 +153,23 @@ pub(crate) fn build(query: &LocateQuery) -> Option<(String, Vec<Value>)> {
         sql.push(')');
     }
     if let Some(archived) = query.archived {
-        sql.push_str(" AND archived = ?");
+        sql.push_str(" AND o.archived = ?");
         params.push(Value::Integer(i64::from(archived)));
     }
-    for filter in &query.filters {
-        sql.push_str(" AND uid IN (SELECT uid FROM attributes WHERE name = ?");
-        match filter {
-            Filter::Equals { name, key } => {
-                params.push(Value::Text(name.clone()));
-                match key {
-                    SearchKey::None => {}
-                    SearchKey::Int(i) => {
-                        sql.push_str(" AND int_key = ?");
-                        params.push(Value::Integer(*i));
-                    }
-                    SearchKey::Text(t) => {
-                        sql.push_str(" AND text_key = ?");
-                        params.push(Value::Text(t.clone()));
-                    }
-                }
-            }
-            Filter::IntRange { name, min, max } => {
-                params.push(Value::Text(name.clone()));
-                match min {
-                    Some(min) => {
-                        sql.push_str(" AND int_key >= ?");
-                        params.push(Value::Integer(*min));
-                    }
-                    None => sql.push_str(" AND int_key IS NOT NULL"),
-                }
-                if let Some(max) = max {
-                    sql.push_str(" AND int_key <= ?");
-                    params.push(Value::Integer(*max));
-                }
-            }
+    for (i, filter) in query.filters.iter().enumerate() {
+        if Some(i) == driver {
+            let cond = condition(filter, "", &mut params);
+            sql.push_str(&format!(
+                " AND o.uid IN (SELECT uid FROM attributes WHERE {cond})"
+            ));
+        } else {
+            let cond = condition(filter, "a.", &mut params);
+            sql.push_str(&format!(
+                " AND EXISTS (SELECT 1 FROM attributes a WHERE a.uid = o.uid AND {cond})"
+            ));
         }
-        sql.push(')');
     }
-    sql.push_str(" ORDER BY created_seq LIMIT ? OFFSET ?");
+    sql.push_str(" ORDER BY o.created_seq LIMIT ? OFFSET ?");
     let limit = query.max.and_then(|m| i64::try_from(m).ok()).unwrap_or(-1);
     params.push(Value::Integer(limit));
     params.push(Value::Integer(

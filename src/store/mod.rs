@@ -135,6 +135,9 @@ pub struct StoreOptions {
     /// Encryptions under one data key before a new one is generated (random 96-bit nonces: stay far below
     /// 2^32 per key).
     pub data_key_max_encryptions: u64,
+    /// Locate lets a filter drive the query (read its index range, sort the candidates) when it matches
+    /// fewer attribute rows than this; otherwise objects are walked in creation order.
+    pub locate_driver_max: usize,
 }
 
 impl Default for StoreOptions {
@@ -143,6 +146,7 @@ impl Default for StoreOptions {
             read_connections: 4,
             busy_timeout: Duration::from_secs(5),
             data_key_max_encryptions: 1 << 30,
+            locate_driver_max: 2_000,
         }
     }
 }
@@ -158,7 +162,22 @@ struct CurrentKey {
 /// A batch waiting for the writer, and where to send its outcome.
 struct PendingCommit {
     mutations: Vec<Mutation>,
-    reply: mpsc::Sender<Result<u64, StoreError>>,
+    reply: mpsc::Sender<Reply>,
+}
+
+/// What a waiting committer is told.
+enum Reply {
+    /// Its batch was committed (or failed).
+    Done(Result<u64, StoreError>),
+    /// It must lead the next group (its batch is in it).
+    Lead,
+}
+
+/// Batches waiting to be committed, and whether some caller is currently leading a group.
+#[derive(Default)]
+struct CommitQueue {
+    pending: Vec<PendingCommit>,
+    leader_active: bool,
 }
 
 /// The single write connection and the state only writers touch.
@@ -174,7 +193,7 @@ pub struct Store {
     master: MasterKey,
     options: StoreOptions,
     writer: Mutex<Writer>,
-    queue: Mutex<Vec<PendingCommit>>,
+    queue: Mutex<CommitQueue>,
     readers: Mutex<Vec<Connection>>,
     keys: RwLock<HashMap<String, Arc<DataKeyBytes>>>,
 }
@@ -215,9 +234,14 @@ impl Store {
         options: StoreOptions,
     ) -> Result<Store, StoreError> {
         let mut conn = open_connection(path, &options)?;
-        conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
+        // Before WAL mode: SQLite gives the -wal and -shm files the database file's permissions.
         restrict_permissions(path)?;
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            // Still durable (synchronous=FULL applies to every journal mode), but readers block writers.
+            tracing::warn!(path = %path.display(), %mode, "store file system refused WAL journal mode");
+        }
+        conn.pragma_update(None, "synchronous", "FULL")?;
         schema::migrate(&mut conn, schema::MIGRATIONS)?;
         check_master_key(&mut conn, &master)?;
         let current = load_current_key(&conn, &master)?;
@@ -230,7 +254,7 @@ impl Store {
             master,
             options,
             writer: Mutex::new(Writer { conn, current }),
-            queue: Mutex::new(Vec::new()),
+            queue: Mutex::new(CommitQueue::default()),
             readers: Mutex::new(Vec::new()),
             keys: RwLock::new(keys),
         })
@@ -268,27 +292,52 @@ impl Store {
     /// Applies `mutations` in one durable transaction, appending one change row per mutation (plus one per
     /// data key generated); returns the last sequence number written (the current one when empty).
     ///
-    /// Group commit: callers arriving while another commit holds the writer queue up, and the next writer
+    /// Group commit: callers arriving while a group is being written queue up; one of them then leads and
     /// commits every queued batch in one transaction (one fsync), each batch inside its own savepoint so a
-    /// failing batch fails alone. Each caller still returns only once its batch is durable.
+    /// failing batch fails alone. Each caller returns only once its own batch is durable.
     pub fn commit(&self, mutations: Vec<Mutation>) -> Result<u64, StoreError> {
-        let (reply, result) = mpsc::channel();
-        self.queue
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(PendingCommit { mutations, reply });
-        let mut writer = self.lock_writer();
-        // A previous writer may have committed our batch with its own group.
-        if let Ok(done) = result.try_recv() {
-            return done;
+        let (reply, answer) = mpsc::channel();
+        let lead = {
+            let mut queue = self.lock_queue();
+            queue.pending.push(PendingCommit { mutations, reply });
+            !std::mem::replace(&mut queue.leader_active, true)
+        };
+        let mut leading = lead;
+        loop {
+            if leading {
+                self.lead_one_group();
+            }
+            match answer.recv() {
+                Ok(Reply::Done(result)) => return result,
+                Ok(Reply::Lead) => leading = true,
+                Err(_) => return Err(StoreError::Internal("group commit dropped a batch")),
+            }
         }
-        let group = std::mem::take(&mut *self.queue.lock().unwrap_or_else(PoisonError::into_inner));
-        self.commit_group(&mut writer, group);
-        drop(writer);
-        // Our batch was queued before we took the writer, so this group held it.
-        result
-            .try_recv()
-            .unwrap_or(Err(StoreError::Internal("group commit lost a batch")))
+    }
+
+    /// As leader: commits everything queued as one group, then hands leadership to the first batch queued
+    /// meanwhile (or gives it up when none is), so no caller serves others for longer than one group.
+    fn lead_one_group(&self) {
+        let group = std::mem::take(&mut self.lock_queue().pending);
+        {
+            let mut writer = self.lock_writer();
+            self.commit_group(&mut writer, group);
+        }
+        let mut queue = self.lock_queue();
+        match queue.pending.first() {
+            Some(next) => {
+                if next.reply.send(Reply::Lead).is_err() {
+                    // Unreachable: a submitter waits for its answer. Give up leadership so the next
+                    // arrival leads instead of everyone waiting.
+                    queue.leader_active = false;
+                }
+            }
+            None => queue.leader_active = false,
+        }
+    }
+
+    fn lock_queue(&self) -> MutexGuard<'_, CommitQueue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Commits queued batches in one transaction and replies to each submitter.
@@ -328,12 +377,12 @@ impl Store {
                 writer.current = current;
                 for (reply, result) in replies.into_iter().zip(results) {
                     // A submitter that went away no longer needs its answer.
-                    let _ = reply.send(result);
+                    let _ = reply.send(Reply::Done(result));
                 }
             }
             Err(e) => {
                 for reply in &replies {
-                    let _ = reply.send(Err(e.duplicate()));
+                    let _ = reply.send(Reply::Done(Err(e.duplicate())));
                 }
             }
         }
@@ -398,10 +447,11 @@ impl Store {
 
     /// Uids of the records matching `query`, in creation order, after `offset`, at most `max`.
     pub fn locate(&self, query: &LocateQuery) -> Result<Vec<String>, StoreError> {
-        let Some((sql, params)) = locate::build(query) else {
-            return Ok(Vec::new());
-        };
         self.with_reader(|conn| {
+            let Some((sql, params)) = locate::plan(conn, query, self.options.locate_driver_max)?
+            else {
+                return Ok(Vec::new());
+            };
             let mut stmt = conn.prepare_cached(&sql)?;
             let rows = stmt.query_map(rusqlite::params_from_iter(params), |r| {
                 r.get::<_, String>(0)

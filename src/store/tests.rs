@@ -238,6 +238,21 @@ fn no_plaintext_key_bytes_in_any_store_file() {
         );
     }
     check("closed");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let store = open(dir.path());
+        store
+            .commit(vec![Mutation::Delete {
+                uid: "pattern".into(),
+            }])
+            .unwrap();
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode & 0o077, 0, "{} has mode {mode:o}", path.display());
+        }
+    }
 }
 
 #[test]
@@ -376,8 +391,24 @@ fn name_is(value: &str) -> Filter {
 
 #[test]
 fn locate_filters_ranges_paging_and_order() {
+    // The same answers whether filters drive (index range, then sort) or objects are walked in order.
+    for driver_max in [0, 3, 2_000, usize::MAX] {
+        let options = StoreOptions {
+            locate_driver_max: driver_max,
+            ..StoreOptions::default()
+        };
+        locate_filters_with(options);
+    }
+}
+
+fn locate_filters_with(options: StoreOptions) {
     let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+    let store = Store::open_with(
+        &dir.path().join(DB_FILE_NAME),
+        MasterKey::from_bytes(KEY_A),
+        options,
+    )
+    .unwrap();
     let uids = locate_fixture(&store);
     let q = |f: LocateQuery| store.locate(&f).unwrap();
     let pick = |idx: &[usize]| idx.iter().map(|i| uids[*i].clone()).collect::<Vec<_>>();
@@ -497,7 +528,7 @@ fn locate_uses_the_attribute_indexes() {
     locate_fixture(&store);
     let raw = Connection::open(store.path()).unwrap();
     let plan = |query: &LocateQuery| -> String {
-        let (sql, params) = locate::build(query).unwrap();
+        let (sql, params) = locate::plan(&raw, query, 2_000).unwrap().unwrap();
         let mut stmt = raw.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
         let rows = stmt
             .query_map(rusqlite::params_from_iter(params), |r| {
@@ -514,8 +545,8 @@ fn locate_uses_the_attribute_indexes() {
     let range = plan(&LocateQuery {
         filters: vec![Filter::IntRange {
             name: "Activation Date".into(),
-            min: Some(1),
-            max: Some(2),
+            min: Some(1000),
+            max: Some(1020),
         }],
         ..Default::default()
     });
@@ -880,7 +911,7 @@ fn locate_reads_index_ranges_not_tables() {
     store.commit(batch).unwrap();
     let raw = Connection::open(store.path()).unwrap();
     let steps = |query: &LocateQuery| -> (usize, i32, i32) {
-        let (sql, params) = locate::build(query).unwrap();
+        let (sql, params) = locate::plan(&raw, query, 2_000).unwrap().unwrap();
         let mut stmt = raw.prepare(&sql).unwrap();
         let n = stmt
             .query_map(rusqlite::params_from_iter(params), |r| {
@@ -911,4 +942,26 @@ fn locate_reads_index_ranges_not_tables() {
     let (n, fullscan, vm) = steps(&range);
     assert_eq!((n, fullscan), (10, 0));
     assert!(vm < 1000, "{vm} VM steps for 10 matches among 3000");
+    // Unselective filters with a page: walked in creation order, stopping after the page.
+    let page = LocateQuery {
+        object_type: Some(2),
+        filters: vec![
+            Filter::IntRange {
+                name: "Date".into(),
+                min: Some(0),
+                max: None,
+            },
+            Filter::Equals {
+                name: "Name".into(),
+                key: SearchKey::None,
+            },
+        ],
+        max: Some(10),
+        ..Default::default()
+    };
+    let (n, _, vm) = steps(&page);
+    assert_eq!(n, 10);
+    assert!(vm < 1000, "{vm} VM steps for the first 10 of 3000 matches");
+    let first: Vec<String> = (0..10).map(|i| format!("s{i}")).collect();
+    assert_eq!(store.locate(&page).unwrap(), first);
 }
