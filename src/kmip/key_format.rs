@@ -92,6 +92,16 @@ pub fn convert(object: &ManagedObject, target: u32) -> Result<ManagedObject, Kmi
     Ok(out)
 }
 
+/// [`convert`] on an object item (`<PrivateKey>`, ...) in `version`'s form, for callers that keep objects as TTLV.
+pub fn convert_item(
+    item: &Ttlv,
+    version: super::version::ProtocolVersion,
+    target: u32,
+) -> Result<Ttlv, KmipError> {
+    let object = ManagedObject::from_ttlv(item, version)?;
+    Ok(convert(&object, target)?.to_ttlv(version))
+}
+
 /// Whether [`convert`] can turn a key of this type, algorithm and format into `target` (for a Get's early check).
 pub fn can_convert(object: &ManagedObject, target: u32) -> bool {
     convert(object, target).is_ok()

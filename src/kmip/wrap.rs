@@ -355,6 +355,21 @@ pub fn wrap(
     Ok(wrapped)
 }
 
+/// [`wrap`] on items in `version`'s form (the key and wrapping key objects, the Key Wrapping Specification), for
+/// callers that keep objects as TTLV.
+pub fn wrap_item(
+    key: &Ttlv,
+    wrapping_key: &Ttlv,
+    spec: &Ttlv,
+    attributes: &Attributes,
+    version: ProtocolVersion,
+) -> Result<Ttlv, KmipError> {
+    let spec = KeyWrappingSpecification::from_ttlv(spec)?;
+    let key = ManagedObject::from_ttlv(key, version)?;
+    let wrapping_key = ManagedObject::from_ttlv(wrapping_key, version)?;
+    Ok(wrap(&key, &wrapping_key, &spec, attributes, version)?.to_ttlv(version))
+}
+
 /// Unwraps a wrapped key block (Register of a wrapped key, or a client's own check) with `wrapping_key`.
 pub fn unwrap(
     key: &ManagedObject,

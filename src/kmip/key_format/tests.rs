@@ -279,3 +279,17 @@ fn transparent_ecdsa_of_1x_reads_as_transparent_ec() {
     let t = convert(&k8, kft::TRANSPARENT_ECDSA_PRIVATE_KEY).unwrap();
     assert_eq!(convert(&t, kft::PKCS_8).unwrap(), k8);
 }
+
+#[test]
+fn items_convert_like_objects() {
+    let raw = ManagedObject::symmetric_key(alg::AES, SecretBytes::new(vec![1; 32]));
+    let v = crate::kmip::version::ProtocolVersion::V2_0;
+    let item = convert_item(&raw.to_ttlv(v), v, kft::TRANSPARENT_SYMMETRIC_KEY).unwrap();
+    assert_eq!(
+        item,
+        convert(&raw, kft::TRANSPARENT_SYMMETRIC_KEY)
+            .unwrap()
+            .to_ttlv(v)
+    );
+    assert!(convert_item(&raw.to_ttlv(v), v, kft::PKCS_1).is_err());
+}

@@ -270,3 +270,37 @@ fn the_specification_round_trips() {
     assert_eq!(KeyWrappingSpecification::from_ttlv(&item).unwrap(), s);
     assert_eq!(s.wrapping_key_id(), Some("kek"));
 }
+
+#[test]
+fn items_wrap_like_objects() {
+    let kek = aes_key(3, 32);
+    let key = aes_key(4, 32);
+    let s = spec(Some(enums::block_cipher_mode::NIST_KEY_WRAP), None, vec![]);
+    let v = ProtocolVersion::V1_4;
+    let item = wrap_item(
+        &key.to_ttlv(v),
+        &kek.to_ttlv(v),
+        &s.to_ttlv(),
+        &Attributes::new(),
+        v,
+    )
+    .unwrap();
+    let expected = wrap(&key, &kek, &s, &Attributes::new(), v).unwrap();
+    assert_eq!(item, expected.to_ttlv(v));
+    // AX-M-2-14: the response echoes the Encryption Key Information and carries no Encoding Option.
+    let data = item
+        .child(tag::KEY_BLOCK)
+        .unwrap()
+        .child(tag::KEY_WRAPPING_DATA)
+        .unwrap();
+    assert!(data.child(tag::ENCODING_OPTION).is_none());
+    assert_eq!(
+        data.child(tag::ENCRYPTION_KEY_INFORMATION),
+        Some(
+            &s.encryption_key
+                .as_ref()
+                .unwrap()
+                .to_ttlv(tag::ENCRYPTION_KEY_INFORMATION)
+        )
+    );
+}
