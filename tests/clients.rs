@@ -120,7 +120,6 @@ fn raw_key_material(payload: &Ttlv) -> Vec<u8> {
 }
 
 #[test]
-#[ignore = "Create, Activate, Get, Get Attributes not implemented yet (branch lifecycle)"]
 fn mongodb_create_activate_get_and_poll_state() {
     let v12 = (1, 2);
     let mut s = session();
@@ -150,7 +149,6 @@ fn mongodb_create_activate_get_and_poll_state() {
 }
 
 #[test]
-#[ignore = "Register, Activate, Locate, Revoke, Destroy not implemented yet (branch lifecycle)"]
 fn percona_mysql_register_locate_with_offset_and_erase() {
     let v10 = (1, 0);
     let mut s = session();
@@ -259,7 +257,6 @@ fn percona_mysql_register_locate_with_offset_and_erase() {
 }
 
 #[test]
-#[ignore = "Create, Get Attributes, Add Attribute, Get, Activate not implemented yet (branch lifecycle)"]
 fn vsphere_custom_attributes_before_they_exist_and_batched_adds() {
     let v11 = (1, 1);
     let mut s = session();
@@ -374,7 +371,6 @@ fn vsphere_custom_attributes_before_they_exist_and_batched_adds() {
 }
 
 #[test]
-#[ignore = "Register, Modify Attribute, Get Attributes, Get not implemented yet (branch lifecycle)"]
 fn synology_register_secret_data_and_rename() {
     let v12 = (1, 2);
     let mut s = session();
@@ -455,7 +451,6 @@ fn synology_register_secret_data_and_rename() {
 }
 
 #[test]
-#[ignore = "Create, Locate not implemented yet (branch lifecycle)"]
 fn mysql_keyring_okv_index_zero_response_size_and_integer_storage_mask() {
     let v11 = (1, 1);
     let mut s = session();

@@ -2,7 +2,8 @@
 //! replayed against kmipd: every request of every test case the folders' `index.html` list is sent to the
 //! engine in-process, and each response is compared with the vector's structurally (see
 //! `conformance/rules.rs` for what may differ and why). A fresh engine on an empty store
-//! (`support/engine.rs`) serves each vector.
+//! (`support/engine.rs`) serves each vector, except the few that work on an earlier vector's objects
+//! (`vectors::link_continuations`).
 //!
 //! Results are printed per profile ("Baseline: N of M passed"). The test fails when a vector fails that
 //! `conformance/expected-failures.txt` does not list, or passes although listed: the list records today's gaps
@@ -26,8 +27,9 @@ mod tls;
 #[path = "conformance/vectors.rs"]
 mod vectors;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
+use std::rc::Rc;
 
 use kmipd::ops::system_clock;
 use kmipd::ttlv::Ttlv;
@@ -50,18 +52,48 @@ fn all_vectors() -> Vec<Vector> {
             listed_set, on_disk,
             "{folder}: index.html and the folder's XML files differ"
         );
-        for path in listed {
-            out.push(vectors::load(&path).unwrap_or_else(|e| panic!("{e}")));
-        }
+        let mut folder_vectors: Vec<Vector> = listed
+            .iter()
+            .map(|path| vectors::load(path).unwrap_or_else(|e| panic!("{e}")))
+            .collect();
+        vectors::link_continuations(&mut folder_vectors);
+        out.extend(folder_vectors);
     }
     out
 }
 
-fn run_in_process(vector: &Vector) -> Outcome {
-    let fresh = test_engine::fresh();
-    replay(vector, system_clock(), &mut |request: &Ttlv| {
-        fresh.engine.handle_request(request)
+fn run_on(
+    vector: &Vector,
+    engine: &test_engine::TestEngine,
+    generated: &mut HashSet<String>,
+) -> Outcome {
+    replay(vector, system_clock(), generated, &mut |request: &Ttlv| {
+        engine.engine.handle_request(request)
     })
+}
+
+/// Runs every vector in order, each on a fresh engine, except that a vector continuing an earlier one runs on
+/// that one's engine.
+fn run_all(vectors: &[Vector]) -> Vec<Outcome> {
+    type Kept = (Rc<test_engine::TestEngine>, HashSet<String>);
+    let mut engines: HashMap<&str, Kept> = HashMap::new();
+    let mut outcomes = Vec::new();
+    for vector in vectors {
+        let (engine, mut generated) = vector
+            .continues
+            .as_deref()
+            .and_then(|earlier| engines.get(earlier).cloned())
+            .unwrap_or_else(|| (Rc::new(test_engine::fresh()), HashSet::new()));
+        outcomes.push(run_on(vector, &engine, &mut generated));
+        // Only engines a later vector may continue are kept.
+        if vectors
+            .iter()
+            .any(|v| v.continues.as_deref() == Some(&vector.name))
+        {
+            engines.insert(&vector.name, (engine, generated));
+        }
+    }
+    outcomes
 }
 
 /// Prints "profile: N of M passed" for each profile and a total.
@@ -86,7 +118,7 @@ fn print_summary(outcomes: &[Outcome]) {
 fn vectors_replay_in_process() {
     let vectors = all_vectors();
     assert!(vectors.len() > 100, "only {} vectors", vectors.len());
-    let outcomes: Vec<Outcome> = vectors.iter().map(run_in_process).collect();
+    let outcomes = run_all(&vectors);
     for outcome in &outcomes {
         if let Some(f) = &outcome.failure {
             println!(
@@ -143,13 +175,20 @@ fn vectors_replay_over_tls_as_in_process() {
             .iter()
             .find(|v| v.name == *name)
             .unwrap_or_else(|| panic!("no vector {name}"));
-        let local = run_in_process(vector);
+        assert!(
+            vector.continues.is_none(),
+            "{name} needs an earlier vector's objects"
+        );
+        let local = run_on(vector, &test_engine::fresh(), &mut HashSet::new());
         let fresh = test_engine::fresh();
         let server = tls::TlsServer::start(fresh.engine.clone());
         let mut client = server.connect();
-        let remote = replay(vector, system_clock(), &mut |request: &Ttlv| {
-            client.send(request)
-        });
+        let remote = replay(
+            vector,
+            system_clock(),
+            &mut HashSet::new(),
+            &mut |request: &Ttlv| client.send(request),
+        );
         let summary = |o: &Outcome| o.failure.as_ref().map(|f| (f.exchange, f.reason.clone()));
         println!(
             "{name} over TLS: {}",
@@ -229,7 +268,7 @@ mod comparison {
     }
 
     fn run(v: &vectors::Vector, answers: [(&str, i64); 2]) -> Result<(), String> {
-        let mut b = Bindings::new(NOW);
+        let mut b = Bindings::new(NOW, Default::default());
         for (i, (uid, time)) in answers.iter().enumerate() {
             let e = &v.exchanges[i];
             b.compare(&e.response, &e.response_sites, &actual(v, i, uid, *time))
@@ -262,7 +301,7 @@ mod comparison {
             &response("x", "$NOW", "Success"),
             &response("x", "$NOW", "Success"),
         ]);
-        let mut b = Bindings::new(NOW);
+        let mut b = Bindings::new(NOW, Default::default());
         let mut wrong = actual(&v, 0, "x", NOW);
         let Value::Structure(children) = &mut wrong.value else {
             unreachable!()
@@ -297,7 +336,7 @@ mod comparison {
     fn a_request_naming_an_unbound_placeholder_is_refused() {
         let r = response("x", "$NOW", "Success");
         let v = vector([&r, &r]);
-        let b = Bindings::new(NOW);
+        let b = Bindings::new(NOW, Default::default());
         let mut request = v.exchanges[0].request.clone();
         let err = b
             .fill_request(&mut request, &v.exchanges[0].request_sites)

@@ -103,8 +103,6 @@ impl Drop for Server {
 }
 
 #[test]
-#[ignore = "Create, Register, Get, Activate, Locate, ReKey, attribute operations not implemented yet \
-            (branch lifecycle)"]
 fn pykmip_runs_the_key_lifecycle() {
     let python = pykmip_python();
     let temp = tempfile::tempdir().unwrap();

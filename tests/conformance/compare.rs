@@ -40,12 +40,18 @@ impl fmt::Display for Difference {
 }
 
 impl Bindings {
-    pub fn new(now: i64) -> Self {
+    /// Bindings for one run; `generated` carries rule 5's objects over from a vector this one continues.
+    pub fn new(now: i64, generated: HashSet<String>) -> Self {
         Bindings {
             values: HashMap::new(),
-            generated: HashSet::new(),
+            generated,
             now,
         }
+    }
+
+    /// The objects with server-generated key bytes seen so far (rule 5), for a vector that continues this run.
+    pub fn into_generated(self) -> HashSet<String> {
+        self.generated
     }
 
     /// Replaces the placeholders of a request with the run's values (rule 1).
@@ -87,15 +93,14 @@ impl Bindings {
         sites: &HashMap<Vec<usize>, Site>,
         actual: &Ttlv,
     ) -> Result<(), Difference> {
+        self.note_generated(actual);
         let mut walk = Walk {
             sites,
             bindings: self,
             operation: None,
             payload_objects: Vec::new(),
         };
-        walk.item(expected, &mut Vec::new(), actual, &mut Vec::new())?;
-        self.note_generated(actual);
-        Ok(())
+        walk.item(expected, &mut Vec::new(), actual, &mut Vec::new())
     }
 
     /// Rule 5: remembers the objects named by responses of key-generating operations.
@@ -230,7 +235,7 @@ impl Walk<'_> {
         }
     }
 
-    /// Children in order, except free text (rule 2) and attributes (rule 4).
+    /// Children in order, except items not compared (rule 2) and attributes (rule 4).
     fn children(
         &mut self,
         parent: Tag,
@@ -240,15 +245,16 @@ impl Walk<'_> {
         names: &mut Vec<String>,
     ) -> Result<(), Difference> {
         let keep = |c: &&Ttlv| !rules::is_free_text(c.tag);
+        let operation = self.operation;
         let (e_set, e_seq): (Vec<_>, Vec<_>) = expected
             .iter()
             .enumerate()
             .filter(|(_, c)| keep(c))
-            .partition(|(_, c)| rules::unordered(parent, c.tag));
+            .partition(|(_, c)| rules::unordered(operation, parent, c.tag));
         let (a_set, a_seq): (Vec<_>, Vec<_>) = actual
             .iter()
             .filter(keep)
-            .partition(|c| rules::unordered(parent, c.tag));
+            .partition(|c| rules::unordered(operation, parent, c.tag));
         for (i, (index, e)) in e_seq.iter().enumerate() {
             let Some(a) = a_seq.get(i) else {
                 return Err(diff(
@@ -311,9 +317,18 @@ impl Walk<'_> {
             }
             path.pop();
             if !matched {
-                return Err(closest.unwrap_or_else(|| {
-                    diff(names, format!("a {}", describe(e)), "nothing".into())
-                }));
+                // A leaf (a listed name) has no closest miss worth showing: it is simply absent.
+                let absent = || {
+                    let what = match &e.value {
+                        Value::Structure(_) => describe(e),
+                        v => format!("{} {}", tag_name(e.tag), show(e.tag, v)),
+                    };
+                    diff(names, what, "no such item".into())
+                };
+                return Err(match &e.value {
+                    Value::Structure(_) => closest.unwrap_or_else(absent),
+                    _ => absent(),
+                });
             }
         }
         if let Some(slot) = used.iter().position(|u| !u) {

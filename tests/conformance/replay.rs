@@ -1,6 +1,8 @@
 //! Replaying one vector: each request, its placeholders filled, goes to a server (in-process or over TLS) and
 //! its answer is compared with the vector's response. The first difference ends the vector.
 
+use std::collections::HashSet;
+
 use kmipd::spec::enums::result_reason;
 use kmipd::spec::tag;
 use kmipd::ttlv::{Ttlv, Value};
@@ -27,8 +29,14 @@ pub struct Failure {
 }
 
 /// Runs a vector against `send`, which takes a request tree and returns the server's response tree.
-pub fn replay(vector: &Vector, now: i64, send: &mut dyn FnMut(&Ttlv) -> Ttlv) -> Outcome {
-    let mut bindings = Bindings::new(now);
+/// `generated` names the objects with server-generated keys already on the server (rule 5); the set is updated.
+pub fn replay(
+    vector: &Vector,
+    now: i64,
+    generated: &mut HashSet<String>,
+    send: &mut dyn FnMut(&Ttlv) -> Ttlv,
+) -> Outcome {
+    let mut bindings = Bindings::new(now, std::mem::take(generated));
     let mut failure = None;
     for (index, exchange) in vector.exchanges.iter().enumerate() {
         let mut request = exchange.request.clone();
@@ -50,6 +58,7 @@ pub fn replay(vector: &Vector, now: i64, send: &mut dyn FnMut(&Ttlv) -> Ttlv) ->
             break;
         }
     }
+    *generated = bindings.into_generated();
     Outcome {
         name: vector.name.clone(),
         profile: vector.profile,

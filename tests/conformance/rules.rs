@@ -7,16 +7,20 @@
 //!    `$IV_COUNTER_NONCE`, `$DATA_n`, `$KEY_MATERIAL_n`, ...) binds to the actual value on first sight and must
 //!    equal it afterwards. In a request, `$NOW±n` is the run's clock plus the offset and any other `$NAME` is the
 //!    value bound so far (a request naming an unbound placeholder fails the vector).
-//! 2. Result Message is free text for humans (the vectors carry another server's wording): it is not compared,
-//!    and may be present or absent.
+//! 2. Items the server chooses freely are not compared and may be present or absent: Result Message (free text
+//!    for humans; the vectors carry another server's wording), Server Correlation Value (an opaque value the
+//!    server picks for its own logs), and Located Items (the count of matches a server MAY omit; a Locate
+//!    answer is still judged by its identifiers).
 //! 3. Query answers describe the server (its operations, object types, vendor and server information, profiles,
 //!    capabilities): the payload must carry the same kinds of items (the same set of child tags) as the
 //!    vector's, but their values and counts are this server's.
-//! 4. Attributes are a set: the children of an Attributes structure (2.x), and the Attribute items of a
-//!    structure (1.x), match in any order.
+//! 4. Attributes are a set: the children of an Attributes structure (2.x), the Attribute items of a
+//!    structure (1.x), and the names a Get Attribute List answers (Attribute Name in 1.x, Attribute Reference
+//!    in 2.x) match in any order.
 //! 5. Keys the server generated (the objects named in the payload of a Create, Create Key Pair, Re-key, Re-key
-//!    Key Pair or Derive Key response) have random bytes: in any later response whose payload names such an
-//!    object, Key Material and Digest Value byte strings match any byte string of the same length.
+//!    Key Pair or Derive Key response) have random bytes: in any response whose payload names such an object
+//!    (the same response too, for a batch that creates and then gets), Key Material and Digest Value byte
+//!    strings match any byte string of the same length.
 
 use std::collections::HashSet;
 
@@ -38,7 +42,12 @@ pub fn now_offset(placeholder: &str) -> Option<i64> {
 
 /// Rule 2: items never compared.
 pub fn is_free_text(tag: Tag) -> bool {
-    tag == tag::RESULT_MESSAGE
+    [
+        tag::RESULT_MESSAGE,
+        tag::SERVER_CORRELATION_VALUE,
+        tag::LOCATED_ITEMS,
+    ]
+    .contains(&tag)
 }
 
 /// Rule 3: whether a Response Payload of this operation is compared by the kinds of its children only.
@@ -46,9 +55,12 @@ pub fn compares_kinds_only(operation: Option<u32>, tag: Tag) -> bool {
     operation == Some(operation::QUERY) && tag == tag::RESPONSE_PAYLOAD
 }
 
-/// Rule 4: whether the children of a structure with tag `parent` that carry `child` match in any order.
-pub fn unordered(parent: Tag, child: Tag) -> bool {
-    parent == tag::ATTRIBUTES || child == tag::ATTRIBUTE
+/// Rule 4: whether the children of a structure with tag `parent` that carry `child` match in any order, in a
+/// batch item of `operation`.
+pub fn unordered(operation: Option<u32>, parent: Tag, child: Tag) -> bool {
+    let listed_name = operation == Some(operation::GET_ATTRIBUTE_LIST)
+        && (child == tag::ATTRIBUTE_NAME || child == tag::ATTRIBUTE_REFERENCE);
+    parent == tag::ATTRIBUTES || child == tag::ATTRIBUTE || listed_name
 }
 
 /// Rule 5: the operations whose response names objects with server-generated key bytes.

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use kmipd::ops::{Engine, EngineConfig};
+use kmipd::store::MasterKeySource;
 
 /// An engine and the directory its data lives in (removed when dropped).
 pub struct TestEngine {
@@ -16,11 +17,12 @@ pub struct TestEngine {
 /// A fresh engine with an empty store.
 pub fn fresh() -> TestEngine {
     let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::open(EngineConfig {
-        data_dir: dir.path().to_path_buf(),
+    let config = EngineConfig {
+        data_dir: dir.path().to_owned(),
+        master_key: MasterKeySource::DataDir,
         ..EngineConfig::default()
-    })
-    .unwrap();
+    };
+    let engine = Engine::open(config).unwrap();
     TestEngine {
         engine: Arc::new(engine),
         dir,
