@@ -1327,3 +1327,39 @@ fn get_attributes_skips_names_the_object_cannot_have() {
     );
     assert_eq!(got.children_with(tag::ATTRIBUTE).count(), 1);
 }
+
+#[test]
+fn interop_answers_only_on_a_test_server_and_log_always() {
+    let e = engine();
+    let payload = || {
+        vec![
+            en(
+                tag::INTEROP_FUNCTION,
+                crate::spec::enums::interop_function::BEGIN,
+            ),
+            text(tag::INTEROP_IDENTIFIER, "BL-M-1-21"),
+        ]
+    };
+    assert_eq!(
+        fails(&e, 2, 1, Operation::INTEROP, payload()),
+        ResultReason::OperationNotSupported.code()
+    );
+    assert!(!implemented_operations().any(|op| op == Operation::INTEROP));
+    ok(
+        &e,
+        2,
+        1,
+        Operation::LOG,
+        vec![text(tag::LOG_MESSAGE, "hello")],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let test_server = Engine::open(EngineConfig {
+        data_dir: dir.path().to_path_buf(),
+        interop_tests: true,
+        ..EngineConfig::default()
+    })
+    .unwrap();
+    let done = ok(&test_server, 2, 1, Operation::INTEROP, payload());
+    assert!(done.children().is_empty());
+    assert!(operations_for(test_server.config()).any(|op| op == Operation::INTEROP));
+}
