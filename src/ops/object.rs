@@ -127,6 +127,19 @@ impl Managed {
         }
     }
 
+    /// Keeps Always Sensitive and Never Extractable true only while Sensitive stays true and Extractable false.
+    pub fn track_sensitivity(&mut self) {
+        if self.flag(tag::SENSITIVE) != Some(true) && self.flag(tag::ALWAYS_SENSITIVE) == Some(true)
+        {
+            self.set(tag::ALWAYS_SENSITIVE, Value::Boolean(false));
+        }
+        if self.flag(tag::EXTRACTABLE) != Some(false)
+            && self.flag(tag::NEVER_EXTRACTABLE) == Some(true)
+        {
+            self.set(tag::NEVER_EXTRACTABLE, Value::Boolean(false));
+        }
+    }
+
     /// Stamps Last Change Date: every operation that changes an object calls this before saving.
     pub fn touch(&mut self, now: i64) {
         self.set(tag::LAST_CHANGE_DATE, Value::DateTime(now));

@@ -957,7 +957,7 @@ fn attribute_operations_in_2x_forms() {
             Operation::SET_ATTRIBUTE,
             vec![uid(&u), new_attr(en(tag::STATE, state::ACTIVE))]
         ),
-        ResultReason::ReadOnlyAttribute.code()
+        ResultReason::AttributeReadOnly.code()
     );
     ok(
         &e,
@@ -1362,4 +1362,52 @@ fn interop_answers_only_on_a_test_server_and_log_always() {
     let done = ok(&test_server, 2, 1, Operation::INTEROP, payload());
     assert!(done.children().is_empty());
     assert!(operations_for(test_server.config()).any(|op| op == Operation::INTEROP));
+}
+
+#[test]
+fn names_are_unique_and_sensitivity_history_is_kept() {
+    let e = engine();
+    let a = create_2x(&e, vec![v(tag::NAME, name_value("shared"))]);
+    let b = create_2x(&e, vec![v(tag::SENSITIVE, Value::Boolean(true))]);
+    let new_attr = |a: Ttlv| st(tag::NEW_ATTRIBUTE, vec![a]);
+    assert_eq!(
+        fails(
+            &e,
+            2,
+            1,
+            Operation::ADD_ATTRIBUTE,
+            vec![uid(&b), new_attr(v(tag::NAME, name_value("shared")))]
+        ),
+        ResultReason::NonUniqueNameAttribute.code()
+    );
+    let flags = |u: &str| {
+        let got = ok(&e, 2, 1, Operation::GET_ATTRIBUTES, vec![uid(u)]);
+        let attrs = got.child(tag::ATTRIBUTES).unwrap().clone();
+        [
+            tag::SENSITIVE,
+            tag::ALWAYS_SENSITIVE,
+            tag::EXTRACTABLE,
+            tag::NEVER_EXTRACTABLE,
+        ]
+        .map(|t| attrs.child(t).map(|x| x.value.clone()))
+    };
+    let t = Some(Value::Boolean(true));
+    let f = Some(Value::Boolean(false));
+    assert_eq!(flags(&a), [f.clone(), f.clone(), t.clone(), f.clone()]);
+    assert_eq!(flags(&b), [t.clone(), t.clone(), t.clone(), f.clone()]);
+    ok(
+        &e,
+        2,
+        1,
+        Operation::SET_ATTRIBUTE,
+        vec![uid(&b), new_attr(v(tag::SENSITIVE, Value::Boolean(false)))],
+    );
+    ok(
+        &e,
+        2,
+        1,
+        Operation::SET_ATTRIBUTE,
+        vec![uid(&b), new_attr(v(tag::SENSITIVE, Value::Boolean(true)))],
+    );
+    assert_eq!(flags(&b), [t.clone(), f.clone(), t, f]);
 }
