@@ -158,6 +158,12 @@ pub(super) fn add(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
     let (attr, _index) = one_attribute(payload, tag::NEW_ATTRIBUTE)?;
     rules::check_client_modify(&attr.name, managed.state)?;
     ensure_unique_name(ctx, &managed, &attr)?;
+    if attr.name == AttrName::Standard(tag::NAME) && managed.attrs.contains(&attr) {
+        return Err(KmipError::new(
+            ResultReason::NonUniqueNameAttribute,
+            "the object already has this Name",
+        ));
+    }
     let count = managed.instances(&attr.name).count();
     if count > 0 && !rules::multi_instance(&attr.name) {
         return Err(KmipError::new(
