@@ -210,7 +210,10 @@ pub fn load_any(ctx: &OpContext<'_>, uid: &str) -> Result<Managed, KmipError> {
         .get(uid)
         .map_err(|e| e.to_kmip())?
         .ok_or_else(|| {
-            KmipError::item_not_found(format!("no object has Unique Identifier {uid:?}"))
+            KmipError::new(
+                ResultReason::ObjectNotFound,
+                format!("no object has Unique Identifier {uid:?}"),
+            )
         })?;
     let mut managed = Managed::from_record(record)?;
     managed.settle(ctx.now);

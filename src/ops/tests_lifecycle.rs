@@ -540,6 +540,10 @@ fn the_state_machine_governs_activate_revoke_and_destroy() {
         fails(&e, 1, 4, Operation::GET, vec![uid("no-such-object")]),
         ResultReason::ItemNotFound.code()
     );
+    assert_eq!(
+        fails(&e, 2, 1, Operation::GET, vec![uid("no-such-object")]),
+        ResultReason::ObjectNotFound.code()
+    );
 }
 
 #[test]
