@@ -58,10 +58,9 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
             (AttrName::Standard(tag::OBJECT_TYPE), Value::Enumeration(t)) => {
                 query.object_type = Some(*t)
             }
-            (AttrName::Standard(tag::STATE), Value::Enumeration(s)) => {
-                let states = query.state.get_or_insert_with(all_states);
-                states.retain(|x| x == s);
-            }
+            // The stored state lags behind dates that have passed since the last change: State is compared
+            // with each candidate's state as of now.
+            (AttrName::Standard(tag::STATE), Value::Enumeration(_)) => residual.push(attr),
             (AttrName::Standard(tag::CRYPTOGRAPHIC_USAGE_MASK), _) => residual.push(attr),
             (name, Value::DateTime(d)) => dates.push((name.clone(), *d)),
             _ => match attr_io::search_key(&attr) {
@@ -136,10 +135,6 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
     Ok(Ttlv::structure(tag::RESPONSE_PAYLOAD, fields))
 }
 
-fn all_states() -> Vec<u32> {
-    State::ALL.iter().map(|s| s.code()).collect()
-}
-
 /// The storage status mask as store conditions: on-line and archival select by the archive flag; destroyed
 /// objects are found only when the mask has Destroyed Storage (2.x; 1.x defines no such bit, so a 1.x Locate never
 /// finds them, as the 1.4 profile vectors expect).
@@ -179,6 +174,9 @@ fn filter_attributes(payload: &Ttlv, version: ProtocolVersion) -> Result<Vec<Att
 /// Whether an object satisfies a filter the indexes could not decide: the usage mask by bitwise AND, a
 /// structure by the fields the filter gives.
 fn matches(managed: &Managed, filter: &Attr) -> bool {
+    if filter.name == AttrName::Standard(tag::STATE) {
+        return filter.value.value == Value::Enumeration(managed.state.code());
+    }
     if filter.name == AttrName::Standard(tag::CRYPTOGRAPHIC_USAGE_MASK) {
         let Value::Integer(want) = filter.value.value else {
             return false;

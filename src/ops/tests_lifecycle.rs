@@ -1415,3 +1415,42 @@ fn names_are_unique_and_sensitivity_history_is_kept() {
     );
     assert_eq!(flags(&b), [t.clone(), f.clone(), t, f]);
 }
+
+#[test]
+fn locate_by_state_sees_states_that_dates_have_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = |clock: fn() -> i64| {
+        Engine::open(EngineConfig {
+            clock,
+            data_dir: dir.path().to_path_buf(),
+            ..EngineConfig::default()
+        })
+        .unwrap()
+    };
+    let u = {
+        let e = open(|| NOW);
+        create_1x(
+            &e,
+            4,
+            128,
+            vec![attr1("Activation Date", Value::DateTime(NOW + 10))],
+        )
+    };
+    let later = open(|| NOW + 20);
+    let active = ok(
+        &later,
+        1,
+        4,
+        Operation::LOCATE,
+        vec![attr1("State", Value::Enumeration(state::ACTIVE))],
+    );
+    assert_eq!(uid_of(&active), u);
+    let pre_active = ok(
+        &later,
+        1,
+        4,
+        Operation::LOCATE,
+        vec![attr1("State", Value::Enumeration(state::PRE_ACTIVE))],
+    );
+    assert!(pre_active.child(tag::UNIQUE_IDENTIFIER).is_none());
+}
