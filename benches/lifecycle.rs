@@ -46,7 +46,7 @@ fn populate_budget() -> Duration {
 /// The objects Locate searches among.
 const LOCATE_POPULATION: usize = 100_000;
 /// Records per store transaction while populating.
-const POPULATE_CHUNK: usize = 10_000;
+const POPULATE_CHUNK: usize = 5_000;
 const V14: (i32, i32) = (1, 4);
 
 fn create_request() -> Ttlv {

@@ -8,18 +8,23 @@ use kmipd::spec::enums::{result_status, state};
 use kmipd::spec::tag;
 use kmipd::ttlv::{SecretBytes, Tag, Ttlv, Value};
 
+/// A Structure item.
 pub fn structure(tag: Tag, children: Vec<Ttlv>) -> Ttlv {
     Ttlv::structure(tag, children)
 }
+/// An Integer item.
 pub fn int(tag: Tag, v: i32) -> Ttlv {
     Ttlv::new(tag, Value::Integer(v))
 }
+/// An Enumeration item.
 pub fn enumeration(tag: Tag, v: u32) -> Ttlv {
     Ttlv::new(tag, Value::Enumeration(v))
 }
+/// A Text String item.
 pub fn text(tag: Tag, v: &str) -> Ttlv {
     Ttlv::new(tag, Value::TextString(v.to_owned()))
 }
+/// A Byte String item.
 pub fn bytes(tag: Tag, v: &[u8]) -> Ttlv {
     Ttlv::new(tag, Value::ByteString(SecretBytes::new(v.to_vec())))
 }
@@ -73,6 +78,7 @@ pub fn item_with_id(operation: u32, id: &[u8], payload: Vec<Ttlv>) -> Ttlv {
     )
 }
 
+/// A Unique Identifier item.
 pub fn uid(id: &str) -> Ttlv {
     text(tag::UNIQUE_IDENTIFIER, id)
 }
@@ -103,6 +109,7 @@ pub fn name_value(name: &str) -> Vec<Ttlv> {
     ]
 }
 
+/// A 1.x Template-Attribute holding `attributes`.
 pub fn template_attribute(attributes: Vec<Ttlv>) -> Ttlv {
     structure(tag::TEMPLATE_ATTRIBUTE, attributes)
 }
@@ -209,4 +216,5 @@ pub fn state_of(payload: &Ttlv) -> u32 {
     }
 }
 
+/// The Active state, which clients poll for.
 pub const ACTIVE: u32 = state::ACTIVE;
