@@ -55,6 +55,11 @@ fn main() {
     let path = Path::new(&out_dir).join("spec_tables.rs");
     fs::write(&path, code)
         .unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", path.display())));
+    println!("cargo::rerun-if-changed=kmip-spec/attributes.tsv");
+    let attributes = write_attributes(&read("kmip-spec/attributes.tsv"), &enums);
+    let path = Path::new(&out_dir).join("spec_attributes.rs");
+    fs::write(&path, attributes)
+        .unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", path.display())));
 }
 
 /// Stops the build with a message that names what is wrong.
@@ -403,4 +408,80 @@ fn screaming_snake(camel: &str) -> String {
         }
     }
     out
+}
+
+/// The attribute rules table (`kmip-spec/attributes.tsv`) as `ATTRIBUTES: &[AttributeDef]`, sorted by name.
+fn write_attributes(text: &str, enums: &BTreeMap<String, Enumeration>) -> String {
+    const FILE: &str = "attributes.tsv";
+    let object_types = enums
+        .get("ObjectType")
+        .unwrap_or_else(|| fail("enumerations.tsv has no ObjectType"));
+    let object_list = |list: &str, line: usize| -> String {
+        if list == "-" {
+            return "&[]".to_string();
+        }
+        let values: Vec<String> = list
+            .split(',')
+            .map(|n| {
+                let v = object_types
+                    .values
+                    .iter()
+                    .find(|v| v.name == n)
+                    .unwrap_or_else(|| {
+                        fail(&format!("{FILE}:{line}: {n:?} is not an Object Type"))
+                    });
+                format!("0x{:02X}", v.value)
+            })
+            .collect();
+        format!("&[{}]", values.join(", "))
+    };
+    let flag = |text: &str, line: usize| -> bool {
+        match text {
+            "yes" => true,
+            "no" => false,
+            other => fail(&format!("{FILE}:{line}: yes or no expected, not {other:?}")),
+        }
+    };
+    let mut code = String::new();
+    let _ = writeln!(
+        code,
+        "/// Length of `kmip-spec/attributes.tsv` when this table was generated.\n\
+         const ATTRIBUTES_TSV_LEN: usize = {};",
+        text.len()
+    );
+    code.push_str("/// Every standard attribute of KMIP 1.0-2.1, sorted by normalized name.\n");
+    code.push_str("pub static ATTRIBUTES: &[AttributeDef] = &[\n");
+    for (line, c) in rows(text, FILE, 15) {
+        let tag = if c[1] == "-" {
+            "None".to_string()
+        } else {
+            format!("Some(0x{:06X})", hex(c[1], FILE, line))
+        };
+        let spec_name_1x = if c[2] == "-" {
+            "None".to_string()
+        } else {
+            format!("Some({:?})", c[2])
+        };
+        let _ = writeln!(
+            code,
+            "    AttributeDef {{ name: {:?}, tag: {tag}, spec_name_1x: {spec_name_1x}, \
+             versions: VersionSet({}), multi_instance: {}, set_by_server: {}, set_by_client: {}, \
+             server_may_modify: {}, client_may_modify: {}, client_may_delete: {}, always_has_value: {}, \
+             applies_to: {}, applies_to_1x: {}, source: {:?} }},",
+            c[0],
+            version_bits(c[3], FILE, line),
+            flag(c[4], line),
+            c[5].contains("server"),
+            c[5].contains("client"),
+            flag(c[6], line),
+            flag(c[7], line),
+            flag(c[8], line),
+            flag(c[9], line),
+            object_list(c[10], line),
+            object_list(c[12], line),
+            c[11],
+        );
+    }
+    code.push_str("];\n");
+    code
 }

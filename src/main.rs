@@ -13,6 +13,7 @@ use kmipd::ops::{Engine, EngineConfig};
 use kmipd::server::bootstrap::{self, DevFiles};
 use kmipd::server::pki::{CertificateAuthority, KeyType, LEAF_VALIDITY_DAYS, write_pair};
 use kmipd::server::{FrameHandler, ServerConfig};
+use kmipd::store::MasterKeySource;
 
 #[derive(Parser)]
 #[command(name = "kmipd", version, about = "A KMIP key-management server")]
@@ -148,18 +149,33 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    let handler = engine(&config);
+    let handler = engine(&config)?;
     runtime
         .block_on(kmipd::server::run(config, handler, shutdown_signal()))
         .map_err(|e| e.to_string())
 }
 
-/// The request handler `serve` runs: the KMIP engine, holding requests to the configured TTLV limits.
-fn engine(config: &ServerConfig) -> Arc<dyn FrameHandler> {
-    Arc::new(Engine::new(EngineConfig {
+/// The environment variable that, when set, carries the store's master key (hex or base64).
+const MASTER_KEY_ENV: &str = "KMIPD_MASTER_KEY";
+
+/// The request handler `serve` runs: the KMIP engine over the store in the data directory, holding requests to
+/// the configured TTLV limits. The master key comes from `KMIPD_MASTER_KEY` when set, else from (or is generated
+/// into) the data directory.
+fn engine(config: &ServerConfig) -> Result<Arc<dyn FrameHandler>, String> {
+    let master_key = if std::env::var_os(MASTER_KEY_ENV).is_some() {
+        MasterKeySource::Env(MASTER_KEY_ENV.to_string())
+    } else {
+        MasterKeySource::DataDir
+    };
+    let engine = Engine::open(EngineConfig {
         limits: config.limits.ttlv(),
+        data_dir: config.data_dir.clone(),
+        master_key,
         ..EngineConfig::default()
-    }))
+    })
+    .map_err(|e| e.to_string())?;
+    info!(store = %engine.store().path().display(), "store open");
+    Ok(Arc::new(engine))
 }
 
 /// Completes on SIGTERM or Ctrl-C (SIGINT).

@@ -1,13 +1,22 @@
 //! KMIP messages: the one internal model of requests and responses, decoded from and encoded to the TTLV of every
 //! protocol version 1.0-2.1. Version differences live here, at the edge, and nowhere below.
 
+pub mod attribute_rules;
+pub mod attributes;
 pub mod enums;
 pub mod error;
+pub mod key_format;
 pub mod message;
+pub mod object;
 pub mod payloads;
+pub mod quirks;
 #[cfg(test)]
 mod spec_check;
+pub mod state;
+#[cfg(test)]
+mod vector_items;
 pub mod version;
+pub mod wrap;
 
 pub use enums::{Operation, QueryFunction, ResultStatus};
 pub use error::{KmipError, ResultReason};

@@ -9,7 +9,7 @@ use super::OpContext;
 /// Every supported version when the client lists none; otherwise those of the client's that the server speaks,
 /// ordered by the server's preference (the response is "ranked in decreasing order of preference" of the
 /// server, 2.1 section 6.1.16). No shared version gives an empty list, not an error.
-pub(super) fn run(payload: &Ttlv, ctx: &OpContext<'_>) -> Result<Ttlv, KmipError> {
+pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
     let request = DiscoverVersionsRequest::from_payload(payload, ctx.strict)?;
     let versions = ProtocolVersion::SUPPORTED
         .into_iter()

@@ -35,10 +35,10 @@ impl std::fmt::Debug for FrameReply {
 impl Engine {
     /// Answers one request frame (header included). Bytes that are not TTLV are answered with a Codec Error
     /// (Invalid Message in 1.x) in the request's version when its first bytes show it, else in the newest.
-    pub fn respond_to_frame(&self, frame: &[u8]) -> FrameReply {
+    pub fn respond_to_frame(&self, frame: &[u8], caller: &Caller) -> FrameReply {
         match ttlv::decode(frame, &self.config().limits) {
             Ok(tree) => FrameReply {
-                bytes: ttlv::encode(&self.handle_request(&tree)),
+                bytes: ttlv::encode(&self.handle_request_from(&tree, caller)),
                 close_after: false,
             },
             Err(e) => {
@@ -70,7 +70,7 @@ impl Engine {
 
 impl FrameHandler for Engine {
     fn handle_frame(&self, frame: &[u8], caller: &Caller) -> Reply {
-        let reply = self.respond_to_frame(frame);
+        let reply = self.respond_to_frame(frame, caller);
         if reply.close_after {
             tracing::info!(identity = %caller.identity, peer = %caller.peer, "request is not TTLV; closing");
         }

@@ -6,13 +6,33 @@
 //! are answered Operation Not Supported; Query Operations lists exactly the registry, so it grows as operations
 //! land.
 
+mod attr_io;
+mod attributes;
+mod batch;
+mod create;
 mod discover_versions;
 mod frame;
+mod get;
+mod interop;
+mod lifecycle;
+mod locate;
+mod new_object;
+mod object;
 mod query;
+mod register;
+mod rekey;
+mod rules;
 
+pub use batch::BatchIds;
 pub use frame::FrameReply;
 
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::access::Caller;
+use crate::store::{MasterKeySource, Store, StoreError};
 
 use crate::kmip::enums::{AsynchronousIndicator, BatchErrorContinuationOption, Operation};
 use crate::kmip::payloads::ServerInformation;
@@ -31,8 +51,15 @@ pub struct EngineConfig {
     pub vendor_identification: String,
     /// Query Server Information's Server Information.
     pub server_information: ServerInformation,
-    /// The clock that stamps responses, in seconds since the Unix epoch; replaceable so tests can fix it.
+    /// The clock that stamps responses and objects, in seconds since the Unix epoch; replaceable so tests can
+    /// fix it.
     pub clock: fn() -> i64,
+    /// Where the store lives: `<data_dir>/store.sqlite`.
+    pub data_dir: PathBuf,
+    /// Where the master key that protects the store comes from.
+    pub master_key: MasterKeySource,
+    /// Answer the Interop operation of the interoperability test cases; never on a production server.
+    pub interop_tests: bool,
 }
 
 impl Default for EngineConfig {
@@ -47,6 +74,9 @@ impl Default for EngineConfig {
                 build_level: None,
             },
             clock: system_clock,
+            data_dir: PathBuf::from("./kmipd-data"),
+            master_key: MasterKeySource::DataDir,
+            interop_tests: false,
         }
     }
 }
@@ -62,6 +92,7 @@ pub fn system_clock() -> i64 {
 #[derive(Debug)]
 pub struct Engine {
     config: EngineConfig,
+    store: Arc<Store>,
 }
 
 /// What an operation may consult while it runs.
@@ -73,26 +104,95 @@ pub struct OpContext<'a> {
     pub strict: bool,
     /// The server's configuration.
     pub config: &'a EngineConfig,
+    /// Where managed objects live.
+    pub store: &'a Store,
+    /// Who sent the request.
+    pub caller: &'a Caller,
+    /// The ID Placeholder and the identifiers earlier items of the batch returned.
+    pub batch: BatchIds,
+    /// The time the request is processed at, seconds since the Unix epoch; one value for the whole batch.
+    pub now: i64,
 }
 
 /// An operation: its Request Payload in, its Response Payload out.
-type OpFn = fn(&Ttlv, &OpContext<'_>) -> Result<Ttlv, KmipError>;
+type OpFn = fn(&Ttlv, &mut OpContext<'_>) -> Result<Ttlv, KmipError>;
 
 /// The registry of implemented operations, in the order Query Operations lists them.
 const IMPLEMENTED: &[(Operation, OpFn)] = &[
     (Operation::DISCOVER_VERSIONS, discover_versions::run),
     (Operation::QUERY, query::run),
+    (Operation::CREATE, create::run),
+    (Operation::REGISTER, register::run),
+    (Operation::LOCATE, locate::run),
+    (Operation::GET, get::run),
+    (Operation::GET_ATTRIBUTES, attributes::get_attributes),
+    (
+        Operation::GET_ATTRIBUTE_LIST,
+        attributes::get_attribute_list,
+    ),
+    (Operation::ADD_ATTRIBUTE, attributes::add),
+    (Operation::MODIFY_ATTRIBUTE, attributes::modify),
+    (Operation::DELETE_ATTRIBUTE, attributes::delete),
+    (Operation::SET_ATTRIBUTE, attributes::set),
+    (Operation::ADJUST_ATTRIBUTE, attributes::adjust),
+    (Operation::REKEY, rekey::run),
+    (Operation::CHECK, lifecycle::check),
+    (Operation::OBTAIN_LEASE, lifecycle::obtain_lease),
+    (
+        Operation::GET_USAGE_ALLOCATION,
+        lifecycle::get_usage_allocation,
+    ),
+    (Operation::ACTIVATE, lifecycle::activate),
+    (Operation::REVOKE, lifecycle::revoke),
+    (Operation::DESTROY, lifecycle::destroy),
+    (Operation::ARCHIVE, lifecycle::archive),
+    (Operation::RECOVER, lifecycle::recover),
+    (Operation::LOG, interop::log),
+    (Operation::INTEROP, interop::interop),
 ];
 
-/// The operations the server implements, as Query Operations reports them.
+/// The operations the server implements, as Query Operations reports them (Interop only on a server configured
+/// for interoperability tests).
 pub fn implemented_operations() -> impl Iterator<Item = Operation> {
-    IMPLEMENTED.iter().map(|(op, _)| *op)
+    IMPLEMENTED
+        .iter()
+        .map(|(op, _)| *op)
+        .filter(|op| *op != Operation::INTEROP)
+}
+
+/// The operations a server with this configuration answers.
+pub fn operations_for(config: &EngineConfig) -> impl Iterator<Item = Operation> + '_ {
+    IMPLEMENTED
+        .iter()
+        .map(|(op, _)| *op)
+        .filter(|op| *op != Operation::INTEROP || config.interop_tests)
+}
+
+/// The caller of requests handed to the engine in-process (tests, tools): no certificate, no peer.
+pub fn in_process_caller() -> Caller {
+    Caller {
+        peer: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        identity: "in-process".to_string(),
+        certificate_sha256: [0; 32],
+    }
 }
 
 impl Engine {
-    /// Builds an engine.
-    pub fn new(config: EngineConfig) -> Self {
-        Engine { config }
+    /// Opens the engine: the store in the data directory (created on first use) under the configured master
+    /// key.
+    pub fn open(config: EngineConfig) -> Result<Engine, StoreError> {
+        let store = Store::open_in_dir(&config.data_dir, &config.master_key)?;
+        Ok(Engine::with_store(config, Arc::new(store)))
+    }
+
+    /// Builds an engine over a store that is already open.
+    pub fn with_store(config: EngineConfig, store: Arc<Store>) -> Self {
+        Engine { config, store }
+    }
+
+    /// The store the engine keeps objects in.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
     }
 
     /// The engine's configuration.
@@ -104,11 +204,16 @@ impl Engine {
     /// rather than dropped, and a response larger than the request's Maximum Response Size becomes Response
     /// Too Large for every item.
     pub fn handle_request(&self, request: &Ttlv) -> Ttlv {
+        self.handle_request_from(request, &in_process_caller())
+    }
+
+    /// [`Engine::handle_request`] on behalf of an authenticated caller.
+    pub fn handle_request_from(&self, request: &Ttlv, caller: &Caller) -> Ttlv {
         let message = match RequestMessage::from_ttlv(request) {
             Ok(m) => m,
             Err(rejected) => return ResponseMessage::rejection(&rejected, self.now()).to_ttlv(),
         };
-        let response = self.process(&message);
+        let response = self.process(&message, caller);
         let tree = response.to_ttlv();
         let Some(maximum) = message.header.maximum_response_size else {
             return tree;
@@ -121,7 +226,7 @@ impl Engine {
     }
 
     /// Runs every batch item of a request that has been read, and builds the response in its version.
-    pub fn process(&self, request: &RequestMessage) -> ResponseMessage {
+    pub fn process(&self, request: &RequestMessage, caller: &Caller) -> ResponseMessage {
         let version = request.version;
         // The specification asks servers to log the client's correlation value with each request.
         tracing::debug!(
@@ -130,11 +235,16 @@ impl Engine {
             client_correlation_value = request.header.client_correlation_value.as_deref(),
             "request"
         );
-        let header = ResponseHeader::new(version, self.now());
-        let ctx = OpContext {
+        let now = self.now();
+        let header = ResponseHeader::new(version, now);
+        let mut ctx = OpContext {
             version,
             strict: version == request.header.protocol_version,
             config: &self.config,
+            store: &self.store,
+            caller,
+            batch: BatchIds::default(),
+            now,
         };
         let items = match refusal(request) {
             Some(refuse) => request
@@ -150,14 +260,18 @@ impl Engine {
                     Err(bad) => unreadable(bad),
                 })
                 .collect(),
-            None => self.run_batch(request, &ctx),
+            None => self.run_batch(request, &mut ctx),
         };
         ResponseMessage { header, items }
     }
 
     /// Runs the items in request order (which satisfies either Batch Order Option), stopping after the first
     /// failure unless the Batch Error Continuation Option is Continue.
-    fn run_batch(&self, request: &RequestMessage, ctx: &OpContext<'_>) -> Vec<ResponseBatchItem> {
+    fn run_batch(
+        &self,
+        request: &RequestMessage,
+        ctx: &mut OpContext<'_>,
+    ) -> Vec<ResponseBatchItem> {
         let option = request
             .header
             .batch_error_continuation_option
@@ -184,7 +298,7 @@ impl Engine {
 }
 
 /// Runs one readable item.
-fn run_item(item: &RequestBatchItem, ctx: &OpContext<'_>) -> ResponseBatchItem {
+fn run_item(item: &RequestBatchItem, ctx: &mut OpContext<'_>) -> ResponseBatchItem {
     let id = item.unique_batch_item_id.clone();
     let result = match IMPLEMENTED.iter().find(|(op, _)| *op == item.operation) {
         None => Err(KmipError::operation_not_supported(format!(
@@ -251,4 +365,8 @@ fn refusal(request: &RequestMessage) -> Option<Box<dyn Fn(usize) -> KmipError + 
 }
 
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_lifecycle;

@@ -1,26 +1,31 @@
 //! Query: what the server can do, answered truthfully from what is implemented, never from a wish list.
 
 use crate::kmip::KmipError;
-use crate::kmip::enums::{QueryFunction, RngAlgorithm};
+use crate::kmip::enums::{ObjectType, QueryFunction, RngAlgorithm};
 use crate::kmip::payloads::{CapabilityInformation, QueryRequest, QueryResponse, RngParameters};
 use crate::ttlv::Ttlv;
 
-use super::{OpContext, implemented_operations};
+use super::{OpContext, operations_for};
 
 /// Answers each Query Function asked for. Functions whose truthful answer is "none" (object types, until
 /// objects can be stored; application namespaces; extensions; attestation types; validations; profiles; client
 /// registration methods; defaults) contribute nothing, which the specification allows ("the response payload is
 /// empty if there are no values to return"). An undefined Query Function is an Invalid Field.
-pub(super) fn run(payload: &Ttlv, ctx: &OpContext<'_>) -> Result<Ttlv, KmipError> {
+pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
     let request = QueryRequest::from_payload(payload, ctx.strict)?;
     let mut response = QueryResponse::default();
     for function in &request.functions {
         match *function {
             QueryFunction::QUERY_OPERATIONS => {
-                response.operations = implemented_operations().collect()
+                response.operations = operations_for(ctx.config).collect()
             }
-            // No object can be stored yet: the truthful list is empty.
-            QueryFunction::QUERY_OBJECTS => response.object_types = Vec::new(),
+            // The object types Register accepts.
+            QueryFunction::QUERY_OBJECTS => {
+                response.object_types = super::register::OBJECT_TAGS
+                    .iter()
+                    .map(|(object_type, _)| ObjectType(*object_type))
+                    .collect()
+            }
             QueryFunction::QUERY_SERVER_INFORMATION => {
                 response.vendor_identification = Some(ctx.config.vendor_identification.clone());
                 response.server_information = Some(ctx.config.server_information.clone());

@@ -9,11 +9,8 @@ use crate::ttlv::{self, Value};
 
 const NOW: i64 = 1_700_000_000;
 
-fn engine() -> Engine {
-    Engine::new(EngineConfig {
-        clock: || NOW,
-        ..EngineConfig::default()
-    })
+fn engine() -> super::test_support::TestEngine {
+    super::test_support::engine_at(|| NOW)
 }
 
 fn version(major: i32, minor: i32) -> Ttlv {
@@ -362,6 +359,7 @@ fn query_matches_the_shape_of_the_2_1_vectors() {
     assert_eq!(enums_in(payload, tag::OPERATION), ops);
     assert!(ops.contains(&Operation::QUERY.0) && ops.contains(&Operation::DISCOVER_VERSIONS.0));
     let mut expected = vec![tag::OPERATION; ops.len()];
+    expected.extend(vec![tag::OBJECT_TYPE; super::register::OBJECT_TAGS.len()]);
     expected.extend([tag::VENDOR_IDENTIFICATION, tag::SERVER_INFORMATION]);
     assert_eq!(tags(payload), expected);
     assert_eq!(
@@ -463,7 +461,7 @@ fn query_capabilities_and_masks_follow_the_version() {
 }
 
 #[test]
-fn query_objects_is_truthfully_empty_and_bad_functions_fail() {
+fn query_objects_lists_the_registrable_types_and_bad_functions_fail() {
     let resp = engine().handle_request(&single(
         1,
         0,
@@ -473,13 +471,12 @@ fn query_objects_is_truthfully_empty_and_bad_functions_fail() {
             query(&[QueryFunction::QUERY_OBJECTS]),
         ),
     ));
-    assert!(
-        response_items(&resp)[0]
-            .child(tag::RESPONSE_PAYLOAD)
-            .unwrap()
-            .children()
-            .is_empty()
-    );
+    let payload = response_items(&resp)[0]
+        .child(tag::RESPONSE_PAYLOAD)
+        .unwrap();
+    let types = enums_in(payload, tag::OBJECT_TYPE);
+    assert_eq!(types.len(), super::register::OBJECT_TAGS.len());
+    assert!(types.contains(&crate::spec::enums::object_type::SYMMETRIC_KEY));
 
     let resp = engine().handle_request(&single(
         2,
@@ -509,7 +506,7 @@ fn three_with_unknown_middle(option: Option<u32>) -> Ttlv {
         header(1, 2, extra, 3),
         vec![
             item(Operation::DISCOVER_VERSIONS, Some(b"a"), vec![]),
-            item(Operation::CREATE, Some(b"b"), vec![]),
+            item(Operation::CERTIFY, Some(b"b"), vec![]),
             item(
                 Operation::QUERY,
                 Some(b"c"),
@@ -532,7 +529,7 @@ fn unsupported_operation_fails_alone_when_the_batch_continues() {
     );
     assert_eq!(
         items[1].child(tag::OPERATION).unwrap().value,
-        Value::Enumeration(Operation::CREATE.0)
+        Value::Enumeration(Operation::CERTIFY.0)
     );
     assert_eq!(
         items[1].child(tag::UNIQUE_BATCH_ITEM_ID).unwrap().value,
@@ -886,7 +883,7 @@ fn frames_round_trip_through_the_codec() {
         2,
         item(Operation::DISCOVER_VERSIONS, Some(b"01234567"), vec![]),
     );
-    let reply = engine().respond_to_frame(&ttlv::encode(&req));
+    let reply = engine().respond_to_frame(&ttlv::encode(&req), &in_process_caller());
     assert!(!reply.close_after);
     let resp = ttlv::decode(&reply.bytes, &Limits::DEFAULT).unwrap();
     assert_eq!(response_version(&resp), ProtocolVersion::V1_2);
@@ -898,7 +895,10 @@ fn frames_round_trip_through_the_codec() {
 
 #[test]
 fn garbage_bytes_get_a_codec_error_response_that_decodes() {
-    let reply = engine().respond_to_frame(b"GET / HTTP/1.1\r\nHost: kmip\r\n\r\n");
+    let reply = engine().respond_to_frame(
+        b"GET / HTTP/1.1\r\nHost: kmip\r\n\r\n",
+        &in_process_caller(),
+    );
     assert!(reply.close_after);
     let resp = ttlv::decode(&reply.bytes, &Limits::DEFAULT).unwrap();
     assert_rejected(&resp, ResultReason::CodecError, ProtocolVersion::V2_1);
@@ -912,7 +912,7 @@ fn a_truncated_request_is_answered_in_its_own_version() {
         item(Operation::DISCOVER_VERSIONS, None, vec![]),
     ));
     let truncated = &bytes[..bytes.len() - 8];
-    let reply = engine().respond_to_frame(truncated);
+    let reply = engine().respond_to_frame(truncated, &in_process_caller());
     assert!(reply.close_after);
     let resp = ttlv::decode(&reply.bytes, &Limits::DEFAULT).unwrap();
     // Codec Error does not exist in 1.2: the 1.x answer to unparseable input is Invalid Message.

@@ -1,0 +1,257 @@
+//! A managed object as the operations see it — identifier, type, state, archive flag, the object's TTLV and its
+//! attribute instances — and the one place that loads it from and saves it to the store. Loading applies the
+//! dates that have passed (`kmip::state::effective_state`), so every operation sees the state as of now.
+
+use crate::kmip::object::ManagedObject;
+use crate::kmip::state::{self, LifecycleDates, State};
+use crate::kmip::{KmipError, ResultReason};
+use crate::spec::tag;
+use crate::store::{AttributeRecord, Mutation, ObjectRecord};
+use crate::ttlv::{Ttlv, Value};
+
+use super::OpContext;
+use super::attr_io::{self, Attr, AttrName};
+
+/// A managed object, loaded.
+#[derive(Clone, Debug)]
+pub struct Managed {
+    /// Unique Identifier.
+    pub uid: String,
+    /// Object Type enumeration value.
+    pub object_type: u32,
+    /// The state as of the request's time.
+    pub state: State,
+    /// Moved to archival storage by Archive.
+    pub archived: bool,
+    /// The object itself (key block, certificate, ...); `None` once destroyed.
+    pub object: Option<ManagedObject>,
+    /// Every attribute instance, in order; an instance's index is its position among instances of its name.
+    pub attrs: Vec<Attr>,
+}
+
+impl Managed {
+    /// The first instance of a standard attribute.
+    pub fn get(&self, t: u32) -> Option<&Ttlv> {
+        self.attrs
+            .iter()
+            .find(|a| a.name == AttrName::Standard(t))
+            .map(|a| &a.value)
+    }
+
+    /// A standard date attribute's value.
+    pub fn date(&self, t: u32) -> Option<i64> {
+        match self.get(t).map(|v| &v.value) {
+            Some(Value::DateTime(d)) => Some(*d),
+            _ => None,
+        }
+    }
+
+    /// A standard boolean attribute's value.
+    pub fn flag(&self, t: u32) -> Option<bool> {
+        match self.get(t).map(|v| &v.value) {
+            Some(Value::Boolean(b)) => Some(*b),
+            _ => None,
+        }
+    }
+
+    /// The instances of one attribute with their indexes.
+    pub fn instances<'a>(&'a self, name: &'a AttrName) -> impl Iterator<Item = (u32, &'a Attr)> {
+        self.attrs
+            .iter()
+            .filter(move |a| &a.name == name)
+            .zip(0u32..)
+            .map(|(a, i)| (i, a))
+    }
+
+    /// Position in `attrs` of instance `index` of `name`.
+    pub fn position(&self, name: &AttrName, index: u32) -> Option<usize> {
+        self.attrs
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| &a.name == name)
+            .nth(usize::try_from(index).ok()?)
+            .map(|(p, _)| p)
+    }
+
+    /// Sets a single-instance standard attribute, replacing the value it had.
+    pub fn set(&mut self, t: u32, value: Value) {
+        let attr = Attr::standard(t, value);
+        match self.position(&attr.name, 0) {
+            Some(p) => {
+                if let Some(slot) = self.attrs.get_mut(p) {
+                    *slot = attr;
+                }
+            }
+            None => self.attrs.push(attr),
+        }
+    }
+
+    /// Removes every instance of a standard attribute.
+    pub fn remove(&mut self, t: u32) {
+        self.attrs.retain(|a| a.name != AttrName::Standard(t));
+    }
+
+    /// Moves the object to `state` and records it in the State attribute.
+    pub fn set_state(&mut self, state: State) {
+        self.state = state;
+        self.set(tag::STATE, Value::Enumeration(state.code()));
+    }
+
+    /// Applies an event through the state machine, or fails with the reason it prescribes.
+    pub fn apply(&mut self, event: state::Event) -> Result<(), KmipError> {
+        match state::transition(self.state, event) {
+            state::Outcome::To(next) => {
+                self.set_state(next);
+                Ok(())
+            }
+            state::Outcome::Stays => Ok(()),
+            state::Outcome::Refused(reason) => Err(KmipError::new(
+                reason,
+                format!(
+                    "{event:?} is not permitted for an object in state {}",
+                    self.state
+                ),
+            )),
+        }
+    }
+
+    /// Re-reads the lifecycle dates and moves the state on to what they imply at `now`.
+    pub fn settle(&mut self, now: i64) {
+        let dates = LifecycleDates {
+            activation: self.date(tag::ACTIVATION_DATE),
+            deactivation: self.date(tag::DEACTIVATION_DATE),
+        };
+        let effective = state::effective_state(self.state, dates, now);
+        if effective != self.state {
+            self.set_state(effective);
+        }
+    }
+
+    /// Keeps Always Sensitive and Never Extractable true only while Sensitive stays true and Extractable false.
+    pub fn track_sensitivity(&mut self) {
+        if self.flag(tag::SENSITIVE) != Some(true) && self.flag(tag::ALWAYS_SENSITIVE) == Some(true)
+        {
+            self.set(tag::ALWAYS_SENSITIVE, Value::Boolean(false));
+        }
+        if self.flag(tag::EXTRACTABLE) != Some(false)
+            && self.flag(tag::NEVER_EXTRACTABLE) == Some(true)
+        {
+            self.set(tag::NEVER_EXTRACTABLE, Value::Boolean(false));
+        }
+    }
+
+    /// Stamps Last Change Date: every operation that changes an object calls this before saving.
+    pub fn touch(&mut self, now: i64) {
+        self.set(tag::LAST_CHANGE_DATE, Value::DateTime(now));
+    }
+
+    /// The record the store keeps.
+    pub fn to_record(&self) -> ObjectRecord {
+        let mut record = ObjectRecord::new(self.uid.clone(), self.object_type, self.state.code());
+        record.archived = self.archived;
+        record.object = self.object.as_ref().map(ManagedObject::to_storage_bytes);
+        let mut seen: Vec<(&AttrName, u32)> = Vec::new();
+        for attr in &self.attrs {
+            let index = match seen.iter_mut().find(|(n, _)| *n == &attr.name) {
+                Some((_, count)) => {
+                    *count += 1;
+                    *count
+                }
+                None => {
+                    seen.push((&attr.name, 0));
+                    0
+                }
+            };
+            record.attributes.push(AttributeRecord {
+                name: attr.name.storage_key(),
+                index,
+                value: attr_io::value_bytes(attr),
+                search: attr_io::search_key(attr),
+            });
+        }
+        record
+    }
+
+    /// The object from its stored record.
+    pub fn from_record(record: ObjectRecord) -> Result<Managed, KmipError> {
+        let corrupt = |what: String| {
+            KmipError::general_failure(format!("stored object is unreadable: {what}"))
+        };
+        let state = State::from_code(record.state)
+            .ok_or_else(|| corrupt(format!("state {}", record.state)))?;
+        let object = match &record.object {
+            Some(bytes) => Some(ManagedObject::from_storage_bytes(bytes.as_slice())?),
+            None => None,
+        };
+        let mut attrs = Vec::with_capacity(record.attributes.len());
+        for a in &record.attributes {
+            let name = AttrName::from_storage_key(&a.name)
+                .ok_or_else(|| corrupt(format!("attribute name {:?}", a.name)))?;
+            attrs.push(Attr {
+                name,
+                value: attr_io::value_from_bytes(&a.value)?,
+            });
+        }
+        Ok(Managed {
+            uid: record.uid,
+            object_type: record.object_type,
+            state,
+            archived: record.archived,
+            object,
+            attrs,
+        })
+    }
+}
+
+/// Loads an object as of the request's time, archived or not.
+pub fn load_any(ctx: &OpContext<'_>, uid: &str) -> Result<Managed, KmipError> {
+    let record = ctx
+        .store
+        .get(uid)
+        .map_err(|e| e.to_kmip())?
+        .ok_or_else(|| {
+            KmipError::new(
+                ResultReason::ObjectNotFound,
+                format!("no object has Unique Identifier {uid:?}"),
+            )
+        })?;
+    let mut managed = Managed::from_record(record)?;
+    managed.settle(ctx.now);
+    Ok(managed)
+}
+
+/// Loads an object that is not archived (the operations other than Recover refuse archived objects with
+/// Object Archived).
+pub fn load(ctx: &OpContext<'_>, uid: &str) -> Result<Managed, KmipError> {
+    let managed = load_any(ctx, uid)?;
+    if managed.archived {
+        return Err(KmipError::new(
+            ResultReason::ObjectArchived,
+            format!("object {uid:?} is archived; Recover it first"),
+        ));
+    }
+    Ok(managed)
+}
+
+/// Loads the object a payload names (its Unique Identifier, or the ID Placeholder).
+pub fn load_named(ctx: &OpContext<'_>, payload: &Ttlv) -> Result<Managed, KmipError> {
+    let uid = ctx.batch.resolve(payload.child(tag::UNIQUE_IDENTIFIER))?;
+    load(ctx, &uid)
+}
+
+/// Saves objects in one durable transaction.
+pub fn save(ctx: &OpContext<'_>, objects: &[&Managed]) -> Result<(), KmipError> {
+    let mutations = objects
+        .iter()
+        .map(|m| Mutation::Put(m.to_record()))
+        .collect();
+    ctx.store
+        .commit(mutations)
+        .map(|_| ())
+        .map_err(|e| e.to_kmip())
+}
+
+/// A Unique Identifier item for a response.
+pub fn uid_item(uid: &str) -> Ttlv {
+    Ttlv::new(tag::UNIQUE_IDENTIFIER, Value::TextString(uid.to_string()))
+}

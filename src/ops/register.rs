@@ -1,0 +1,55 @@
+//! Register: a client's object (Symmetric Key, Secret Data, Opaque Object, Public Key, Private Key,
+//! Certificate, Split Key, PGP Key) is stored as given, with the client's attributes and the server's.
+
+use crate::kmip::object::ManagedObject;
+use crate::kmip::{KmipError, ResultReason};
+use crate::spec::enums::object_type as ot;
+use crate::spec::enums::unique_identifier as ue;
+use crate::spec::tag;
+use crate::ttlv::{Ttlv, Value};
+
+use super::OpContext;
+use super::attr_io;
+use super::{new_object, object};
+
+/// Each Object Type's structure tag.
+pub const OBJECT_TAGS: &[(u32, u32)] = &[
+    (ot::CERTIFICATE, tag::CERTIFICATE),
+    (ot::SYMMETRIC_KEY, tag::SYMMETRIC_KEY),
+    (ot::PUBLIC_KEY, tag::PUBLIC_KEY),
+    (ot::PRIVATE_KEY, tag::PRIVATE_KEY),
+    (ot::SPLIT_KEY, tag::SPLIT_KEY),
+    (ot::SECRET_DATA, tag::SECRET_DATA),
+    (ot::OPAQUE_OBJECT, tag::OPAQUE_OBJECT),
+    (ot::PGP_KEY, tag::PGP_KEY),
+];
+
+/// Runs Register.
+pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
+    let object_type = match payload.child(tag::OBJECT_TYPE).map(|t| &t.value) {
+        Some(Value::Enumeration(t)) => *t,
+        _ => return Err(KmipError::invalid_message("Register needs an Object Type")),
+    };
+    let object_tag = OBJECT_TAGS
+        .iter()
+        .find(|(t, _)| *t == object_type)
+        .map(|(_, tag)| *tag)
+        .ok_or_else(|| {
+            KmipError::new(
+                ResultReason::InvalidObjectType,
+                format!("objects of Object Type {object_type} cannot be registered"),
+            )
+        })?;
+    let object = payload.child(object_tag).ok_or_else(|| {
+        KmipError::invalid_message("Register's payload lacks the object its Object Type names")
+    })?;
+    let object = ManagedObject::from_ttlv(object, ctx.version)?;
+    let attrs = attr_io::request_attributes(payload, ctx.version)?;
+    let managed = new_object::build(ctx, object, attrs)?;
+    object::save(ctx, &[&managed])?;
+    ctx.batch.produced(ue::REGISTER, &managed.uid);
+    Ok(Ttlv::structure(
+        tag::RESPONSE_PAYLOAD,
+        vec![object::uid_item(&managed.uid)],
+    ))
+}

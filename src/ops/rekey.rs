@@ -1,0 +1,108 @@
+//! ReKey: a replacement for a symmetric key — new key material of the same algorithm and length, the old key's
+//! client attributes, lifecycle dates moved by Offset (2.1 section 6.1.42), and Replacement / Replaced Object
+//! links between the two. Both objects are saved in one commit.
+
+use crate::kmip::KmipError;
+use crate::spec::enums::link_type;
+use crate::spec::enums::object_type;
+use crate::spec::enums::unique_identifier as ue;
+use crate::spec::tag;
+use crate::ttlv::{Ttlv, Value};
+
+use super::OpContext;
+use super::attr_io::{self, Attr, AttrName};
+use super::rules;
+use super::{create, new_object, object};
+
+/// Attributes the replacement does not inherit: the server's own, the lifecycle dates (recomputed from Offset)
+/// and the old key's links.
+const NOT_INHERITED: &[u32] = &[
+    tag::ACTIVATION_DATE,
+    tag::DEACTIVATION_DATE,
+    tag::PROCESS_START_DATE,
+    tag::PROTECT_STOP_DATE,
+    tag::LINK,
+    tag::FRESH,
+];
+
+fn link(kind: u32, uid: &str) -> Attr {
+    Attr::standard(
+        tag::LINK,
+        Value::Structure(vec![
+            Ttlv::new(tag::LINK_TYPE, Value::Enumeration(kind)),
+            Ttlv::new(
+                tag::LINKED_OBJECT_IDENTIFIER,
+                Value::TextString(uid.to_string()),
+            ),
+        ]),
+    )
+}
+
+/// Runs ReKey.
+pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
+    let mut old = object::load_named(ctx, payload)?;
+    if old.object_type != object_type::SYMMETRIC_KEY {
+        return Err(KmipError::new(
+            crate::kmip::ResultReason::InvalidObjectType,
+            "ReKey replaces symmetric keys only",
+        ));
+    }
+    if old.object.is_none() {
+        return Err(KmipError::new(
+            crate::kmip::ResultReason::ObjectDestroyed,
+            "the key has been destroyed",
+        ));
+    }
+    let offset = match payload.child(tag::OFFSET).map(|o| &o.value) {
+        None => None,
+        Some(Value::Interval(o)) => Some(i64::from(*o)),
+        Some(_) => return Err(KmipError::invalid_message("Offset is not an Interval")),
+    };
+    let mut inherited: Vec<Attr> = old
+        .attrs
+        .iter()
+        .filter(|a| match &a.name {
+            AttrName::Standard(t) => {
+                !NOT_INHERITED.contains(t) && rules::check_client_initial(&a.name).is_ok()
+            }
+            AttrName::Vendor { .. } => true,
+        })
+        .cloned()
+        .collect();
+    // Dates: the new key becomes active at now + Offset, and keeps the old key's spans after that.
+    if let Some(offset) = offset {
+        let start = ctx.now.saturating_add(offset);
+        let old_activation = old.date(tag::ACTIVATION_DATE);
+        inherited.push(Attr::standard(tag::ACTIVATION_DATE, Value::DateTime(start)));
+        for t in [
+            tag::PROCESS_START_DATE,
+            tag::PROTECT_STOP_DATE,
+            tag::DEACTIVATION_DATE,
+        ] {
+            if let (Some(base), Some(d)) = (old_activation, old.date(t)) {
+                let moved = start.saturating_add(d.saturating_sub(base));
+                inherited.push(Attr::standard(t, Value::DateTime(moved)));
+            }
+        }
+    }
+    // The request's attributes override what was inherited.
+    for attr in attr_io::request_attributes(payload, ctx.version)? {
+        if !rules::multi_instance(&attr.name) {
+            inherited.retain(|a| a.name != attr.name);
+        }
+        inherited.push(attr);
+    }
+    let key = create::generate(&inherited)?;
+    let mut new = new_object::build(ctx, key, inherited)?;
+    new.attrs
+        .push(link(link_type::REPLACED_OBJECT_LINK, &old.uid));
+    old.attrs
+        .push(link(link_type::REPLACEMENT_OBJECT_LINK, &new.uid));
+    old.touch(ctx.now);
+    object::save(ctx, &[&old, &new])?;
+    ctx.batch.produced(ue::RE_KEY, &new.uid);
+    Ok(Ttlv::structure(
+        tag::RESPONSE_PAYLOAD,
+        vec![object::uid_item(&new.uid)],
+    ))
+}

@@ -1,0 +1,1456 @@
+//! Lifecycle operation tests: requests built as item trees in 1.x and 2.x shapes, run through
+//! [`Engine::handle_request`] over a fresh temporary store, including the client flows of CLIENTS.md.
+
+use super::test_support::{TestEngine, engine_at};
+use super::*;
+use crate::kmip::{ResultReason, ResultStatus};
+use crate::spec::enums::{
+    cryptographic_algorithm as alg, key_format_type as kft, link_type, name_type,
+    object_type as ot, revocation_reason_code as rrc, secret_data_type, state,
+    storage_status_mask as ssm, unique_identifier as ue,
+};
+use crate::spec::tag;
+use crate::ttlv::Value;
+
+const NOW: i64 = 1_700_000_000;
+
+fn engine() -> TestEngine {
+    engine_at(|| NOW)
+}
+
+fn v(t: u32, value: Value) -> Ttlv {
+    Ttlv::new(t, value)
+}
+
+fn text(t: u32, s: &str) -> Ttlv {
+    v(t, Value::TextString(s.to_string()))
+}
+
+fn en(t: u32, e: u32) -> Ttlv {
+    v(t, Value::Enumeration(e))
+}
+
+fn int(t: u32, i: i32) -> Ttlv {
+    v(t, Value::Integer(i))
+}
+
+fn st(t: u32, children: Vec<Ttlv>) -> Ttlv {
+    Ttlv::structure(t, children)
+}
+
+/// A 1.x Attribute structure.
+fn attr1(name: &str, value: Value) -> Ttlv {
+    st(
+        tag::ATTRIBUTE,
+        vec![
+            text(tag::ATTRIBUTE_NAME, name),
+            v(tag::ATTRIBUTE_VALUE, value),
+        ],
+    )
+}
+
+fn name_value(name: &str) -> Value {
+    Value::Structure(vec![
+        text(tag::NAME_VALUE, name),
+        en(tag::NAME_TYPE, name_type::UNINTERPRETED_TEXT_STRING),
+    ])
+}
+
+/// A request of `major.minor` with these (operation, payload) items, batch item IDs 1, 2, ...
+fn request(major: i32, minor: i32, items: Vec<(Operation, Vec<Ttlv>)>) -> Ttlv {
+    let count = i32::try_from(items.len()).unwrap();
+    let mut fields = vec![st(
+        tag::REQUEST_HEADER,
+        vec![
+            ProtocolVersion::new(major, minor).to_ttlv(),
+            int(tag::BATCH_COUNT, count),
+        ],
+    )];
+    for (i, (op, payload)) in items.into_iter().enumerate() {
+        let mut item = vec![en(tag::OPERATION, op.0)];
+        if count > 1 {
+            let id = u8::try_from(i + 1).unwrap();
+            item.push(v(
+                tag::UNIQUE_BATCH_ITEM_ID,
+                Value::ByteString(vec![id].into()),
+            ));
+        }
+        item.push(st(tag::REQUEST_PAYLOAD, payload));
+        fields.push(st(tag::BATCH_ITEM, item));
+    }
+    st(tag::REQUEST_MESSAGE, fields)
+}
+
+/// Runs a request and returns its response batch items.
+fn run(engine: &Engine, major: i32, minor: i32, items: Vec<(Operation, Vec<Ttlv>)>) -> Vec<Ttlv> {
+    let resp = engine.handle_request(&request(major, minor, items));
+    resp.children_with(tag::BATCH_ITEM).cloned().collect()
+}
+
+/// Runs one item that must succeed and returns its response payload.
+fn ok(engine: &Engine, major: i32, minor: i32, op: Operation, payload: Vec<Ttlv>) -> Ttlv {
+    let items = run(engine, major, minor, vec![(op, payload)]);
+    let item = items.first().unwrap();
+    assert_eq!(status(item), ResultStatus::Success.code(), "{op}: {item:?}");
+    item.child(tag::RESPONSE_PAYLOAD).unwrap().clone()
+}
+
+/// Runs one item that must fail and returns its Result Reason.
+fn fails(engine: &Engine, major: i32, minor: i32, op: Operation, payload: Vec<Ttlv>) -> u32 {
+    let items = run(engine, major, minor, vec![(op, payload)]);
+    let item = items.first().unwrap();
+    assert_eq!(
+        status(item),
+        ResultStatus::OperationFailed.code(),
+        "{op}: {item:?}"
+    );
+    match item.child(tag::RESULT_REASON).unwrap().value {
+        Value::Enumeration(r) => r,
+        _ => panic!("Result Reason is not an enumeration"),
+    }
+}
+
+fn status(item: &Ttlv) -> u32 {
+    match item.child(tag::RESULT_STATUS).unwrap().value {
+        Value::Enumeration(e) => e,
+        _ => panic!("Result Status is not an enumeration"),
+    }
+}
+
+fn uid_of(payload: &Ttlv) -> String {
+    match &payload.child(tag::UNIQUE_IDENTIFIER).unwrap().value {
+        Value::TextString(s) => s.clone(),
+        _ => panic!("Unique Identifier is not text"),
+    }
+}
+
+fn uid(u: &str) -> Ttlv {
+    text(tag::UNIQUE_IDENTIFIER, u)
+}
+
+/// 1.x Create of an AES key.
+fn create_1x(engine: &Engine, minor: i32, bits: i32, extra: Vec<Ttlv>) -> String {
+    let mut attrs = vec![
+        attr1("Cryptographic Algorithm", Value::Enumeration(alg::AES)),
+        attr1("Cryptographic Length", Value::Integer(bits)),
+        attr1("Cryptographic Usage Mask", Value::Integer(12)),
+    ];
+    attrs.extend(extra);
+    let payload = ok(
+        engine,
+        1,
+        minor,
+        Operation::CREATE,
+        vec![
+            en(tag::OBJECT_TYPE, ot::SYMMETRIC_KEY),
+            st(tag::TEMPLATE_ATTRIBUTE, attrs),
+        ],
+    );
+    uid_of(&payload)
+}
+
+/// 2.x Create of an AES key.
+fn create_2x(engine: &Engine, extra: Vec<Ttlv>) -> String {
+    let mut attrs = vec![
+        en(tag::CRYPTOGRAPHIC_ALGORITHM, alg::AES),
+        int(tag::CRYPTOGRAPHIC_LENGTH, 256),
+        int(tag::CRYPTOGRAPHIC_USAGE_MASK, 12),
+    ];
+    attrs.extend(extra);
+    let payload = ok(
+        engine,
+        2,
+        1,
+        Operation::CREATE,
+        vec![
+            en(tag::OBJECT_TYPE, ot::SYMMETRIC_KEY),
+            st(tag::ATTRIBUTES, attrs),
+        ],
+    );
+    uid_of(&payload)
+}
+
+/// The value of a 1.x Get Attributes response's attribute `name`, if present.
+fn attr_value_1x(payload: &Ttlv, name: &str) -> Option<Value> {
+    payload
+        .children_with(tag::ATTRIBUTE)
+        .find(|a| a.child(tag::ATTRIBUTE_NAME).unwrap().value == Value::TextString(name.into()))
+        .map(|a| a.child(tag::ATTRIBUTE_VALUE).unwrap().value.clone())
+}
+
+fn get_attrs_1x(engine: &Engine, minor: i32, u: &str, names: &[&str]) -> Ttlv {
+    let mut payload = vec![uid(u)];
+    payload.extend(names.iter().map(|n| text(tag::ATTRIBUTE_NAME, n)));
+    ok(engine, 1, minor, Operation::GET_ATTRIBUTES, payload)
+}
+
+fn state_1x(engine: &Engine, u: &str) -> Value {
+    attr_value_1x(&get_attrs_1x(engine, 4, u, &["State"]), "State").unwrap()
+}
+
+fn key_bytes(get_payload: &Ttlv) -> Vec<u8> {
+    let material = get_payload
+        .child(tag::SYMMETRIC_KEY)
+        .unwrap()
+        .child(tag::KEY_BLOCK)
+        .unwrap()
+        .child(tag::KEY_VALUE)
+        .unwrap()
+        .child(tag::KEY_MATERIAL)
+        .unwrap();
+    match &material.value {
+        Value::ByteString(b) => b.as_slice().to_vec(),
+        _ => panic!("Key Material is not bytes"),
+    }
+}
+
+#[test]
+fn create_activate_get_in_one_batch_through_the_id_placeholder() {
+    let e = engine();
+    for (major, minor) in [(1, 2), (2, 1)] {
+        let create = if major == 1 {
+            vec![
+                en(tag::OBJECT_TYPE, ot::SYMMETRIC_KEY),
+                st(
+                    tag::TEMPLATE_ATTRIBUTE,
+                    vec![
+                        attr1("Cryptographic Algorithm", Value::Enumeration(alg::AES)),
+                        attr1("Cryptographic Length", Value::Integer(128)),
+                    ],
+                ),
+            ]
+        } else {
+            vec![
+                en(tag::OBJECT_TYPE, ot::SYMMETRIC_KEY),
+                st(
+                    tag::ATTRIBUTES,
+                    vec![
+                        en(tag::CRYPTOGRAPHIC_ALGORITHM, alg::AES),
+                        int(tag::CRYPTOGRAPHIC_LENGTH, 128),
+                    ],
+                ),
+            ]
+        };
+        let items = run(
+            &e,
+            major,
+            minor,
+            vec![
+                (Operation::CREATE, create),
+                (Operation::ACTIVATE, vec![]),
+                (Operation::GET, vec![]),
+            ],
+        );
+        assert_eq!(items.len(), 3);
+        for item in &items {
+            assert_eq!(status(item), ResultStatus::Success.code(), "{item:?}");
+        }
+        let created = uid_of(items[0].child(tag::RESPONSE_PAYLOAD).unwrap());
+        let got = items[2].child(tag::RESPONSE_PAYLOAD).unwrap();
+        assert_eq!(uid_of(got), created);
+        assert_eq!(key_bytes(got).len(), 16);
+        assert_eq!(state_1x(&e, &created), Value::Enumeration(state::ACTIVE));
+    }
+}
+
+#[test]
+fn an_empty_placeholder_fails_the_item() {
+    let e = engine();
+    let reason = fails(&e, 1, 4, Operation::GET, vec![]);
+    assert_eq!(reason, ResultReason::MissingData.code());
+}
+
+#[test]
+fn unique_identifier_enumeration_and_integer_refer_to_earlier_items() {
+    let e = engine();
+    let create = vec![
+        en(tag::OBJECT_TYPE, ot::SYMMETRIC_KEY),
+        st(
+            tag::ATTRIBUTES,
+            vec![
+                en(tag::CRYPTOGRAPHIC_ALGORITHM, alg::AES),
+                int(tag::CRYPTOGRAPHIC_LENGTH, 256),
+            ],
+        ),
+    ];
+    let items = run(
+        &e,
+        2,
+        1,
+        vec![
+            (Operation::CREATE, create.clone()),
+            (Operation::CREATE, create),
+            (Operation::GET, vec![en(tag::UNIQUE_IDENTIFIER, ue::CREATE)]),
+            (Operation::GET, vec![int(tag::UNIQUE_IDENTIFIER, 0)]),
+        ],
+    );
+    let uid_at = |i: usize| uid_of(items[i].child(tag::RESPONSE_PAYLOAD).unwrap());
+    assert_eq!(uid_at(2), uid_at(1), "Create refers to the latest Create");
+    assert_eq!(
+        uid_at(3),
+        uid_at(0),
+        "0 is the first identifier of the response"
+    );
+}
+
+#[test]
+fn server_sets_its_attributes_and_versions_see_only_theirs() {
+    let e = engine();
+    let u = create_1x(&e, 0, 256, vec![]);
+    let all_1_0 = ok(&e, 1, 0, Operation::GET_ATTRIBUTES, vec![uid(&u)]);
+    assert_eq!(
+        attr_value_1x(&all_1_0, "State"),
+        Some(Value::Enumeration(state::PRE_ACTIVE))
+    );
+    assert_eq!(
+        attr_value_1x(&all_1_0, "Initial Date"),
+        Some(Value::DateTime(NOW))
+    );
+    assert_eq!(
+        attr_value_1x(&all_1_0, "Last Change Date"),
+        Some(Value::DateTime(NOW))
+    );
+    assert_eq!(
+        attr_value_1x(&all_1_0, "Unique Identifier"),
+        Some(Value::TextString(u.clone()))
+    );
+    assert!(attr_value_1x(&all_1_0, "Digest").is_some());
+    // A 1.0 client never sees Fresh (1.1 and later).
+    assert_eq!(attr_value_1x(&all_1_0, "Fresh"), None);
+    let all_1_4 = ok(&e, 1, 4, Operation::GET_ATTRIBUTES, vec![uid(&u)]);
+    assert_eq!(attr_value_1x(&all_1_4, "Fresh"), Some(Value::Boolean(true)));
+    // 2.x: one Attributes structure of attribute-tagged items.
+    let two = ok(
+        &e,
+        2,
+        1,
+        Operation::GET_ATTRIBUTES,
+        vec![uid(&u), en(tag::ATTRIBUTE_REFERENCE, tag::STATE)],
+    );
+    let attrs = two.child(tag::ATTRIBUTES).unwrap();
+    assert_eq!(attrs.children(), &[en(tag::STATE, state::PRE_ACTIVE)]);
+    // The first Get clears Fresh.
+    ok(&e, 1, 4, Operation::GET, vec![uid(&u)]);
+    let after = get_attrs_1x(&e, 4, &u, &["Fresh"]);
+    assert_eq!(attr_value_1x(&after, "Fresh"), Some(Value::Boolean(false)));
+    // Client may not supply server-only attributes.
+    let reason = fails(
+        &e,
+        1,
+        4,
+        Operation::CREATE,
+        vec![
+            en(tag::OBJECT_TYPE, ot::SYMMETRIC_KEY),
+            st(
+                tag::TEMPLATE_ATTRIBUTE,
+                vec![
+                    attr1("Cryptographic Algorithm", Value::Enumeration(alg::AES)),
+                    attr1("Cryptographic Length", Value::Integer(128)),
+                    attr1("Initial Date", Value::DateTime(5)),
+                ],
+            ),
+        ],
+    );
+    assert_eq!(reason, ResultReason::PermissionDenied.code());
+}
+
+#[test]
+fn create_refuses_what_it_cannot_generate() {
+    let e = engine();
+    let bad = |attrs: Vec<Ttlv>| {
+        fails(
+            &e,
+            2,
+            1,
+            Operation::CREATE,
+            vec![
+                en(tag::OBJECT_TYPE, ot::SYMMETRIC_KEY),
+                st(tag::ATTRIBUTES, attrs),
+            ],
+        )
+    };
+    assert_eq!(
+        bad(vec![
+            en(tag::CRYPTOGRAPHIC_ALGORITHM, alg::AES),
+            int(tag::CRYPTOGRAPHIC_LENGTH, 100)
+        ]),
+        ResultReason::InvalidField.code()
+    );
+    assert_eq!(
+        bad(vec![int(tag::CRYPTOGRAPHIC_LENGTH, 128)]),
+        ResultReason::InvalidField.code()
+    );
+    assert_eq!(
+        bad(vec![
+            en(tag::CRYPTOGRAPHIC_ALGORITHM, alg::RSA),
+            int(tag::CRYPTOGRAPHIC_LENGTH, 2048)
+        ]),
+        ResultReason::InvalidField.code()
+    );
+    let hmac = ok(
+        &e,
+        2,
+        1,
+        Operation::CREATE,
+        vec![
+            en(tag::OBJECT_TYPE, ot::SYMMETRIC_KEY),
+            st(
+                tag::ATTRIBUTES,
+                vec![
+                    en(tag::CRYPTOGRAPHIC_ALGORITHM, alg::HMAC_SHA256),
+                    int(tag::CRYPTOGRAPHIC_LENGTH, 512),
+                ],
+            ),
+        ],
+    );
+    let got = ok(&e, 2, 1, Operation::GET, vec![uid(&uid_of(&hmac))]);
+    assert_eq!(key_bytes(&got).len(), 64);
+}
+
+#[test]
+fn an_activation_date_in_the_past_creates_an_active_key_and_dates_move_state() {
+    let e = engine();
+    let u = create_1x(
+        &e,
+        4,
+        128,
+        vec![attr1("Activation Date", Value::DateTime(NOW - 10))],
+    );
+    assert_eq!(state_1x(&e, &u), Value::Enumeration(state::ACTIVE));
+    let later = create_1x(
+        &e,
+        4,
+        128,
+        vec![attr1("Activation Date", Value::DateTime(NOW + 10))],
+    );
+    assert_eq!(state_1x(&e, &later), Value::Enumeration(state::PRE_ACTIVE));
+    // Modifying the Deactivation Date to now deactivates an Active key.
+    ok(
+        &e,
+        1,
+        4,
+        Operation::ADD_ATTRIBUTE,
+        vec![uid(&u), attr1("Deactivation Date", Value::DateTime(NOW))],
+    );
+    assert_eq!(state_1x(&e, &u), Value::Enumeration(state::DEACTIVATED));
+}
+
+#[test]
+fn the_state_machine_governs_activate_revoke_and_destroy() {
+    let e = engine();
+    let u = create_1x(&e, 4, 256, vec![]);
+    ok(&e, 1, 4, Operation::ACTIVATE, vec![uid(&u)]);
+    // Activate twice: Wrong Key Lifecycle State in 2.x, Permission Denied in 1.x.
+    assert_eq!(
+        fails(&e, 2, 1, Operation::ACTIVATE, vec![uid(&u)]),
+        ResultReason::WrongKeyLifecycleState.code()
+    );
+    assert_eq!(
+        fails(&e, 1, 4, Operation::ACTIVATE, vec![uid(&u)]),
+        ResultReason::PermissionDenied.code()
+    );
+    assert_eq!(
+        fails(&e, 2, 1, Operation::DESTROY, vec![uid(&u)]),
+        ResultReason::WrongKeyLifecycleState.code()
+    );
+    let reason = |code: u32| {
+        st(
+            tag::REVOCATION_REASON,
+            vec![en(tag::REVOCATION_REASON_CODE, code)],
+        )
+    };
+    ok(
+        &e,
+        1,
+        4,
+        Operation::REVOKE,
+        vec![uid(&u), reason(rrc::CESSATION_OF_OPERATION)],
+    );
+    let attrs = get_attrs_1x(
+        &e,
+        4,
+        &u,
+        &["State", "Deactivation Date", "Revocation Reason"],
+    );
+    assert_eq!(
+        attr_value_1x(&attrs, "State"),
+        Some(Value::Enumeration(state::DEACTIVATED))
+    );
+    assert_eq!(
+        attr_value_1x(&attrs, "Deactivation Date"),
+        Some(Value::DateTime(NOW))
+    );
+    assert!(attr_value_1x(&attrs, "Revocation Reason").is_some());
+    ok(&e, 1, 4, Operation::DESTROY, vec![uid(&u)]);
+    assert_eq!(state_1x(&e, &u), Value::Enumeration(state::DESTROYED));
+    // Metadata stays; the key does not.
+    assert_eq!(
+        fails(&e, 2, 1, Operation::GET, vec![uid(&u)]),
+        ResultReason::ObjectDestroyed.code()
+    );
+    assert_eq!(
+        fails(&e, 2, 1, Operation::DESTROY, vec![uid(&u)]),
+        ResultReason::ObjectDestroyed.code()
+    );
+    // A compromise afterwards: Destroyed Compromised.
+    ok(
+        &e,
+        2,
+        1,
+        Operation::REVOKE,
+        vec![uid(&u), reason(rrc::KEY_COMPROMISE)],
+    );
+    assert_eq!(
+        state_1x(&e, &u),
+        Value::Enumeration(state::DESTROYED_COMPROMISED)
+    );
+
+    let c = create_1x(&e, 4, 256, vec![]);
+    ok(
+        &e,
+        1,
+        4,
+        Operation::REVOKE,
+        vec![uid(&c), reason(rrc::KEY_COMPROMISE)],
+    );
+    let attrs = get_attrs_1x(
+        &e,
+        4,
+        &c,
+        &["State", "Compromise Date", "Compromise Occurrence Date"],
+    );
+    assert_eq!(
+        attr_value_1x(&attrs, "State"),
+        Some(Value::Enumeration(state::COMPROMISED))
+    );
+    assert_eq!(
+        attr_value_1x(&attrs, "Compromise Date"),
+        Some(Value::DateTime(NOW))
+    );
+    assert_eq!(
+        attr_value_1x(&attrs, "Compromise Occurrence Date"),
+        Some(Value::DateTime(NOW))
+    );
+    ok(&e, 1, 4, Operation::DESTROY, vec![uid(&c)]);
+    assert_eq!(
+        state_1x(&e, &c),
+        Value::Enumeration(state::DESTROYED_COMPROMISED)
+    );
+    assert_eq!(
+        fails(&e, 1, 4, Operation::GET, vec![uid("no-such-object")]),
+        ResultReason::ItemNotFound.code()
+    );
+    assert_eq!(
+        fails(&e, 2, 1, Operation::GET, vec![uid("no-such-object")]),
+        ResultReason::ObjectNotFound.code()
+    );
+}
+
+#[test]
+fn vsphere_asks_for_custom_attributes_before_they_exist_then_adds_three_in_one_batch() {
+    let e = engine();
+    let u = create_1x(&e, 1, 256, vec![]);
+    let empty = get_attrs_1x(&e, 1, &u, &["x-Vendor"]);
+    assert_eq!(empty.children(), &[uid(&u)]);
+    let add = |name: &str, value: &str| {
+        (
+            Operation::ADD_ATTRIBUTE,
+            vec![uid(&u), attr1(name, Value::TextString(value.into()))],
+        )
+    };
+    let req = {
+        let mut r = request(
+            1,
+            1,
+            vec![
+                add("x-Vendor", "VMware"),
+                add("x-Product", "vSphere"),
+                add("x-Name", "k"),
+            ],
+        );
+        // 8-byte batch item IDs are echoed.
+        if let Value::Structure(items) = &mut r.value {
+            for (i, item) in items.iter_mut().skip(1).enumerate() {
+                if let Value::Structure(fields) = &mut item.value {
+                    for f in fields
+                        .iter_mut()
+                        .filter(|f| f.tag == tag::UNIQUE_BATCH_ITEM_ID)
+                    {
+                        f.value = Value::ByteString(vec![u8::try_from(i).unwrap(); 8].into());
+                    }
+                }
+            }
+        }
+        r
+    };
+    let resp = e.handle_request(&req);
+    let items: Vec<&Ttlv> = resp.children_with(tag::BATCH_ITEM).collect();
+    assert_eq!(items.len(), 3);
+    for (i, item) in items.iter().enumerate() {
+        assert_eq!(status(item), ResultStatus::Success.code());
+        assert_eq!(
+            item.child(tag::UNIQUE_BATCH_ITEM_ID).unwrap().value,
+            Value::ByteString(vec![u8::try_from(i).unwrap(); 8].into())
+        );
+    }
+    let got = get_attrs_1x(&e, 1, &u, &["x-Vendor", "x-Product", "x-Name", "State"]);
+    assert_eq!(
+        attr_value_1x(&got, "x-Product"),
+        Some(Value::TextString("vSphere".into()))
+    );
+    assert_eq!(
+        attr_value_1x(&got, "State"),
+        Some(Value::Enumeration(state::PRE_ACTIVE))
+    );
+    // The 1.x custom attribute is the 2.x vendor attribute of vendor "x".
+    let two = ok(&e, 2, 1, Operation::GET_ATTRIBUTE_LIST, vec![uid(&u)]);
+    assert!(
+        two.children_with(tag::ATTRIBUTE_REFERENCE)
+            .any(|r| r.child(tag::VENDOR_IDENTIFICATION)
+                == Some(&text(tag::VENDOR_IDENTIFICATION, "x"))
+                && r.child(tag::ATTRIBUTE_NAME) == Some(&text(tag::ATTRIBUTE_NAME, "Name")))
+    );
+}
+
+#[test]
+fn synology_registers_secret_data_keeps_operation_policy_name_and_modifies_the_name() {
+    let e = engine();
+    let secret = st(
+        tag::SECRET_DATA,
+        vec![
+            en(tag::SECRET_DATA_TYPE, secret_data_type::PASSWORD),
+            st(
+                tag::KEY_BLOCK,
+                vec![
+                    en(tag::KEY_FORMAT_TYPE, kft::OPAQUE),
+                    st(
+                        tag::KEY_VALUE,
+                        vec![v(tag::KEY_MATERIAL, Value::ByteString(vec![7; 32].into()))],
+                    ),
+                ],
+            ),
+        ],
+    );
+    let reg = ok(
+        &e,
+        1,
+        2,
+        Operation::REGISTER,
+        vec![
+            en(tag::OBJECT_TYPE, ot::SECRET_DATA),
+            st(
+                tag::TEMPLATE_ATTRIBUTE,
+                vec![
+                    attr1("Operation Policy Name", Value::TextString("default".into())),
+                    attr1("Name", name_value("old")),
+                ],
+            ),
+            secret.clone(),
+        ],
+    );
+    let u = uid_of(&reg);
+    ok(&e, 1, 2, Operation::ACTIVATE, vec![uid(&u)]);
+    let modified = ok(
+        &e,
+        1,
+        2,
+        Operation::MODIFY_ATTRIBUTE,
+        vec![uid(&u), attr1("Name", name_value("new"))],
+    );
+    assert_eq!(attr_value_1x(&modified, "Name"), Some(name_value("new")));
+    let attrs = get_attrs_1x(&e, 2, &u, &["Name", "Operation Policy Name"]);
+    assert_eq!(attr_value_1x(&attrs, "Name"), Some(name_value("new")));
+    assert_eq!(
+        attr_value_1x(&attrs, "Operation Policy Name"),
+        Some(Value::TextString("default".into()))
+    );
+    let got = ok(&e, 1, 2, Operation::GET, vec![uid(&u)]);
+    assert_eq!(got.child(tag::SECRET_DATA), Some(&secret));
+    // MySQL sends Attribute Index 0 explicitly.
+    let indexed = st(
+        tag::ATTRIBUTE,
+        vec![
+            text(tag::ATTRIBUTE_NAME, "Name"),
+            int(tag::ATTRIBUTE_INDEX, 0),
+            v(tag::ATTRIBUTE_VALUE, name_value("third")),
+        ],
+    );
+    ok(
+        &e,
+        1,
+        1,
+        Operation::MODIFY_ATTRIBUTE,
+        vec![uid(&u), indexed],
+    );
+    let attrs = get_attrs_1x(&e, 1, &u, &["Name"]);
+    assert_eq!(attr_value_1x(&attrs, "Name"), Some(name_value("third")));
+}
+
+#[test]
+fn percona_locates_by_object_group_with_maximum_and_offset_under_1_0() {
+    let e = engine();
+    let mut made = Vec::new();
+    for _ in 0..5 {
+        made.push(create_1x(
+            &e,
+            4,
+            128,
+            vec![attr1("Object Group", Value::TextString("mysql".into()))],
+        ));
+    }
+    create_1x(
+        &e,
+        4,
+        128,
+        vec![attr1("Object Group", Value::TextString("other".into()))],
+    );
+    let locate = |major: i32, minor: i32, extra: Vec<Ttlv>| {
+        let mut payload = extra;
+        payload.push(attr1("Object Group", Value::TextString("mysql".into())));
+        ok(&e, major, minor, Operation::LOCATE, payload)
+    };
+    let uids = |p: &Ttlv| -> Vec<String> {
+        p.children_with(tag::UNIQUE_IDENTIFIER)
+            .map(|u| match &u.value {
+                Value::TextString(s) => s.clone(),
+                _ => panic!(),
+            })
+            .collect()
+    };
+    let all = locate(1, 0, vec![]);
+    let newest_first: Vec<String> = made.iter().rev().cloned().collect();
+    assert_eq!(uids(&all), newest_first);
+    let page = locate(
+        1,
+        0,
+        vec![int(tag::MAXIMUM_ITEMS, 2), int(tag::OFFSET_ITEMS, 1)],
+    );
+    assert_eq!(uids(&page), newest_first[1..3].to_vec());
+    assert!(
+        page.child(tag::LOCATED_ITEMS).is_none(),
+        "1.0 has no Located Items"
+    );
+    let page14 = locate(
+        1,
+        4,
+        vec![int(tag::MAXIMUM_ITEMS, 2), int(tag::OFFSET_ITEMS, 4)],
+    );
+    assert_eq!(uids(&page14), newest_first[4..].to_vec());
+    assert_eq!(
+        page14.child(tag::LOCATED_ITEMS),
+        Some(&int(tag::LOCATED_ITEMS, 5))
+    );
+    // By Object Type and by Name; by a date range.
+    let by_type = ok(
+        &e,
+        1,
+        4,
+        Operation::LOCATE,
+        vec![attr1("Object Type", Value::Enumeration(ot::SYMMETRIC_KEY))],
+    );
+    assert_eq!(uids(&by_type).len(), 6);
+    let by_range = ok(
+        &e,
+        1,
+        4,
+        Operation::LOCATE,
+        vec![
+            attr1("Initial Date", Value::DateTime(NOW - 1)),
+            attr1("Initial Date", Value::DateTime(NOW + 1)),
+        ],
+    );
+    assert_eq!(uids(&by_range).len(), 6);
+    // Archived objects leave the default search; MySQL's Integer/Enumeration mask brings them back.
+    ok(&e, 1, 4, Operation::ARCHIVE, vec![uid(&made[0])]);
+    assert_eq!(uids(&locate(1, 4, vec![])).len(), 4);
+    let archived = locate(
+        1,
+        1,
+        vec![en(tag::STORAGE_STATUS_MASK, ssm::ARCHIVAL_STORAGE)],
+    );
+    assert_eq!(uids(&archived), vec![made[0].clone()]);
+    assert_eq!(
+        fails(&e, 1, 4, Operation::GET, vec![uid(&made[0])]),
+        ResultReason::ObjectArchived.code()
+    );
+    ok(&e, 1, 4, Operation::RECOVER, vec![uid(&made[0])]);
+    assert_eq!(uids(&locate(1, 4, vec![])).len(), 5);
+    // Destroyed objects are found in 2.x only with Destroyed Storage.
+    ok(&e, 1, 4, Operation::DESTROY, vec![uid(&made[1])]);
+    assert_eq!(uids(&locate(1, 4, vec![])).len(), 4);
+    let destroyed = ok(
+        &e,
+        2,
+        1,
+        Operation::LOCATE,
+        vec![
+            int(tag::STORAGE_STATUS_MASK, 4),
+            st(tag::ATTRIBUTES, vec![text(tag::OBJECT_GROUP, "mysql")]),
+        ],
+    );
+    assert_eq!(uids(&destroyed), vec![made[1].clone()]);
+}
+
+#[test]
+fn locate_by_usage_mask_and_link_checks_the_candidates() {
+    let e = engine();
+    let u = create_2x(&e, vec![]);
+    let found = ok(
+        &e,
+        2,
+        1,
+        Operation::LOCATE,
+        vec![st(
+            tag::ATTRIBUTES,
+            vec![int(tag::CRYPTOGRAPHIC_USAGE_MASK, 4)],
+        )],
+    );
+    assert_eq!(found.children_with(tag::UNIQUE_IDENTIFIER).count(), 1);
+    let none = ok(
+        &e,
+        2,
+        1,
+        Operation::LOCATE,
+        vec![st(
+            tag::ATTRIBUTES,
+            vec![int(tag::CRYPTOGRAPHIC_USAGE_MASK, 1)],
+        )],
+    );
+    assert_eq!(none.children_with(tag::UNIQUE_IDENTIFIER).count(), 0);
+    let rekeyed = uid_of(&ok(&e, 2, 1, Operation::REKEY, vec![uid(&u)]));
+    let by_link = ok(
+        &e,
+        2,
+        1,
+        Operation::LOCATE,
+        vec![st(
+            tag::ATTRIBUTES,
+            vec![st(tag::LINK, vec![text(tag::LINKED_OBJECT_IDENTIFIER, &u)])],
+        )],
+    );
+    assert_eq!(uid_of(&by_link), rekeyed);
+}
+
+#[test]
+fn rekey_shifts_dates_by_offset_and_links_both_ways() {
+    let e = engine();
+    let u = create_1x(
+        &e,
+        4,
+        256,
+        vec![
+            attr1("Activation Date", Value::DateTime(NOW - 100)),
+            attr1("Deactivation Date", Value::DateTime(NOW + 1000)),
+            attr1("x-Owner", Value::TextString("db".into())),
+        ],
+    );
+    let payload = ok(
+        &e,
+        1,
+        4,
+        Operation::REKEY,
+        vec![uid(&u), v(tag::OFFSET, Value::Interval(50))],
+    );
+    let new = uid_of(&payload);
+    assert_ne!(new, u);
+    let attrs = get_attrs_1x(
+        &e,
+        4,
+        &new,
+        &[
+            "Activation Date",
+            "Deactivation Date",
+            "Link",
+            "x-Owner",
+            "State",
+            "Cryptographic Length",
+        ],
+    );
+    assert_eq!(
+        attr_value_1x(&attrs, "Activation Date"),
+        Some(Value::DateTime(NOW + 50))
+    );
+    assert_eq!(
+        attr_value_1x(&attrs, "Deactivation Date"),
+        Some(Value::DateTime(NOW + 50 + 1100))
+    );
+    assert_eq!(
+        attr_value_1x(&attrs, "x-Owner"),
+        Some(Value::TextString("db".into()))
+    );
+    assert_eq!(
+        attr_value_1x(&attrs, "State"),
+        Some(Value::Enumeration(state::PRE_ACTIVE))
+    );
+    assert_eq!(
+        attr_value_1x(&attrs, "Cryptographic Length"),
+        Some(Value::Integer(256))
+    );
+    let link = |kind: u32, to: &str| {
+        Value::Structure(vec![
+            en(tag::LINK_TYPE, kind),
+            text(tag::LINKED_OBJECT_IDENTIFIER, to),
+        ])
+    };
+    assert_eq!(
+        attr_value_1x(&attrs, "Link"),
+        Some(link(link_type::REPLACED_OBJECT_LINK, &u))
+    );
+    let old = get_attrs_1x(&e, 4, &u, &["Link"]);
+    assert_eq!(
+        attr_value_1x(&old, "Link"),
+        Some(link(link_type::REPLACEMENT_OBJECT_LINK, &new))
+    );
+    let old_key = key_bytes(&ok(&e, 1, 4, Operation::GET, vec![uid(&u)]));
+    let new_key = key_bytes(&ok(&e, 1, 4, Operation::GET, vec![uid(&new)]));
+    assert_ne!(old_key, new_key);
+}
+
+#[test]
+fn attribute_operations_in_2x_forms() {
+    let e = engine();
+    let u = create_2x(&e, vec![]);
+    let new_attr = |a: Ttlv| st(tag::NEW_ATTRIBUTE, vec![a]);
+    ok(
+        &e,
+        2,
+        1,
+        Operation::ADD_ATTRIBUTE,
+        vec![uid(&u), new_attr(v(tag::NAME, name_value("a")))],
+    );
+    ok(
+        &e,
+        2,
+        1,
+        Operation::ADD_ATTRIBUTE,
+        vec![uid(&u), new_attr(v(tag::NAME, name_value("b")))],
+    );
+    ok(
+        &e,
+        2,
+        1,
+        Operation::MODIFY_ATTRIBUTE,
+        vec![
+            uid(&u),
+            st(tag::CURRENT_ATTRIBUTE, vec![v(tag::NAME, name_value("b"))]),
+            new_attr(v(tag::NAME, name_value("c"))),
+        ],
+    );
+    ok(
+        &e,
+        2,
+        1,
+        Operation::SET_ATTRIBUTE,
+        vec![uid(&u), new_attr(text(tag::COMMENT, "hello"))],
+    );
+    assert_eq!(
+        fails(
+            &e,
+            2,
+            1,
+            Operation::SET_ATTRIBUTE,
+            vec![uid(&u), new_attr(v(tag::NAME, name_value("x")))]
+        ),
+        ResultReason::MultiValuedAttribute.code()
+    );
+    assert_eq!(
+        fails(
+            &e,
+            2,
+            1,
+            Operation::SET_ATTRIBUTE,
+            vec![uid(&u), new_attr(en(tag::STATE, state::ACTIVE))]
+        ),
+        ResultReason::AttributeReadOnly.code()
+    );
+    ok(
+        &e,
+        2,
+        1,
+        Operation::SET_ATTRIBUTE,
+        vec![
+            uid(&u),
+            new_attr(v(tag::DEACTIVATION_DATE, Value::DateTime(NOW + 100))),
+        ],
+    );
+    ok(
+        &e,
+        2,
+        1,
+        Operation::ADJUST_ATTRIBUTE,
+        vec![
+            uid(&u),
+            en(tag::ATTRIBUTE_REFERENCE, tag::DEACTIVATION_DATE),
+            en(
+                tag::ADJUSTMENT_TYPE,
+                crate::spec::enums::adjustment_type::INCREMENT,
+            ),
+            v(tag::ADJUSTMENT_VALUE, Value::LongInteger(20)),
+        ],
+    );
+    let got = ok(&e, 2, 1, Operation::GET_ATTRIBUTES, vec![uid(&u)]);
+    let attrs = got.child(tag::ATTRIBUTES).unwrap();
+    let names: Vec<&Ttlv> = attrs.children_with(tag::NAME).collect();
+    assert_eq!(
+        names,
+        vec![
+            &v(tag::NAME, name_value("a")),
+            &v(tag::NAME, name_value("c"))
+        ]
+    );
+    assert_eq!(
+        attrs.child(tag::COMMENT),
+        Some(&text(tag::COMMENT, "hello"))
+    );
+    assert_eq!(
+        attrs.child(tag::DEACTIVATION_DATE),
+        Some(&v(tag::DEACTIVATION_DATE, Value::DateTime(NOW + 120)))
+    );
+    ok(
+        &e,
+        2,
+        1,
+        Operation::DELETE_ATTRIBUTE,
+        vec![uid(&u), en(tag::ATTRIBUTE_REFERENCE, tag::NAME)],
+    );
+    ok(
+        &e,
+        2,
+        1,
+        Operation::DELETE_ATTRIBUTE,
+        vec![
+            uid(&u),
+            st(tag::CURRENT_ATTRIBUTE, vec![text(tag::COMMENT, "hello")]),
+        ],
+    );
+    assert_eq!(
+        fails(
+            &e,
+            2,
+            1,
+            Operation::DELETE_ATTRIBUTE,
+            vec![uid(&u), en(tag::ATTRIBUTE_REFERENCE, tag::NAME)]
+        ),
+        ResultReason::AttributeNotFound.code()
+    );
+    let after = ok(&e, 2, 1, Operation::GET_ATTRIBUTES, vec![uid(&u)]);
+    let attrs = after.child(tag::ATTRIBUTES).unwrap();
+    assert!(attrs.child(tag::NAME).is_none() && attrs.child(tag::COMMENT).is_none());
+    assert_eq!(
+        attrs.child(tag::LAST_CHANGE_DATE),
+        Some(&v(tag::LAST_CHANGE_DATE, Value::DateTime(NOW)))
+    );
+}
+
+#[test]
+fn delete_attribute_in_1x_returns_what_it_deleted() {
+    let e = engine();
+    let u = create_1x(
+        &e,
+        4,
+        128,
+        vec![
+            attr1("Name", name_value("n0")),
+            attr1("Name", name_value("n1")),
+        ],
+    );
+    let deleted = ok(
+        &e,
+        1,
+        4,
+        Operation::DELETE_ATTRIBUTE,
+        vec![
+            uid(&u),
+            text(tag::ATTRIBUTE_NAME, "Name"),
+            int(tag::ATTRIBUTE_INDEX, 1),
+        ],
+    );
+    assert_eq!(attr_value_1x(&deleted, "Name"), Some(name_value("n1")));
+    assert_eq!(
+        fails(
+            &e,
+            1,
+            4,
+            Operation::DELETE_ATTRIBUTE,
+            vec![
+                uid(&u),
+                text(tag::ATTRIBUTE_NAME, "Name"),
+                int(tag::ATTRIBUTE_INDEX, 1)
+            ]
+        ),
+        ResultReason::ItemNotFound.code()
+    );
+    assert_eq!(
+        fails(
+            &e,
+            1,
+            4,
+            Operation::DELETE_ATTRIBUTE,
+            vec![uid(&u), text(tag::ATTRIBUTE_NAME, "Cryptographic Length")]
+        ),
+        ResultReason::PermissionDenied.code()
+    );
+}
+
+#[test]
+fn sensitive_and_unextractable_keys_are_not_returned_in_clear() {
+    let e = engine();
+    let sensitive = create_2x(&e, vec![v(tag::SENSITIVE, Value::Boolean(true))]);
+    assert_eq!(
+        fails(&e, 2, 1, Operation::GET, vec![uid(&sensitive)]),
+        ResultReason::Sensitive.code()
+    );
+    assert_eq!(
+        fails(&e, 1, 2, Operation::GET, vec![uid(&sensitive)]),
+        ResultReason::PermissionDenied.code()
+    );
+    let kept = create_2x(&e, vec![v(tag::EXTRACTABLE, Value::Boolean(false))]);
+    assert_eq!(
+        fails(&e, 2, 1, Operation::GET, vec![uid(&kept)]),
+        ResultReason::NotExtractable.code()
+    );
+}
+
+#[test]
+fn get_converts_between_raw_and_transparent_symmetric_key() {
+    let e = engine();
+    let u = create_2x(&e, vec![]);
+    let raw = key_bytes(&ok(&e, 2, 1, Operation::GET, vec![uid(&u)]));
+    let transparent = ok(
+        &e,
+        2,
+        1,
+        Operation::GET,
+        vec![
+            uid(&u),
+            en(tag::KEY_FORMAT_TYPE, kft::TRANSPARENT_SYMMETRIC_KEY),
+        ],
+    );
+    let block = transparent
+        .child(tag::SYMMETRIC_KEY)
+        .unwrap()
+        .child(tag::KEY_BLOCK)
+        .unwrap();
+    assert_eq!(
+        block.child(tag::KEY_FORMAT_TYPE),
+        Some(&en(tag::KEY_FORMAT_TYPE, kft::TRANSPARENT_SYMMETRIC_KEY))
+    );
+    let key = block
+        .child(tag::KEY_VALUE)
+        .unwrap()
+        .child(tag::KEY_MATERIAL)
+        .unwrap()
+        .child(tag::KEY)
+        .unwrap();
+    assert_eq!(key.value, Value::ByteString(raw.into()));
+    assert_eq!(
+        fails(
+            &e,
+            2,
+            1,
+            Operation::GET,
+            vec![uid(&u), en(tag::KEY_FORMAT_TYPE, kft::PKCS_8)]
+        ),
+        ResultReason::KeyFormatTypeNotSupported.code()
+    );
+}
+
+#[test]
+fn check_obtain_lease_and_usage_allocation() {
+    let e = engine();
+    let u = create_2x(
+        &e,
+        vec![st(
+            tag::USAGE_LIMITS,
+            vec![
+                v(tag::USAGE_LIMITS_TOTAL, Value::LongInteger(10)),
+                v(tag::USAGE_LIMITS_COUNT, Value::LongInteger(10)),
+                en(tag::USAGE_LIMITS_UNIT, 1),
+            ],
+        )],
+    );
+    ok(
+        &e,
+        2,
+        1,
+        Operation::CHECK,
+        vec![uid(&u), int(tag::CRYPTOGRAPHIC_USAGE_MASK, 4)],
+    );
+    assert_eq!(
+        fails(
+            &e,
+            2,
+            1,
+            Operation::CHECK,
+            vec![uid(&u), int(tag::CRYPTOGRAPHIC_USAGE_MASK, 1)]
+        ),
+        ResultReason::IncompatibleCryptographicUsageMask.code()
+    );
+    assert_eq!(
+        fails(&e, 2, 1, Operation::OBTAIN_LEASE, vec![uid(&u)]),
+        ResultReason::PermissionDenied.code()
+    );
+    ok(&e, 2, 1, Operation::ACTIVATE, vec![uid(&u)]);
+    let lease = ok(&e, 2, 1, Operation::OBTAIN_LEASE, vec![uid(&u)]);
+    assert_eq!(
+        lease.child(tag::LEASE_TIME),
+        Some(&v(
+            tag::LEASE_TIME,
+            Value::Interval(super::lifecycle::DEFAULT_LEASE_SECONDS)
+        ))
+    );
+    ok(
+        &e,
+        2,
+        1,
+        Operation::GET_USAGE_ALLOCATION,
+        vec![uid(&u), v(tag::USAGE_LIMITS_COUNT, Value::LongInteger(7))],
+    );
+    assert_eq!(
+        fails(
+            &e,
+            2,
+            1,
+            Operation::GET_USAGE_ALLOCATION,
+            vec![uid(&u), v(tag::USAGE_LIMITS_COUNT, Value::LongInteger(4))]
+        ),
+        ResultReason::PermissionDenied.code()
+    );
+    assert_eq!(
+        fails(
+            &e,
+            2,
+            1,
+            Operation::CHECK,
+            vec![uid(&u), v(tag::USAGE_LIMITS_COUNT, Value::LongInteger(4))]
+        ),
+        ResultReason::UsageLimitExceeded.code()
+    );
+}
+
+#[test]
+fn keys_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = || {
+        Engine::open(EngineConfig {
+            clock: || NOW,
+            data_dir: dir.path().to_path_buf(),
+            ..EngineConfig::default()
+        })
+        .unwrap()
+    };
+    let (u, key) = {
+        let e = open();
+        let u = create_2x(&e, vec![]);
+        (
+            u.clone(),
+            key_bytes(&ok(&e, 2, 1, Operation::GET, vec![uid(&u)])),
+        )
+    };
+    let e = open();
+    assert_eq!(key_bytes(&ok(&e, 2, 1, Operation::GET, vec![uid(&u)])), key);
+}
+
+#[test]
+fn query_reports_the_lifecycle_operations() {
+    let ops: Vec<Operation> = implemented_operations().collect();
+    for op in [
+        Operation::CREATE,
+        Operation::REGISTER,
+        Operation::GET,
+        Operation::LOCATE,
+        Operation::REKEY,
+        Operation::ACTIVATE,
+        Operation::REVOKE,
+        Operation::DESTROY,
+        Operation::ARCHIVE,
+        Operation::RECOVER,
+        Operation::SET_ATTRIBUTE,
+        Operation::ADJUST_ATTRIBUTE,
+    ] {
+        assert!(ops.contains(&op), "{op}");
+    }
+}
+
+#[test]
+fn get_wraps_a_sensitive_key_under_another_managed_key() {
+    use crate::kmip::wrap::{AesKeyWrap, aes_unwrap};
+    use crate::spec::enums::{encoding_option, wrapping_method};
+    let e = engine();
+    let kek = create_2x(&e, vec![]);
+    let secret = create_2x(&e, vec![v(tag::SENSITIVE, Value::Boolean(true))]);
+    let kek_bytes = key_bytes(&ok(&e, 2, 1, Operation::GET, vec![uid(&kek)]));
+    let spec = |wrapping: &str| {
+        st(
+            tag::KEY_WRAPPING_SPECIFICATION,
+            vec![
+                en(tag::WRAPPING_METHOD, wrapping_method::ENCRYPT),
+                st(tag::ENCRYPTION_KEY_INFORMATION, vec![uid(wrapping)]),
+                en(tag::ENCODING_OPTION, encoding_option::NO_ENCODING),
+            ],
+        )
+    };
+    let got = ok(&e, 2, 1, Operation::GET, vec![uid(&secret), spec(&kek)]);
+    let block = got
+        .child(tag::SYMMETRIC_KEY)
+        .unwrap()
+        .child(tag::KEY_BLOCK)
+        .unwrap();
+    assert!(block.child(tag::KEY_WRAPPING_DATA).is_some());
+    let wrapped = match &block.child(tag::KEY_VALUE).unwrap().value {
+        Value::ByteString(b) => b.as_slice().to_vec(),
+        other => panic!("wrapped Key Value is not bytes: {other:?}"),
+    };
+    let clear = aes_unwrap(&kek_bytes, &wrapped, AesKeyWrap::Rfc3394).unwrap();
+    assert_eq!(clear.len(), 32);
+    assert_eq!(
+        fails(
+            &e,
+            2,
+            1,
+            Operation::GET,
+            vec![uid(&secret), spec("missing")]
+        ),
+        ResultReason::WrappingObjectNotFound.code()
+    );
+    ok(&e, 2, 1, Operation::ARCHIVE, vec![uid(&kek)]);
+    assert_eq!(
+        fails(&e, 2, 1, Operation::GET, vec![uid(&secret), spec(&kek)]),
+        ResultReason::WrappingObjectArchived.code()
+    );
+}
+
+#[test]
+fn get_attributes_skips_names_the_object_cannot_have() {
+    let e = engine();
+    let u = create_1x(&e, 4, 128, vec![]);
+    let got = get_attrs_1x(&e, 4, &u, &["No Such Attribute", "State", "x-Missing"]);
+    assert_eq!(
+        attr_value_1x(&got, "State"),
+        Some(Value::Enumeration(state::PRE_ACTIVE))
+    );
+    assert_eq!(got.children_with(tag::ATTRIBUTE).count(), 1);
+}
+
+#[test]
+fn interop_answers_only_on_a_test_server_and_log_always() {
+    let e = engine();
+    let payload = || {
+        vec![
+            en(
+                tag::INTEROP_FUNCTION,
+                crate::spec::enums::interop_function::BEGIN,
+            ),
+            text(tag::INTEROP_IDENTIFIER, "BL-M-1-21"),
+        ]
+    };
+    assert_eq!(
+        fails(&e, 2, 1, Operation::INTEROP, payload()),
+        ResultReason::OperationNotSupported.code()
+    );
+    assert!(!implemented_operations().any(|op| op == Operation::INTEROP));
+    ok(
+        &e,
+        2,
+        1,
+        Operation::LOG,
+        vec![text(tag::LOG_MESSAGE, "hello")],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let test_server = Engine::open(EngineConfig {
+        data_dir: dir.path().to_path_buf(),
+        interop_tests: true,
+        ..EngineConfig::default()
+    })
+    .unwrap();
+    let done = ok(&test_server, 2, 1, Operation::INTEROP, payload());
+    assert!(done.children().is_empty());
+    assert!(operations_for(test_server.config()).any(|op| op == Operation::INTEROP));
+}
+
+#[test]
+fn names_are_unique_and_sensitivity_history_is_kept() {
+    let e = engine();
+    let a = create_2x(&e, vec![v(tag::NAME, name_value("shared"))]);
+    let b = create_2x(&e, vec![v(tag::SENSITIVE, Value::Boolean(true))]);
+    let new_attr = |a: Ttlv| st(tag::NEW_ATTRIBUTE, vec![a]);
+    assert_eq!(
+        fails(
+            &e,
+            2,
+            1,
+            Operation::ADD_ATTRIBUTE,
+            vec![uid(&b), new_attr(v(tag::NAME, name_value("shared")))]
+        ),
+        ResultReason::NonUniqueNameAttribute.code()
+    );
+    let flags = |u: &str| {
+        let got = ok(&e, 2, 1, Operation::GET_ATTRIBUTES, vec![uid(u)]);
+        let attrs = got.child(tag::ATTRIBUTES).unwrap().clone();
+        [
+            tag::SENSITIVE,
+            tag::ALWAYS_SENSITIVE,
+            tag::EXTRACTABLE,
+            tag::NEVER_EXTRACTABLE,
+        ]
+        .map(|t| attrs.child(t).map(|x| x.value.clone()))
+    };
+    let t = Some(Value::Boolean(true));
+    let f = Some(Value::Boolean(false));
+    assert_eq!(flags(&a), [f.clone(), f.clone(), t.clone(), f.clone()]);
+    assert_eq!(flags(&b), [t.clone(), t.clone(), t.clone(), f.clone()]);
+    ok(
+        &e,
+        2,
+        1,
+        Operation::SET_ATTRIBUTE,
+        vec![uid(&b), new_attr(v(tag::SENSITIVE, Value::Boolean(false)))],
+    );
+    ok(
+        &e,
+        2,
+        1,
+        Operation::SET_ATTRIBUTE,
+        vec![uid(&b), new_attr(v(tag::SENSITIVE, Value::Boolean(true)))],
+    );
+    assert_eq!(flags(&b), [t.clone(), f.clone(), t, f]);
+}
+
+#[test]
+fn locate_by_state_sees_states_that_dates_have_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = |clock: fn() -> i64| {
+        Engine::open(EngineConfig {
+            clock,
+            data_dir: dir.path().to_path_buf(),
+            ..EngineConfig::default()
+        })
+        .unwrap()
+    };
+    let u = {
+        let e = open(|| NOW);
+        create_1x(
+            &e,
+            4,
+            128,
+            vec![attr1("Activation Date", Value::DateTime(NOW + 10))],
+        )
+    };
+    let later = open(|| NOW + 20);
+    let active = ok(
+        &later,
+        1,
+        4,
+        Operation::LOCATE,
+        vec![attr1("State", Value::Enumeration(state::ACTIVE))],
+    );
+    assert_eq!(uid_of(&active), u);
+    let pre_active = ok(
+        &later,
+        1,
+        4,
+        Operation::LOCATE,
+        vec![attr1("State", Value::Enumeration(state::PRE_ACTIVE))],
+    );
+    assert!(pre_active.child(tag::UNIQUE_IDENTIFIER).is_none());
+}

@@ -1,0 +1,152 @@
+//! Every way the store can fail, as one enum, and the single place that decides what a KMIP client is told
+//! about each ([`StoreError::to_kmip`]). Messages name files, uids and sequence numbers, never key bytes.
+
+use std::path::PathBuf;
+
+use crate::kmip::{KmipError, ResultReason};
+
+/// A store failure. Messages never contain key material.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite reported an error (I/O, full disk, busy, corrupt file, constraint).
+    #[error("store database: {0}")]
+    Database(#[from] rusqlite::Error),
+
+    /// A file next to the database (the master key file, the data directory) could not be read or written.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What the store was doing.
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+
+    /// The master key does not open this store: its key check value or a data key failed to unwrap.
+    #[error("wrong master key: it does not unwrap this store's key check value")]
+    WrongMasterKey,
+
+    /// A master key given as a file or an environment variable could not be read as 32 bytes.
+    #[error("master key {source_name}: {reason}")]
+    MasterKeyFormat {
+        /// The file path or environment variable name.
+        source_name: String,
+        /// Why it was refused (never the key itself).
+        reason: String,
+    },
+
+    /// The master key file may be read by other users of the machine.
+    #[error("master key file {path} has mode {mode:o}; others may access it (chmod 600 or 400)")]
+    MasterKeyFileExposed {
+        /// The key file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+
+    /// The file was written by a newer kmipd whose schema this build does not know.
+    #[error(
+        "store schema version {found} is newer than this build supports ({supported}); upgrade kmipd"
+    )]
+    SchemaTooNew {
+        /// `PRAGMA user_version` of the file.
+        found: u32,
+        /// The newest version this build migrates to.
+        supported: u32,
+    },
+
+    /// A stored object failed authenticated decryption: tampered, truncated or moved to another uid.
+    #[error("stored object {uid} failed its integrity check: {reason}")]
+    Integrity {
+        /// The object's unique identifier.
+        uid: String,
+        /// What failed.
+        reason: String,
+    },
+
+    /// A row of the change log (or one being applied) could not be decoded.
+    #[error("change {seq} is malformed: {reason}")]
+    CorruptChange {
+        /// Its sequence number.
+        seq: u64,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A replica was handed a change that does not directly follow its last one.
+    #[error("change stream gap: expected sequence {expected}, got {got}")]
+    ChangeGap {
+        /// The next sequence number the replica can apply.
+        expected: u64,
+        /// The sequence number it was given.
+        got: u64,
+    },
+
+    /// A stored object names a data key the store does not hold.
+    #[error("data key {id} is missing from the store")]
+    DataKeyMissing {
+        /// The data key's identifier.
+        id: String,
+    },
+
+    /// A value the store must write does not fit its column (a count or offset beyond i64).
+    #[error("{what} is out of range")]
+    OutOfRange {
+        /// Which value.
+        what: &'static str,
+    },
+
+    /// The operating system's random number generator failed.
+    #[error("operating system randomness unavailable: {0}")]
+    Randomness(String),
+
+    /// A failure shared by every batch of a group commit, as its message (the first batch's cause).
+    #[error("{0}")]
+    GroupCommit(String),
+
+    /// An internal invariant did not hold (reported instead of panicking).
+    #[error("store internal error: {0}")]
+    Internal(&'static str),
+
+    /// A cryptographic primitive refused its input (a programming error, reported instead of panicking).
+    #[error("store encryption: {0}")]
+    Crypto(&'static str),
+}
+
+impl StoreError {
+    /// The failure as a KMIP client receives it: a full disk becomes Server Limit Exceeded, a failed integrity
+    /// check a Cryptographic Failure, everything else General Failure; the message says what happened without
+    /// key bytes or file contents.
+    pub fn to_kmip(&self) -> KmipError {
+        use rusqlite::ErrorCode;
+        let reason = match self {
+            StoreError::Database(rusqlite::Error::SqliteFailure(e, _)) => match e.code {
+                ErrorCode::DiskFull => ResultReason::ServerLimitExceeded,
+                _ => ResultReason::GeneralFailure,
+            },
+            StoreError::Integrity { .. } => ResultReason::CryptographicFailure,
+            StoreError::OutOfRange { .. } => ResultReason::ServerLimitExceeded,
+            _ => ResultReason::GeneralFailure,
+        };
+        KmipError::new(reason, self.to_string())
+    }
+
+    /// A copy for each batch of a failed group commit: SQLite failures keep their code (a full disk stays
+    /// a full disk), others keep their message.
+    pub(crate) fn duplicate(&self) -> StoreError {
+        match self {
+            StoreError::Database(rusqlite::Error::SqliteFailure(e, msg)) => {
+                StoreError::Database(rusqlite::Error::SqliteFailure(*e, msg.clone()))
+            }
+            StoreError::WrongMasterKey => StoreError::WrongMasterKey,
+            other => StoreError::GroupCommit(other.to_string()),
+        }
+    }
+
+    /// True when the underlying cause is a full disk or file-size limit.
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, StoreError::Database(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::DiskFull)
+    }
+}

@@ -1,0 +1,934 @@
+//! The persistent store: managed objects and their attributes in one SQLite file, object bytes encrypted at
+//! rest, and every change appended to an ordered log that a replica can replay. It knows nothing of KMIP
+//! meaning — object types, states and attribute names are opaque numbers and strings chosen by `kmip`/`ops`.
+//!
+//! Keys: a master key (outside the database) wraps random data keys (RFC 3394); each object blob is
+//! AES-256-GCM under the current data key with a random nonce and its uid and type as associated data.
+//! Durability: WAL journal with `synchronous=FULL`; every [`Store::commit`] is one transaction that also
+//! appends its change rows. `docs/store.md` gives the full argument.
+
+mod changes;
+mod crypto;
+mod error;
+mod locate;
+mod master_key;
+mod schema;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, mpsc};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+pub use changes::ChangeKind;
+use changes::{SealedBlob, StoredObject};
+use crypto::DataKeyBytes;
+pub use error::StoreError;
+pub use locate::{Filter, LocateQuery};
+pub use master_key::{
+    MASTER_KEY_ENV, MASTER_KEY_FILE_NAME, MASTER_KEY_LEN, MasterKey, MasterKeySource,
+};
+pub use schema::SCHEMA_VERSION;
+
+use crate::ttlv::SecretBytes;
+
+/// File name of the database inside the data directory.
+pub const DB_FILE_NAME: &str = "kmipd.sqlite";
+
+/// The indexable form of an attribute value, chosen by the model (`search_key`): Locate compares these.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum SearchKey {
+    /// Not searchable by value (only by presence).
+    None,
+    /// Integers, enumerations, booleans, dates (seconds), intervals.
+    Int(i64),
+    /// Text strings (compared exactly).
+    Text(String),
+}
+
+/// One attribute instance as stored. The caller must never put key material in `value` or `search`:
+/// attributes are stored in clear so that Locate can use them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttributeRecord {
+    /// The attribute's name as the model spells it for storage (e.g. "Standard:0x42000A", "x-Foo").
+    pub name: String,
+    /// The instance's index among instances of the same name.
+    pub index: u32,
+    /// The encoded value (binary TTLV of the value item).
+    pub value: Vec<u8>,
+    /// What Locate filters match against.
+    pub search: SearchKey,
+}
+
+/// A managed object as the store keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectRecord {
+    /// Unique Identifier (primary key).
+    pub uid: String,
+    /// Object Type enumeration value.
+    pub object_type: u32,
+    /// State enumeration value.
+    pub state: u32,
+    /// Archived (moved off-line by Archive; returned to on-line by Recover).
+    pub archived: bool,
+    /// Creation order: the sequence number of the change that first stored the uid. Assigned by the store
+    /// (ignored on input to [`Store::commit`]); Locate returns objects in this order.
+    pub created_seq: u64,
+    /// Storage bytes of the managed object (encrypted at rest); `None` once destroyed.
+    pub object: Option<SecretBytes>,
+    /// Attribute instances, in the caller's order (preserved).
+    pub attributes: Vec<AttributeRecord>,
+}
+
+impl ObjectRecord {
+    /// A record with no object bytes and no attributes, live, creation order to be assigned.
+    pub fn new(uid: impl Into<String>, object_type: u32, state: u32) -> Self {
+        ObjectRecord {
+            uid: uid.into(),
+            object_type,
+            state,
+            archived: false,
+            created_seq: 0,
+            object: None,
+            attributes: Vec::new(),
+        }
+    }
+}
+
+/// One change within a [`Store::commit`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mutation {
+    /// Create the record, or replace it entirely (attributes included), keeping its creation order.
+    Put(ObjectRecord),
+    /// Remove the record and its attributes.
+    Delete {
+        /// The record's uid.
+        uid: String,
+    },
+}
+
+/// One entry of the ordered change log: what a replica applies, in `seq` order, with [`Store::apply_change`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangeRecord {
+    /// Gapless, increasing sequence number.
+    pub seq: u64,
+    /// When it was committed (milliseconds since the Unix epoch).
+    pub time_ms: i64,
+    /// What it did.
+    pub kind: ChangeKind,
+    /// The object's uid (for [`ChangeKind::DataKey`], the data key's id).
+    pub uid: String,
+    /// The after-image (object still encrypted) or wrapped data key; empty for deletes. Opaque to callers.
+    pub payload: Vec<u8>,
+}
+
+/// Tunables of an open store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Read connections kept open for concurrent reads (WAL lets readers run beside the writer).
+    pub read_connections: usize,
+    /// How long a connection waits for a lock held by another process before failing.
+    pub busy_timeout: Duration,
+    /// Encryptions under one data key before a new one is generated (random 96-bit nonces: stay far below
+    /// 2^32 per key).
+    pub data_key_max_encryptions: u64,
+    /// Locate lets a filter drive the query (read its index range, sort the candidates) when it matches
+    /// fewer attribute rows than this; otherwise objects are walked in creation order.
+    pub locate_driver_max: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            read_connections: 4,
+            busy_timeout: Duration::from_secs(5),
+            data_key_max_encryptions: 1 << 30,
+            locate_driver_max: 2_000,
+        }
+    }
+}
+
+/// The data key new objects are sealed under.
+#[derive(Clone)]
+struct CurrentKey {
+    id: String,
+    key: Arc<DataKeyBytes>,
+    encryptions: u64,
+}
+
+/// A batch waiting for the writer, and where to send its outcome.
+struct PendingCommit {
+    mutations: Vec<Mutation>,
+    reply: mpsc::Sender<Reply>,
+}
+
+/// What a waiting committer is told.
+enum Reply {
+    /// Its batch was committed (or failed).
+    Done(Result<u64, StoreError>),
+    /// It must lead the next group (its batch is in it).
+    Lead,
+}
+
+/// Batches waiting to be committed, and whether some caller is currently leading a group.
+#[derive(Default)]
+struct CommitQueue {
+    pending: Vec<PendingCommit>,
+    leader_active: bool,
+}
+
+/// The single write connection and the state only writers touch.
+struct Writer {
+    conn: Connection,
+    current: Option<CurrentKey>,
+}
+
+/// The encrypted object store. `Send + Sync`; share it in an `Arc`. Writes are serialized through one
+/// connection; reads use a small pool of connections and run concurrently with writes.
+pub struct Store {
+    path: PathBuf,
+    master: MasterKey,
+    options: StoreOptions,
+    writer: Mutex<Writer>,
+    queue: Mutex<CommitQueue>,
+    readers: Mutex<Vec<Connection>>,
+    keys: RwLock<HashMap<String, Arc<DataKeyBytes>>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+const META_KEY_CHECK: &str = "key_check";
+const META_CURRENT_DATA_KEY: &str = "current_data_key";
+
+impl Store {
+    /// Opens (creating or migrating) the database at `path` with default options.
+    pub fn open(path: &Path, master: MasterKey) -> Result<Store, StoreError> {
+        Store::open_with(path, master, StoreOptions::default())
+    }
+
+    /// Opens `<data_dir>/kmipd.sqlite` (creating the directory), taking the master key from `source`.
+    pub fn open_in_dir(data_dir: &Path, source: &MasterKeySource) -> Result<Store, StoreError> {
+        let master = source.load(data_dir)?;
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Io {
+            action: "creating data directory",
+            path: data_dir.to_path_buf(),
+            source,
+        })?;
+        Store::open(&data_dir.join(DB_FILE_NAME), master)
+    }
+
+    /// Opens the database at `path`: migrates the schema, then checks the master key against the stored key
+    /// check value (creating one in a new file) so a wrong key fails here with [`StoreError::WrongMasterKey`].
+    pub fn open_with(
+        path: &Path,
+        master: MasterKey,
+        options: StoreOptions,
+    ) -> Result<Store, StoreError> {
+        let mut conn = open_connection(path, &options)?;
+        // Before WAL mode: SQLite gives the -wal and -shm files the database file's permissions.
+        restrict_permissions(path)?;
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            // Still durable (synchronous=FULL applies to every journal mode), but readers block writers.
+            tracing::warn!(path = %path.display(), %mode, "store file system refused WAL journal mode");
+        }
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        schema::migrate(&mut conn, schema::MIGRATIONS)?;
+        check_master_key(&mut conn, &master)?;
+        let current = load_current_key(&conn, &master)?;
+        let mut keys = HashMap::new();
+        if let Some(c) = &current {
+            keys.insert(c.id.clone(), c.key.clone());
+        }
+        Ok(Store {
+            path: path.to_path_buf(),
+            master,
+            options,
+            writer: Mutex::new(Writer { conn, current }),
+            queue: Mutex::new(CommitQueue::default()),
+            readers: Mutex::new(Vec::new()),
+            keys: RwLock::new(keys),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A fresh Unique Identifier: a UUID v4 from OS randomness.
+    pub fn new_uid(&self) -> Result<String, StoreError> {
+        crypto::uuid_v4()
+    }
+
+    /// The record stored under `uid`, object decrypted and authenticated.
+    pub fn get(&self, uid: &str) -> Result<Option<ObjectRecord>, StoreError> {
+        self.with_reader(|conn| {
+            let tx = conn.transaction()?;
+            let record = read_record(&tx, uid, |id| self.data_key(&tx, id))?;
+            tx.commit()?;
+            Ok(record)
+        })
+    }
+
+    /// Whether a record exists under `uid` (no decryption).
+    pub fn exists(&self, uid: &str) -> Result<bool, StoreError> {
+        self.with_reader(|conn| {
+            Ok(conn
+                .prepare_cached("SELECT 1 FROM objects WHERE uid = ?")?
+                .exists([uid])?)
+        })
+    }
+
+    /// Applies `mutations` in one durable transaction, appending one change row per mutation (plus one per
+    /// data key generated); returns the last sequence number written (the current one when empty).
+    ///
+    /// Group commit: callers arriving while a group is being written queue up; one of them then leads and
+    /// commits every queued batch in one transaction (one fsync), each batch inside its own savepoint so a
+    /// failing batch fails alone. Each caller returns only once its own batch is durable.
+    pub fn commit(&self, mutations: Vec<Mutation>) -> Result<u64, StoreError> {
+        let (reply, answer) = mpsc::channel();
+        let lead = {
+            let mut queue = self.lock_queue();
+            queue.pending.push(PendingCommit { mutations, reply });
+            !std::mem::replace(&mut queue.leader_active, true)
+        };
+        let mut leading = lead;
+        loop {
+            if leading {
+                self.lead_one_group();
+            }
+            match answer.recv() {
+                Ok(Reply::Done(result)) => return result,
+                Ok(Reply::Lead) => leading = true,
+                Err(_) => return Err(StoreError::Internal("group commit dropped a batch")),
+            }
+        }
+    }
+
+    /// As leader: commits everything queued as one group, then hands leadership to the first batch queued
+    /// meanwhile (or gives it up when none is), so no caller serves others for longer than one group.
+    fn lead_one_group(&self) {
+        let group = std::mem::take(&mut self.lock_queue().pending);
+        {
+            let mut writer = self.lock_writer();
+            self.commit_group(&mut writer, group);
+        }
+        let mut queue = self.lock_queue();
+        match queue.pending.first() {
+            Some(next) => {
+                if next.reply.send(Reply::Lead).is_err() {
+                    // Unreachable: a submitter waits for its answer. Give up leadership so the next
+                    // arrival leads instead of everyone waiting.
+                    queue.leader_active = false;
+                }
+            }
+            None => queue.leader_active = false,
+        }
+    }
+
+    fn lock_queue(&self) -> MutexGuard<'_, CommitQueue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Commits queued batches in one transaction and replies to each submitter.
+    fn commit_group(&self, writer: &mut Writer, group: Vec<PendingCommit>) {
+        let mut replies = Vec::with_capacity(group.len());
+        let outcome = (|| {
+            let mut tx = writer
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut seq = last_seq(&tx)?;
+            let now = now_ms();
+            let mut current = writer.current.clone();
+            let mut results = Vec::with_capacity(group.len());
+            for pending in group {
+                replies.push(pending.reply);
+                let (seq_before, current_before) = (seq, current.clone());
+                let mut sp = tx.savepoint()?;
+                match self.apply_mutations(&sp, pending.mutations, &mut seq, &mut current, now) {
+                    Ok(()) => {
+                        sp.commit()?;
+                        results.push(Ok(seq));
+                    }
+                    Err(e) => {
+                        sp.rollback()?;
+                        drop(sp);
+                        seq = seq_before;
+                        current = current_before;
+                        results.push(Err(e));
+                    }
+                }
+            }
+            tx.commit()?;
+            Ok::<_, StoreError>((results, current))
+        })();
+        match outcome {
+            Ok((results, current)) => {
+                writer.current = current;
+                for (reply, result) in replies.into_iter().zip(results) {
+                    // A submitter that went away no longer needs its answer.
+                    let _ = reply.send(Reply::Done(result));
+                }
+            }
+            Err(e) => {
+                for reply in &replies {
+                    let _ = reply.send(Reply::Done(Err(e.duplicate())));
+                }
+            }
+        }
+    }
+
+    /// Writes one batch's rows and change rows inside the open transaction.
+    fn apply_mutations(
+        &self,
+        tx: &Connection,
+        mutations: Vec<Mutation>,
+        seq: &mut u64,
+        current: &mut Option<CurrentKey>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        for mutation in mutations {
+            match mutation {
+                Mutation::Put(record) => {
+                    let blob = match &record.object {
+                        None => None,
+                        Some(plain) => {
+                            let key = self.key_for_sealing(tx, current, seq, now)?;
+                            let sealed =
+                                crypto::seal(&key.key, &record.uid, record.object_type, plain)?;
+                            tx.prepare_cached(
+                                "UPDATE data_keys SET encryptions = encryptions + 1 WHERE id = ?",
+                            )?
+                            .execute([&key.id])?;
+                            Some(SealedBlob {
+                                data_key_id: key.id.clone(),
+                                nonce: sealed.nonce.to_vec(),
+                                ciphertext: sealed.ciphertext,
+                            })
+                        }
+                    };
+                    *seq += 1;
+                    let created_seq = tx
+                        .prepare_cached("SELECT created_seq FROM objects WHERE uid = ?")?
+                        .query_row([&record.uid], |r| r.get::<_, i64>(0))
+                        .optional()?
+                        .map_or(Ok(*seq), to_u64)?;
+                    let stored = StoredObject {
+                        object_type: record.object_type,
+                        state: record.state,
+                        archived: record.archived,
+                        created_seq,
+                        blob,
+                        attributes: record.attributes,
+                    };
+                    write_object(tx, &record.uid, &stored)?;
+                    let payload = changes::encode_put(&stored);
+                    insert_change(tx, *seq, now, ChangeKind::Put, &record.uid, &payload)?;
+                }
+                Mutation::Delete { uid } => {
+                    delete_object(tx, &uid)?;
+                    *seq += 1;
+                    insert_change(tx, *seq, now, ChangeKind::Delete, &uid, &[])?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Uids of the records matching `query`, in creation order, after `offset`, at most `max`.
+    pub fn locate(&self, query: &LocateQuery) -> Result<Vec<String>, StoreError> {
+        self.with_reader(|conn| {
+            let Some((sql, params)) = locate::plan(conn, query, self.options.locate_driver_max)?
+            else {
+                return Ok(Vec::new());
+            };
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(params), |r| {
+                r.get::<_, String>(0)
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    /// Up to `max` changes with sequence numbers above `after_seq`, in order.
+    pub fn changes_since(
+        &self,
+        after_seq: u64,
+        max: usize,
+    ) -> Result<Vec<ChangeRecord>, StoreError> {
+        self.with_reader(|conn| {
+            let after = i64::try_from(after_seq)
+                .map_err(|_| StoreError::OutOfRange { what: "after_seq" })?;
+            let limit = i64::try_from(max).unwrap_or(i64::MAX);
+            let mut stmt = conn.prepare_cached(
+                "SELECT seq, time_ms, kind, uid, payload FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
+            )?;
+            let rows = stmt.query_map(params![after, limit], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Vec<u8>>(4)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (seq, time_ms, kind, uid, payload) = row?;
+                let seq = to_u64(seq)?;
+                let kind =
+                    ChangeKind::from_code(kind).ok_or_else(|| StoreError::CorruptChange {
+                        seq,
+                        reason: format!("unknown kind {kind}"),
+                    })?;
+                out.push(ChangeRecord {
+                    seq,
+                    time_ms,
+                    kind,
+                    uid,
+                    payload,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// The sequence number of the last change committed (0 for a new store).
+    pub fn last_seq(&self) -> Result<u64, StoreError> {
+        self.with_reader(|conn| last_seq(conn))
+    }
+
+    /// Applies one change from another store's stream (a replica following a primary). Changes must come in
+    /// order: a change at or below [`Store::last_seq`] already applied is skipped (`Ok(false)`), one that
+    /// differs from what this store holds at that sequence is refused, and a gap is refused. The replica
+    /// needs the same master key as the source (data keys travel wrapped under it).
+    pub fn apply_change(&self, change: &ChangeRecord) -> Result<bool, StoreError> {
+        let mut guard = self.lock_writer();
+        let writer = &mut *guard;
+        let tx = writer
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let last = last_seq(&tx)?;
+        let corrupt = |reason: String| StoreError::CorruptChange {
+            seq: change.seq,
+            reason,
+        };
+        if change.seq <= last {
+            let held: Option<Vec<u8>> = tx
+                .prepare_cached("SELECT payload FROM changes WHERE seq = ?")?
+                .query_row([to_i64(change.seq)?], |r| r.get(0))
+                .optional()?;
+            return match held {
+                Some(p) if p != change.payload => Err(corrupt(
+                    "differs from the change this store holds at that sequence".into(),
+                )),
+                _ => Ok(false),
+            };
+        }
+        if change.seq != last + 1 {
+            return Err(StoreError::ChangeGap {
+                expected: last + 1,
+                got: change.seq,
+            });
+        }
+        let mut new_current = None;
+        match change.kind {
+            ChangeKind::Put => {
+                let stored = changes::decode_put(&change.payload).map_err(corrupt)?;
+                if let Some(blob) = &stored.blob {
+                    self.data_key(&tx, &blob.data_key_id)?;
+                }
+                write_object(&tx, &change.uid, &stored)?;
+            }
+            ChangeKind::Delete => delete_object(&tx, &change.uid)?,
+            ChangeKind::DataKey => {
+                let (created_ms, wrapped) =
+                    changes::decode_data_key(&change.payload).map_err(corrupt)?;
+                let key = Arc::new(crypto::unwrap(&self.master, &wrapped)?);
+                tx.prepare_cached(
+                    "INSERT OR IGNORE INTO data_keys (id, wrapped, created_ms) VALUES (?, ?, ?)",
+                )?
+                .execute(params![change.uid, wrapped, created_ms])?;
+                set_meta(&tx, META_CURRENT_DATA_KEY, change.uid.as_bytes())?;
+                self.cache_key(&change.uid, key.clone());
+                new_current = Some(CurrentKey {
+                    id: change.uid.clone(),
+                    key,
+                    encryptions: 0,
+                });
+            }
+        }
+        insert_change(
+            &tx,
+            change.seq,
+            change.time_ms,
+            change.kind,
+            &change.uid,
+            &change.payload,
+        )?;
+        tx.commit()?;
+        if new_current.is_some() {
+            writer.current = new_current;
+        }
+        Ok(true)
+    }
+
+    /// Drops change rows up to and including `seq` (after every replica has them); sequence numbers are never
+    /// reused. Returns how many rows were removed.
+    pub fn prune_changes(&self, up_to_seq: u64) -> Result<usize, StoreError> {
+        let guard = self.lock_writer();
+        let n = guard
+            .conn
+            .execute("DELETE FROM changes WHERE seq <= ?", [to_i64(up_to_seq)?])?;
+        Ok(n)
+    }
+
+    fn lock_writer(&self) -> MutexGuard<'_, Writer> {
+        // A panic mid-transaction rolled it back (the Transaction's drop); the connection stays usable.
+        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` on a read connection borrowed from the pool (opened when the pool is empty, returned after).
+    fn with_reader<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let pooled = self
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let mut conn = match pooled {
+            Some(c) => c,
+            None => open_connection(&self.path, &self.options)?,
+        };
+        let result = f(&mut conn);
+        let mut pool = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
+        if pool.len() < self.options.read_connections {
+            pool.push(conn);
+        }
+        result
+    }
+
+    fn cache_key(&self, id: &str, key: Arc<DataKeyBytes>) {
+        self.keys
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id.to_string(), key);
+    }
+
+    /// The unwrapped data key `id`, from the cache or the `data_keys` table.
+    fn data_key(&self, conn: &Connection, id: &str) -> Result<Arc<DataKeyBytes>, StoreError> {
+        if let Some(k) = self
+            .keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(id)
+        {
+            return Ok(k.clone());
+        }
+        let wrapped: Vec<u8> = conn
+            .prepare_cached("SELECT wrapped FROM data_keys WHERE id = ?")?
+            .query_row([id], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| StoreError::DataKeyMissing { id: id.to_string() })?;
+        let key = Arc::new(crypto::unwrap(&self.master, &wrapped)?);
+        self.cache_key(id, key.clone());
+        Ok(key)
+    }
+
+    /// The data key to seal with, generating one (and its change row) when none exists or the current one
+    /// has reached its encryption budget.
+    fn key_for_sealing(
+        &self,
+        tx: &Connection,
+        current: &mut Option<CurrentKey>,
+        seq: &mut u64,
+        now: i64,
+    ) -> Result<CurrentKey, StoreError> {
+        if let Some(c) = current.as_mut()
+            && c.encryptions < self.options.data_key_max_encryptions
+        {
+            c.encryptions += 1;
+            return Ok(c.clone());
+        }
+        let key = crypto::generate_data_key()?;
+        let wrapped = crypto::wrap(&self.master, &key)?;
+        let id = hex::encode(crypto::random_array::<8>()?);
+        tx.prepare_cached("INSERT INTO data_keys (id, wrapped, created_ms) VALUES (?, ?, ?)")?
+            .execute(params![id, wrapped, now])?;
+        set_meta(tx, META_CURRENT_DATA_KEY, id.as_bytes())?;
+        *seq += 1;
+        let payload = changes::encode_data_key(now, &wrapped);
+        insert_change(tx, *seq, now, ChangeKind::DataKey, &id, &payload)?;
+        let key = Arc::new(key);
+        self.cache_key(&id, key.clone());
+        let c = CurrentKey {
+            id,
+            key,
+            encryptions: 1,
+        };
+        *current = Some(c.clone());
+        Ok(c)
+    }
+}
+
+fn open_connection(path: &Path, options: &StoreOptions) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(options.busy_timeout)?;
+    Ok(conn)
+}
+
+/// The database and its WAL/shared-memory files hold only ciphertext and attributes, but still: owner only.
+fn restrict_permissions(path: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(
+            |source| StoreError::Io {
+                action: "restricting permissions of",
+                path: path.to_path_buf(),
+                source,
+            },
+        )?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+/// Verifies the master key against the stored key check value (a random value wrapped under the master key;
+/// RFC 3394's integrity check fails under any other key), creating it in a new store.
+fn check_master_key(conn: &mut Connection, master: &MasterKey) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    match get_meta(&tx, META_KEY_CHECK)? {
+        Some(wrapped) => {
+            crypto::unwrap(master, &wrapped).map_err(|_| StoreError::WrongMasterKey)?;
+        }
+        None => {
+            let check = crypto::generate_data_key()?;
+            set_meta(&tx, META_KEY_CHECK, &crypto::wrap(master, &check)?)?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn load_current_key(
+    conn: &Connection,
+    master: &MasterKey,
+) -> Result<Option<CurrentKey>, StoreError> {
+    let Some(id) = get_meta(conn, META_CURRENT_DATA_KEY)? else {
+        return Ok(None);
+    };
+    let id =
+        String::from_utf8(id).map_err(|_| StoreError::Crypto("current data key id is not text"))?;
+    let row: Option<(Vec<u8>, i64)> = conn
+        .query_row(
+            "SELECT wrapped, encryptions FROM data_keys WHERE id = ?",
+            [&id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let (wrapped, encryptions) =
+        row.ok_or_else(|| StoreError::DataKeyMissing { id: id.clone() })?;
+    Ok(Some(CurrentKey {
+        id,
+        key: Arc::new(crypto::unwrap(master, &wrapped)?),
+        encryptions: to_u64(encryptions)?,
+    }))
+}
+
+fn get_meta(conn: &Connection, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT value FROM meta WHERE name = ?")?
+        .query_row([name], |r| r.get(0))
+        .optional()?)
+}
+
+fn set_meta(conn: &Connection, name: &str, value: &[u8]) -> Result<(), StoreError> {
+    conn.prepare_cached("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)")?
+        .execute(params![name, value])?;
+    Ok(())
+}
+
+fn last_seq(conn: &Connection) -> Result<u64, StoreError> {
+    let seq: Option<i64> = conn
+        .prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = 'changes'")?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    to_u64(seq.unwrap_or(0))
+}
+
+fn insert_change(
+    conn: &Connection,
+    seq: u64,
+    time_ms: i64,
+    kind: ChangeKind,
+    uid: &str,
+    payload: &[u8],
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO changes (seq, time_ms, kind, uid, payload) VALUES (?, ?, ?, ?, ?)",
+    )?
+    .execute(params![to_i64(seq)?, time_ms, kind as u8, uid, payload])?;
+    Ok(())
+}
+
+fn write_object(conn: &Connection, uid: &str, obj: &StoredObject) -> Result<(), StoreError> {
+    let (key_id, nonce, ciphertext) = match &obj.blob {
+        Some(b) => (Some(&b.data_key_id), Some(&b.nonce), Some(&b.ciphertext)),
+        None => (None, None, None),
+    };
+    conn.prepare_cached(
+        "INSERT INTO objects (uid, object_type, state, archived, created_seq, data_key_id, nonce, ciphertext)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (uid) DO UPDATE SET object_type = excluded.object_type, state = excluded.state,
+             archived = excluded.archived, data_key_id = excluded.data_key_id, nonce = excluded.nonce,
+             ciphertext = excluded.ciphertext",
+    )?
+    .execute(params![
+        uid,
+        obj.object_type,
+        obj.state,
+        obj.archived,
+        to_i64(obj.created_seq)?,
+        key_id,
+        nonce,
+        ciphertext
+    ])?;
+    conn.prepare_cached("DELETE FROM attributes WHERE uid = ?")?
+        .execute([uid])?;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO attributes (uid, name, idx, pos, value, int_key, text_key) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )?;
+    for (pos, a) in obj.attributes.iter().enumerate() {
+        let (int_key, text_key) = match &a.search {
+            SearchKey::None => (None, None),
+            SearchKey::Int(i) => (Some(*i), None),
+            SearchKey::Text(t) => (None, Some(t.as_str())),
+        };
+        let pos = i64::try_from(pos).map_err(|_| StoreError::OutOfRange {
+            what: "attribute position",
+        })?;
+        insert.execute(params![
+            uid, a.name, a.index, pos, a.value, int_key, text_key
+        ])?;
+    }
+    Ok(())
+}
+
+fn delete_object(conn: &Connection, uid: &str) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM objects WHERE uid = ?")?
+        .execute([uid])?;
+    conn.prepare_cached("DELETE FROM attributes WHERE uid = ?")?
+        .execute([uid])?;
+    Ok(())
+}
+
+fn read_record(
+    conn: &Connection,
+    uid: &str,
+    data_key: impl Fn(&str) -> Result<Arc<DataKeyBytes>, StoreError>,
+) -> Result<Option<ObjectRecord>, StoreError> {
+    type ObjectRow = (
+        u32,
+        u32,
+        bool,
+        i64,
+        Option<String>,
+        Option<Vec<u8>>,
+        Option<Vec<u8>>,
+    );
+    let row: Option<ObjectRow> = conn
+        .prepare_cached(
+            "SELECT object_type, state, archived, created_seq, data_key_id, nonce, ciphertext
+             FROM objects WHERE uid = ?",
+        )?
+        .query_row([uid], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
+        })
+        .optional()?;
+    let Some((object_type, state, archived, created_seq, key_id, nonce, ciphertext)) = row else {
+        return Ok(None);
+    };
+    let object = match (key_id, nonce, ciphertext) {
+        (Some(id), Some(nonce), Some(ct)) => {
+            let key = data_key(&id)?;
+            Some(crypto::open(&key, uid, object_type, &nonce, &ct)?)
+        }
+        (None, None, None) => None,
+        _ => {
+            return Err(StoreError::Integrity {
+                uid: uid.to_string(),
+                reason: "object row has a partial key id / nonce / ciphertext".into(),
+            });
+        }
+    };
+    let mut stmt = conn.prepare_cached(
+        "SELECT name, idx, value, int_key, text_key FROM attributes WHERE uid = ? ORDER BY pos",
+    )?;
+    let rows = stmt.query_map([uid], |r| {
+        let int_key: Option<i64> = r.get(3)?;
+        let text_key: Option<String> = r.get(4)?;
+        let search = match (int_key, text_key) {
+            (Some(i), _) => SearchKey::Int(i),
+            (None, Some(t)) => SearchKey::Text(t),
+            (None, None) => SearchKey::None,
+        };
+        Ok(AttributeRecord {
+            name: r.get(0)?,
+            index: r.get(1)?,
+            value: r.get(2)?,
+            search,
+        })
+    })?;
+    let attributes = rows.collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(ObjectRecord {
+        uid: uid.to_string(),
+        object_type,
+        state,
+        archived,
+        created_seq: to_u64(created_seq)?,
+        object,
+        attributes,
+    }))
+}
+
+fn to_u64(v: i64) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::OutOfRange {
+        what: "stored sequence number",
+    })
+}
+
+fn to_i64(v: u64) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::OutOfRange {
+        what: "sequence number",
+    })
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_millis()).ok())
+        .unwrap_or(0)
+}

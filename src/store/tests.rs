@@ -1,0 +1,967 @@
+//! Store tests on real SQLite files in temporary directories: round trips, reopening, keys, tampering,
+//! plaintext absence, the change stream and replay, Locate, and concurrent commits.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rusqlite::Connection;
+
+use super::*;
+
+const KEY_A: [u8; 32] = [0x11; 32];
+const KEY_B: [u8; 32] = [0x22; 32];
+
+fn open(dir: &Path) -> Store {
+    Store::open(&dir.join(DB_FILE_NAME), MasterKey::from_bytes(KEY_A)).unwrap()
+}
+
+fn attr(name: &str, index: u32, search: SearchKey) -> AttributeRecord {
+    AttributeRecord {
+        name: name.to_string(),
+        index,
+        value: format!("value of {name}#{index}").into_bytes(),
+        search,
+    }
+}
+
+fn record(uid: &str, object: &[u8]) -> ObjectRecord {
+    let mut r = ObjectRecord::new(uid, 2, 1);
+    r.object = Some(SecretBytes::from(object));
+    r.attributes = vec![
+        attr("Name", 0, SearchKey::Text(format!("name-{uid}"))),
+        attr("Cryptographic Length", 0, SearchKey::Int(256)),
+        attr("Name", 1, SearchKey::Text("alias".into())),
+        attr("Opaque", 0, SearchKey::None),
+    ];
+    r
+}
+
+#[test]
+fn round_trip_with_attributes_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = record("uid-1", b"object bytes");
+    {
+        let store = open(dir.path());
+        let seq = store.commit(vec![Mutation::Put(rec.clone())]).unwrap();
+        // One data key change, then the Put.
+        assert_eq!(seq, 2);
+        let got = store.get("uid-1").unwrap().unwrap();
+        assert_eq!(got.created_seq, 2);
+        assert_eq!(
+            ObjectRecord {
+                created_seq: 0,
+                ..got
+            },
+            rec
+        );
+        assert!(store.exists("uid-1").unwrap());
+        assert!(!store.exists("uid-2").unwrap());
+        assert_eq!(store.get("uid-2").unwrap(), None);
+    }
+    let store = open(dir.path());
+    let got = store.get("uid-1").unwrap().unwrap();
+    assert_eq!(
+        ObjectRecord {
+            created_seq: 0,
+            ..got
+        },
+        rec
+    );
+    assert_eq!(store.last_seq().unwrap(), 2);
+}
+
+#[test]
+fn replace_keeps_creation_order_and_delete_removes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store
+        .commit(vec![
+            Mutation::Put(record("a", b"1")),
+            Mutation::Put(record("b", b"2")),
+        ])
+        .unwrap();
+    let created = store.get("a").unwrap().unwrap().created_seq;
+    let mut a = record("a", b"replaced");
+    a.state = 2;
+    a.archived = true;
+    a.object = None;
+    a.attributes.truncate(1);
+    store.commit(vec![Mutation::Put(a.clone())]).unwrap();
+    let got = store.get("a").unwrap().unwrap();
+    assert_eq!(got.created_seq, created);
+    assert_eq!(got.object, None);
+    assert_eq!(got.attributes, a.attributes);
+    assert!(got.archived);
+    let seq = store
+        .commit(vec![Mutation::Delete { uid: "b".into() }])
+        .unwrap();
+    assert_eq!(store.get("b").unwrap(), None);
+    assert_eq!(store.last_seq().unwrap(), seq);
+    let query = LocateQuery {
+        filters: vec![Filter::Equals {
+            name: "Name".into(),
+            key: SearchKey::Text("name-b".into()),
+        }],
+        ..LocateQuery::default()
+    };
+    assert!(store.locate(&query).unwrap().is_empty());
+    // Empty commit: no change, current sequence returned.
+    assert_eq!(store.commit(Vec::new()).unwrap(), seq);
+}
+
+#[test]
+fn wrong_master_key_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DB_FILE_NAME);
+    {
+        let store = Store::open(&path, MasterKey::from_bytes(KEY_A)).unwrap();
+        store
+            .commit(vec![Mutation::Put(record("x", b"secret"))])
+            .unwrap();
+    }
+    let err = Store::open(&path, MasterKey::from_bytes(KEY_B)).unwrap_err();
+    assert!(matches!(err, StoreError::WrongMasterKey), "{err}");
+    assert!(Store::open(&path, MasterKey::from_bytes(KEY_A)).is_ok());
+}
+
+#[test]
+fn tampered_ciphertext_is_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DB_FILE_NAME);
+    let store = Store::open(&path, MasterKey::from_bytes(KEY_A)).unwrap();
+    store
+        .commit(vec![
+            Mutation::Put(record("victim", b"secret one")),
+            Mutation::Put(record("other", b"secret two")),
+        ])
+        .unwrap();
+    let raw = Connection::open(&path).unwrap();
+    let mut ct: Vec<u8> = raw
+        .query_row(
+            "SELECT ciphertext FROM objects WHERE uid = 'victim'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    ct[0] ^= 1;
+    raw.execute(
+        "UPDATE objects SET ciphertext = ? WHERE uid = 'victim'",
+        [&ct],
+    )
+    .unwrap();
+    let err = store.get("victim").unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Integrity { uid, .. } if uid == "victim"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("victim"));
+    // A blob moved under another uid fails too (uid is associated data).
+    raw.execute(
+        "UPDATE objects SET (nonce, ciphertext) = (SELECT nonce, ciphertext FROM objects WHERE uid = 'other')
+         WHERE uid = 'victim'",
+        [],
+    )
+    .unwrap();
+    let err = store.get("victim").unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Integrity { uid, .. } if uid == "victim"),
+        "{err}"
+    );
+    assert_eq!(
+        store
+            .get("other")
+            .unwrap()
+            .unwrap()
+            .object
+            .unwrap()
+            .as_slice(),
+        b"secret two"
+    );
+}
+
+/// Every byte of every file in `dir`.
+fn all_file_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            (p.display().to_string(), std::fs::read(&p).unwrap())
+        })
+        .collect()
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn no_plaintext_key_bytes_in_any_store_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let pattern: [u8; 32] = core::array::from_fn(|i| 0xA0 ^ (i as u8 * 7));
+    let mut object = b"key block header ".to_vec();
+    object.extend_from_slice(&pattern);
+    let hex_pattern = hex::encode(pattern);
+    let check = |label: &str| {
+        let files = all_file_bytes(dir.path());
+        assert!(files.iter().any(|(n, _)| n.ends_with(DB_FILE_NAME)));
+        for (name, bytes) in files {
+            assert!(
+                !contains(&bytes, &pattern),
+                "{label}: pattern found in {name}"
+            );
+            assert!(
+                !contains(&bytes, hex_pattern.as_bytes()),
+                "{label}: hex found in {name}"
+            );
+            assert!(
+                !contains(&bytes, &KEY_A),
+                "{label}: master key found in {name}"
+            );
+        }
+    };
+    {
+        let store = open(dir.path());
+        store
+            .commit(vec![Mutation::Put(record("pattern", &object))])
+            .unwrap();
+        // While open the WAL holds the commit; check it too.
+        check("open");
+        assert_eq!(
+            store
+                .get("pattern")
+                .unwrap()
+                .unwrap()
+                .object
+                .unwrap()
+                .as_slice(),
+            object.as_slice()
+        );
+    }
+    check("closed");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let store = open(dir.path());
+        store
+            .commit(vec![Mutation::Delete {
+                uid: "pattern".into(),
+            }])
+            .unwrap();
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode & 0o077, 0, "{} has mode {mode:o}", path.display());
+        }
+    }
+}
+
+#[test]
+fn change_stream_is_ordered_and_replays_into_an_empty_store() {
+    let a_dir = tempfile::tempdir().unwrap();
+    let b_dir = tempfile::tempdir().unwrap();
+    let a = open(a_dir.path());
+    a.commit(vec![
+        Mutation::Put(record("one", b"1")),
+        Mutation::Put(record("two", b"2")),
+    ])
+    .unwrap();
+    let mut three = record("three", b"3");
+    three.attributes.push(attr("Extra", 0, SearchKey::Int(-5)));
+    a.commit(vec![Mutation::Put(three)]).unwrap();
+    a.commit(vec![Mutation::Delete { uid: "two".into() }])
+        .unwrap();
+    let mut one = record("one", b"1 again");
+    one.state = 3;
+    let last = a.commit(vec![Mutation::Put(one)]).unwrap();
+
+    let changes = a.changes_since(0, 1000).unwrap();
+    let seqs: Vec<u64> = changes.iter().map(|c| c.seq).collect();
+    assert_eq!(seqs, (1..=last).collect::<Vec<_>>());
+    assert_eq!(changes[0].kind, ChangeKind::DataKey);
+    assert_eq!(changes[3].kind, ChangeKind::Put);
+    assert_eq!(changes[4].kind, ChangeKind::Delete);
+    assert_eq!(a.changes_since(2, 2).unwrap(), changes[2..4].to_vec());
+
+    let b = open(b_dir.path());
+    // A gap is refused.
+    assert!(matches!(
+        b.apply_change(&changes[1]),
+        Err(StoreError::ChangeGap {
+            expected: 1,
+            got: 2
+        })
+    ));
+    for c in &changes {
+        assert!(b.apply_change(c).unwrap());
+    }
+    // Re-applying is a no-op; a different payload at a held sequence is refused.
+    assert!(!b.apply_change(&changes[2]).unwrap());
+    let mut forged = changes[2].clone();
+    forged.payload.push(0);
+    assert!(matches!(
+        b.apply_change(&forged),
+        Err(StoreError::CorruptChange { .. })
+    ));
+
+    assert_eq!(b.last_seq().unwrap(), last);
+    assert_eq!(b.changes_since(0, 1000).unwrap(), changes);
+    for uid in ["one", "two", "three"] {
+        assert_eq!(b.get(uid).unwrap(), a.get(uid).unwrap(), "{uid}");
+    }
+    assert_eq!(
+        b.get("one").unwrap().unwrap().object.unwrap().as_slice(),
+        b"1 again"
+    );
+    let all = LocateQuery::default();
+    assert_eq!(b.locate(&all).unwrap(), a.locate(&all).unwrap());
+
+    // A promoted replica keeps writing with the primary's data key and continues the sequence.
+    let next = b.commit(vec![Mutation::Put(record("four", b"4"))]).unwrap();
+    assert_eq!(next, last + 1);
+
+    // A replica with another master key cannot take the stream.
+    let c_dir = tempfile::tempdir().unwrap();
+    let c = Store::open(
+        &c_dir.path().join(DB_FILE_NAME),
+        MasterKey::from_bytes(KEY_B),
+    )
+    .unwrap();
+    assert!(matches!(
+        c.apply_change(&changes[0]),
+        Err(StoreError::WrongMasterKey)
+    ));
+}
+
+#[test]
+fn pruned_changes_keep_sequence_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let last = store
+        .commit(vec![Mutation::Put(record("p", b"p"))])
+        .unwrap();
+    assert_eq!(store.prune_changes(last).unwrap(), 2);
+    assert!(store.changes_since(0, 10).unwrap().is_empty());
+    assert_eq!(store.last_seq().unwrap(), last);
+    let next = store
+        .commit(vec![Mutation::Delete { uid: "p".into() }])
+        .unwrap();
+    assert_eq!(next, last + 1);
+}
+
+fn locate_fixture(store: &Store) -> Vec<String> {
+    let mut uids = Vec::new();
+    for i in 0..20i64 {
+        let uid = format!("obj-{i:02}");
+        let mut r = ObjectRecord::new(
+            uid.clone(),
+            if i % 2 == 0 { 2 } else { 7 },
+            (i % 3) as u32 + 1,
+        );
+        r.archived = i == 19;
+        r.attributes = vec![
+            attr("Name", 0, SearchKey::Text(format!("n{i}"))),
+            attr(
+                "Name",
+                1,
+                SearchKey::Text(if i < 5 { "group-low" } else { "group-high" }.into()),
+            ),
+            attr("Activation Date", 0, SearchKey::Int(1000 + i * 10)),
+            attr(
+                "Length",
+                0,
+                SearchKey::Int(if i % 4 == 0 { 128 } else { 256 }),
+            ),
+        ];
+        if i % 5 == 0 {
+            r.attributes.push(attr("x-Tag", 0, SearchKey::None));
+        }
+        // Commit in reverse order of uid for half of them, so creation order differs from uid order.
+        uids.push(uid);
+        store.commit(vec![Mutation::Put(r)]).unwrap();
+    }
+    uids
+}
+
+fn name_is(value: &str) -> Filter {
+    Filter::Equals {
+        name: "Name".into(),
+        key: SearchKey::Text(value.into()),
+    }
+}
+
+#[test]
+fn locate_filters_ranges_paging_and_order() {
+    // The same answers whether filters drive (index range, then sort) or objects are walked in order.
+    for driver_max in [0, 3, 2_000, usize::MAX] {
+        let options = StoreOptions {
+            locate_driver_max: driver_max,
+            ..StoreOptions::default()
+        };
+        locate_filters_with(options);
+    }
+}
+
+fn locate_filters_with(options: StoreOptions) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_with(
+        &dir.path().join(DB_FILE_NAME),
+        MasterKey::from_bytes(KEY_A),
+        options,
+    )
+    .unwrap();
+    let uids = locate_fixture(&store);
+    let q = |f: LocateQuery| store.locate(&f).unwrap();
+    let pick = |idx: &[usize]| idx.iter().map(|i| uids[*i].clone()).collect::<Vec<_>>();
+
+    assert_eq!(q(LocateQuery::default()), uids);
+    // Any instance matches (Name index 1).
+    assert_eq!(
+        q(LocateQuery {
+            filters: vec![name_is("group-low")],
+            ..Default::default()
+        }),
+        pick(&[0, 1, 2, 3, 4])
+    );
+    assert_eq!(
+        q(LocateQuery {
+            filters: vec![name_is("n7")],
+            ..Default::default()
+        }),
+        pick(&[7])
+    );
+    // AND across filters.
+    let and = LocateQuery {
+        filters: vec![
+            name_is("group-low"),
+            Filter::Equals {
+                name: "Length".into(),
+                key: SearchKey::Int(128),
+            },
+        ],
+        ..Default::default()
+    };
+    assert_eq!(q(and), pick(&[0, 4]));
+    // Inclusive ranges, open ends.
+    let range = |min, max| LocateQuery {
+        filters: vec![Filter::IntRange {
+            name: "Activation Date".into(),
+            min,
+            max,
+        }],
+        ..Default::default()
+    };
+    assert_eq!(q(range(Some(1030), Some(1050))), pick(&[3, 4, 5]));
+    assert_eq!(q(range(Some(1175), None)), pick(&[18, 19]));
+    assert_eq!(q(range(None, Some(1005))), pick(&[0]));
+    assert_eq!(q(range(None, None)).len(), 20);
+    // Presence.
+    let present = LocateQuery {
+        filters: vec![Filter::Equals {
+            name: "x-Tag".into(),
+            key: SearchKey::None,
+        }],
+        ..Default::default()
+    };
+    assert_eq!(q(present), pick(&[0, 5, 10, 15]));
+    // Object type, state, archived.
+    let typed = LocateQuery {
+        object_type: Some(7),
+        state: Some(vec![1]),
+        ..Default::default()
+    };
+    assert_eq!(q(typed), pick(&[3, 9, 15]));
+    assert!(
+        q(LocateQuery {
+            state: Some(vec![]),
+            ..Default::default()
+        })
+        .is_empty()
+    );
+    assert_eq!(
+        q(LocateQuery {
+            archived: Some(true),
+            ..Default::default()
+        }),
+        pick(&[19])
+    );
+    assert_eq!(
+        q(LocateQuery {
+            archived: Some(false),
+            ..Default::default()
+        })
+        .len(),
+        19
+    );
+    // Offset and max over the stable order.
+    let page = |offset, max| LocateQuery {
+        offset,
+        max,
+        ..Default::default()
+    };
+    assert_eq!(q(page(3, Some(4))), pick(&[3, 4, 5, 6]));
+    assert_eq!(q(page(18, Some(4))), pick(&[18, 19]));
+    assert_eq!(q(page(25, None)), Vec::<String>::new());
+    assert_eq!(q(page(0, Some(0))), Vec::<String>::new());
+    // Creation order, not uid order: re-putting keeps the place, a new uid goes last.
+    store
+        .commit(vec![Mutation::Put(record("aaa-first-by-name", b"z"))])
+        .unwrap();
+    let mut again = ObjectRecord::new(uids[0].clone(), 2, 1);
+    again.attributes = vec![attr("Name", 0, SearchKey::Text("renamed".into()))];
+    store.commit(vec![Mutation::Put(again)]).unwrap();
+    let all = q(LocateQuery::default());
+    assert_eq!(all.first(), Some(&uids[0]));
+    assert_eq!(all.last().map(String::as_str), Some("aaa-first-by-name"));
+    assert!(
+        q(LocateQuery {
+            filters: vec![name_is("n0")],
+            ..Default::default()
+        })
+        .is_empty()
+    );
+}
+
+#[test]
+fn locate_uses_the_attribute_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    locate_fixture(&store);
+    let raw = Connection::open(store.path()).unwrap();
+    let plan = |query: &LocateQuery| -> String {
+        let (sql, params) = locate::plan(&raw, query, 2_000).unwrap().unwrap();
+        let mut stmt = raw.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(params), |r| {
+                r.get::<_, String>(3)
+            })
+            .unwrap();
+        rows.map(Result::unwrap).collect::<Vec<_>>().join("\n")
+    };
+    let text = plan(&LocateQuery {
+        filters: vec![name_is("n3")],
+        ..Default::default()
+    });
+    assert!(text.contains("attributes_by_text"), "{text}");
+    let range = plan(&LocateQuery {
+        filters: vec![Filter::IntRange {
+            name: "Activation Date".into(),
+            min: Some(1000),
+            max: Some(1020),
+        }],
+        ..Default::default()
+    });
+    assert!(range.contains("attributes_by_int"), "{range}");
+    for p in [&text, &range] {
+        assert!(!p.contains("SCAN attributes"), "{p}");
+    }
+}
+
+#[test]
+fn concurrent_commits_get_distinct_gapless_sequences() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open(dir.path()));
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || {
+                (0..25)
+                    .map(|i| {
+                        let uid = format!("t{t}-{i}");
+                        let seq = store
+                            .commit(vec![Mutation::Put(record(&uid, b"k"))])
+                            .unwrap();
+                        // Readers run beside writers.
+                        assert!(store.get(&uid).unwrap().is_some());
+                        seq
+                    })
+                    .collect::<Vec<u64>>()
+            })
+        })
+        .collect();
+    let mut seqs: Vec<u64> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    seqs.sort_unstable();
+    let before = seqs.len();
+    seqs.dedup();
+    assert_eq!(seqs.len(), before, "duplicate sequence numbers");
+    let all: Vec<u64> = store
+        .changes_since(0, 10_000)
+        .unwrap()
+        .iter()
+        .map(|c| c.seq)
+        .collect();
+    assert_eq!(all, (1..=201).collect::<Vec<_>>());
+    // Every returned seq is a Put of exactly one record (seq 1 is the data key).
+    assert_eq!(seqs, (2..=201).collect::<Vec<_>>());
+    assert_eq!(store.locate(&LocateQuery::default()).unwrap().len(), 200);
+}
+
+#[test]
+fn schema_migrates_old_files_and_refuses_newer_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DB_FILE_NAME);
+    // A version-0 file with unrelated content migrates to the current version.
+    {
+        let raw = Connection::open(&path).unwrap();
+        raw.execute_batch("CREATE TABLE leftover (x INTEGER); INSERT INTO leftover VALUES (7);")
+            .unwrap();
+    }
+    drop(open(dir.path()));
+    let raw = Connection::open(&path).unwrap();
+    assert_eq!(schema::version(&raw).unwrap(), SCHEMA_VERSION);
+
+    // A later step applies on top of an existing file and keeps its rows.
+    let mut conn = Connection::open(&path).unwrap();
+    let steps = [
+        schema::Migration {
+            to_version: 1,
+            sql: "SELECT 1",
+        },
+        schema::Migration {
+            to_version: 2,
+            sql: "ALTER TABLE leftover ADD COLUMN y TEXT DEFAULT 'new';",
+        },
+    ];
+    assert_eq!(schema::migrate(&mut conn, &steps).unwrap(), 2);
+    let row: (i64, String) = conn
+        .query_row("SELECT x, y FROM leftover", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(row, (7, "new".to_string()));
+    drop(conn);
+
+    // This build knows only version 1: refuse the version-2 file clearly.
+    let err = Store::open(&path, MasterKey::from_bytes(KEY_A)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::SchemaTooNew {
+                found: 2,
+                supported: 1
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("newer"));
+}
+
+#[test]
+fn master_key_sources() {
+    let dir = tempfile::tempdir().unwrap();
+    let generated = MasterKey::load_or_generate(&dir.path().join("data")).unwrap();
+    let key_path = dir.path().join("data").join(MASTER_KEY_FILE_NAME);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    let again = MasterKey::load_or_generate(&dir.path().join("data")).unwrap();
+    assert_eq!(generated.bytes(), again.bytes());
+    assert_eq!(format!("{generated:?}"), "MasterKey(<redacted>)");
+
+    let write = |name: &str, contents: &[u8], mode: u32| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, contents).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        #[cfg(not(unix))]
+        let _ = mode;
+        p
+    };
+    let raw = write("raw.key", &KEY_A, 0o600);
+    assert_eq!(MasterKey::from_file(&raw).unwrap().bytes(), &KEY_A);
+    let hexed = write(
+        "hex.key",
+        format!("{}\n", hex::encode(KEY_A)).as_bytes(),
+        0o400,
+    );
+    assert_eq!(MasterKey::from_file(&hexed).unwrap().bytes(), &KEY_A);
+    let b64 = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(KEY_B)
+    };
+    let based = write("b64.key", b64.as_bytes(), 0o640);
+    assert_eq!(MasterKey::from_file(&based).unwrap().bytes(), &KEY_B);
+    let short = write("short.key", b"abcd", 0o600);
+    let err = MasterKey::from_file(&short).unwrap_err();
+    assert!(matches!(err, StoreError::MasterKeyFormat { .. }), "{err}");
+    #[cfg(unix)]
+    {
+        let exposed = write("exposed.key", &KEY_A, 0o644);
+        let err = MasterKey::from_file(&exposed).unwrap_err();
+        assert!(
+            matches!(err, StoreError::MasterKeyFileExposed { .. }),
+            "{err}"
+        );
+    }
+    let var = "KMIPD_TEST_STORE_MASTER_KEY_VAR";
+    // SAFETY: this test is the only user of this variable name.
+    unsafe { std::env::set_var(var, hex::encode(KEY_B)) };
+    assert_eq!(MasterKey::from_env(var).unwrap().bytes(), &KEY_B);
+    unsafe { std::env::set_var(var, "not a key") };
+    assert!(MasterKey::from_env(var).is_err());
+    unsafe { std::env::remove_var(var) };
+    assert!(MasterKey::from_env(var).is_err());
+
+    // open_in_dir with the embedded default creates database and key side by side.
+    let data = dir.path().join("embedded");
+    let store = Store::open_in_dir(&data, &MasterKeySource::DataDir).unwrap();
+    store
+        .commit(vec![Mutation::Put(record("e", b"e"))])
+        .unwrap();
+    drop(store);
+    assert!(data.join(MASTER_KEY_FILE_NAME).exists());
+    let store = Store::open_in_dir(&data, &MasterKeySource::DataDir).unwrap();
+    assert!(store.get("e").unwrap().is_some());
+}
+
+#[test]
+fn uids_are_uuid_v4() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let a = store.new_uid().unwrap();
+    let b = store.new_uid().unwrap();
+    assert_ne!(a, b);
+    assert_eq!(a.len(), 36);
+    let parts: Vec<&str> = a.split('-').collect();
+    assert_eq!(
+        parts.iter().map(|p| p.len()).collect::<Vec<_>>(),
+        [8, 4, 4, 4, 12]
+    );
+    assert!(parts[2].starts_with('4'));
+    assert!(matches!(parts[3].as_bytes()[0], b'8' | b'9' | b'a' | b'b'));
+}
+
+#[test]
+fn errors_map_to_kmip_reasons() {
+    use crate::kmip::ResultReason;
+    let integrity = StoreError::Integrity {
+        uid: "u".into(),
+        reason: "tag".into(),
+    };
+    assert_eq!(
+        integrity.to_kmip().reason,
+        ResultReason::CryptographicFailure
+    );
+    let full = StoreError::Database(rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+        None,
+    ));
+    assert!(full.is_disk_full());
+    assert_eq!(full.to_kmip().reason, ResultReason::ServerLimitExceeded);
+    assert_eq!(
+        StoreError::WrongMasterKey.to_kmip().reason,
+        ResultReason::GeneralFailure
+    );
+}
+
+#[test]
+fn corrupt_payloads_are_rejected_not_panicking() {
+    let good = changes::encode_put(&changes::StoredObject {
+        object_type: 1,
+        state: 2,
+        archived: false,
+        created_seq: 3,
+        blob: Some(changes::SealedBlob {
+            data_key_id: "k".into(),
+            nonce: vec![0; 12],
+            ciphertext: vec![1; 20],
+        }),
+        attributes: vec![
+            attr("a", 0, SearchKey::Text("t".into())),
+            attr("b", 1, SearchKey::Int(9)),
+        ],
+    });
+    assert!(changes::decode_put(&good).is_ok());
+    for cut in 0..good.len() {
+        assert!(
+            changes::decode_put(&good[..cut]).is_err(),
+            "prefix {cut} accepted"
+        );
+    }
+    let mut long = good.clone();
+    long.push(0);
+    assert!(changes::decode_put(&long).is_err());
+}
+
+/// A record whose attributes repeat (name, index): the attributes primary key refuses it.
+fn bad_record(uid: &str) -> ObjectRecord {
+    let mut r = record(uid, b"bad");
+    r.attributes
+        .push(attr("Name", 0, SearchKey::Text("dup".into())));
+    r
+}
+
+#[test]
+fn a_failing_batch_fails_alone_and_leaves_no_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    // The very first commit would also create the data key: its rollback must not leave a dangling key.
+    let err = store
+        .commit(vec![Mutation::Put(bad_record("bad-0"))])
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Database(_)), "{err}");
+    assert_eq!(store.last_seq().unwrap(), 0);
+    assert!(!store.exists("bad-0").unwrap());
+    let seq = store
+        .commit(vec![Mutation::Put(record("good", b"g"))])
+        .unwrap();
+    assert_eq!(seq, 2);
+    assert_eq!(
+        store
+            .get("good")
+            .unwrap()
+            .unwrap()
+            .object
+            .unwrap()
+            .as_slice(),
+        b"g"
+    );
+    // A batch is all or nothing.
+    let err = store
+        .commit(vec![
+            Mutation::Put(record("half", b"h")),
+            Mutation::Put(bad_record("bad-1")),
+        ])
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Database(_)), "{err}");
+    assert!(!store.exists("half").unwrap());
+    drop(store);
+    let store = open(dir.path());
+    assert_eq!(
+        store
+            .get("good")
+            .unwrap()
+            .unwrap()
+            .object
+            .unwrap()
+            .as_slice(),
+        b"g"
+    );
+}
+
+#[test]
+fn group_commits_isolate_failures_under_concurrency() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open(dir.path()));
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || {
+                for i in 0..20 {
+                    let uid = format!("g{t}-{i}");
+                    if (t + i) % 3 == 0 {
+                        assert!(store.commit(vec![Mutation::Put(bad_record(&uid))]).is_err());
+                    } else {
+                        store
+                            .commit(vec![Mutation::Put(record(&uid, uid.as_bytes()))])
+                            .unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let changes = store.changes_since(0, 10_000).unwrap();
+    assert!(
+        changes
+            .iter()
+            .enumerate()
+            .all(|(i, c)| c.seq == i as u64 + 1),
+        "gap in the log"
+    );
+    for t in 0..8 {
+        for i in 0..20 {
+            let uid = format!("g{t}-{i}");
+            let got = store.get(&uid).unwrap();
+            if (t + i) % 3 == 0 {
+                assert!(got.is_none(), "{uid}");
+            } else {
+                assert_eq!(got.unwrap().object.unwrap().as_slice(), uid.as_bytes());
+            }
+        }
+    }
+    let puts = changes.iter().filter(|c| c.kind == ChangeKind::Put).count();
+    assert_eq!(puts, store.locate(&LocateQuery::default()).unwrap().len());
+}
+
+#[test]
+fn locate_reads_index_ranges_not_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let batch = (0..3000)
+        .map(|i| {
+            let mut r = ObjectRecord::new(format!("s{i}"), 2, 1);
+            r.attributes = vec![
+                attr("Name", 0, SearchKey::Text(format!("n{i}"))),
+                attr("Date", 0, SearchKey::Int(i)),
+            ];
+            Mutation::Put(r)
+        })
+        .collect();
+    store.commit(batch).unwrap();
+    let raw = Connection::open(store.path()).unwrap();
+    let steps = |query: &LocateQuery| -> (usize, i32, i32) {
+        let (sql, params) = locate::plan(&raw, query, 2_000).unwrap().unwrap();
+        let mut stmt = raw.prepare(&sql).unwrap();
+        let n = stmt
+            .query_map(rusqlite::params_from_iter(params), |r| {
+                r.get::<_, String>(0)
+            })
+            .unwrap()
+            .count();
+        (
+            n,
+            stmt.get_status(rusqlite::StatementStatus::FullscanStep),
+            stmt.get_status(rusqlite::StatementStatus::VmStep),
+        )
+    };
+    let (n, fullscan, vm) = steps(&LocateQuery {
+        filters: vec![name_is("n1234")],
+        ..Default::default()
+    });
+    assert_eq!((n, fullscan), (1, 0));
+    assert!(vm < 200, "{vm} VM steps for one match among 3000");
+    let range = LocateQuery {
+        filters: vec![Filter::IntRange {
+            name: "Date".into(),
+            min: Some(100),
+            max: Some(109),
+        }],
+        ..Default::default()
+    };
+    let (n, fullscan, vm) = steps(&range);
+    assert_eq!((n, fullscan), (10, 0));
+    assert!(vm < 1000, "{vm} VM steps for 10 matches among 3000");
+    // Unselective filters with a page: walked in creation order, stopping after the page.
+    let page = LocateQuery {
+        object_type: Some(2),
+        filters: vec![
+            Filter::IntRange {
+                name: "Date".into(),
+                min: Some(0),
+                max: None,
+            },
+            Filter::Equals {
+                name: "Name".into(),
+                key: SearchKey::None,
+            },
+        ],
+        max: Some(10),
+        ..Default::default()
+    };
+    let (n, _, vm) = steps(&page);
+    assert_eq!(n, 10);
+    assert!(vm < 1000, "{vm} VM steps for the first 10 of 3000 matches");
+    let first: Vec<String> = (0..10).map(|i| format!("s{i}")).collect();
+    assert_eq!(store.locate(&page).unwrap(), first);
+}
