@@ -2,9 +2,11 @@
 //! forms), Set and Adjust Attribute (2.x). Each change is checked against the attribute rules, stamps Last
 //! Change Date, and is saved in one commit.
 
+use crate::kmip::state::State;
 use crate::kmip::{KmipError, ProtocolVersion, ResultReason};
 use crate::spec::enums::adjustment_type;
 use crate::spec::tag;
+use crate::store::{Filter, LocateQuery};
 use crate::ttlv::{Ttlv, Value};
 
 use super::OpContext;
@@ -109,9 +111,45 @@ fn one_attribute(payload: &Ttlv, container: u32) -> Result<(Attr, Option<u32>), 
 }
 
 fn finish(ctx: &mut OpContext<'_>, managed: &mut Managed) -> Result<(), KmipError> {
+    managed.track_sensitivity();
     managed.touch(ctx.now);
     managed.settle(ctx.now);
     object::save(ctx, &[managed])
+}
+
+/// A Name may belong to one object only: adding or setting one another object has is Non Unique Name Attribute.
+fn ensure_unique_name(
+    ctx: &OpContext<'_>,
+    managed: &Managed,
+    attr: &Attr,
+) -> Result<(), KmipError> {
+    if attr.name != AttrName::Standard(tag::NAME) {
+        return Ok(());
+    }
+    let query = LocateQuery {
+        filters: vec![Filter::Equals {
+            name: attr.name.storage_key(),
+            key: attr_io::search_key(attr),
+        }],
+        // Destroyed objects keep their metadata but give up their names.
+        state: Some(
+            State::ALL
+                .iter()
+                .filter(|s| !s.is_destroyed())
+                .map(|s| s.code())
+                .collect(),
+        ),
+        max: Some(2),
+        ..LocateQuery::default()
+    };
+    let holders = ctx.store.locate(&query).map_err(|e| e.to_kmip())?;
+    if holders.iter().any(|u| *u != managed.uid) {
+        return Err(KmipError::new(
+            ResultReason::NonUniqueNameAttribute,
+            "another object already has this Name",
+        ));
+    }
+    Ok(())
 }
 
 /// Runs Add Attribute: a new instance, at the next index.
@@ -119,6 +157,13 @@ pub(super) fn add(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
     let mut managed = object::load_named(ctx, payload)?;
     let (attr, _index) = one_attribute(payload, tag::NEW_ATTRIBUTE)?;
     rules::check_client_modify(&attr.name, managed.state)?;
+    ensure_unique_name(ctx, &managed, &attr)?;
+    if attr.name == AttrName::Standard(tag::NAME) && managed.attrs.contains(&attr) {
+        return Err(KmipError::new(
+            ResultReason::NonUniqueNameAttribute,
+            "the object already has this Name",
+        ));
+    }
     let count = managed.instances(&attr.name).count();
     if count > 0 && !rules::multi_instance(&attr.name) {
         return Err(KmipError::new(
@@ -148,6 +193,7 @@ pub(super) fn modify(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, Km
     let mut managed = object::load_named(ctx, payload)?;
     let (attr, index) = one_attribute(payload, tag::NEW_ATTRIBUTE)?;
     rules::check_client_modify(&attr.name, managed.state)?;
+    ensure_unique_name(ctx, &managed, &attr)?;
     let position = match payload
         .child(tag::CURRENT_ATTRIBUTE)
         .and_then(|c| c.children().first())

@@ -85,7 +85,7 @@ fn wrap_for(
         KmipError::missing_data("the Key Wrapping Specification names no wrapping key")
     })?;
     let wrapping = object::load_any(ctx, id).map_err(|e| match e.reason {
-        ResultReason::ItemNotFound => {
+        ResultReason::ObjectNotFound => {
             KmipError::new(ResultReason::WrappingObjectNotFound, e.message)
         }
         _ => e,

@@ -13,6 +13,7 @@ mod create;
 mod discover_versions;
 mod frame;
 mod get;
+mod interop;
 mod lifecycle;
 mod locate;
 mod new_object;
@@ -57,6 +58,8 @@ pub struct EngineConfig {
     pub data_dir: PathBuf,
     /// Where the master key that protects the store comes from.
     pub master_key: MasterKeySource,
+    /// Answer the Interop operation of the interoperability test cases; never on a production server.
+    pub interop_tests: bool,
 }
 
 impl Default for EngineConfig {
@@ -73,6 +76,7 @@ impl Default for EngineConfig {
             clock: system_clock,
             data_dir: PathBuf::from("./kmipd-data"),
             master_key: MasterKeySource::DataDir,
+            interop_tests: false,
         }
     }
 }
@@ -143,11 +147,25 @@ const IMPLEMENTED: &[(Operation, OpFn)] = &[
     (Operation::DESTROY, lifecycle::destroy),
     (Operation::ARCHIVE, lifecycle::archive),
     (Operation::RECOVER, lifecycle::recover),
+    (Operation::LOG, interop::log),
+    (Operation::INTEROP, interop::interop),
 ];
 
-/// The operations the server implements, as Query Operations reports them.
+/// The operations the server implements, as Query Operations reports them (Interop only on a server configured
+/// for interoperability tests).
 pub fn implemented_operations() -> impl Iterator<Item = Operation> {
-    IMPLEMENTED.iter().map(|(op, _)| *op)
+    IMPLEMENTED
+        .iter()
+        .map(|(op, _)| *op)
+        .filter(|op| *op != Operation::INTEROP)
+}
+
+/// The operations a server with this configuration answers.
+pub fn operations_for(config: &EngineConfig) -> impl Iterator<Item = Operation> + '_ {
+    IMPLEMENTED
+        .iter()
+        .map(|(op, _)| *op)
+        .filter(|op| *op != Operation::INTEROP || config.interop_tests)
 }
 
 /// The caller of requests handed to the engine in-process (tests, tools): no certificate, no peer.

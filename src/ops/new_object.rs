@@ -68,6 +68,14 @@ pub fn build(
     if managed.get(tag::FRESH).is_none() {
         managed.set(tag::FRESH, Value::Boolean(true));
     }
+    // Sensitive defaults to False and Extractable to True (2.1 sections 4.55, 4.24); Always Sensitive and Never
+    // Extractable start from them (4.4, 4.37).
+    let sensitive = managed.flag(tag::SENSITIVE) == Some(true);
+    let extractable = managed.flag(tag::EXTRACTABLE) != Some(false);
+    managed.set(tag::SENSITIVE, Value::Boolean(sensitive));
+    managed.set(tag::EXTRACTABLE, Value::Boolean(extractable));
+    managed.set(tag::ALWAYS_SENSITIVE, Value::Boolean(sensitive));
+    managed.set(tag::NEVER_EXTRACTABLE, Value::Boolean(!extractable));
     managed.settle(ctx.now);
     managed.object = Some(object);
     Ok(managed)

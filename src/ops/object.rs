@@ -127,6 +127,19 @@ impl Managed {
         }
     }
 
+    /// Keeps Always Sensitive and Never Extractable true only while Sensitive stays true and Extractable false.
+    pub fn track_sensitivity(&mut self) {
+        if self.flag(tag::SENSITIVE) != Some(true) && self.flag(tag::ALWAYS_SENSITIVE) == Some(true)
+        {
+            self.set(tag::ALWAYS_SENSITIVE, Value::Boolean(false));
+        }
+        if self.flag(tag::EXTRACTABLE) != Some(false)
+            && self.flag(tag::NEVER_EXTRACTABLE) == Some(true)
+        {
+            self.set(tag::NEVER_EXTRACTABLE, Value::Boolean(false));
+        }
+    }
+
     /// Stamps Last Change Date: every operation that changes an object calls this before saving.
     pub fn touch(&mut self, now: i64) {
         self.set(tag::LAST_CHANGE_DATE, Value::DateTime(now));
@@ -197,7 +210,10 @@ pub fn load_any(ctx: &OpContext<'_>, uid: &str) -> Result<Managed, KmipError> {
         .get(uid)
         .map_err(|e| e.to_kmip())?
         .ok_or_else(|| {
-            KmipError::item_not_found(format!("no object has Unique Identifier {uid:?}"))
+            KmipError::new(
+                ResultReason::ObjectNotFound,
+                format!("no object has Unique Identifier {uid:?}"),
+            )
         })?;
     let mut managed = Managed::from_record(record)?;
     managed.settle(ctx.now);

@@ -5,7 +5,7 @@ use crate::kmip::enums::{ObjectType, QueryFunction, RngAlgorithm};
 use crate::kmip::payloads::{CapabilityInformation, QueryRequest, QueryResponse, RngParameters};
 use crate::ttlv::Ttlv;
 
-use super::{OpContext, implemented_operations};
+use super::{OpContext, operations_for};
 
 /// Answers each Query Function asked for. Functions whose truthful answer is "none" (object types, until
 /// objects can be stored; application namespaces; extensions; attestation types; validations; profiles; client
@@ -17,7 +17,7 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
     for function in &request.functions {
         match *function {
             QueryFunction::QUERY_OPERATIONS => {
-                response.operations = implemented_operations().collect()
+                response.operations = operations_for(ctx.config).collect()
             }
             // The object types Register accepts.
             QueryFunction::QUERY_OBJECTS => {

@@ -90,7 +90,7 @@ pub fn multi_instance(name: &AttrName) -> bool {
 
 fn read_only(name: &AttrName, what: &str) -> KmipError {
     KmipError::new(
-        ResultReason::ReadOnlyAttribute,
+        ResultReason::AttributeReadOnly,
         format!(
             "{} is set by the server only; a client may not {what} it",
             name.to_1x()
@@ -98,10 +98,26 @@ fn read_only(name: &AttrName, what: &str) -> KmipError {
     )
 }
 
+/// Attributes that describe the object's content: the server derives them, but a client registering the object
+/// may state them too (the 2.1 Baseline vectors register certificates with Certificate Type).
+const DESCRIBES_CONTENT: &[u32] = &[
+    tag::CERTIFICATE_IDENTIFIER,
+    tag::CERTIFICATE_ISSUER,
+    tag::CERTIFICATE_LENGTH,
+    tag::CERTIFICATE_SUBJECT,
+    tag::CERTIFICATE_TYPE,
+    tag::KEY_FORMAT_TYPE,
+    tag::X_509_CERTIFICATE_IDENTIFIER,
+    tag::X_509_CERTIFICATE_ISSUER,
+    tag::X_509_CERTIFICATE_SUBJECT,
+];
+
 /// May a client supply this attribute when an object is created or registered?
 pub fn check_client_initial(name: &AttrName) -> Result<(), KmipError> {
     match name {
-        AttrName::Standard(t) if SERVER_ONLY.contains(t) => Err(read_only(name, "supply")),
+        AttrName::Standard(t) if SERVER_ONLY.contains(t) && !DESCRIBES_CONTENT.contains(t) => {
+            Err(read_only(name, "supply"))
+        }
         _ => Ok(()),
     }
 }

@@ -540,6 +540,10 @@ fn the_state_machine_governs_activate_revoke_and_destroy() {
         fails(&e, 1, 4, Operation::GET, vec![uid("no-such-object")]),
         ResultReason::ItemNotFound.code()
     );
+    assert_eq!(
+        fails(&e, 2, 1, Operation::GET, vec![uid("no-such-object")]),
+        ResultReason::ObjectNotFound.code()
+    );
 }
 
 #[test]
@@ -957,7 +961,7 @@ fn attribute_operations_in_2x_forms() {
             Operation::SET_ATTRIBUTE,
             vec![uid(&u), new_attr(en(tag::STATE, state::ACTIVE))]
         ),
-        ResultReason::ReadOnlyAttribute.code()
+        ResultReason::AttributeReadOnly.code()
     );
     ok(
         &e,
@@ -1326,4 +1330,88 @@ fn get_attributes_skips_names_the_object_cannot_have() {
         Some(Value::Enumeration(state::PRE_ACTIVE))
     );
     assert_eq!(got.children_with(tag::ATTRIBUTE).count(), 1);
+}
+
+#[test]
+fn interop_answers_only_on_a_test_server_and_log_always() {
+    let e = engine();
+    let payload = || {
+        vec![
+            en(
+                tag::INTEROP_FUNCTION,
+                crate::spec::enums::interop_function::BEGIN,
+            ),
+            text(tag::INTEROP_IDENTIFIER, "BL-M-1-21"),
+        ]
+    };
+    assert_eq!(
+        fails(&e, 2, 1, Operation::INTEROP, payload()),
+        ResultReason::OperationNotSupported.code()
+    );
+    assert!(!implemented_operations().any(|op| op == Operation::INTEROP));
+    ok(
+        &e,
+        2,
+        1,
+        Operation::LOG,
+        vec![text(tag::LOG_MESSAGE, "hello")],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let test_server = Engine::open(EngineConfig {
+        data_dir: dir.path().to_path_buf(),
+        interop_tests: true,
+        ..EngineConfig::default()
+    })
+    .unwrap();
+    let done = ok(&test_server, 2, 1, Operation::INTEROP, payload());
+    assert!(done.children().is_empty());
+    assert!(operations_for(test_server.config()).any(|op| op == Operation::INTEROP));
+}
+
+#[test]
+fn names_are_unique_and_sensitivity_history_is_kept() {
+    let e = engine();
+    let a = create_2x(&e, vec![v(tag::NAME, name_value("shared"))]);
+    let b = create_2x(&e, vec![v(tag::SENSITIVE, Value::Boolean(true))]);
+    let new_attr = |a: Ttlv| st(tag::NEW_ATTRIBUTE, vec![a]);
+    assert_eq!(
+        fails(
+            &e,
+            2,
+            1,
+            Operation::ADD_ATTRIBUTE,
+            vec![uid(&b), new_attr(v(tag::NAME, name_value("shared")))]
+        ),
+        ResultReason::NonUniqueNameAttribute.code()
+    );
+    let flags = |u: &str| {
+        let got = ok(&e, 2, 1, Operation::GET_ATTRIBUTES, vec![uid(u)]);
+        let attrs = got.child(tag::ATTRIBUTES).unwrap().clone();
+        [
+            tag::SENSITIVE,
+            tag::ALWAYS_SENSITIVE,
+            tag::EXTRACTABLE,
+            tag::NEVER_EXTRACTABLE,
+        ]
+        .map(|t| attrs.child(t).map(|x| x.value.clone()))
+    };
+    let t = Some(Value::Boolean(true));
+    let f = Some(Value::Boolean(false));
+    assert_eq!(flags(&a), [f.clone(), f.clone(), t.clone(), f.clone()]);
+    assert_eq!(flags(&b), [t.clone(), t.clone(), t.clone(), f.clone()]);
+    ok(
+        &e,
+        2,
+        1,
+        Operation::SET_ATTRIBUTE,
+        vec![uid(&b), new_attr(v(tag::SENSITIVE, Value::Boolean(false)))],
+    );
+    ok(
+        &e,
+        2,
+        1,
+        Operation::SET_ATTRIBUTE,
+        vec![uid(&b), new_attr(v(tag::SENSITIVE, Value::Boolean(true)))],
+    );
+    assert_eq!(flags(&b), [t.clone(), f.clone(), t, f]);
 }

@@ -20,6 +20,7 @@ pub fn fresh() -> TestEngine {
     let config = EngineConfig {
         data_dir: dir.path().to_owned(),
         master_key: MasterKeySource::DataDir,
+        interop_tests: true,
         ..EngineConfig::default()
     };
     let engine = Engine::open(config).unwrap();
