@@ -13,7 +13,7 @@ use kmipd::ops::{Engine, EngineConfig};
 use kmipd::server::bootstrap::{self, DevFiles};
 use kmipd::server::pki::{CertificateAuthority, KeyType, LEAF_VALIDITY_DAYS, write_pair};
 use kmipd::server::{FrameHandler, ServerConfig};
-use kmipd::store::MasterKeySource;
+use kmipd::store::{MASTER_KEY_ENV, MasterKeySource};
 
 #[derive(Parser)]
 #[command(name = "kmipd", version, about = "A KMIP key-management server")]
@@ -154,9 +154,6 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         .block_on(kmipd::server::run(config, handler, shutdown_signal()))
         .map_err(|e| e.to_string())
 }
-
-/// The environment variable that, when set, carries the store's master key (hex or base64).
-const MASTER_KEY_ENV: &str = "KMIPD_MASTER_KEY";
 
 /// The request handler `serve` runs: the KMIP engine over the store in the data directory, holding requests to
 /// the configured TTLV limits. The master key comes from `KMIPD_MASTER_KEY` when set, else from (or is generated
