@@ -7,6 +7,8 @@ use crate::ttlv::Tag;
 
 use super::attributes::AttributeName;
 use super::enums::ObjectType;
+use super::error::{KmipError, ResultReason};
+use super::state::State;
 use super::version::ProtocolVersion;
 
 include!(concat!(env!("OUT_DIR"), "/spec_attributes.rs"));
@@ -127,15 +129,91 @@ impl AttributeRule {
     }
 }
 
-/// Server-set attributes whose value a creating request supplies: what the key is, not what became of it.
-const CREATE_INPUTS: [Tag; 6] = [
+/// Server-set attributes whose value a creating request supplies: what the object is, not what became of it.
+/// The certificate attributes and Key Format Type describe a registered object's content: the server derives
+/// them, but a client registering the object may state them too (the 2.1 Baseline vectors register
+/// certificates with Certificate Type); the derived value wins.
+const CREATE_INPUTS: [Tag; 14] = [
     tag::CRYPTOGRAPHIC_ALGORITHM,
     tag::CRYPTOGRAPHIC_LENGTH,
     tag::CRYPTOGRAPHIC_DOMAIN_PARAMETERS,
     tag::CERTIFICATE_TYPE,
     tag::OPAQUE_DATA_TYPE,
     tag::DIGITAL_SIGNATURE_ALGORITHM,
+    tag::CERTIFICATE_IDENTIFIER,
+    tag::CERTIFICATE_ISSUER,
+    tag::CERTIFICATE_LENGTH,
+    tag::CERTIFICATE_SUBJECT,
+    tag::KEY_FORMAT_TYPE,
+    tag::X_509_CERTIFICATE_IDENTIFIER,
+    tag::X_509_CERTIFICATE_ISSUER,
+    tag::X_509_CERTIFICATE_SUBJECT,
 ];
+
+fn read_only(name: &AttributeName, what: &str) -> KmipError {
+    KmipError::new(
+        ResultReason::AttributeReadOnly,
+        format!("a client may not {what} {name}"),
+    )
+}
+
+/// May a client name this attribute in the template of a Create, Register or ReKey? Refused with Attribute
+/// Read Only (1.4 section 3, 2.1 section 4: "Initially set by: Server").
+pub fn check_client_supply(name: &AttributeName) -> Result<(), KmipError> {
+    if rule(name).client_may_supply_on_create() {
+        Ok(())
+    } else {
+        Err(read_only(name, "supply"))
+    }
+}
+
+/// The lifecycle dates a client may change only in some states: Activation Date, Process Start Date and
+/// Protect Stop Date only while Pre-Active, Deactivation Date while Pre-Active or Active (1.4 sections
+/// 3.24-3.27, 2.1 sections 4.2, 4.18, 4.40, 4.41).
+fn check_state_for_dates(name: &AttributeName, state: State) -> Result<(), KmipError> {
+    let allowed = match name.tag() {
+        Some(tag::ACTIVATION_DATE | tag::PROCESS_START_DATE | tag::PROTECT_STOP_DATE) => {
+            state == State::PreActive
+        }
+        Some(tag::DEACTIVATION_DATE) => matches!(state, State::PreActive | State::Active),
+        _ => true,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(KmipError::new(
+            ResultReason::WrongKeyLifecycleState,
+            format!("{name} cannot change in state {state}"),
+        ))
+    }
+}
+
+/// May a client add an instance of this attribute (Add Attribute, Set Attribute of an absent one) to an
+/// object now in `state`? Only what a client may both set and change.
+pub fn check_client_add(name: &AttributeName, state: State) -> Result<(), KmipError> {
+    let r = rule(name);
+    if !r.client_may_set() || !r.client_may_modify() {
+        return Err(read_only(name, "add"));
+    }
+    check_state_for_dates(name, state)
+}
+
+/// May a client change this attribute (Modify, Set, Adjust Attribute) of an object now in `state`?
+pub fn check_client_modify(name: &AttributeName, state: State) -> Result<(), KmipError> {
+    if !rule(name).client_may_modify() {
+        return Err(read_only(name, "change"));
+    }
+    check_state_for_dates(name, state)
+}
+
+/// May a client delete an instance of this attribute (Delete Attribute)?
+pub fn check_client_delete(name: &AttributeName) -> Result<(), KmipError> {
+    if rule(name).client_may_delete() {
+        Ok(())
+    } else {
+        Err(read_only(name, "delete"))
+    }
+}
 
 /// The rules of the attribute of this name.
 pub fn rule(name: &AttributeName) -> AttributeRule {
@@ -199,6 +277,47 @@ mod tests {
             Some(tag::CRYPTOGRAPHIC_USAGE_MASK)
         );
         assert!(by_name("x-Foo").is_none());
+    }
+
+    #[test]
+    fn client_checks_follow_the_rules_and_the_state() {
+        let state = AttributeName::Standard(tag::STATE);
+        let name = AttributeName::Standard(tag::NAME);
+        let activation = AttributeName::Standard(tag::ACTIVATION_DATE);
+        let custom = AttributeName::Custom("x-Foo".into());
+        assert_eq!(
+            check_client_supply(&state).unwrap_err().reason,
+            ResultReason::AttributeReadOnly
+        );
+        assert!(check_client_supply(&activation).is_ok());
+        assert!(check_client_supply(&AttributeName::Standard(tag::CERTIFICATE_TYPE)).is_ok());
+        assert!(check_client_modify(&activation, State::PreActive).is_ok());
+        assert_eq!(
+            check_client_modify(&activation, State::Active)
+                .unwrap_err()
+                .reason,
+            ResultReason::WrongKeyLifecycleState
+        );
+        assert!(
+            check_client_modify(
+                &AttributeName::Standard(tag::DEACTIVATION_DATE),
+                State::Active
+            )
+            .is_ok()
+        );
+        assert!(
+            check_client_add(
+                &AttributeName::Standard(tag::CRYPTOGRAPHIC_LENGTH),
+                State::PreActive
+            )
+            .is_err()
+        );
+        assert!(check_client_add(&AttributeName::Standard(tag::FRESH), State::PreActive).is_err());
+        assert!(check_client_add(&name, State::Active).is_ok());
+        assert!(check_client_delete(&activation).is_err());
+        assert!(check_client_delete(&name).is_ok());
+        assert!(check_client_delete(&custom).is_ok());
+        assert!(check_client_modify(&custom, State::Deactivated).is_ok());
     }
 
     #[test]

@@ -156,6 +156,15 @@ impl AttributeName {
         }
     }
 
+    /// Reads a name as any request form gives it: a 1.x Attribute Name text, or a 2.x Attribute Reference
+    /// (Enumeration or vendor structure). Delete Attribute and Get Attributes accept either.
+    pub fn from_name_or_reference(item: &Ttlv) -> Result<Self, KmipError> {
+        match &item.value {
+            Value::TextString(s) => Self::from_1x(s),
+            _ => Self::from_reference(item),
+        }
+    }
+
     /// The item a Get Attribute List response of `version` names the attribute with (1.x `Attribute Name`,
     /// 2.x `Attribute Reference`); `None` where the version has no name for it.
     pub fn to_list_item(&self, version: ProtocolVersion) -> Option<Ttlv> {
@@ -493,6 +502,28 @@ impl Attributes {
         before - self.items.len()
     }
 
+    /// Whether an instance equal to `attribute` (name and value) exists.
+    pub fn contains(&self, attribute: &Attribute) -> bool {
+        self.items.contains(attribute)
+    }
+
+    /// The index (among its name's instances) of the first instance equal to `attribute`.
+    pub fn index_of(&self, attribute: &Attribute) -> Option<u32> {
+        let position = self.items.iter().position(|a| a == attribute)?;
+        let before = self
+            .items
+            .iter()
+            .take(position)
+            .filter(|a| a.name == attribute.name)
+            .count();
+        u32::try_from(before).ok()
+    }
+
+    /// The first instance of a name, to change in place.
+    pub fn first_mut(&mut self, name: &AttributeName) -> Option<&mut Attribute> {
+        self.items.iter_mut().find(|a| &a.name == name)
+    }
+
     fn position(&self, name: &AttributeName, index: u32) -> Option<usize> {
         self.items
             .iter()
@@ -555,6 +586,23 @@ impl Attributes {
                 .child(template_tag_1x)
                 .map_or_else(|| Ok(Attributes::new()), Attributes::from_template_1x)
         }
+    }
+
+    /// Reads the attributes a request carries for a new object (or as Locate filters) in whichever form it
+    /// sent them, whatever the header's version: 1.x `Template-Attribute`, 2.x `Attributes` (whose children may
+    /// also be 1.x `Attribute` structures from a client mixing forms), in that order. Missing means none.
+    pub fn from_request(payload: &Ttlv) -> Result<Attributes, KmipError> {
+        let mut out = match payload.child(tag::TEMPLATE_ATTRIBUTE) {
+            Some(template) => Attributes::from_template_1x(template)?,
+            None => Attributes::new(),
+        };
+        if let Some(container) = payload.child(tag::ATTRIBUTES) {
+            // A 1.x `Attribute` child reads as the 2.x vendor form does (`Attribute::from_2x`).
+            for child in container.children() {
+                out.add(Attribute::from_2x(child)?);
+            }
+        }
+        Ok(out)
     }
 
     /// The items a response of `version` carries: 1.x `Attribute` structures, or the children of a 2.x

@@ -2,6 +2,10 @@
 //! forms), Set and Adjust Attribute (2.x). Each change is checked against the attribute rules, stamps Last
 //! Change Date, and is saved in one commit.
 
+use crate::kmip::attribute_rules::{
+    self, check_client_add, check_client_delete, check_client_modify,
+};
+use crate::kmip::attributes::{Attribute, AttributeName, attribute_storage_name, search_key};
 use crate::kmip::state::State;
 use crate::kmip::{KmipError, ProtocolVersion, ResultReason};
 use crate::spec::enums::adjustment_type;
@@ -10,9 +14,7 @@ use crate::store::{Filter, LocateQuery};
 use crate::ttlv::{Ttlv, Value};
 
 use super::OpContext;
-use super::attr_io::{self, Attr, AttrName};
 use super::object::{self, Managed};
-use super::rules;
 
 fn response(uid: &str, rest: Vec<Ttlv>) -> Ttlv {
     let mut fields = vec![object::uid_item(uid)];
@@ -20,14 +22,14 @@ fn response(uid: &str, rest: Vec<Ttlv>) -> Ttlv {
     Ttlv::structure(tag::RESPONSE_PAYLOAD, fields)
 }
 
-/// The attribute instances of `managed` a response of `version` carries: 1.x a list of Attribute structures,
-/// 2.x one Attributes structure.
+/// The attribute instances a response of `version` carries: 1.x a list of Attribute structures, 2.x one
+/// Attributes structure.
 fn encode_all<'a>(
-    instances: impl Iterator<Item = (u32, &'a Attr)>,
+    instances: impl Iterator<Item = (&'a Attribute, u32)>,
     version: ProtocolVersion,
 ) -> Vec<Ttlv> {
     let items: Vec<Ttlv> = instances
-        .filter_map(|(i, a)| attr_io::encode(a, i, version))
+        .filter_map(|(a, i)| a.to_ttlv(version, i))
         .collect();
     if version.is_2x() {
         vec![Ttlv::structure(tag::ATTRIBUTES, items)]
@@ -36,17 +38,17 @@ fn encode_all<'a>(
     }
 }
 
-/// The names a request asks for: 1.x Attribute Name items, 2.x Attribute Reference items. A 1.x name the server
+/// The names a request asks for: 1.x Attribute Name items, 2.x Attribute Reference items. A name the server
 /// does not know names nothing the object can have, so it is skipped like any absent attribute.
-fn requested_names(payload: &Ttlv) -> Result<Vec<AttrName>, KmipError> {
+fn requested_names(payload: &Ttlv) -> Result<Vec<AttributeName>, KmipError> {
     let mut names = Vec::new();
     for item in payload.children() {
         if item.tag != tag::ATTRIBUTE_NAME && item.tag != tag::ATTRIBUTE_REFERENCE {
             continue;
         }
-        match attr_io::decode_reference(item) {
+        match AttributeName::from_name_or_reference(item) {
             Ok(name) => names.push(name),
-            Err(e) if e.reason == ResultReason::InvalidAttribute => {}
+            Err(e) if e.reason == ResultReason::UnsupportedAttribute => {}
             Err(e) => return Err(e),
         }
     }
@@ -58,19 +60,14 @@ fn requested_names(payload: &Ttlv) -> Result<Vec<AttrName>, KmipError> {
 pub(super) fn get_attributes(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
     let managed = object::load_named(ctx, payload)?;
     let names = requested_names(payload)?;
-    let mut picked: Vec<(u32, &Attr)> = Vec::new();
-    if names.is_empty() {
-        let mut seen: Vec<&AttrName> = Vec::new();
-        for attr in &managed.attrs {
-            if !seen.contains(&&attr.name) {
-                seen.push(&attr.name);
-                picked.extend(managed.instances(&attr.name));
-            }
-        }
+    let names = if names.is_empty() {
+        managed.attrs.names()
     } else {
-        for name in &names {
-            picked.extend(managed.instances(name));
-        }
+        names
+    };
+    let mut picked: Vec<(&Attribute, u32)> = Vec::new();
+    for name in &names {
+        picked.extend(managed.attrs.get_all(name).zip(0u32..));
     }
     Ok(response(
         &managed.uid,
@@ -84,30 +81,26 @@ pub(super) fn get_attribute_list(
     ctx: &mut OpContext<'_>,
 ) -> Result<Ttlv, KmipError> {
     let managed = object::load_named(ctx, payload)?;
-    let mut names: Vec<&AttrName> = Vec::new();
-    for attr in &managed.attrs {
-        if !names.contains(&&attr.name) && attr.name.known_in(ctx.version) {
-            names.push(&attr.name);
-        }
-    }
-    let items = names
-        .into_iter()
-        .map(|n| attr_io::encode_name(n, ctx.version))
+    let items = managed
+        .attrs
+        .names()
+        .iter()
+        .filter_map(|n| n.to_list_item(ctx.version))
         .collect();
     Ok(response(&managed.uid, items))
 }
 
 /// The one attribute a 1.x (`Attribute`) or 2.x (`container`, e.g. New Attribute) request carries, with the
 /// index a 1.x request names.
-fn one_attribute(payload: &Ttlv, container: u32) -> Result<(Attr, Option<u32>), KmipError> {
+fn one_attribute(payload: &Ttlv, container: u32) -> Result<(Attribute, Option<u32>), KmipError> {
     if let Some(item) = payload.child(tag::ATTRIBUTE) {
-        return attr_io::decode_attribute_structure(item);
+        return Attribute::from_1x(item);
     }
     let inner = payload
         .child(container)
         .and_then(|c| c.children().first())
         .ok_or_else(|| KmipError::invalid_message("the request carries no attribute"))?;
-    Ok((attr_io::decode_2x(inner)?, None))
+    Ok((Attribute::from_2x(inner)?, None))
 }
 
 fn finish(ctx: &mut OpContext<'_>, managed: &mut Managed) -> Result<(), KmipError> {
@@ -121,15 +114,15 @@ fn finish(ctx: &mut OpContext<'_>, managed: &mut Managed) -> Result<(), KmipErro
 fn ensure_unique_name(
     ctx: &OpContext<'_>,
     managed: &Managed,
-    attr: &Attr,
+    attr: &Attribute,
 ) -> Result<(), KmipError> {
-    if attr.name != AttrName::Standard(tag::NAME) {
+    if attr.name != AttributeName::Standard(tag::NAME) {
         return Ok(());
     }
     let query = LocateQuery {
         filters: vec![Filter::Equals {
-            name: attr.name.storage_key(),
-            key: attr_io::search_key(attr),
+            name: attribute_storage_name(&attr.name),
+            key: search_key(attr),
         }],
         // Destroyed objects keep their metadata but give up their names.
         state: Some(
@@ -156,35 +149,32 @@ fn ensure_unique_name(
 pub(super) fn add(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
     let mut managed = object::load_named(ctx, payload)?;
     let (attr, _index) = one_attribute(payload, tag::NEW_ATTRIBUTE)?;
-    rules::check_client_modify(&attr.name, managed.state)?;
+    check_client_add(&attr.name, managed.state)?;
     ensure_unique_name(ctx, &managed, &attr)?;
-    if attr.name == AttrName::Standard(tag::NAME) && managed.attrs.contains(&attr) {
+    if attr.name == AttributeName::Standard(tag::NAME) && managed.attrs.contains(&attr) {
         return Err(KmipError::new(
             ResultReason::NonUniqueNameAttribute,
             "the object already has this Name",
         ));
     }
-    let count = managed.instances(&attr.name).count();
-    if count > 0 && !rules::multi_instance(&attr.name) {
+    if managed.attrs.count(&attr.name) > 0 && !attribute_rules::rule(&attr.name).multi_instance() {
         return Err(KmipError::new(
             ResultReason::AttributeSingleValued,
-            format!(
-                "{} already exists and has a single instance",
-                attr.name.to_1x()
-            ),
+            format!("{} already exists and has a single instance", attr.name),
         ));
     }
-    let index = u32::try_from(count).unwrap_or(u32::MAX);
-    managed.attrs.push(attr.clone());
+    let index = managed.attrs.add(attr.clone());
     finish(ctx, &mut managed)?;
-    let echo = if ctx.version.is_2x() {
+    Ok(response(&managed.uid, echo_1x(&attr, index, ctx.version)))
+}
+
+/// The attribute a 1.x Add, Modify or Delete Attribute response carries; 2.x responses carry none.
+fn echo_1x(attr: &Attribute, index: u32, version: ProtocolVersion) -> Vec<Ttlv> {
+    if version.is_2x() {
         Vec::new()
     } else {
-        attr_io::encode(&attr, index, ctx.version)
-            .into_iter()
-            .collect()
-    };
-    Ok(response(&managed.uid, echo))
+        attr.to_ttlv(version, index).into_iter().collect()
+    }
 }
 
 /// Runs Modify Attribute: 1.x replaces instance Attribute Index (0 when absent); 2.x replaces the instance equal
@@ -192,67 +182,45 @@ pub(super) fn add(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
 pub(super) fn modify(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
     let mut managed = object::load_named(ctx, payload)?;
     let (attr, index) = one_attribute(payload, tag::NEW_ATTRIBUTE)?;
-    rules::check_client_modify(&attr.name, managed.state)?;
+    check_client_modify(&attr.name, managed.state)?;
     ensure_unique_name(ctx, &managed, &attr)?;
-    let position = match payload
+    let index = match payload
         .child(tag::CURRENT_ATTRIBUTE)
         .and_then(|c| c.children().first())
     {
-        Some(current) => {
-            let current = attr_io::decode_2x(current)?;
-            managed.attrs.iter().position(|a| *a == current)
-        }
-        None => managed.position(&attr.name, index.unwrap_or(0)),
+        Some(current) => managed.attrs.index_of(&Attribute::from_2x(current)?),
+        None => Some(index.unwrap_or(0)),
     };
-    let Some(position) = position else {
+    let replaced = index.and_then(|i| managed.attrs.replace_at(i, attr.clone()).map(|_| i));
+    let Some(index) = replaced else {
         return Err(KmipError::new(
             ResultReason::AttributeNotFound,
-            format!("{} has no such instance to modify", attr.name.to_1x()),
+            format!("{} has no such instance to modify", attr.name),
         ));
     };
-    let before = managed
-        .attrs
-        .iter()
-        .take(position)
-        .filter(|a| a.name == attr.name)
-        .count();
-    let index = u32::try_from(before).unwrap_or(u32::MAX);
-    if let Some(slot) = managed.attrs.get_mut(position) {
-        *slot = attr.clone();
-    }
     finish(ctx, &mut managed)?;
-    let echo = if ctx.version.is_2x() {
-        Vec::new()
-    } else {
-        attr_io::encode(&attr, index, ctx.version)
-            .into_iter()
-            .collect()
-    };
-    Ok(response(&managed.uid, echo))
+    Ok(response(&managed.uid, echo_1x(&attr, index, ctx.version)))
 }
 
 /// Runs Set Attribute (2.x): sets a single-instance attribute, adding it when absent.
 pub(super) fn set(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
     let mut managed = object::load_named(ctx, payload)?;
     let (attr, _) = one_attribute(payload, tag::NEW_ATTRIBUTE)?;
-    rules::check_client_modify(&attr.name, managed.state)?;
-    if rules::multi_instance(&attr.name) {
+    if managed.attrs.count(&attr.name) > 0 {
+        check_client_modify(&attr.name, managed.state)?;
+    } else {
+        check_client_add(&attr.name, managed.state)?;
+    }
+    if attribute_rules::rule(&attr.name).multi_instance() {
         return Err(KmipError::new(
             ResultReason::MultiValuedAttribute,
             format!(
                 "{} has several instances: use Add or Modify Attribute",
-                attr.name.to_1x()
+                attr.name
             ),
         ));
     }
-    match managed.position(&attr.name, 0) {
-        Some(p) => {
-            if let Some(slot) = managed.attrs.get_mut(p) {
-                *slot = attr;
-            }
-        }
-        None => managed.attrs.push(attr),
-    }
+    managed.attrs.set(attr);
     finish(ctx, &mut managed)?;
     Ok(response(&managed.uid, Vec::new()))
 }
@@ -262,40 +230,37 @@ pub(super) fn set(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
 /// deleted attribute in 1.x.
 pub(super) fn delete(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
     let mut managed = object::load_named(ctx, payload)?;
-    let mut removed: Vec<(u32, Attr)> = Vec::new();
+    let mut removed: Vec<(u32, Attribute)> = Vec::new();
     if let Some(current) = payload
         .child(tag::CURRENT_ATTRIBUTE)
         .and_then(|c| c.children().first())
     {
-        let current = attr_io::decode_2x(current)?;
-        rules::check_client_delete(&current.name)?;
-        let position = managed
-            .attrs
-            .iter()
-            .position(|a| *a == current)
-            .ok_or_else(|| {
-                KmipError::new(
-                    ResultReason::AttributeInstanceNotFound,
-                    "no instance has that value",
-                )
-            })?;
-        removed.push((0, managed.attrs.remove(position)));
+        let current = Attribute::from_2x(current)?;
+        check_client_delete(&current.name)?;
+        let index = managed.attrs.index_of(&current).ok_or_else(|| {
+            KmipError::new(
+                ResultReason::AttributeInstanceNotFound,
+                "no instance has that value",
+            )
+        })?;
+        if let Some(gone) = managed.attrs.remove_at(&current.name, index) {
+            removed.push((index, gone));
+        }
     } else if let Some(reference) = payload.child(tag::ATTRIBUTE_REFERENCE) {
-        let name = attr_io::decode_reference(reference)?;
-        rules::check_client_delete(&name)?;
-        if managed.instances(&name).next().is_none() {
+        let name = AttributeName::from_name_or_reference(reference)?;
+        check_client_delete(&name)?;
+        if managed.attrs.remove_all(&name) == 0 {
             return Err(KmipError::new(
                 ResultReason::AttributeNotFound,
-                format!("the object has no {}", name.to_1x()),
+                format!("the object has no {name}"),
             ));
         }
-        managed.attrs.retain(|a| a.name != name);
     } else {
         let name = payload
             .child(tag::ATTRIBUTE_NAME)
             .ok_or_else(|| KmipError::invalid_message("Delete Attribute names no attribute"))
-            .and_then(attr_io::decode_reference)?;
-        rules::check_client_delete(&name)?;
+            .and_then(AttributeName::from_name_or_reference)?;
+        check_client_delete(&name)?;
         let index = match payload.child(tag::ATTRIBUTE_INDEX).map(|i| &i.value) {
             None => 0,
             Some(Value::Integer(i)) => u32::try_from(*i)
@@ -306,23 +271,19 @@ pub(super) fn delete(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, Km
                 ));
             }
         };
-        let position = managed.position(&name, index).ok_or_else(|| {
+        let gone = managed.attrs.remove_at(&name, index).ok_or_else(|| {
             KmipError::new(
                 ResultReason::AttributeNotFound,
-                format!("the object has no instance {index} of {}", name.to_1x()),
+                format!("the object has no instance {index} of {name}"),
             )
         })?;
-        removed.push((index, managed.attrs.remove(position)));
+        removed.push((index, gone));
     }
     finish(ctx, &mut managed)?;
-    let echo = if ctx.version.is_2x() {
-        Vec::new()
-    } else {
-        removed
-            .iter()
-            .filter_map(|(i, a)| attr_io::encode(a, *i, ctx.version))
-            .collect()
-    };
+    let echo = removed
+        .iter()
+        .flat_map(|(i, a)| echo_1x(a, *i, ctx.version))
+        .collect();
     Ok(response(&managed.uid, echo))
 }
 
@@ -333,8 +294,8 @@ pub(super) fn adjust(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, Km
     let name = payload
         .child(tag::ATTRIBUTE_REFERENCE)
         .ok_or_else(|| KmipError::invalid_message("Adjust Attribute needs an Attribute Reference"))
-        .and_then(attr_io::decode_reference)?;
-    rules::check_client_modify(&name, managed.state)?;
+        .and_then(AttributeName::from_name_or_reference)?;
+    check_client_modify(&name, managed.state)?;
     let kind = match payload.child(tag::ADJUSTMENT_TYPE).map(|t| &t.value) {
         Some(Value::Enumeration(k)) => *k,
         _ => {
@@ -355,14 +316,11 @@ pub(super) fn adjust(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, Km
             ));
         }
     };
-    let position = managed.position(&name, 0).ok_or_else(|| {
-        KmipError::new(
+    let Some(slot) = managed.attrs.first_mut(&name) else {
+        return Err(KmipError::new(
             ResultReason::AttributeNotFound,
-            format!("the object has no {}", name.to_1x()),
-        )
-    })?;
-    let Some(slot) = managed.attrs.get_mut(position) else {
-        return Err(KmipError::general_failure("attribute vanished"));
+            format!("the object has no {name}"),
+        ));
     };
     let range = || {
         KmipError::new(
@@ -393,7 +351,7 @@ pub(super) fn adjust(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, Km
         _ => {
             return Err(KmipError::new(
                 ResultReason::InvalidDataType,
-                format!("{} cannot be adjusted that way", name.to_1x()),
+                format!("{name} cannot be adjusted that way"),
             ));
         }
     };

@@ -4,6 +4,7 @@
 use zeroize::Zeroizing;
 
 use crate::kmip::KmipError;
+use crate::kmip::attributes::{AttributeName, Attributes};
 use crate::kmip::object::ManagedObject;
 use crate::spec::enums::unique_identifier as ue;
 use crate::spec::enums::{cryptographic_algorithm as alg, object_type};
@@ -11,7 +12,6 @@ use crate::spec::tag;
 use crate::ttlv::{SecretBytes, Ttlv, Value};
 
 use super::OpContext;
-use super::attr_io::{self, Attr};
 use super::{new_object, object};
 
 /// Largest HMAC key generated, in bits.
@@ -29,7 +29,7 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
             format!("Create makes Symmetric Keys only, not Object Type {requested}"),
         ));
     }
-    let attrs = attr_io::request_attributes(payload, ctx.version)?;
+    let attrs = Attributes::from_request(payload)?;
     let key = generate(&attrs)?;
     let managed = new_object::build(ctx, key, attrs)?;
     object::save(ctx, &[&managed])?;
@@ -43,11 +43,11 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
     ))
 }
 
-fn integer(attrs: &[Attr], t: u32) -> Option<i64> {
+/// The last instance's value: a single-instance attribute given twice counts with its later value.
+fn integer(attrs: &Attributes, t: u32) -> Option<i64> {
     attrs
-        .iter()
-        .rev()
-        .find(|a| a.name == attr_io::AttrName::Standard(t))
+        .get_all(&AttributeName::Standard(t))
+        .last()
         .and_then(|a| match a.value.value {
             Value::Integer(i) => Some(i64::from(i)),
             Value::Enumeration(e) => Some(i64::from(e)),
@@ -59,15 +59,14 @@ fn integer(attrs: &[Attr], t: u32) -> Option<i64> {
 pub const QUANTUM_SAFE_AES_BITS: i64 = 256;
 
 /// Whether the client asked for a Quantum Safe key (2.1 attribute).
-fn quantum_safe_asked(attrs: &[Attr]) -> bool {
-    attrs.iter().any(|a| {
-        a.name == attr_io::AttrName::Standard(tag::QUANTUM_SAFE)
-            && a.value.value == Value::Boolean(true)
-    })
+fn quantum_safe_asked(attrs: &Attributes) -> bool {
+    attrs
+        .get_all(&AttributeName::Standard(tag::QUANTUM_SAFE))
+        .any(|a| a.value.value == Value::Boolean(true))
 }
 
 /// Generates the key the attributes describe, as a Symmetric Key in Raw format.
-pub fn generate(attrs: &[Attr]) -> Result<ManagedObject, KmipError> {
+pub fn generate(attrs: &Attributes) -> Result<ManagedObject, KmipError> {
     let algorithm = integer(attrs, tag::CRYPTOGRAPHIC_ALGORITHM)
         .and_then(|a| u32::try_from(a).ok())
         .ok_or_else(|| KmipError::invalid_field("Create needs a Cryptographic Algorithm"))?;

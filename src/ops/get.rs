@@ -2,7 +2,7 @@
 //! wrapped under another managed key when a Key Wrapping Specification asks (`kmip::wrap`), and never in clear
 //! when it is Sensitive or not Extractable. The first Get of an object clears its Fresh attribute.
 
-use crate::kmip::attributes::{Attribute, Attributes};
+use crate::kmip::attributes::Attributes;
 use crate::kmip::object::ManagedObject;
 use crate::kmip::quirks;
 use crate::kmip::wrap::{self, KeyWrappingSpecification};
@@ -11,7 +11,6 @@ use crate::spec::tag;
 use crate::ttlv::{Ttlv, Value};
 
 use super::OpContext;
-use super::attr_io;
 use super::object::{self, Managed};
 
 /// Runs Get.
@@ -104,24 +103,11 @@ fn wrap_for(
     };
     let mut attributes = Attributes::new();
     for name in &spec.attribute_names {
-        let Some(one_x) = name.name_1x() else {
-            continue;
-        };
-        let ours = attr_io::AttrName::from_1x(&one_x)?;
-        for (index, attr) in managed.instances(&ours) {
-            if let Some(item) = attr_io::encode(attr, index, ctx.version) {
-                attributes.add(model_attribute(&item, ctx)?);
+        for attr in managed.attrs.get_all(name) {
+            if attr.name.known_in(ctx.version) {
+                attributes.add(attr.clone());
             }
         }
     }
     wrap::wrap(object, wrapping_object, spec, &attributes, ctx.version)
-}
-
-/// An attribute in the model's form, from its response form.
-fn model_attribute(item: &Ttlv, ctx: &OpContext<'_>) -> Result<Attribute, KmipError> {
-    if ctx.version.is_2x() {
-        Attribute::from_2x(item)
-    } else {
-        Attribute::from_1x(item).map(|(a, _)| a)
-    }
 }

@@ -4,6 +4,7 @@
 //! range; what no index can answer (structures such as Link, and the usage mask's bitwise test) is checked on
 //! the candidates the indexed filters leave.
 
+use crate::kmip::attributes::{self, Attribute, AttributeName, Attributes, attribute_storage_name};
 use crate::kmip::quirks;
 use crate::kmip::state::State;
 use crate::kmip::{KmipError, ProtocolVersion};
@@ -13,12 +14,11 @@ use crate::store::{Filter, LocateQuery, SearchKey};
 use crate::ttlv::{Ttlv, Value};
 
 use super::OpContext;
-use super::attr_io::{self, Attr, AttrName};
 use super::object::{self, Managed};
 
 /// Runs Locate.
 pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
-    let attrs = filter_attributes(payload, ctx.version)?;
+    let attrs = filter_attributes(payload)?;
     let count = |t: u32| -> Result<Option<usize>, KmipError> {
         match payload.child(t).map(|m| &m.value) {
             None => Ok(None),
@@ -42,44 +42,44 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
         None => ssm::ON_LINE_STORAGE,
     };
     let mut query = LocateQuery::default();
-    let mut residual: Vec<Attr> = Vec::new();
+    let mut residual: Vec<Attribute> = Vec::new();
     apply_storage_mask(&mut query, mask, ctx.version);
     if let Some(Value::Enumeration(object_group_member::GROUP_MEMBER_FRESH)) =
         payload.child(tag::OBJECT_GROUP_MEMBER).map(|m| &m.value)
     {
         query.filters.push(Filter::Equals {
-            name: AttrName::Standard(tag::FRESH).storage_key(),
+            name: attribute_storage_name(&AttributeName::Standard(tag::FRESH)),
             key: SearchKey::Int(1),
         });
     }
-    let mut dates: Vec<(AttrName, i64)> = Vec::new();
-    for attr in attrs {
+    let mut dates: Vec<(AttributeName, i64)> = Vec::new();
+    for attr in attrs.iter().cloned() {
         match (&attr.name, &attr.value.value) {
-            (AttrName::Standard(tag::OBJECT_TYPE), Value::Enumeration(t)) => {
+            (AttributeName::Standard(tag::OBJECT_TYPE), Value::Enumeration(t)) => {
                 query.object_type = Some(*t)
             }
             // The stored state lags behind dates that have passed since the last change: State is compared
             // with each candidate's state as of now.
-            (AttrName::Standard(tag::STATE), Value::Enumeration(_)) => residual.push(attr),
-            (AttrName::Standard(tag::CRYPTOGRAPHIC_USAGE_MASK), _) => residual.push(attr),
+            (AttributeName::Standard(tag::STATE), Value::Enumeration(_)) => residual.push(attr),
+            (AttributeName::Standard(tag::CRYPTOGRAPHIC_USAGE_MASK), _) => residual.push(attr),
             (name, Value::DateTime(d)) => dates.push((name.clone(), *d)),
-            _ => match attr_io::search_key(&attr) {
-                SearchKey::None => {
-                    query.filters.push(Filter::Equals {
-                        name: attr.name.storage_key(),
-                        key: SearchKey::None,
-                    });
-                    residual.push(attr);
-                }
-                key => query.filters.push(Filter::Equals {
-                    name: attr.name.storage_key(),
-                    key,
-                }),
-            },
+            // A structure is narrowed by the index on its key field (Name Value, Linked Object Identifier, ...)
+            // and then compared field by field.
+            (_, Value::Structure(_)) => {
+                query.filters.push(Filter::Equals {
+                    name: attribute_storage_name(&attr.name),
+                    key: attributes::search_key(&attr),
+                });
+                residual.push(attr);
+            }
+            _ => query.filters.push(Filter::Equals {
+                name: attribute_storage_name(&attr.name),
+                key: attributes::search_key(&attr),
+            }),
         }
     }
     // A date once is that date; twice is the range between the two.
-    let mut seen: Vec<&AttrName> = Vec::new();
+    let mut seen: Vec<&AttributeName> = Vec::new();
     for (name, _) in &dates {
         if seen.contains(&name) {
             continue;
@@ -96,7 +96,7 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
             [] => continue,
         };
         query.filters.push(Filter::IntRange {
-            name: name.storage_key(),
+            name: attribute_storage_name(name),
             min: Some(min),
             max: Some(max),
         });
@@ -163,31 +163,33 @@ fn apply_storage_mask(query: &mut LocateQuery, mask: u32, version: ProtocolVersi
 
 /// The attributes a Locate request filters on: 1.x Attribute structures (also wrapped in a Template-Attribute,
 /// as FortiGate sends them), 2.x the Attributes structure.
-fn filter_attributes(payload: &Ttlv, version: ProtocolVersion) -> Result<Vec<Attr>, KmipError> {
-    let mut attrs = attr_io::request_attributes(payload, version)?;
+fn filter_attributes(payload: &Ttlv) -> Result<Attributes, KmipError> {
+    let mut attrs = Attributes::from_request(payload)?;
     for item in payload.children_with(tag::ATTRIBUTE) {
-        attrs.push(attr_io::decode_attribute_structure(item)?.0);
+        attrs.add(Attribute::from_1x(item)?.0);
     }
     Ok(attrs)
 }
 
 /// Whether an object satisfies a filter the indexes could not decide: the usage mask by bitwise AND, a
 /// structure by the fields the filter gives.
-fn matches(managed: &Managed, filter: &Attr) -> bool {
-    if filter.name == AttrName::Standard(tag::STATE) {
+fn matches(managed: &Managed, filter: &Attribute) -> bool {
+    if filter.name == AttributeName::Standard(tag::STATE) {
         return filter.value.value == Value::Enumeration(managed.state.code());
     }
-    if filter.name == AttrName::Standard(tag::CRYPTOGRAPHIC_USAGE_MASK) {
+    if filter.name == AttributeName::Standard(tag::CRYPTOGRAPHIC_USAGE_MASK) {
         let Value::Integer(want) = filter.value.value else {
             return false;
         };
         return managed
-            .instances(&filter.name)
-            .any(|(_, a)| matches!(a.value.value, Value::Integer(have) if have & want == want));
+            .attrs
+            .get_all(&filter.name)
+            .any(|a| matches!(a.value.value, Value::Integer(have) if have & want == want));
     }
     managed
-        .instances(&filter.name)
-        .any(|(_, a)| covers(&a.value, &filter.value))
+        .attrs
+        .get_all(&filter.name)
+        .any(|a| covers(&a.value, &filter.value))
 }
 
 /// Whether `have` carries every field `want` gives, with equal values.

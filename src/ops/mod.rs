@@ -6,7 +6,6 @@
 //! are answered Operation Not Supported; Query Operations lists exactly the registry, so it grows as operations
 //! land.
 
-mod attr_io;
 mod attributes;
 mod batch;
 mod create;
@@ -21,7 +20,7 @@ mod object;
 mod query;
 mod register;
 mod rekey;
-mod rules;
+mod undo;
 
 pub use batch::BatchIds;
 pub use frame::FrameReply;
@@ -34,7 +33,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::access::Caller;
 use crate::store::{MasterKeySource, Store, StoreError};
 
-use crate::kmip::enums::{AsynchronousIndicator, BatchErrorContinuationOption, Operation};
+use crate::kmip::enums::{
+    AsynchronousIndicator, BatchErrorContinuationOption, Operation, ResultStatus,
+};
 use crate::kmip::payloads::ServerInformation;
 use crate::kmip::{
     BatchItemError, KmipError, ProtocolVersion, RequestBatchItem, RequestMessage,
@@ -112,6 +113,8 @@ pub struct OpContext<'a> {
     pub batch: BatchIds,
     /// The time the request is processed at, seconds since the Unix epoch; one value for the whole batch.
     pub now: i64,
+    /// Under Batch Error Continuation Option Undo, where writes record what they replace.
+    pub undo: Option<&'a undo::UndoJournal>,
 }
 
 /// An operation: its Request Payload in, its Response Payload out.
@@ -237,6 +240,9 @@ impl Engine {
         );
         let now = self.now();
         let header = ResponseHeader::new(version, now);
+        let journal = undo::UndoJournal::new();
+        let undoing = request.header.batch_error_continuation_option
+            == Some(BatchErrorContinuationOption::Undo);
         let mut ctx = OpContext {
             version,
             strict: version == request.header.protocol_version,
@@ -245,6 +251,7 @@ impl Engine {
             caller,
             batch: BatchIds::default(),
             now,
+            undo: undoing.then_some(&journal),
         };
         let items = match refusal(request) {
             Some(refuse) => request
@@ -266,7 +273,8 @@ impl Engine {
     }
 
     /// Runs the items in request order (which satisfies either Batch Order Option), stopping after the first
-    /// failure unless the Batch Error Continuation Option is Continue.
+    /// failure unless the Batch Error Continuation Option is Continue; under Undo, the items before the failure
+    /// are undone and answered Operation Undone (`undo`).
     fn run_batch(
         &self,
         request: &RequestMessage,
@@ -286,6 +294,9 @@ impl Engine {
             out.push(response);
             // Stop: the items not processed are not returned (1.4 section 11.43).
             if failed && option != BatchErrorContinuationOption::Continue {
+                if let Some(journal) = ctx.undo {
+                    undo_earlier(journal, ctx.store, &mut out);
+                }
                 break;
             }
         }
@@ -318,6 +329,22 @@ fn run_item(item: &RequestBatchItem, ctx: &mut OpContext<'_>) -> ResponseBatchIt
     }
 }
 
+/// Undoes what the items before the failed last one of `out` wrote and marks them Operation Undone; when that
+/// cannot be done they keep their Success, and the failure is logged.
+fn undo_earlier(journal: &undo::UndoJournal, store: &Store, out: &mut [ResponseBatchItem]) {
+    match journal.undo(store) {
+        Ok(()) => {
+            let earlier = out.len().saturating_sub(1);
+            for item in out.iter_mut().take(earlier) {
+                if item.result_status == ResultStatus::Success {
+                    item.result_status = ResultStatus::OperationUndone;
+                }
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "a batch with Undo failed and could not be undone"),
+    }
+}
+
 /// The answer to an item that could not be read.
 fn unreadable(bad: &BatchItemError) -> ResponseBatchItem {
     ResponseBatchItem::failure(bad.operation, bad.unique_batch_item_id.clone(), &bad.error)
@@ -331,14 +358,6 @@ fn refusal(request: &RequestMessage) -> Option<Box<dyn Fn(usize) -> KmipError + 
         return Some(Box::new(|_| {
             KmipError::feature_not_supported(
                 "asynchronous processing is not supported; the Asynchronous Indicator is Mandatory",
-            )
-        }));
-    }
-    // 1.4 section 6.13: a server without Undo rejects the entire request that asks for it.
-    if header.batch_error_continuation_option == Some(BatchErrorContinuationOption::Undo) {
-        return Some(Box::new(|_| {
-            KmipError::feature_not_supported(
-                "Batch Error Continuation Option Undo is not supported: batch items are not transactional",
             )
         }));
     }

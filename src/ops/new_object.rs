@@ -2,6 +2,8 @@
 //! and the server's added (Unique Identifier, Object Type, Digest, Initial Date, Last Change Date, State, Fresh),
 //! and its first state (Pre-Active, or Active when the Activation Date has already passed).
 
+use crate::kmip::attribute_rules;
+use crate::kmip::attributes::{Attribute, AttributeName, Attributes};
 use crate::kmip::object::ManagedObject;
 use crate::kmip::state::State;
 use crate::kmip::{KmipError, ProtocolVersion};
@@ -9,24 +11,27 @@ use crate::spec::tag;
 use crate::ttlv::Value;
 
 use super::OpContext;
-use super::attr_io::{self, Attr, AttrName};
 use super::object::Managed;
-use super::rules;
 
 /// Builds a new object with a fresh Unique Identifier from the object's TTLV and the client's attributes.
 pub fn build(
     ctx: &OpContext<'_>,
     object: ManagedObject,
-    client: Vec<Attr>,
+    client: Attributes,
 ) -> Result<Managed, KmipError> {
     let object_type = object.object_type.0;
     let uid = ctx.store.new_uid().map_err(|e| e.to_kmip())?;
-    let mut attrs = vec![
-        Attr::standard(tag::UNIQUE_IDENTIFIER, Value::TextString(uid.clone())),
-        Attr::standard(tag::OBJECT_TYPE, Value::Enumeration(object_type)),
-    ];
-    for attr in client {
-        if attr.name == AttrName::Standard(tag::OBJECT_TYPE) {
+    let mut attrs = Attributes::new();
+    attrs.add(Attribute::standard(
+        tag::UNIQUE_IDENTIFIER,
+        Value::TextString(uid.clone()),
+    ));
+    attrs.add(Attribute::standard(
+        tag::OBJECT_TYPE,
+        Value::Enumeration(object_type),
+    ));
+    for attr in client.iter() {
+        if attr.name == AttributeName::Standard(tag::OBJECT_TYPE) {
             if attr.value.value != Value::Enumeration(object_type) {
                 return Err(KmipError::invalid_field(
                     "the Object Type attribute contradicts the request's Object Type",
@@ -34,12 +39,12 @@ pub fn build(
             }
             continue;
         }
-        rules::check_client_initial(&attr.name)?;
-        let single = !rules::multi_instance(&attr.name);
-        match attrs.iter_mut().find(|a| a.name == attr.name) {
+        attribute_rules::check_client_supply(&attr.name)?;
+        if attribute_rules::rule(&attr.name).multi_instance() {
+            attrs.add(attr.clone());
+        } else {
             // A single-instance attribute given twice: the later value stands.
-            Some(existing) if single => *existing = attr,
-            _ => attrs.push(attr),
+            attrs.set(attr.clone());
         }
     }
     let mut managed = Managed {
@@ -60,7 +65,7 @@ pub fn build(
         }
     }
     if let Some(digest) = object.digest() {
-        managed.attrs.push(attr_io::decode_2x(&digest.to_2x())?);
+        managed.attrs.add(digest);
     }
     managed.set(tag::INITIAL_DATE, Value::DateTime(ctx.now));
     managed.set(tag::LAST_CHANGE_DATE, Value::DateTime(ctx.now));

@@ -2,6 +2,7 @@
 //! attribute instances — and the one place that loads it from and saves it to the store. Loading applies the
 //! dates that have passed (`kmip::state::effective_state`), so every operation sees the state as of now.
 
+use crate::kmip::attributes::{self, Attribute, AttributeName, Attributes};
 use crate::kmip::object::ManagedObject;
 use crate::kmip::state::{self, LifecycleDates, State};
 use crate::kmip::{KmipError, ResultReason};
@@ -10,7 +11,6 @@ use crate::store::{AttributeRecord, Mutation, ObjectRecord};
 use crate::ttlv::{Ttlv, Value};
 
 use super::OpContext;
-use super::attr_io::{self, Attr, AttrName};
 
 /// A managed object, loaded.
 #[derive(Clone, Debug)]
@@ -26,21 +26,20 @@ pub struct Managed {
     /// The object itself (key block, certificate, ...); `None` once destroyed.
     pub object: Option<ManagedObject>,
     /// Every attribute instance, in order; an instance's index is its position among instances of its name.
-    pub attrs: Vec<Attr>,
+    pub attrs: Attributes,
 }
 
 impl Managed {
     /// The first instance of a standard attribute.
     pub fn get(&self, t: u32) -> Option<&Ttlv> {
         self.attrs
-            .iter()
-            .find(|a| a.name == AttrName::Standard(t))
+            .get(&AttributeName::Standard(t))
             .map(|a| &a.value)
     }
 
     /// A standard date attribute's value.
     pub fn date(&self, t: u32) -> Option<i64> {
-        match self.get(t).map(|v| &v.value) {
+        match self.attrs.get_value(t) {
             Some(Value::DateTime(d)) => Some(*d),
             _ => None,
         }
@@ -48,47 +47,20 @@ impl Managed {
 
     /// A standard boolean attribute's value.
     pub fn flag(&self, t: u32) -> Option<bool> {
-        match self.get(t).map(|v| &v.value) {
+        match self.attrs.get_value(t) {
             Some(Value::Boolean(b)) => Some(*b),
             _ => None,
         }
     }
 
-    /// The instances of one attribute with their indexes.
-    pub fn instances<'a>(&'a self, name: &'a AttrName) -> impl Iterator<Item = (u32, &'a Attr)> {
-        self.attrs
-            .iter()
-            .filter(move |a| &a.name == name)
-            .zip(0u32..)
-            .map(|(a, i)| (i, a))
-    }
-
-    /// Position in `attrs` of instance `index` of `name`.
-    pub fn position(&self, name: &AttrName, index: u32) -> Option<usize> {
-        self.attrs
-            .iter()
-            .enumerate()
-            .filter(|(_, a)| &a.name == name)
-            .nth(usize::try_from(index).ok()?)
-            .map(|(p, _)| p)
-    }
-
     /// Sets a single-instance standard attribute, replacing the value it had.
     pub fn set(&mut self, t: u32, value: Value) {
-        let attr = Attr::standard(t, value);
-        match self.position(&attr.name, 0) {
-            Some(p) => {
-                if let Some(slot) = self.attrs.get_mut(p) {
-                    *slot = attr;
-                }
-            }
-            None => self.attrs.push(attr),
-        }
+        self.attrs.set(Attribute::standard(t, value));
     }
 
     /// Removes every instance of a standard attribute.
     pub fn remove(&mut self, t: u32) {
-        self.attrs.retain(|a| a.name != AttrName::Standard(t));
+        self.attrs.remove_all(&AttributeName::Standard(t));
     }
 
     /// Moves the object to `state` and records it in the State attribute.
@@ -150,23 +122,12 @@ impl Managed {
         let mut record = ObjectRecord::new(self.uid.clone(), self.object_type, self.state.code());
         record.archived = self.archived;
         record.object = self.object.as_ref().map(ManagedObject::to_storage_bytes);
-        let mut seen: Vec<(&AttrName, u32)> = Vec::new();
-        for attr in &self.attrs {
-            let index = match seen.iter_mut().find(|(n, _)| *n == &attr.name) {
-                Some((_, count)) => {
-                    *count += 1;
-                    *count
-                }
-                None => {
-                    seen.push((&attr.name, 0));
-                    0
-                }
-            };
+        for (attr, index) in self.attrs.iter_indexed() {
             record.attributes.push(AttributeRecord {
-                name: attr.name.storage_key(),
+                name: attributes::attribute_storage_name(&attr.name),
                 index,
-                value: attr_io::value_bytes(attr),
-                search: attr_io::search_key(attr),
+                value: attributes::attribute_storage_value(attr),
+                search: attributes::search_key(attr),
             });
         }
         record
@@ -183,14 +144,9 @@ impl Managed {
             Some(bytes) => Some(ManagedObject::from_storage_bytes(bytes.as_slice())?),
             None => None,
         };
-        let mut attrs = Vec::with_capacity(record.attributes.len());
+        let mut attrs = Attributes::new();
         for a in &record.attributes {
-            let name = AttrName::from_storage_key(&a.name)
-                .ok_or_else(|| corrupt(format!("attribute name {:?}", a.name)))?;
-            attrs.push(Attr {
-                name,
-                value: attr_io::value_from_bytes(&a.value)?,
-            });
+            attrs.add(attributes::attribute_from_storage(&a.name, &a.value)?);
         }
         Ok(Managed {
             uid: record.uid,
@@ -241,14 +197,21 @@ pub fn load_named(ctx: &OpContext<'_>, payload: &Ttlv) -> Result<Managed, KmipEr
 
 /// Saves objects in one durable transaction.
 pub fn save(ctx: &OpContext<'_>, objects: &[&Managed]) -> Result<(), KmipError> {
-    let mutations = objects
-        .iter()
-        .map(|m| Mutation::Put(m.to_record()))
-        .collect();
-    ctx.store
-        .commit(mutations)
-        .map(|_| ())
-        .map_err(|e| e.to_kmip())
+    let records: Vec<ObjectRecord> = objects.iter().map(|m| m.to_record()).collect();
+    let Some(journal) = ctx.undo else {
+        let mutations = records.into_iter().map(Mutation::Put).collect();
+        return ctx
+            .store
+            .commit(mutations)
+            .map(|_| ())
+            .map_err(|e| e.to_kmip());
+    };
+    // Under Batch Error Continuation Option Undo the journal keeps what each write replaced (`undo`).
+    journal.before_write(ctx.store, &records)?;
+    let mutations = records.iter().cloned().map(Mutation::Put).collect();
+    ctx.store.commit(mutations).map_err(|e| e.to_kmip())?;
+    journal.written(&records);
+    Ok(())
 }
 
 /// A Unique Identifier item for a response.

@@ -1,6 +1,7 @@
 //! Register: a client's object (Symmetric Key, Secret Data, Opaque Object, Public Key, Private Key,
 //! Certificate, Split Key, PGP Key) is stored as given, with the client's attributes and the server's.
 
+use crate::kmip::attributes::Attributes;
 use crate::kmip::object::ManagedObject;
 use crate::kmip::{KmipError, ResultReason};
 use crate::spec::enums::object_type as ot;
@@ -9,7 +10,6 @@ use crate::spec::tag;
 use crate::ttlv::{Ttlv, Value};
 
 use super::OpContext;
-use super::attr_io;
 use super::{new_object, object};
 
 /// Each Object Type's structure tag.
@@ -44,7 +44,7 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
         KmipError::invalid_message("Register's payload lacks the object its Object Type names")
     })?;
     let object = ManagedObject::from_ttlv(object, ctx.version)?;
-    let attrs = attr_io::request_attributes(payload, ctx.version)?;
+    let attrs = Attributes::from_request(payload)?;
     let managed = new_object::build(ctx, object, attrs)?;
     object::save(ctx, &[&managed])?;
     ctx.batch.produced(ue::REGISTER, &managed.uid);

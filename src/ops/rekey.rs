@@ -3,6 +3,8 @@
 //! links between the two. Both objects are saved in one commit.
 
 use crate::kmip::KmipError;
+use crate::kmip::attribute_rules;
+use crate::kmip::attributes::{Attribute, AttributeName, Attributes};
 use crate::spec::enums::link_type;
 use crate::spec::enums::object_type;
 use crate::spec::enums::unique_identifier as ue;
@@ -10,8 +12,6 @@ use crate::spec::tag;
 use crate::ttlv::{Ttlv, Value};
 
 use super::OpContext;
-use super::attr_io::{self, Attr, AttrName};
-use super::rules;
 use super::{create, new_object, object};
 
 /// Attributes the replacement does not inherit: the server's own, the lifecycle dates (recomputed from Offset)
@@ -25,8 +25,8 @@ const NOT_INHERITED: &[u32] = &[
     tag::FRESH,
 ];
 
-fn link(kind: u32, uid: &str) -> Attr {
-    Attr::standard(
+fn link(kind: u32, uid: &str) -> Attribute {
+    Attribute::standard(
         tag::LINK,
         Value::Structure(vec![
             Ttlv::new(tag::LINK_TYPE, Value::Enumeration(kind)),
@@ -58,14 +58,14 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
         Some(Value::Interval(o)) => Some(i64::from(*o)),
         Some(_) => return Err(KmipError::invalid_message("Offset is not an Interval")),
     };
-    let mut inherited: Vec<Attr> = old
+    let mut inherited: Attributes = old
         .attrs
         .iter()
         .filter(|a| match &a.name {
-            AttrName::Standard(t) => {
-                !NOT_INHERITED.contains(t) && rules::check_client_initial(&a.name).is_ok()
+            AttributeName::Standard(t) => {
+                !NOT_INHERITED.contains(t) && attribute_rules::check_client_supply(&a.name).is_ok()
             }
-            AttrName::Vendor { .. } => true,
+            AttributeName::Custom(_) | AttributeName::Vendor { .. } => true,
         })
         .cloned()
         .collect();
@@ -73,7 +73,10 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
     if let Some(offset) = offset {
         let start = ctx.now.saturating_add(offset);
         let old_activation = old.date(tag::ACTIVATION_DATE);
-        inherited.push(Attr::standard(tag::ACTIVATION_DATE, Value::DateTime(start)));
+        inherited.set(Attribute::standard(
+            tag::ACTIVATION_DATE,
+            Value::DateTime(start),
+        ));
         for t in [
             tag::PROCESS_START_DATE,
             tag::PROTECT_STOP_DATE,
@@ -81,23 +84,24 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
         ] {
             if let (Some(base), Some(d)) = (old_activation, old.date(t)) {
                 let moved = start.saturating_add(d.saturating_sub(base));
-                inherited.push(Attr::standard(t, Value::DateTime(moved)));
+                inherited.set(Attribute::standard(t, Value::DateTime(moved)));
             }
         }
     }
     // The request's attributes override what was inherited.
-    for attr in attr_io::request_attributes(payload, ctx.version)? {
-        if !rules::multi_instance(&attr.name) {
-            inherited.retain(|a| a.name != attr.name);
+    for attr in Attributes::from_request(payload)?.iter() {
+        if attribute_rules::rule(&attr.name).multi_instance() {
+            inherited.add(attr.clone());
+        } else {
+            inherited.set(attr.clone());
         }
-        inherited.push(attr);
     }
     let key = create::generate(&inherited)?;
     let mut new = new_object::build(ctx, key, inherited)?;
     new.attrs
-        .push(link(link_type::REPLACED_OBJECT_LINK, &old.uid));
+        .add(link(link_type::REPLACED_OBJECT_LINK, &old.uid));
     old.attrs
-        .push(link(link_type::REPLACEMENT_OBJECT_LINK, &new.uid));
+        .add(link(link_type::REPLACEMENT_OBJECT_LINK, &new.uid));
     old.touch(ctx.now);
     object::save(ctx, &[&old, &new])?;
     ctx.batch.produced(ue::RE_KEY, &new.uid);

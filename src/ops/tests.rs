@@ -563,13 +563,16 @@ fn stop_is_the_default_and_drops_the_items_after_a_failure() {
 }
 
 #[test]
-fn undo_rejects_the_whole_request() {
+fn undo_answers_the_items_before_a_failure_operation_undone() {
     let resp = engine().handle_request(&three_with_unknown_middle(Some(3)));
     let items = response_items(&resp);
-    assert_eq!(items.len(), 3);
-    for i in items {
-        assert_failed(i, ResultReason::FeatureNotSupported, ProtocolVersion::V1_2);
-    }
+    assert_eq!(items.len(), 2);
+    assert_eq!(status(items[0]), ResultStatus::OperationUndone.code());
+    assert_failed(
+        items[1],
+        ResultReason::OperationNotSupported,
+        ProtocolVersion::V1_2,
+    );
 }
 
 #[test]

@@ -1454,3 +1454,100 @@ fn locate_by_state_sees_states_that_dates_have_changed() {
     );
     assert!(pre_active.child(tag::UNIQUE_IDENTIFIER).is_none());
 }
+
+/// A request like [`request`] whose header asks for Batch Error Continuation Option Undo.
+fn undo_request(major: i32, minor: i32, items: Vec<(Operation, Vec<Ttlv>)>) -> Ttlv {
+    let mut req = request(major, minor, items);
+    let Value::Structure(fields) = &mut req.value else {
+        unreachable!()
+    };
+    let Value::Structure(header) = &mut fields[0].value else {
+        unreachable!()
+    };
+    header.insert(1, en(tag::BATCH_ERROR_CONTINUATION_OPTION, 3));
+    req
+}
+
+fn run_undo(engine: &Engine, items: Vec<(Operation, Vec<Ttlv>)>) -> Vec<Ttlv> {
+    let resp = engine.handle_request(&undo_request(1, 4, items));
+    resp.children_with(tag::BATCH_ITEM).cloned().collect()
+}
+
+#[test]
+fn undo_reverts_every_earlier_item_of_a_failing_batch() {
+    let engine = engine();
+    let kept = create_1x(&engine, 4, 256, vec![attr1("Name", name_value("kept"))]);
+    let doomed = create_1x(&engine, 4, 128, vec![]);
+    let material = key_bytes(&ok(&engine, 1, 4, Operation::GET, vec![uid(&doomed)]));
+    let before = ok(&engine, 1, 4, Operation::LOCATE, vec![]);
+    let items = run_undo(
+        &engine,
+        vec![
+            (Operation::ACTIVATE, vec![uid(&kept)]),
+            (
+                Operation::ADD_ATTRIBUTE,
+                vec![uid(&kept), attr1("Name", name_value("added"))],
+            ),
+            (
+                Operation::CREATE,
+                vec![
+                    en(tag::OBJECT_TYPE, ot::SYMMETRIC_KEY),
+                    st(
+                        tag::TEMPLATE_ATTRIBUTE,
+                        vec![
+                            attr1("Cryptographic Algorithm", Value::Enumeration(alg::AES)),
+                            attr1("Cryptographic Length", Value::Integer(128)),
+                        ],
+                    ),
+                ],
+            ),
+            (Operation::DESTROY, vec![uid(&doomed)]),
+            (Operation::GET, vec![uid("no-such-object")]),
+            (Operation::ACTIVATE, vec![uid(&doomed)]),
+        ],
+    );
+    // The failing item ends the batch; the four before it are answered Operation Undone with their payloads.
+    assert_eq!(items.len(), 5);
+    for item in &items[..4] {
+        assert_eq!(
+            status(item),
+            ResultStatus::OperationUndone.code(),
+            "{item:?}"
+        );
+        assert!(item.child(tag::RESPONSE_PAYLOAD).is_some());
+    }
+    assert_eq!(status(&items[4]), ResultStatus::OperationFailed.code());
+    let created = uid_of(items[2].child(tag::RESPONSE_PAYLOAD).unwrap());
+    // Activate, Add Attribute, Create and Destroy left no trace.
+    assert_eq!(
+        state_1x(&engine, &kept),
+        Value::Enumeration(state::PRE_ACTIVE)
+    );
+    let names = get_attrs_1x(&engine, 4, &kept, &["Name"]);
+    assert_eq!(names.children_with(tag::ATTRIBUTE).count(), 1);
+    assert_eq!(
+        fails(&engine, 1, 4, Operation::GET, vec![uid(&created)]),
+        ResultReason::ItemNotFound.code()
+    );
+    let again = ok(&engine, 1, 4, Operation::GET, vec![uid(&doomed)]);
+    assert_eq!(key_bytes(&again), material);
+    assert_eq!(ok(&engine, 1, 4, Operation::LOCATE, vec![]), before);
+}
+
+#[test]
+fn undo_batches_that_succeed_are_answered_success_and_kept() {
+    let engine = engine();
+    let key = create_1x(&engine, 4, 256, vec![]);
+    let items = run_undo(
+        &engine,
+        vec![
+            (Operation::ACTIVATE, vec![uid(&key)]),
+            (Operation::GET, vec![uid(&key)]),
+        ],
+    );
+    assert_eq!(items.len(), 2);
+    for item in &items {
+        assert_eq!(status(item), ResultStatus::Success.code());
+    }
+    assert_eq!(state_1x(&engine, &key), Value::Enumeration(state::ACTIVE));
+}

@@ -359,3 +359,74 @@ fn an_attribute_named_without_value_reads() {
     assert_eq!(a.name, AttributeName::Standard(tag::STATE));
     assert_eq!(index, None);
 }
+
+#[test]
+fn a_request_may_carry_attributes_in_either_form() {
+    let payload = Ttlv::structure(
+        tag::REQUEST_PAYLOAD,
+        vec![
+            Ttlv::structure(
+                tag::TEMPLATE_ATTRIBUTE,
+                vec![attr_1x("Cryptographic Length", Value::Integer(128))],
+            ),
+            Ttlv::structure(
+                tag::ATTRIBUTES,
+                vec![
+                    Ttlv::new(tag::CRYPTOGRAPHIC_ALGORITHM, Value::Enumeration(3)),
+                    attr_1x("x-Owner", Value::TextString("me".into())),
+                ],
+            ),
+        ],
+    );
+    let attrs = Attributes::from_request(&payload).unwrap();
+    assert_eq!(attrs.len(), 3);
+    assert_eq!(
+        attrs.get_value(tag::CRYPTOGRAPHIC_LENGTH),
+        Some(&Value::Integer(128))
+    );
+    assert_eq!(
+        attrs.get_value(tag::CRYPTOGRAPHIC_ALGORITHM),
+        Some(&Value::Enumeration(3))
+    );
+    assert!(
+        attrs
+            .get(&AttributeName::Custom("x-Owner".into()))
+            .is_some()
+    );
+    let none = Ttlv::structure(tag::REQUEST_PAYLOAD, vec![]);
+    assert!(Attributes::from_request(&none).unwrap().is_empty());
+}
+
+#[test]
+fn names_read_from_text_or_reference_and_instances_are_found_by_value() {
+    let by_text = AttributeName::from_name_or_reference(&text_item(tag::ATTRIBUTE_NAME, "Name"));
+    let by_ref = AttributeName::from_name_or_reference(&Ttlv::new(
+        tag::ATTRIBUTE_REFERENCE,
+        Value::Enumeration(tag::NAME),
+    ));
+    assert_eq!(by_text.unwrap(), AttributeName::Standard(tag::NAME));
+    assert_eq!(by_ref.unwrap(), AttributeName::Standard(tag::NAME));
+    assert_eq!(
+        AttributeName::from_name_or_reference(&text_item(tag::ATTRIBUTE_NAME, "Nope"))
+            .unwrap_err()
+            .reason,
+        ResultReason::UnsupportedAttribute
+    );
+    let mut attrs = Attributes::new();
+    let a = Attribute::standard(tag::NAME, name_value("a"));
+    let b = Attribute::standard(tag::NAME, name_value("b"));
+    attrs.add(a.clone());
+    attrs.add(b.clone());
+    assert!(attrs.contains(&b));
+    assert_eq!(attrs.index_of(&b), Some(1));
+    assert_eq!(
+        attrs.index_of(&Attribute::standard(tag::NAME, name_value("c"))),
+        None
+    );
+    attrs
+        .first_mut(&AttributeName::Standard(tag::NAME))
+        .unwrap()
+        .value = Ttlv::new(tag::NAME, name_value("z"));
+    assert_eq!(attrs.index_of(&b), Some(1));
+    assert!(!attrs.contains(&a));
+}
