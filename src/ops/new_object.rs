@@ -1,10 +1,11 @@
 //! What Create, Register and ReKey share: a new object's attributes, the client's checked against the rules
-//! and the server's added (Unique Identifier, Object Type, Digest, Initial Date, Last Change Date, State, Fresh),
-//! and its first state (Pre-Active, or Active when the Activation Date has already passed).
+//! and the server's added (Unique Identifier, Object Type, Digest, Initial Date, Last Change Date, State, Fresh,
+//! a certificate's own attributes), and its first state (Pre-Active, or Active when the Activation Date has already passed).
 
 use crate::kmip::attribute_rules;
 use crate::kmip::attributes::{Attribute, AttributeName, Attributes};
-use crate::kmip::object::ManagedObject;
+use crate::kmip::certificate;
+use crate::kmip::object::{ManagedObject, ObjectBody};
 use crate::kmip::state::State;
 use crate::kmip::{KmipError, ProtocolVersion};
 use crate::spec::tag;
@@ -62,6 +63,20 @@ pub fn build(
             if let (None, Some(v)) = (managed.get(t), block.child(t)) {
                 managed.set(t, v.value.clone());
             }
+        }
+    }
+    // A certificate's own attributes come from the certificate; what the client stated of them gives way.
+    if let ObjectBody::Certificate {
+        certificate_type,
+        value,
+    } = &object.body
+    {
+        let derived = certificate::derived_attributes(*certificate_type, value.as_slice())?;
+        for name in derived.names() {
+            managed.attrs.remove_all(&name);
+        }
+        for attr in derived.iter() {
+            managed.attrs.add(attr.clone());
         }
     }
     if let Some(digest) = object.digest() {
