@@ -7,6 +7,7 @@ use crate::kmip::object::ManagedObject;
 use crate::kmip::quirks;
 use crate::kmip::wrap::{self, KeyWrappingSpecification};
 use crate::kmip::{KmipError, ResultReason, key_format};
+use crate::spec::enums::key_wrap_type;
 use crate::spec::tag;
 use crate::ttlv::{Ttlv, Value};
 
@@ -44,6 +45,11 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
             "the object is Sensitive: it is returned only wrapped",
         ));
     }
+    // A key registered wrapped is returned as registered unless Key Wrap Type is Not Wrapped.
+    let stored = match key_wrap_type(payload)? {
+        Some(key_wrap_type::NOT_WRAPPED) if is_wrapped(&stored) => unwrapped(ctx, &stored)?,
+        _ => stored,
+    };
     let mut returned = match payload.child(tag::KEY_FORMAT_TYPE).map(|f| &f.value) {
         None => stored,
         Some(Value::Enumeration(format)) => key_format::convert(&stored, *format)?,
@@ -72,8 +78,7 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
     ))
 }
 
-/// The object wrapped under the key the specification names: that key must exist (Wrapping Object Not Found),
-/// be on-line (Wrapping Object Archived) and still hold its material (Wrapping Object Destroyed).
+/// The object wrapped under the key the specification names.
 fn wrap_for(
     ctx: &OpContext<'_>,
     managed: &Managed,
@@ -83,6 +88,21 @@ fn wrap_for(
     let id = spec.wrapping_key_id().ok_or_else(|| {
         KmipError::missing_data("the Key Wrapping Specification names no wrapping key")
     })?;
+    let wrapping_object = wrapping_key(ctx, id)?;
+    let mut attributes = Attributes::new();
+    for name in &spec.attribute_names {
+        for attr in managed.attrs.get_all(name) {
+            if attr.name.known_in(ctx.version) {
+                attributes.add(attr.clone());
+            }
+        }
+    }
+    wrap::wrap(object, &wrapping_object, spec, &attributes, ctx.version)
+}
+
+/// The key object that wraps or unwraps another: it must exist (Wrapping Object Not Found), be on-line
+/// (Wrapping Object Archived) and still hold its material (Wrapping Object Destroyed).
+pub(super) fn wrapping_key(ctx: &OpContext<'_>, id: &str) -> Result<ManagedObject, KmipError> {
     let wrapping = object::load_any(ctx, id).map_err(|e| match e.reason {
         ResultReason::ObjectNotFound => {
             KmipError::new(ResultReason::WrappingObjectNotFound, e.message)
@@ -95,19 +115,49 @@ fn wrap_for(
             format!("wrapping key {id:?} is archived"),
         ));
     }
-    let Some(wrapping_object) = &wrapping.object else {
-        return Err(KmipError::new(
+    wrapping.object.ok_or_else(|| {
+        KmipError::new(
             ResultReason::WrappingObjectDestroyed,
             format!("wrapping key {id:?} has been destroyed"),
-        ));
-    };
-    let mut attributes = Attributes::new();
-    for name in &spec.attribute_names {
-        for attr in managed.attrs.get_all(name) {
-            if attr.name.known_in(ctx.version) {
-                attributes.add(attr.clone());
-            }
-        }
+        )
+    })
+}
+
+/// A key stored wrapped (registered so), unwrapped with the key that wrapped it: what a Get or Register with
+/// Key Wrap Type Not Wrapped asks for.
+pub(super) fn unwrapped(
+    ctx: &OpContext<'_>,
+    object: &ManagedObject,
+) -> Result<ManagedObject, KmipError> {
+    let id = object
+        .key_block()
+        .and_then(|kb| kb.key_wrapping_data.as_ref())
+        .and_then(|d| d.encryption_key.as_ref())
+        .map(|k| k.unique_identifier.clone())
+        .ok_or_else(|| {
+            KmipError::new(
+                ResultReason::KeyWrapTypeNotSupported,
+                "the key is not wrapped under an Encryption Key Information the server could use",
+            )
+        })?;
+    let wrapping = wrapping_key(ctx, &id)?;
+    wrap::unwrap(object, &wrapping, ctx.version)
+}
+
+/// Whether the object's key value is wrapped.
+pub(super) fn is_wrapped(object: &ManagedObject) -> bool {
+    object
+        .key_block()
+        .is_some_and(|kb| kb.key_wrapping_data.is_some())
+}
+
+/// The Key Wrap Type a Get or Register payload asks for, if any.
+pub(super) fn key_wrap_type(payload: &Ttlv) -> Result<Option<u32>, KmipError> {
+    match payload.child(tag::KEY_WRAP_TYPE).map(|t| &t.value) {
+        None => Ok(None),
+        Some(Value::Enumeration(k)) => Ok(Some(*k)),
+        Some(_) => Err(KmipError::invalid_message(
+            "Key Wrap Type is not an Enumeration",
+        )),
     }
-    wrap::wrap(object, wrapping_object, spec, &attributes, ctx.version)
 }

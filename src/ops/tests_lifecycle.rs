@@ -1551,3 +1551,86 @@ fn undo_batches_that_succeed_are_answered_success_and_kept() {
     }
     assert_eq!(state_1x(&engine, &key), Value::Enumeration(state::ACTIVE));
 }
+
+#[test]
+fn register_of_a_wrapped_key_stores_it_wrapped_or_unwraps_it_when_asked() {
+    use crate::spec::enums::{key_wrap_type, wrapping_method};
+    let e = engine();
+    let kek = create_2x(&e, vec![]);
+    let key = create_2x(&e, vec![]);
+    let clear = key_bytes(&ok(&e, 2, 1, Operation::GET, vec![uid(&key)]));
+    let spec = st(
+        tag::KEY_WRAPPING_SPECIFICATION,
+        vec![
+            en(tag::WRAPPING_METHOD, wrapping_method::ENCRYPT),
+            st(tag::ENCRYPTION_KEY_INFORMATION, vec![uid(&kek)]),
+        ],
+    );
+    let wrapped = ok(&e, 2, 1, Operation::GET, vec![uid(&key), spec])
+        .child(tag::SYMMETRIC_KEY)
+        .unwrap()
+        .clone();
+    let register = |extra: Vec<Ttlv>| {
+        let mut payload = vec![
+            en(tag::OBJECT_TYPE, ot::SYMMETRIC_KEY),
+            st(
+                tag::ATTRIBUTES,
+                vec![int(tag::CRYPTOGRAPHIC_USAGE_MASK, 12)],
+            ),
+            wrapped.clone(),
+        ];
+        payload.extend(extra);
+        payload
+    };
+    // As provided: stored wrapped, linked to the wrapping key, returned as registered unless asked otherwise.
+    let as_is = uid_of(&ok(&e, 2, 1, Operation::REGISTER, register(vec![])));
+    let got = ok(&e, 2, 1, Operation::GET, vec![uid(&as_is)]);
+    assert_eq!(got.child(tag::SYMMETRIC_KEY).unwrap(), &wrapped);
+    let links = ok(
+        &e,
+        2,
+        1,
+        Operation::GET_ATTRIBUTES,
+        vec![uid(&as_is), en(tag::ATTRIBUTE_REFERENCE, tag::LINK)],
+    );
+    let link = links
+        .child(tag::ATTRIBUTES)
+        .unwrap()
+        .child(tag::LINK)
+        .unwrap();
+    assert_eq!(
+        link.child(tag::LINK_TYPE).unwrap().value,
+        Value::Enumeration(link_type::WRAPPING_KEY_LINK)
+    );
+    assert_eq!(
+        link.child(tag::LINKED_OBJECT_IDENTIFIER).unwrap().value,
+        Value::TextString(kek.clone())
+    );
+    let not_wrapped = en(tag::KEY_WRAP_TYPE, key_wrap_type::NOT_WRAPPED);
+    let unwrapped_get = ok(
+        &e,
+        2,
+        1,
+        Operation::GET,
+        vec![uid(&as_is), not_wrapped.clone()],
+    );
+    assert_eq!(key_bytes(&unwrapped_get), clear);
+    // Not Wrapped: unwrapped before it is stored.
+    let opened = uid_of(&ok(
+        &e,
+        2,
+        1,
+        Operation::REGISTER,
+        register(vec![not_wrapped.clone()]),
+    ));
+    assert_eq!(
+        key_bytes(&ok(&e, 2, 1, Operation::GET, vec![uid(&opened)])),
+        clear
+    );
+    // The wrapping key must be there to unwrap with.
+    ok(&e, 2, 1, Operation::DESTROY, vec![uid(&kek)]);
+    assert_eq!(
+        fails(&e, 2, 1, Operation::REGISTER, register(vec![not_wrapped])),
+        ResultReason::WrappingObjectDestroyed.code()
+    );
+}
