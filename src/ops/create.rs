@@ -3,9 +3,9 @@
 
 use zeroize::Zeroizing;
 
-use crate::kmip::KmipError;
 use crate::kmip::attributes::{AttributeName, Attributes};
 use crate::kmip::object::ManagedObject;
+use crate::kmip::{KmipError, key_format};
 use crate::spec::enums::unique_identifier as ue;
 use crate::spec::enums::{cryptographic_algorithm as alg, object_type};
 use crate::spec::tag;
@@ -30,8 +30,13 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
         ));
     }
     let attrs = Attributes::from_request(payload)?;
-    let key = generate(&attrs)?;
-    let managed = new_object::build(ctx, key, attrs)?;
+    let mut key = generate(&attrs)?;
+    // A Key Format Type in the template is the format the client wants the key kept in (2.1 section 4.26).
+    if let Some(Value::Enumeration(format)) = attrs.get_value(tag::KEY_FORMAT_TYPE) {
+        key = key_format::convert(&key, *format)?;
+    }
+    let mut managed = new_object::build(ctx, key, attrs.clone())?;
+    new_object::mark_generated(ctx, &mut managed, &attrs)?;
     object::save(ctx, &[&managed])?;
     ctx.batch.produced(ue::CREATE, &managed.uid);
     Ok(Ttlv::structure(

@@ -8,10 +8,12 @@ use crate::kmip::certificate;
 use crate::kmip::object::{ManagedObject, ObjectBody};
 use crate::kmip::state::State;
 use crate::kmip::{KmipError, ProtocolVersion};
+use crate::spec::enums::{drbg_algorithm, protection_storage_mask, rng_algorithm};
 use crate::spec::tag;
-use crate::ttlv::Value;
+use crate::ttlv::{Ttlv, Value};
 
 use super::OpContext;
+use super::lifecycle::DEFAULT_LEASE_SECONDS;
 use super::object::Managed;
 
 /// Builds a new object with a fresh Unique Identifier from the object's TTLV and the client's attributes.
@@ -82,6 +84,22 @@ pub fn build(
     if let Some(digest) = object.digest() {
         managed.attrs.add(digest);
     }
+    if let Some(kb) = object.key_block() {
+        managed.set(tag::KEY_FORMAT_TYPE, Value::Enumeration(kb.key_format_type));
+    }
+    // The longest lease the server grants (2.1 section 4.30: set on every new object, read-only to clients).
+    managed.set(tag::LEASE_TIME, Value::Interval(DEFAULT_LEASE_SECONDS));
+    // SHA-256 of the Unique Identifier, as 2.1 section 4.56 recommends.
+    let short = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, managed.uid.as_bytes());
+    managed.set(
+        tag::SHORT_UNIQUE_IDENTIFIER,
+        Value::ByteString(short.as_ref().to_vec().into()),
+    );
+    // Objects live in the store's software-encrypted file (2.1 section 4.44).
+    managed.set(
+        tag::PROTECTION_STORAGE_MASK,
+        Value::Integer(protection_storage_mask::SOFTWARE as i32),
+    );
     managed.set(tag::INITIAL_DATE, Value::DateTime(ctx.now));
     managed.set(tag::LAST_CHANGE_DATE, Value::DateTime(ctx.now));
     managed.set_state(State::PreActive);
@@ -99,4 +117,58 @@ pub fn build(
     managed.settle(ctx.now);
     managed.object = Some(object);
     Ok(managed)
+}
+
+/// The generator the server's keys come from: AWS-LC's CTR_DRBG with AES-256, seeded from the operating system
+/// (what `aws_lc_rs::rand` uses), as a Random Number Generator value (2.1 section 4.46, RNG Parameters 2.1
+/// section 2.1.18).
+pub fn server_rng() -> Attribute {
+    Attribute::standard(
+        tag::RANDOM_NUMBER_GENERATOR,
+        Value::Structure(vec![
+            Ttlv::new(tag::RNG_ALGORITHM, Value::Enumeration(rng_algorithm::DRBG)),
+            Ttlv::new(
+                tag::CRYPTOGRAPHIC_ALGORITHM,
+                Value::Enumeration(crate::spec::enums::cryptographic_algorithm::AES),
+            ),
+            Ttlv::new(tag::CRYPTOGRAPHIC_LENGTH, Value::Integer(256)),
+            Ttlv::new(tag::DRBG_ALGORITHM, Value::Enumeration(drbg_algorithm::CTR)),
+        ]),
+    )
+}
+
+/// Whether a Random Number Generator a client asks for describes the server's: every field it gives must be
+/// the server's, and RNG Algorithm Unspecified matches any generator.
+fn rng_matches(requested: &Ttlv, ours: &Ttlv) -> bool {
+    requested.children().iter().all(|field| {
+        field.tag == tag::RNG_ALGORITHM
+            && field.value == Value::Enumeration(rng_algorithm::UNSPECIFIED)
+            || ours
+                .child(field.tag)
+                .is_some_and(|o| o.value == field.value)
+    })
+}
+
+/// What the server sets on an object whose material it generated (Create, ReKey): Original Creation Date equal
+/// to Initial Date (2.1 section 4.39) and the Random Number Generator used (4.46). A request naming
+/// Random Number Generators must name the server's, or it fails: the server has no other to use.
+pub fn mark_generated(
+    ctx: &OpContext<'_>,
+    managed: &mut Managed,
+    requested: &Attributes,
+) -> Result<(), KmipError> {
+    let ours = server_rng();
+    let asked: Vec<&Attribute> = requested
+        .get_all(&AttributeName::Standard(tag::RANDOM_NUMBER_GENERATOR))
+        .collect();
+    if !asked.is_empty() && !asked.iter().any(|a| rng_matches(&a.value, &ours.value)) {
+        return Err(KmipError::new(
+            crate::kmip::ResultReason::InvalidAttributeValue,
+            "the server generates keys with CTR_DRBG (AES-256) only; the Random Number Generator asked for \
+             is not available",
+        ));
+    }
+    managed.attrs.set(ours);
+    managed.set(tag::ORIGINAL_CREATION_DATE, Value::DateTime(ctx.now));
+    Ok(())
 }

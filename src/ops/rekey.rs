@@ -23,6 +23,8 @@ const NOT_INHERITED: &[u32] = &[
     tag::PROTECT_STOP_DATE,
     tag::LINK,
     tag::FRESH,
+    tag::RANDOM_NUMBER_GENERATOR,
+    tag::ORIGINAL_CREATION_DATE,
 ];
 
 fn link(kind: u32, uid: &str) -> Attribute {
@@ -97,7 +99,8 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
         }
     }
     let key = create::generate(&inherited)?;
-    let mut new = new_object::build(ctx, key, inherited)?;
+    let mut new = new_object::build(ctx, key, inherited.clone())?;
+    new_object::mark_generated(ctx, &mut new, &inherited)?;
     new.attrs
         .add(link(link_type::REPLACED_OBJECT_LINK, &old.uid));
     old.attrs

@@ -1634,3 +1634,135 @@ fn register_of_a_wrapped_key_stores_it_wrapped_or_unwraps_it_when_asked() {
         ResultReason::WrappingObjectDestroyed.code()
     );
 }
+
+#[test]
+fn generated_objects_carry_their_generator_lease_and_short_identifier() {
+    use crate::spec::enums::{drbg_algorithm, rng_algorithm};
+    let e = engine();
+    let created = create_2x(&e, vec![]);
+    let all = ok(&e, 2, 1, Operation::GET_ATTRIBUTES, vec![uid(&created)]);
+    let attrs = all.child(tag::ATTRIBUTES).unwrap();
+    let rng = attrs.child(tag::RANDOM_NUMBER_GENERATOR).unwrap();
+    assert_eq!(
+        rng.child(tag::RNG_ALGORITHM).unwrap().value,
+        Value::Enumeration(rng_algorithm::DRBG)
+    );
+    assert_eq!(
+        rng.child(tag::DRBG_ALGORITHM).unwrap().value,
+        Value::Enumeration(drbg_algorithm::CTR)
+    );
+    assert_eq!(
+        attrs.child(tag::ORIGINAL_CREATION_DATE),
+        attrs
+            .child(tag::INITIAL_DATE)
+            .map(|d| v(tag::ORIGINAL_CREATION_DATE, d.value.clone()))
+            .as_ref()
+    );
+    assert_eq!(
+        attrs.child(tag::LEASE_TIME).unwrap().value,
+        Value::Interval(super::lifecycle::DEFAULT_LEASE_SECONDS)
+    );
+    assert_eq!(
+        attrs.child(tag::KEY_FORMAT_TYPE).unwrap().value,
+        Value::Enumeration(kft::RAW)
+    );
+    let short = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, created.as_bytes());
+    assert_eq!(
+        attrs.child(tag::SHORT_UNIQUE_IDENTIFIER).unwrap().value,
+        Value::ByteString(short.as_ref().to_vec().into())
+    );
+    // 1.x has no Short Unique Identifier; it does have Lease Time and Random Number Generator.
+    let names = ok(&e, 1, 4, Operation::GET_ATTRIBUTE_LIST, vec![uid(&created)]);
+    let names: Vec<&Value> = names
+        .children_with(tag::ATTRIBUTE_NAME)
+        .map(|n| &n.value)
+        .collect();
+    assert!(names.contains(&&Value::TextString("Lease Time".into())));
+    assert!(names.contains(&&Value::TextString("Random Number Generator".into())));
+    assert!(
+        !names
+            .iter()
+            .any(|n| matches!(n, Value::TextString(s) if s.contains("Short")))
+    );
+    // A client may ask for the server's generator, not for one it does not have; the generator is read-only.
+    let asked = |alg: u32| {
+        st(
+            tag::RANDOM_NUMBER_GENERATOR,
+            vec![en(tag::RNG_ALGORITHM, alg)],
+        )
+    };
+    create_2x(&e, vec![asked(rng_algorithm::DRBG)]);
+    create_2x(&e, vec![asked(rng_algorithm::UNSPECIFIED)]);
+    let refused = run(
+        &e,
+        2,
+        1,
+        vec![(
+            Operation::CREATE,
+            vec![
+                en(tag::OBJECT_TYPE, ot::SYMMETRIC_KEY),
+                st(
+                    tag::ATTRIBUTES,
+                    vec![
+                        en(tag::CRYPTOGRAPHIC_ALGORITHM, alg::AES),
+                        int(tag::CRYPTOGRAPHIC_LENGTH, 256),
+                        asked(rng_algorithm::ANSIX9_31),
+                    ],
+                ),
+            ],
+        )],
+    );
+    assert_eq!(
+        refused[0].child(tag::RESULT_REASON).unwrap().value,
+        Value::Enumeration(ResultReason::InvalidAttributeValue.code())
+    );
+    assert_eq!(
+        fails(
+            &e,
+            2,
+            1,
+            Operation::MODIFY_ATTRIBUTE,
+            vec![
+                uid(&created),
+                st(tag::NEW_ATTRIBUTE, vec![asked(rng_algorithm::DRBG)])
+            ]
+        ),
+        ResultReason::AttributeReadOnly.code()
+    );
+    // A registered object was not generated here: no generator, no Original Creation Date unless the client
+    // gives one.
+    let registered = uid_of(&ok(
+        &e,
+        2,
+        1,
+        Operation::REGISTER,
+        vec![
+            en(tag::OBJECT_TYPE, ot::SECRET_DATA),
+            st(tag::ATTRIBUTES, vec![int(tag::CRYPTOGRAPHIC_USAGE_MASK, 0)]),
+            st(
+                tag::SECRET_DATA,
+                vec![
+                    en(tag::SECRET_DATA_TYPE, secret_data_type::PASSWORD),
+                    st(
+                        tag::KEY_BLOCK,
+                        vec![
+                            en(tag::KEY_FORMAT_TYPE, kft::OPAQUE),
+                            st(
+                                tag::KEY_VALUE,
+                                vec![v(
+                                    tag::KEY_MATERIAL,
+                                    Value::ByteString(b"pw".to_vec().into()),
+                                )],
+                            ),
+                        ],
+                    ),
+                ],
+            ),
+        ],
+    ));
+    let reg = ok(&e, 2, 1, Operation::GET_ATTRIBUTES, vec![uid(&registered)]);
+    let reg = reg.child(tag::ATTRIBUTES).unwrap();
+    assert!(reg.child(tag::RANDOM_NUMBER_GENERATOR).is_none());
+    assert!(reg.child(tag::ORIGINAL_CREATION_DATE).is_none());
+    assert!(reg.child(tag::LEASE_TIME).is_some());
+}
