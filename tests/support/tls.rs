@@ -118,28 +118,86 @@ pub struct KmipClient {
 
 impl KmipClient {
     fn connect(address: SocketAddr, ca_pem: &str, client: &IssuedPair) -> KmipClient {
+        KmipClient::open(
+            address,
+            ca_pem,
+            &client.certificate_pem,
+            &client.private_key_pem,
+        )
+        .unwrap()
+    }
+
+    /// A connection to any kmipd on `address` (a spawned `kmipd serve`, say) that trusts `ca_pem` for the
+    /// server and presents the client certificate and key given as PEM, its handshake complete; an error when
+    /// it cannot connect or the handshake fails.
+    pub fn connect_pem(
+        address: SocketAddr,
+        ca_pem: &str,
+        certificate_pem: &str,
+        private_key_pem: &str,
+    ) -> std::io::Result<KmipClient> {
+        let mut client = KmipClient::open(address, ca_pem, certificate_pem, private_key_pem)?;
+        let stream = &mut client.stream;
+        while stream.conn.is_handshaking() {
+            stream.conn.complete_io(&mut stream.sock)?;
+        }
+        Ok(client)
+    }
+
+    /// A TCP connection with a TLS client session on it; the handshake runs with the first request.
+    fn open(
+        address: SocketAddr,
+        ca_pem: &str,
+        certificate_pem: &str,
+        private_key_pem: &str,
+    ) -> std::io::Result<KmipClient> {
+        let invalid = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
         let mut roots = rustls::RootCertStore::empty();
         roots
-            .add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap())
-            .unwrap();
-        let chain =
-            vec![CertificateDer::from_pem_slice(client.certificate_pem.as_bytes()).unwrap()];
-        let key = PrivateKeyDer::from_pem_slice(client.private_key_pem.as_bytes()).unwrap();
+            .add(
+                CertificateDer::from_pem_slice(ca_pem.as_bytes())
+                    .map_err(|e| invalid(e.to_string()))?,
+            )
+            .map_err(|e| invalid(e.to_string()))?;
+        let chain = vec![
+            CertificateDer::from_pem_slice(certificate_pem.as_bytes())
+                .map_err(|e| invalid(e.to_string()))?,
+        ];
+        let key = PrivateKeyDer::from_pem_slice(private_key_pem.as_bytes())
+            .map_err(|e| invalid(e.to_string()))?;
         let config = rustls::ClientConfig::builder_with_provider(kmipd::server::tls::provider())
             .with_safe_default_protocol_versions()
-            .unwrap()
+            .map_err(|e| invalid(e.to_string()))?
             .with_root_certificates(roots)
             .with_client_auth_cert(chain, key)
-            .unwrap();
-        let tcp = TcpStream::connect(address).unwrap();
-        tcp.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
-        tcp.set_nodelay(true).unwrap();
+            .map_err(|e| invalid(e.to_string()))?;
+        let tcp = TcpStream::connect(address)?;
+        tcp.set_read_timeout(Some(READ_TIMEOUT))?;
+        tcp.set_nodelay(true)?;
         let connection =
             ClientConnection::new(Arc::new(config), ServerName::try_from("localhost").unwrap())
-                .unwrap();
-        KmipClient {
+                .map_err(|e| invalid(e.to_string()))?;
+        Ok(KmipClient {
             stream: StreamOwned::new(connection, tcp),
-        }
+        })
+    }
+
+    /// [`KmipClient::send`] that reports a broken connection (a killed server, say) instead of panicking.
+    pub fn try_send(&mut self, request: &Ttlv) -> std::io::Result<Ttlv> {
+        self.stream.write_all(&ttlv::encode(request))?;
+        self.stream.flush()?;
+        let mut header = [0u8; ttlv::HEADER_LEN];
+        self.stream.read_exact(&mut header)?;
+        let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
+        let mut frame = header.to_vec();
+        frame.resize(ttlv::HEADER_LEN + len, 0);
+        self.stream.read_exact(&mut frame[ttlv::HEADER_LEN..])?;
+        let limits = Limits {
+            max_message_bytes: 16 << 20,
+            ..Limits::DEFAULT
+        };
+        ttlv::decode(&frame, &limits)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))
     }
 
     /// Sends one encoded request frame and returns the response frame.
