@@ -672,12 +672,15 @@ fn primitive_key(value: &Value) -> SearchKey {
     }
 }
 
-/// The name the store keeps an attribute under: `Standard:0x420028`, `Custom:x-Foo`, `Vendor:<len>:<vendor><name>`.
+/// The name the store keeps an attribute under: `Standard:0x420028`; `Vendor:<vendor>:<name>` for custom and
+/// vendor attributes (`Vendor:x:Foo` is the 1.x `x-Foo`), the form stores have held since the first release;
+/// `VendorLen:<len>:<vendor><name>` for the rare Vendor Identification that contains a colon.
 pub fn attribute_storage_name(name: &AttributeName) -> String {
-    match name {
-        AttributeName::Standard(t) => format!("Standard:0x{t:06X}"),
-        AttributeName::Custom(n) => format!("Custom:{n}"),
-        AttributeName::Vendor { vendor, name } => format!("Vendor:{}:{vendor}{name}", vendor.len()),
+    match (name, name.vendor_pair()) {
+        (AttributeName::Standard(t), _) => format!("Standard:0x{t:06X}"),
+        (_, Some((vendor, name))) if !vendor.contains(':') => format!("Vendor:{vendor}:{name}"),
+        (_, Some((vendor, name))) => format!("VendorLen:{}:{vendor}{name}", vendor.len()),
+        (_, None) => format!("Vendor::{name}"),
     }
 }
 
@@ -690,17 +693,15 @@ pub fn attribute_name_from_storage(stored: &str) -> Result<AttributeName, KmipEr
             .map(AttributeName::Standard)
             .map_err(|_| bad());
     }
-    if let Some(n) = stored.strip_prefix("Custom:") {
-        return Ok(AttributeName::Custom(n.to_string()));
+    if let Some(rest) = stored.strip_prefix("Vendor:") {
+        let (vendor, name) = rest.split_once(':').ok_or_else(bad)?;
+        return Ok(AttributeName::from_vendor(vendor, name));
     }
-    let rest = stored.strip_prefix("Vendor:").ok_or_else(bad)?;
+    let rest = stored.strip_prefix("VendorLen:").ok_or_else(bad)?;
     let (len, rest) = rest.split_once(':').ok_or_else(bad)?;
     let len: usize = len.parse().map_err(|_| bad())?;
     let (vendor, name) = rest.split_at_checked(len).ok_or_else(bad)?;
-    Ok(AttributeName::Vendor {
-        vendor: vendor.to_string(),
-        name: name.to_string(),
-    })
+    Ok(AttributeName::from_vendor(vendor, name))
 }
 
 /// The bytes the store keeps of an attribute's value: binary TTLV of the value item.

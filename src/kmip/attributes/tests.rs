@@ -241,6 +241,19 @@ fn storage_form_round_trips() {
         attribute_storage_name(&AttributeName::Standard(tag::NAME)),
         "Standard:0x420053"
     );
+    // The names stores already hold: custom attributes as vendor `x`/`y`.
+    assert_eq!(
+        attribute_storage_name(&AttributeName::Custom("x-Foo".into())),
+        "Vendor:x:Foo"
+    );
+    assert_eq!(
+        attribute_name_from_storage("Vendor:x:Foo").unwrap(),
+        AttributeName::Custom("x-Foo".into())
+    );
+    assert_eq!(
+        attribute_name_from_storage("Vendor:acme:n").unwrap(),
+        AttributeName::from_vendor("acme", "n")
+    );
 }
 
 #[test]
