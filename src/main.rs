@@ -252,7 +252,10 @@ fn engine(config: &ServerConfig) -> Result<(Arc<dyn FrameHandler>, Arc<Store>), 
 }
 
 /// The configuration a backup command works with: the file's (or the defaults), `--data-dir` overriding.
-fn command_config(config: Option<&Path>, data_dir: Option<PathBuf>) -> Result<ServerConfig, String> {
+fn command_config(
+    config: Option<&Path>,
+    data_dir: Option<PathBuf>,
+) -> Result<ServerConfig, String> {
     let mut config = match config {
         Some(path) => ServerConfig::load(path).map_err(|e| e.to_string())?,
         None => ServerConfig::default(),
@@ -323,7 +326,10 @@ fn backup_command(command: BackupCommand) -> Result<(), String> {
             let status = backups
                 .status(std::time::SystemTime::now())
                 .map_err(|e| e.to_string())?;
-            println!("{:<26} {:<25} {:>10} {:>12} copies", "id", "created", "last_seq", "bytes");
+            println!(
+                "{:<26} {:<25} {:>10} {:>12} copies",
+                "id", "created", "last_seq", "bytes"
+            );
             for b in &listing.backups {
                 let m = &b.manifest;
                 println!(
@@ -369,7 +375,10 @@ fn backup_command(command: BackupCommand) -> Result<(), String> {
             let mut failed = 0;
             for check in &checks {
                 match &check.result {
-                    Ok(seq) => println!("{id} in {}: OK (last_seq {seq})", check.destination.display()),
+                    Ok(seq) => println!(
+                        "{id} in {}: OK (last_seq {seq})",
+                        check.destination.display()
+                    ),
                     Err(e) => {
                         failed += 1;
                         println!("{id} in {}: FAILED: {e}", check.destination.display());
@@ -379,7 +388,10 @@ fn backup_command(command: BackupCommand) -> Result<(), String> {
             if failed == 0 {
                 Ok(())
             } else {
-                Err(format!("{failed} of {} copies of {id} failed verification", checks.len()))
+                Err(format!(
+                    "{failed} of {} copies of {id} failed verification",
+                    checks.len()
+                ))
             }
         }
     }

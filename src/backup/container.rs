@@ -121,8 +121,7 @@ pub(crate) fn encrypt(
     out: &mut impl Write,
     out_path: &Path,
     keys: &BackupKeys,
-    id: &str,
-    salt: &[u8; SALT_LEN],
+    binding: &Binding<'_>,
     chunk_bytes: usize,
 ) -> Result<StreamSums, BackupError> {
     if !(MIN_CHUNK_BYTES..=MAX_CHUNK_BYTES).contains(&chunk_bytes) {
@@ -130,7 +129,7 @@ pub(crate) fn encrypt(
             "chunk size {chunk_bytes} is outside {MIN_CHUNK_BYTES}..={MAX_CHUNK_BYTES}"
         )));
     }
-    let header = header(id, salt, chunk_bytes)?;
+    let header = header(binding.id, binding.salt, chunk_bytes)?;
     let cipher = keys.cipher()?;
     let mut plain_hash = Sha256::new();
     let mut cipher_hash = Sha256::new();
@@ -206,8 +205,8 @@ impl<R: Read> Read for Hashing<R> {
     }
 }
 
-/// What a backup file must belong to: the manifest's id and salt.
-pub(crate) struct Expected<'a> {
+/// The backup a file belongs to: its id and salt, bound into the header (and so into every chunk).
+pub(crate) struct Binding<'a> {
     pub id: &'a str,
     pub salt: &'a [u8; SALT_LEN],
 }
@@ -221,7 +220,7 @@ pub(crate) fn decrypt(
     out: &mut impl Write,
     out_path: &Path,
     keys: &BackupKeys,
-    expected: &Expected<'_>,
+    expected: &Binding<'_>,
 ) -> Result<StreamSums, BackupError> {
     let mut input = Hashing {
         inner: input,
@@ -247,7 +246,9 @@ pub(crate) fn decrypt(
     read_exact(&mut input, &mut fixed, "the header")?;
     let (magic, rest) = fixed.split_at(8);
     if magic != MAGIC {
-        return Err(tampered("it does not start with the kmipd backup magic".into()));
+        return Err(tampered(
+            "it does not start with the kmipd backup magic".into(),
+        ));
     }
     let (version, rest) = rest.split_at(2);
     let version = u16::from_be_bytes([version[0], version[1]]);
@@ -257,7 +258,9 @@ pub(crate) fn decrypt(
     let (chunk, rest) = rest.split_at(4);
     let chunk_bytes = u32::from_be_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]) as usize;
     if !(1..=MAX_CHUNK_BYTES).contains(&chunk_bytes) {
-        return Err(tampered(format!("chunk size {chunk_bytes} is out of range")));
+        return Err(tampered(format!(
+            "chunk size {chunk_bytes} is out of range"
+        )));
     }
     let (salt, id_len) = rest.split_at(SALT_LEN);
     let id_len = usize::from(u16::from_be_bytes([id_len[0], id_len[1]]));

@@ -103,7 +103,10 @@ pub enum BackupError {
 
 impl BackupError {
     /// An [`BackupError::Io`] builder for `map_err`.
-    pub(crate) fn io(action: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Self {
+    pub(crate) fn io(
+        action: &'static str,
+        path: &std::path::Path,
+    ) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.to_path_buf();
         move |source| BackupError::Io {
             action,

@@ -30,7 +30,7 @@ pub use lock::{DataDirLock, LOCK_FILE_NAME};
 pub use manifest::Manifest;
 pub use scheduler::spawn as spawn_scheduler;
 
-use container::{BackupKeys, Expected, SALT_LEN};
+use container::{BackupKeys, Binding, SALT_LEN};
 
 use crate::store::{DB_FILE_NAME, MasterKey, Store};
 
@@ -165,7 +165,8 @@ impl Backups {
         let snapshot = TempFile::new(scratch.join(format!(".backup-{id}.snapshot")));
         let last_seq = store.snapshot_to(snapshot.path())?;
         let mut plain = BufReader::new(
-            File::open(snapshot.path()).map_err(BackupError::io("opening snapshot", snapshot.path()))?,
+            File::open(snapshot.path())
+                .map_err(BackupError::io("opening snapshot", snapshot.path()))?,
         );
 
         let data_name = format!("{id}{BACKUP_SUFFIX}");
@@ -183,7 +184,10 @@ impl Backups {
         }
         let sums = {
             let mut tee = Tee {
-                outputs: outputs.iter_mut().map(|(d, _, w)| (d.as_path(), w)).collect(),
+                outputs: outputs
+                    .iter_mut()
+                    .map(|(d, _, w)| (d.as_path(), w))
+                    .collect(),
             };
             let name = Path::new(&data_name);
             container::encrypt(
@@ -192,8 +196,10 @@ impl Backups {
                 &mut tee,
                 name,
                 &keys,
-                &id,
-                &salt,
+                &Binding {
+                    id: &id,
+                    salt: &salt,
+                },
                 self.chunk_bytes,
             )?
         };
@@ -268,15 +274,14 @@ impl Backups {
                 validate_id(id)?;
                 id.to_string()
             }
-            None => {
-                self.list()?
-                    .backups
-                    .last()
-                    .ok_or_else(|| self.not_found("(any)"))?
-                    .manifest
-                    .id
-                    .clone()
-            }
+            None => self
+                .list()?
+                .backups
+                .last()
+                .ok_or_else(|| self.not_found("(any)"))?
+                .manifest
+                .id
+                .clone(),
         };
         let mut checks = Vec::new();
         for dest in self.holding(&id) {
@@ -438,7 +443,8 @@ fn check_copy(
     manifest.authenticate(&keys, &manifest_path)?;
 
     let data_path = dest.join(format!("{id}{BACKUP_SUFFIX}"));
-    let file = File::open(&data_path).map_err(BackupError::io("opening backup file", &data_path))?;
+    let file =
+        File::open(&data_path).map_err(BackupError::io("opening backup file", &data_path))?;
     let len = file
         .metadata()
         .map_err(BackupError::io("reading backup file", &data_path))?
@@ -470,18 +476,13 @@ fn check_copy(
         &mut writer,
         out_path,
         &keys,
-        &Expected {
-            id,
-            salt: &salt,
-        },
+        &Binding { id, salt: &salt },
     )?;
-    let out = writer
-        .into_inner()
-        .map_err(|e| BackupError::Io {
-            action: "writing restored snapshot",
-            path: out_path.to_path_buf(),
-            source: e.into_error(),
-        })?;
+    let out = writer.into_inner().map_err(|e| BackupError::Io {
+        action: "writing restored snapshot",
+        path: out_path.to_path_buf(),
+        source: e.into_error(),
+    })?;
     out.sync_all()
         .map_err(BackupError::io("syncing restored snapshot", out_path))?;
     drop(out);
@@ -533,10 +534,15 @@ fn finish_copy(
     let mut file = create_new_private(manifest_temp.path())?;
     file.write_all(manifest_bytes)
         .and_then(|()| file.sync_all())
-        .map_err(BackupError::io("writing backup manifest", manifest_temp.path()))?;
+        .map_err(BackupError::io(
+            "writing backup manifest",
+            manifest_temp.path(),
+        ))?;
     drop(file);
-    std::fs::rename(manifest_temp.path(), &manifest_path)
-        .map_err(BackupError::io("renaming backup manifest to", &manifest_path))?;
+    std::fs::rename(manifest_temp.path(), &manifest_path).map_err(BackupError::io(
+        "renaming backup manifest to",
+        &manifest_path,
+    ))?;
     manifest_temp.keep();
     sync_dir(dest)
 }
@@ -557,8 +563,10 @@ fn set_aside(database: &Path, id: &str) -> Result<PathBuf, BackupError> {
     let wal = with_suffix(database, "-wal");
     if wal.exists() {
         let aside_wal = with_suffix(&aside, "-wal");
-        std::fs::rename(&wal, &aside_wal)
-            .map_err(BackupError::io("moving the replaced database's WAL to", &aside_wal))?;
+        std::fs::rename(&wal, &aside_wal).map_err(BackupError::io(
+            "moving the replaced database's WAL to",
+            &aside_wal,
+        ))?;
     }
     remove_if_exists(&with_suffix(database, "-shm"))?;
     remove_if_exists(&with_suffix(database, "-journal"))?;
@@ -566,7 +574,10 @@ fn set_aside(database: &Path, id: &str) -> Result<PathBuf, BackupError> {
 }
 
 /// Each readable and unreadable manifest in `dir` (a missing directory holds none).
-fn manifests_in(dir: &Path) -> Result<Vec<(PathBuf, Result<Manifest, BackupError>)>, BackupError> {
+/// A manifest file and what reading it gave.
+type ManifestRead = (PathBuf, Result<Manifest, BackupError>);
+
+fn manifests_in(dir: &Path) -> Result<Vec<ManifestRead>, BackupError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::container::{self, BackupKeys, Expected, SALT_LEN, StreamSums};
+use super::container::{self, BackupKeys, Binding, SALT_LEN, StreamSums};
 use super::error::BackupError;
 use super::manifest::Manifest;
 use super::{BackupConfig, validate_id};
@@ -30,8 +30,10 @@ fn seal(plain: &[u8]) -> (Vec<u8>, StreamSums) {
         &mut out,
         Path::new("out"),
         &keys,
-        ID,
-        &SALT,
+        &Binding {
+            id: ID,
+            salt: &SALT,
+        },
         CHUNK,
     )
     .unwrap();
@@ -47,7 +49,10 @@ fn open_with(file: &[u8], key: &MasterKey) -> Result<(Vec<u8>, StreamSums), Back
         &mut out,
         Path::new("out"),
         &keys,
-        &Expected { id: ID, salt: &SALT },
+        &Binding {
+            id: ID,
+            salt: &SALT,
+        },
     )?;
     Ok((out, sums))
 }
@@ -161,7 +166,7 @@ fn a_file_of_another_backup_is_refused() {
         &mut Vec::new(),
         Path::new("out"),
         &keys,
-        &Expected {
+        &Binding {
             id: "20261201T101500Z-ffffffff",
             salt: &SALT,
         },
@@ -195,7 +200,14 @@ fn a_manifest_edit_fails_authentication() {
 #[test]
 fn ids_that_could_escape_a_directory_are_refused() {
     validate_id(ID).unwrap();
-    for bad in ["../../etc/passwd", "a/b", "", "x", "-rf-12345678", "id with space"] {
+    for bad in [
+        "../../etc/passwd",
+        "a/b",
+        "",
+        "x",
+        "-rf-12345678",
+        "id with space",
+    ] {
         assert!(validate_id(bad).is_err(), "{bad}");
     }
 }

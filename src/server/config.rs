@@ -249,7 +249,9 @@ impl ServerConfig {
 }
 
 /// Reads a duration written with a unit: `"250ms"`, `"30s"`, `"2m"`, `"1h"`.
-pub(crate) fn duration_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+pub(crate) fn duration_text<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Duration, D::Error> {
     let text = String::deserialize(deserializer)?;
     parse_duration(&text).map_err(serde::de::Error::custom)
 }
@@ -357,10 +359,8 @@ mod tests {
         assert_eq!(config.backup.chunk_bytes, 65536);
         assert!(ServerConfig::from_toml("[backup]\ninterval = \"0s\"").is_err());
         assert!(
-            ServerConfig::from_toml(
-                "data_dir = \"/d\"\n[backup]\ndestinations = [\"/d/backups\"]"
-            )
-            .is_err()
+            ServerConfig::from_toml("data_dir = \"/d\"\n[backup]\ndestinations = [\"/d/backups\"]")
+                .is_err()
         );
         assert!(ServerConfig::from_toml("[backup]\nretension = \"1d\"").is_err());
     }
