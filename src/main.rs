@@ -1,19 +1,23 @@
 //! The `kmipd` command: `serve` runs the server (with the embedded development default when no configuration
-//! file is given), `cert` issues server and client certificates from an operator's own CA.
+//! file is given), `cert` issues server and client certificates from an operator's own CA, `backup` takes,
+//! lists and verifies encrypted backups, and `restore` puts one back into a stopped server's data directory.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use tracing::{error, info};
 
+use kmipd::backup::{self, Backups, DataDirLock};
 use kmipd::ops::{Engine, EngineConfig};
 use kmipd::server::bootstrap::{self, DevFiles};
 use kmipd::server::pki::{CertificateAuthority, KeyType, LEAF_VALIDITY_DAYS, write_pair};
 use kmipd::server::{FrameHandler, ServerConfig};
-use kmipd::store::{MASTER_KEY_ENV, MasterKeySource};
+use kmipd::store::{
+    DB_FILE_NAME, MASTER_KEY_ENV, MASTER_KEY_FILE_NAME, MasterKey, MasterKeySource, Store,
+};
 
 #[derive(Parser)]
 #[command(name = "kmipd", version, about = "A KMIP key-management server")]
@@ -30,6 +34,58 @@ enum Command {
     /// Issue certificates from your own CA.
     #[command(subcommand)]
     Cert(CertCommand),
+    /// Take, list and verify encrypted backups of the store (see docs/backup.md).
+    #[command(subcommand)]
+    Backup(BackupCommand),
+    /// Restore a backup into the data directory of a stopped server.
+    Restore(RestoreArgs),
+}
+
+#[derive(Subcommand)]
+enum BackupCommand {
+    /// Take a backup now, to every configured destination.
+    Now(BackupArgs),
+    /// List the backups found in the destinations, oldest first.
+    List(BackupArgs),
+    /// Fully check a backup (the newest when no id is given): every copy is decrypted and checked.
+    Verify {
+        /// The backup id, as `kmipd backup list` prints it.
+        id: Option<String>,
+        #[command(flatten)]
+        args: BackupArgs,
+    },
+}
+
+#[derive(Args)]
+struct BackupArgs {
+    /// TOML configuration file (its data_dir and [backup] section are used).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory, overriding the configuration's.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Master key file; default: KMIPD_MASTER_KEY when set, else <data_dir>/master.key.
+    #[arg(long, value_name = "FILE")]
+    master_key_file: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct RestoreArgs {
+    /// The backup id to restore, as `kmipd backup list` prints it.
+    #[arg(long, value_name = "ID")]
+    from_backup: String,
+    /// The data directory to restore into; no server may be running on it.
+    #[arg(long, value_name = "DIR")]
+    data_dir: PathBuf,
+    /// TOML configuration file (its [backup] destinations are searched).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// A directory holding the backup (repeatable); replaces the configured destinations.
+    #[arg(long = "backup-dir", value_name = "DIR")]
+    backup_dirs: Vec<PathBuf>,
+    /// Master key file; default: KMIPD_MASTER_KEY when set, else <data_dir>/master.key.
+    #[arg(long, value_name = "FILE")]
+    master_key_file: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -102,6 +158,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Cert(command) => cert(command),
+        Command::Backup(command) => backup_command(command),
+        Command::Restore(args) => restore(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -125,6 +183,8 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         config.listen = listen;
     }
     config.validate().map_err(|e| e.to_string())?;
+    // Held until exit: `kmipd restore` refuses a data directory a server is using.
+    let _data_dir_lock = DataDirLock::acquire(&config.data_dir).map_err(|e| e.to_string())?;
 
     if embedded_default {
         let made = bootstrap::ensure_dev_files(&config.data_dir, config.listen)
@@ -149,16 +209,31 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    let handler = engine(&config)?;
-    runtime
+    let (handler, store) = engine(&config)?;
+    let scheduler = config.backup.enabled.then(|| {
+        let backups = Backups::new(&config.backup, &config.data_dir);
+        info!(
+            destinations = ?backups.destinations(),
+            interval = ?config.backup.interval,
+            retention = ?config.backup.retention,
+            "scheduled backups on"
+        );
+        let _runtime = runtime.enter();
+        backup::spawn_scheduler(store, Arc::new(backups), config.backup.interval)
+    });
+    let result = runtime
         .block_on(kmipd::server::run(config, handler, shutdown_signal()))
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string());
+    if let Some(task) = scheduler {
+        task.abort();
+    }
+    result
 }
 
 /// The request handler `serve` runs: the KMIP engine over the store in the data directory, holding requests to
 /// the configured TTLV limits. The master key comes from `KMIPD_MASTER_KEY` when set, else from (or is generated
 /// into) the data directory.
-fn engine(config: &ServerConfig) -> Result<Arc<dyn FrameHandler>, String> {
+fn engine(config: &ServerConfig) -> Result<(Arc<dyn FrameHandler>, Arc<Store>), String> {
     let master_key = if std::env::var_os(MASTER_KEY_ENV).is_some() {
         MasterKeySource::Env(MASTER_KEY_ENV.to_string())
     } else {
@@ -172,7 +247,180 @@ fn engine(config: &ServerConfig) -> Result<Arc<dyn FrameHandler>, String> {
     })
     .map_err(|e| e.to_string())?;
     info!(store = %engine.store().path().display(), "store open");
-    Ok(Arc::new(engine))
+    let store = engine.store().clone();
+    Ok((Arc::new(engine), store))
+}
+
+/// The configuration a backup command works with: the file's (or the defaults), `--data-dir` overriding.
+fn command_config(
+    config: Option<&Path>,
+    data_dir: Option<PathBuf>,
+) -> Result<ServerConfig, String> {
+    let mut config = match config {
+        Some(path) => ServerConfig::load(path).map_err(|e| e.to_string())?,
+        None => ServerConfig::default(),
+    };
+    if let Some(dir) = data_dir {
+        config.data_dir = dir;
+    }
+    config.validate().map_err(|e| e.to_string())?;
+    Ok(config)
+}
+
+/// The master key for a command that reads or writes backups. Never generates one: a backup or restore under a
+/// fresh key would be useless.
+fn command_master_key(file: Option<&Path>, data_dir: &Path) -> Result<MasterKey, String> {
+    let key = if let Some(file) = file {
+        MasterKey::from_file(file)
+    } else if std::env::var_os(MASTER_KEY_ENV).is_some() {
+        MasterKey::from_env(MASTER_KEY_ENV)
+    } else {
+        let path = data_dir.join(MASTER_KEY_FILE_NAME);
+        if !path.exists() {
+            return Err(format!(
+                "no master key: give --master-key-file, set {MASTER_KEY_ENV}, or put {MASTER_KEY_FILE_NAME} in {}",
+                data_dir.display()
+            ));
+        }
+        MasterKey::from_file(&path)
+    };
+    key.map_err(|e| e.to_string())
+}
+
+fn backup_command(command: BackupCommand) -> Result<(), String> {
+    match command {
+        BackupCommand::Now(args) => {
+            let config = command_config(args.config.as_deref(), args.data_dir)?;
+            let database = config.data_dir.join(DB_FILE_NAME);
+            if !database.exists() {
+                return Err(format!("no store at {}", database.display()));
+            }
+            let master = command_master_key(args.master_key_file.as_deref(), &config.data_dir)?;
+            let store = Store::open(&database, master).map_err(|e| e.to_string())?;
+            let made = Backups::new(&config.backup, &config.data_dir)
+                .create(&store)
+                .map_err(|e| e.to_string())?;
+            println!(
+                "backup {} written: last_seq {}, {} bytes",
+                made.manifest.id, made.manifest.last_seq, made.manifest.ciphertext_bytes
+            );
+            for dir in &made.copies {
+                println!("  copy in {}", dir.display());
+            }
+            if made.failed.is_empty() {
+                return Ok(());
+            }
+            for (dir, error) in &made.failed {
+                eprintln!("  FAILED {}: {error}", dir.display());
+            }
+            Err(format!(
+                "{} of {} destinations failed",
+                made.failed.len(),
+                made.failed.len() + made.copies.len()
+            ))
+        }
+        BackupCommand::List(args) => {
+            let config = command_config(args.config.as_deref(), args.data_dir)?;
+            let backups = Backups::new(&config.backup, &config.data_dir);
+            let listing = backups.list().map_err(|e| e.to_string())?;
+            let status = backups
+                .status(std::time::SystemTime::now())
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{:<26} {:<25} {:>10} {:>12} copies",
+                "id", "created", "last_seq", "bytes"
+            );
+            for b in &listing.backups {
+                let m = &b.manifest;
+                println!(
+                    "{:<26} {:<25} {:>10} {:>12} {}",
+                    m.id,
+                    m.created,
+                    m.last_seq,
+                    m.ciphertext_bytes,
+                    b.copies.len()
+                );
+            }
+            for (path, error) in &listing.unreadable {
+                println!("unreadable {}: {error}", path.display());
+            }
+            match (status.last_id, status.age) {
+                (Some(id), Some(age)) => {
+                    println!("last backup {id}, {}s old", age.as_secs());
+                }
+                _ => println!(
+                    "no backups in {}",
+                    backups
+                        .destinations()
+                        .iter()
+                        .map(|d| d.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }
+            Ok(())
+        }
+        BackupCommand::Verify { id, args } => {
+            let config = command_config(args.config.as_deref(), args.data_dir)?;
+            let master = command_master_key(args.master_key_file.as_deref(), &config.data_dir)?;
+            // The decrypted snapshot is as sensitive as the database: check it beside the database.
+            let scratch = if config.data_dir.is_dir() {
+                config.data_dir.clone()
+            } else {
+                std::env::temp_dir()
+            };
+            let (id, checks) = Backups::new(&config.backup, &config.data_dir)
+                .verify(id.as_deref(), &master, &scratch)
+                .map_err(|e| e.to_string())?;
+            let mut failed = 0;
+            for check in &checks {
+                match &check.result {
+                    Ok(seq) => println!(
+                        "{id} in {}: OK (last_seq {seq})",
+                        check.destination.display()
+                    ),
+                    Err(e) => {
+                        failed += 1;
+                        println!("{id} in {}: FAILED: {e}", check.destination.display());
+                    }
+                }
+            }
+            if failed == 0 {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{failed} of {} copies of {id} failed verification",
+                    checks.len()
+                ))
+            }
+        }
+    }
+}
+
+fn restore(args: RestoreArgs) -> Result<(), String> {
+    let config = command_config(args.config.as_deref(), Some(args.data_dir))?;
+    let master = command_master_key(args.master_key_file.as_deref(), &config.data_dir)?;
+    let mut backups = Backups::new(&config.backup, &config.data_dir);
+    if !args.backup_dirs.is_empty() {
+        backups = backups.with_destinations(args.backup_dirs);
+    }
+    let restored = backups
+        .restore(&args.from_backup, &master, &config.data_dir)
+        .map_err(|e| e.to_string())?;
+    for refused in &restored.refused {
+        eprintln!("refused copy {refused}");
+    }
+    println!(
+        "restored backup {} (last_seq {}) from {} into {}",
+        restored.id,
+        restored.last_seq,
+        restored.from.display(),
+        restored.database.display()
+    );
+    if let Some(previous) = &restored.previous {
+        println!("the replaced database is kept as {}", previous.display());
+    }
+    Ok(())
 }
 
 /// Completes on SIGTERM or Ctrl-C (SIGINT).

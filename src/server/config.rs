@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 use thiserror::Error;
 
+use crate::backup::BackupConfig;
 use crate::ttlv::Limits;
 
 /// The port IANA assigned to KMIP over TLS.
@@ -26,6 +27,8 @@ pub struct ServerConfig {
     pub tls: TlsFiles,
     /// Bounds every peer is held to.
     pub limits: ConnectionLimits,
+    /// Scheduled encrypted backups of the store.
+    pub backup: BackupConfig,
 }
 
 /// Where the TLS material is read from.
@@ -76,6 +79,7 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("./kmipd-data"),
             tls: TlsFiles::default(),
             limits: ConnectionLimits::default(),
+            backup: BackupConfig::default(),
         }
     }
 }
@@ -193,6 +197,9 @@ impl ServerConfig {
                 )));
             }
         }
+        self.backup
+            .validate(&self.data_dir)
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         Ok(())
     }
 
@@ -227,6 +234,7 @@ impl ServerConfig {
             }
         };
         resolve(&mut self.data_dir);
+        self.backup.resolve_relative_to(base);
         for p in [
             &mut self.tls.cert_chain,
             &mut self.tls.private_key,
@@ -241,12 +249,14 @@ impl ServerConfig {
 }
 
 /// Reads a duration written with a unit: `"250ms"`, `"30s"`, `"2m"`, `"1h"`.
-fn duration_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+pub(crate) fn duration_text<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Duration, D::Error> {
     let text = String::deserialize(deserializer)?;
     parse_duration(&text).map_err(serde::de::Error::custom)
 }
 
-/// Parses `<integer><unit>` with unit `ms`, `s`, `m` or `h`.
+/// Parses `<integer><unit>` with unit `ms`, `s`, `m`, `h` or `d`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
@@ -261,9 +271,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "s" => 1_000,
         "m" => 60_000,
         "h" => 3_600_000,
+        "d" => 86_400_000,
         other => {
             return Err(format!(
-                "`{other}` is not a duration unit (use ms, s, m or h)"
+                "`{other}` is not a duration unit (use ms, s, m, h or d)"
             ));
         }
     };
@@ -328,6 +339,33 @@ mod tests {
     }
 
     #[test]
+    fn the_backup_section_can_be_set() {
+        let config = ServerConfig::from_toml(
+            r#"
+            data_dir = "/var/lib/kmipd"
+            [backup]
+            enabled = false
+            interval = "90s"
+            retention = "7d"
+            destinations = ["/mnt/a/kmipd", "/mnt/b/kmipd"]
+            chunk_bytes = 65536
+            "#,
+        )
+        .unwrap();
+        assert!(!config.backup.enabled);
+        assert_eq!(config.backup.interval, Duration::from_secs(90));
+        assert_eq!(config.backup.retention, Duration::from_secs(7 * 86_400));
+        assert_eq!(config.backup.destinations.len(), 2);
+        assert_eq!(config.backup.chunk_bytes, 65536);
+        assert!(ServerConfig::from_toml("[backup]\ninterval = \"0s\"").is_err());
+        assert!(
+            ServerConfig::from_toml("data_dir = \"/d\"\n[backup]\ndestinations = [\"/d/backups\"]")
+                .is_err()
+        );
+        assert!(ServerConfig::from_toml("[backup]\nretension = \"1d\"").is_err());
+    }
+
+    #[test]
     fn unknown_keys_are_refused() {
         assert!(ServerConfig::from_toml("listen_port = 5696").is_err());
         assert!(ServerConfig::from_toml("[limits]\nmax_conections = 5").is_err());
@@ -367,6 +405,7 @@ mod tests {
         let config = ServerConfig::load(&path).unwrap();
         assert_eq!(config.limits, ConnectionLimits::default());
         assert_eq!(config.listen.port(), KMIP_PORT);
+        assert_eq!(config.backup, crate::backup::BackupConfig::default());
     }
 
     #[test]

@@ -65,6 +65,15 @@ pub enum StoreError {
         reason: String,
     },
 
+    /// A snapshot could not be taken, or a snapshot file failed its checks (integrity, schema, master key).
+    #[error("store snapshot {path}: {reason}")]
+    Snapshot {
+        /// The snapshot file.
+        path: PathBuf,
+        /// What failed.
+        reason: String,
+    },
+
     /// A row of the change log (or one being applied) could not be decoded.
     #[error("change {seq} is malformed: {reason}")]
     CorruptChange {

@@ -206,6 +206,11 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// How often a snapshot retries a step that found the database locked by another process, and how long it
+/// pauses between tries (bounded: about five seconds in all).
+const SNAPSHOT_BUSY_RETRIES: u32 = 50;
+const SNAPSHOT_BUSY_PAUSE: Duration = Duration::from_millis(100);
+
 const META_KEY_CHECK: &str = "key_check";
 const META_CURRENT_DATA_KEY: &str = "current_data_key";
 
@@ -263,6 +268,94 @@ impl Store {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The master key, for deriving keys that protect copies of this store (backups) under it.
+    pub(crate) fn master_key(&self) -> &MasterKey {
+        &self.master
+    }
+
+    /// Writes a consistent copy of the whole database to `dest` (which must not exist) with SQLite's online
+    /// backup API, copying every page in one step from a read connection: writers go on meanwhile (WAL) and
+    /// the copy is exactly one committed state, never a copy of a file in use. The copy is switched to a
+    /// rollback journal so that it is one self-contained file. Returns the copy's last sequence number.
+    pub fn snapshot_to(&self, dest: &Path) -> Result<u64, StoreError> {
+        if dest.exists() {
+            return Err(StoreError::Snapshot {
+                path: dest.to_path_buf(),
+                reason: "the destination file already exists".into(),
+            });
+        }
+        self.with_reader(|source| {
+            let mut copy = Connection::open(dest)?;
+            restrict_permissions(dest)?;
+            {
+                let backup = rusqlite::backup::Backup::new(source, &mut copy)?;
+                let mut waited = 0;
+                loop {
+                    match backup.step(-1)? {
+                        rusqlite::backup::StepResult::Done => break,
+                        // A lock held by another process: wait a little, bounded.
+                        _ if waited < SNAPSHOT_BUSY_RETRIES => {
+                            waited += 1;
+                            std::thread::sleep(SNAPSHOT_BUSY_PAUSE);
+                        }
+                        _ => {
+                            return Err(StoreError::Snapshot {
+                                path: dest.to_path_buf(),
+                                reason: "the database stayed locked; try again".into(),
+                            });
+                        }
+                    }
+                }
+            }
+            let mode: String = copy.query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))?;
+            if !mode.eq_ignore_ascii_case("delete") {
+                return Err(StoreError::Snapshot {
+                    path: dest.to_path_buf(),
+                    reason: format!("could not leave WAL mode (journal mode {mode})"),
+                });
+            }
+            let seq = last_seq(&copy)?;
+            copy.close().map_err(|(_, e)| StoreError::Database(e))?;
+            Ok(seq)
+        })
+    }
+
+    /// Checks a database file that no store has open (a snapshot about to be restored): SQLite's integrity
+    /// check passes, its schema is one this build can open, and `master` unwraps its key check value.
+    /// Returns its last sequence number. The file is not modified.
+    pub fn inspect_snapshot(path: &Path, master: &MasterKey) -> Result<u64, StoreError> {
+        let refuse = |reason: String| StoreError::Snapshot {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        let mut stmt = conn.prepare("PRAGMA integrity_check")?;
+        let problems = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        drop(stmt);
+        if problems != ["ok"] {
+            return Err(refuse(format!(
+                "SQLite integrity check failed: {}",
+                problems.join("; ")
+            )));
+        }
+        let version: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::SchemaTooNew {
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        let check = get_meta(&conn, META_KEY_CHECK)?
+            .ok_or_else(|| refuse("it holds no key check value: not a kmipd store".into()))?;
+        crypto::unwrap(master, &check).map_err(|_| StoreError::WrongMasterKey)?;
+        last_seq(&conn)
     }
 
     /// A fresh Unique Identifier: a UUID v4 from OS randomness.

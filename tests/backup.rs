@@ -1,0 +1,549 @@
+//! Backups as an operator meets them, on real files: `kmipd backup now` then `kmipd restore` brings back every
+//! key with the same bytes and nothing newer (bounded loss); truncated, bit-flipped and manifest-edited backups
+//! are refused with the data directory untouched; pruning removes only backups older than the retention; both
+//! destinations are written; a key's bytes never appear in clear in a backup; a running server takes scheduled
+//! backups and cannot be restored over.
+
+use std::collections::BTreeMap;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use kmipd::backup::{BACKUP_SUFFIX, BackupConfig, BackupError, Backups, MANIFEST_SUFFIX, Manifest};
+use kmipd::store::{
+    AttributeRecord, DB_FILE_NAME, MASTER_KEY_FILE_NAME, MasterKey, MasterKeySource, Mutation,
+    ObjectRecord, SearchKey, Store,
+};
+use kmipd::ttlv::SecretBytes;
+
+const DAY: Duration = Duration::from_secs(86_400);
+
+/// A data directory (with a generated master.key) and its default backup destinations, in one temp dir.
+struct Site {
+    _temp: tempfile::TempDir,
+    data_dir: PathBuf,
+}
+
+impl Site {
+    fn new() -> Site {
+        let temp = tempfile::tempdir().unwrap();
+        let data_dir = temp.path().join("kmipd-data");
+        Site {
+            _temp: temp,
+            data_dir,
+        }
+    }
+
+    fn store(&self) -> Store {
+        Store::open_in_dir(&self.data_dir, &MasterKeySource::DataDir).unwrap()
+    }
+
+    fn master(&self) -> MasterKey {
+        MasterKey::from_file(&self.data_dir.join(MASTER_KEY_FILE_NAME)).unwrap()
+    }
+
+    fn destinations(&self) -> Vec<PathBuf> {
+        BackupConfig::default().destinations_for(&self.data_dir)
+    }
+
+    fn backups(&self) -> Backups {
+        Backups::new(&BackupConfig::default(), &self.data_dir)
+    }
+
+    fn kmipd(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_kmipd"))
+            .args(args)
+            .env_remove("KMIPD_MASTER_KEY")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    fn kmipd_ok(&self, args: &[&str]) -> String {
+        let out = self.kmipd(args);
+        assert!(
+            out.status.success(),
+            "kmipd {args:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn data_dir_arg(&self) -> &str {
+        self.data_dir.to_str().unwrap()
+    }
+
+    /// Every file of the data directory except the lock, with its contents.
+    fn data_dir_contents(&self) -> BTreeMap<String, Vec<u8>> {
+        std::fs::read_dir(&self.data_dir)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .filter(|e| e.file_name() != kmipd::backup::LOCK_FILE_NAME)
+            .map(|e| {
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    std::fs::read(e.path()).unwrap(),
+                )
+            })
+            .collect()
+    }
+}
+
+fn key_bytes(i: usize) -> Vec<u8> {
+    (0..32).map(|j| (i * 7 + j * 13 + 1) as u8).collect()
+}
+
+fn record(uid: &str, key: &[u8], name: &str) -> Mutation {
+    let mut r = ObjectRecord::new(uid, 2, 1);
+    r.object = Some(SecretBytes::new(key.to_vec()));
+    r.attributes = vec![AttributeRecord {
+        name: "Name".into(),
+        index: 0,
+        value: name.as_bytes().to_vec(),
+        search: SearchKey::Text(name.to_string()),
+    }];
+    Mutation::Put(r)
+}
+
+fn put_keys(store: &Store, range: std::ops::Range<usize>) -> Vec<String> {
+    range
+        .map(|i| {
+            let uid = format!("key-{i}");
+            store
+                .commit(vec![record(&uid, &key_bytes(i), &format!("name-{i}"))])
+                .unwrap();
+            uid
+        })
+        .collect()
+}
+
+fn backup_id(stdout: &str) -> String {
+    stdout
+        .split_whitespace()
+        .nth(1)
+        .expect("backup id in the output")
+        .to_string()
+}
+
+#[test]
+fn backup_now_then_restore_brings_back_every_key_and_nothing_newer() {
+    let site = Site::new();
+    let store = site.store();
+    let kept = put_keys(&store, 0..40);
+    let seq_at_backup = store.last_seq().unwrap();
+    drop(store);
+
+    let out = site.kmipd_ok(&["backup", "now", "--data-dir", site.data_dir_arg()]);
+    let id = backup_id(&out);
+    for dest in site.destinations() {
+        assert!(dest.join(format!("{id}{BACKUP_SUFFIX}")).is_file(), "{out}");
+        let manifest = Manifest::read(&dest.join(format!("{id}{MANIFEST_SUFFIX}"))).unwrap();
+        assert_eq!(manifest.last_seq, seq_at_backup);
+    }
+
+    // Changes after the backup: new keys, one key destroyed, one rewritten.
+    let store = site.store();
+    let later = put_keys(&store, 40..50);
+    store
+        .commit(vec![Mutation::Delete {
+            uid: kept[0].clone(),
+        }])
+        .unwrap();
+    store
+        .commit(vec![record(&kept[1], b"rewritten after the backup", "x")])
+        .unwrap();
+    drop(store);
+
+    let listing = site.kmipd_ok(&["backup", "list", "--data-dir", site.data_dir_arg()]);
+    assert!(listing.contains(&id), "{listing}");
+    let verified = site.kmipd_ok(&["backup", "verify", &id, "--data-dir", site.data_dir_arg()]);
+    assert_eq!(verified.matches(": OK").count(), 2, "{verified}");
+
+    let restored = site.kmipd_ok(&[
+        "restore",
+        "--from-backup",
+        &id,
+        "--data-dir",
+        site.data_dir_arg(),
+    ]);
+    assert!(restored.contains("restored backup"), "{restored}");
+
+    let store = site.store();
+    assert_eq!(store.last_seq().unwrap(), seq_at_backup);
+    for (i, uid) in kept.iter().enumerate() {
+        let r = store
+            .get(uid)
+            .unwrap()
+            .unwrap_or_else(|| panic!("{uid} lost"));
+        assert_eq!(
+            r.object.unwrap().as_slice(),
+            key_bytes(i).as_slice(),
+            "{uid}"
+        );
+    }
+    for uid in &later {
+        assert!(
+            store.get(uid).unwrap().is_none(),
+            "{uid} is newer than the backup"
+        );
+    }
+    // The store goes on from the restored state.
+    put_keys(&store, 50..51);
+    assert_eq!(store.last_seq().unwrap(), seq_at_backup + 1);
+    drop(store);
+    let aside = site
+        .data_dir
+        .join(format!("{DB_FILE_NAME}.before-restore-{id}"));
+    assert!(aside.is_file(), "the replaced database is kept");
+}
+
+#[test]
+fn a_restore_into_an_empty_data_directory_needs_only_the_key_and_a_backup_dir() {
+    let site = Site::new();
+    let store = site.store();
+    let uids = put_keys(&store, 0..5);
+    let made = site.backups().create(&store).unwrap();
+    drop(store);
+
+    let new_dir = site.data_dir.with_file_name("rebuilt");
+    let key_file = site.data_dir.join(MASTER_KEY_FILE_NAME);
+    let dest = &made.copies[1];
+    site.kmipd_ok(&[
+        "restore",
+        "--from-backup",
+        &made.manifest.id,
+        "--data-dir",
+        new_dir.to_str().unwrap(),
+        "--backup-dir",
+        dest.to_str().unwrap(),
+        "--master-key-file",
+        key_file.to_str().unwrap(),
+    ]);
+    let store = Store::open(&new_dir.join(DB_FILE_NAME), site.master()).unwrap();
+    for (i, uid) in uids.iter().enumerate() {
+        let r = store.get(uid).unwrap().unwrap();
+        assert_eq!(r.object.unwrap().as_slice(), key_bytes(i).as_slice());
+    }
+}
+
+/// One way of damaging a backup copy.
+type Damage = fn(data: &Path, manifest: &Path);
+
+fn rewrite_manifest(manifest: &Path, edit: fn(&mut serde_json::Value)) {
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(manifest).unwrap()).unwrap();
+    edit(&mut json);
+    std::fs::write(manifest, serde_json::to_vec_pretty(&json).unwrap()).unwrap();
+}
+
+#[test]
+fn truncated_flipped_and_edited_backups_are_refused_and_the_data_dir_is_untouched() {
+    let damages: [(&str, Damage); 6] = [
+        ("truncated to half", |data, _| {
+            let bytes = std::fs::read(data).unwrap();
+            std::fs::write(data, &bytes[..bytes.len() / 2]).unwrap();
+        }),
+        ("last byte cut", |data, _| {
+            let bytes = std::fs::read(data).unwrap();
+            std::fs::write(data, &bytes[..bytes.len() - 1]).unwrap();
+        }),
+        ("one bit flipped", |data, _| {
+            let mut bytes = std::fs::read(data).unwrap();
+            let at = bytes.len() * 2 / 3;
+            bytes[at] ^= 0x01;
+            std::fs::write(data, bytes).unwrap();
+        }),
+        ("manifest last_seq edited", |_, manifest| {
+            rewrite_manifest(manifest, |j| {
+                j["last_seq"] = serde_json::json!(j["last_seq"].as_u64().unwrap() + 10)
+            })
+        }),
+        ("manifest hash edited", |_, manifest| {
+            rewrite_manifest(manifest, |j| {
+                j["ciphertext_sha256"] = serde_json::json!("00".repeat(32))
+            })
+        }),
+        ("manifest removed", |_, manifest| {
+            std::fs::remove_file(manifest).unwrap();
+        }),
+    ];
+    let site = Site::new();
+    let store = site.store();
+    put_keys(&store, 0..30);
+    let made = site.backups().create(&store).unwrap();
+    put_keys(&store, 30..35);
+    drop(store);
+    let id = made.manifest.id.clone();
+    let before = site.data_dir_contents();
+    assert!(before.contains_key(DB_FILE_NAME));
+    let pristine: Vec<(PathBuf, Vec<u8>, Vec<u8>)> = made
+        .copies
+        .iter()
+        .map(|d| {
+            let data = d.join(format!("{id}{BACKUP_SUFFIX}"));
+            let manifest = d.join(format!("{id}{MANIFEST_SUFFIX}"));
+            (
+                d.clone(),
+                std::fs::read(data).unwrap(),
+                std::fs::read(manifest).unwrap(),
+            )
+        })
+        .collect();
+
+    for (what, damage) in damages {
+        for (dir, data, manifest) in &pristine {
+            let data_path = dir.join(format!("{id}{BACKUP_SUFFIX}"));
+            let manifest_path = dir.join(format!("{id}{MANIFEST_SUFFIX}"));
+            std::fs::write(&data_path, data).unwrap();
+            std::fs::write(&manifest_path, manifest).unwrap();
+            damage(&data_path, &manifest_path);
+        }
+        let err = site
+            .backups()
+            .restore(&id, &site.master(), &site.data_dir)
+            .unwrap_err();
+        assert!(
+            matches!(err, BackupError::NoValidCopy { .. }),
+            "{what}: {err}"
+        );
+        assert_eq!(site.data_dir_contents(), before, "{what}: data dir changed");
+        let (_, checks) = site
+            .backups()
+            .verify(Some(&id), &site.master(), &site.data_dir)
+            .unwrap();
+        assert!(checks.iter().all(|c| c.result.is_err()), "{what}");
+    }
+
+    // The command line refuses too, and says why.
+    let out = site.kmipd(&[
+        "restore",
+        "--from-backup",
+        &id,
+        "--data-dir",
+        site.data_dir_arg(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no usable copy"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(site.data_dir_contents(), before);
+
+    // With one copy intact, the restore uses it and names the refused one.
+    let (dir, data, manifest) = &pristine[1];
+    std::fs::write(dir.join(format!("{id}{BACKUP_SUFFIX}")), data).unwrap();
+    std::fs::write(dir.join(format!("{id}{MANIFEST_SUFFIX}")), manifest).unwrap();
+    std::fs::write(
+        pristine[0].0.join(format!("{id}{MANIFEST_SUFFIX}")),
+        &pristine[0].2,
+    )
+    .unwrap();
+    let mut bytes = pristine[0].1.clone();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x80;
+    std::fs::write(pristine[0].0.join(format!("{id}{BACKUP_SUFFIX}")), bytes).unwrap();
+    let restored = site
+        .backups()
+        .restore(&id, &site.master(), &site.data_dir)
+        .unwrap();
+    assert_eq!(&restored.from, dir);
+    assert_eq!(restored.refused.len(), 1);
+    assert_eq!(restored.last_seq, made.manifest.last_seq);
+}
+
+#[test]
+fn a_backup_under_another_master_key_is_refused() {
+    let site = Site::new();
+    let store = site.store();
+    put_keys(&store, 0..3);
+    let made = site.backups().create(&store).unwrap();
+    drop(store);
+    let err = site
+        .backups()
+        .restore(
+            &made.manifest.id,
+            &MasterKey::from_bytes([9; 32]),
+            &site.data_dir,
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("failed authentication"), "{err}");
+}
+
+#[test]
+fn pruning_removes_only_backups_older_than_the_retention() {
+    let site = Site::new();
+    let store = site.store();
+    put_keys(&store, 0..3);
+    let now = SystemTime::now();
+    let backups = site.backups();
+    let ages = [40 * DAY, 31 * DAY, 29 * DAY, Duration::from_secs(3600)];
+    let ids: Vec<String> = ages
+        .iter()
+        .map(|age| backups.create_at(&store, now - *age).unwrap().manifest.id)
+        .collect();
+    assert_eq!(
+        backups.prune(now).unwrap(),
+        2 * 2,
+        "two backups in each of two destinations"
+    );
+    let left: Vec<String> = backups
+        .list()
+        .unwrap()
+        .backups
+        .into_iter()
+        .map(|b| b.manifest.id)
+        .collect();
+    assert_eq!(left, ids[2..]);
+    for dest in site.destinations() {
+        let files = std::fs::read_dir(&dest).unwrap().count();
+        assert_eq!(files, 4, "two backups, a data file and a manifest each");
+    }
+    // Every backup is past the retention a year on, but each destination keeps its newest.
+    assert_eq!(backups.prune(now + 365 * DAY).unwrap(), 2);
+    let left = backups.list().unwrap().backups;
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].manifest.id, ids[3]);
+    assert_eq!(left[0].copies.len(), 2);
+}
+
+#[test]
+fn key_bytes_never_appear_in_clear_in_a_backup() {
+    let site = Site::new();
+    let store = site.store();
+    let secret: Vec<u8> = b"TOP-SECRET-KEY-MATERIAL-0123456789abcdef".to_vec();
+    let name = "backup-canary-attribute-name";
+    store.commit(vec![record("canary", &secret, name)]).unwrap();
+    put_keys(&store, 0..10);
+    let made = site.backups().create(&store).unwrap();
+    drop(store);
+    let contains = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
+    // Attributes are stored in clear in the database, so the name proves the whole file is encrypted.
+    let database = std::fs::read(site.data_dir.join(DB_FILE_NAME)).unwrap();
+    assert!(
+        contains(&database, name.as_bytes()),
+        "the canary is in the database"
+    );
+    assert_eq!(made.copies.len(), 2);
+    for dest in &made.copies {
+        for entry in std::fs::read_dir(dest).unwrap() {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            assert!(!contains(&bytes, &secret));
+            assert!(!contains(&bytes, &secret[..16]));
+            assert!(!contains(&bytes, name.as_bytes()));
+            assert!(!contains(&bytes, b"SQLite format 3"));
+        }
+    }
+}
+
+#[test]
+fn status_reports_the_last_backup_and_its_age() {
+    let site = Site::new();
+    let store = site.store();
+    put_keys(&store, 0..2);
+    let empty = kmipd::backup::status(&BackupConfig::default(), &site.data_dir).unwrap();
+    assert_eq!(empty.last_id, None);
+    assert_eq!(empty.count, 0);
+    let now = SystemTime::now();
+    site.backups().create_at(&store, now - 3 * DAY).unwrap();
+    let newest = site.backups().create_at(&store, now - DAY).unwrap();
+    let status = site.backups().status(now).unwrap();
+    assert_eq!(status.last_id.as_deref(), Some(newest.manifest.id.as_str()));
+    assert_eq!(status.last_seq, Some(store.last_seq().unwrap()));
+    assert_eq!(status.count, 2);
+    let age = status.age.unwrap();
+    assert!(age >= DAY && age < DAY + Duration::from_secs(5), "{age:?}");
+}
+
+/// A `kmipd serve` on the embedded default, killed when dropped.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_running_server_takes_backups_and_cannot_be_restored_over() {
+    let site = Site::new();
+    drop(site.store());
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let log = site.data_dir.with_file_name("serve.log");
+    let mut server = Server(
+        Command::new(env!("CARGO_BIN_EXE_kmipd"))
+            .args([
+                "serve",
+                "--data-dir",
+                site.data_dir_arg(),
+                "--listen",
+                &addr,
+            ])
+            .env_remove("KMIPD_MASTER_KEY")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    // The scheduler takes a backup at start, into both default destinations.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let listing = loop {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            panic!(
+                "kmipd serve exited with {status}: {}",
+                std::fs::read_to_string(&log).unwrap()
+            );
+        }
+        let listing = site.backups().list().unwrap();
+        if listing.backups.first().is_some_and(|b| b.copies.len() == 2)
+            && TcpStream::connect(&addr).is_ok()
+        {
+            break listing;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no scheduled backup: {}",
+            std::fs::read_to_string(&log).unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let id = &listing.backups[0].manifest.id;
+    let out = site.kmipd(&[
+        "restore",
+        "--from-backup",
+        id,
+        "--data-dir",
+        site.data_dir_arg(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("in use by a running kmipd"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // `backup now` works beside the running server.
+    let out = site.kmipd_ok(&["backup", "now", "--data-dir", site.data_dir_arg()]);
+    assert_ne!(&backup_id(&out), id);
+    assert!(
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("backup written")
+    );
+    drop(server);
+    site.kmipd_ok(&[
+        "restore",
+        "--from-backup",
+        id,
+        "--data-dir",
+        site.data_dir_arg(),
+    ]);
+}
