@@ -22,6 +22,7 @@ mod query;
 mod register;
 mod rekey;
 mod rules;
+pub(crate) mod usage;
 
 pub use batch::BatchIds;
 pub use frame::FrameReply;
