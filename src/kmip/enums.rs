@@ -306,3 +306,132 @@ mod tests {
         assert_eq!(ResultStatus::OperationUndone.code(), 3);
     }
 }
+
+open_enum! {
+    /// Cryptographic Algorithm (2.1 section 11.13): what a key is for, and what a Create asks for.
+    CryptographicAlgorithm {
+        DES = 0x01, "DES";
+        TRIPLE_DES = 0x02, "3DES";
+        AES = 0x03, "AES";
+        RSA = 0x04, "RSA";
+        DSA = 0x05, "DSA";
+        ECDSA = 0x06, "ECDSA";
+        HMAC_SHA1 = 0x07, "HMAC-SHA1";
+        HMAC_SHA224 = 0x08, "HMAC-SHA224";
+        HMAC_SHA256 = 0x09, "HMAC-SHA256";
+        HMAC_SHA384 = 0x0A, "HMAC-SHA384";
+        HMAC_SHA512 = 0x0B, "HMAC-SHA512";
+        HMAC_MD5 = 0x0C, "HMAC-MD5";
+        DH = 0x0D, "DH";
+        ECDH = 0x0E, "ECDH";
+        EC = 0x1A, "EC";
+        CHACHA20 = 0x1C, "ChaCha20";
+        POLY1305 = 0x1D, "Poly1305";
+        CHACHA20_POLY1305 = 0x1E, "ChaCha20Poly1305";
+        SHA3_224 = 0x1F, "SHA3-224";
+        SHA3_256 = 0x20, "SHA3-256";
+        SHA3_384 = 0x21, "SHA3-384";
+        SHA3_512 = 0x22, "SHA3-512";
+        HMAC_SHA3_224 = 0x23, "HMAC-SHA3-224";
+        HMAC_SHA3_256 = 0x24, "HMAC-SHA3-256";
+        HMAC_SHA3_384 = 0x25, "HMAC-SHA3-384";
+        HMAC_SHA3_512 = 0x26, "HMAC-SHA3-512";
+        ED25519 = 0x37, "Ed25519";
+        ED448 = 0x38, "Ed448";
+    }
+}
+
+open_enum! {
+    /// Block Cipher Mode (2.1 section 11.5).
+    BlockCipherMode {
+        CBC = 0x01, "CBC";
+        ECB = 0x02, "ECB";
+        PCBC = 0x03, "PCBC";
+        CFB = 0x04, "CFB";
+        OFB = 0x05, "OFB";
+        CTR = 0x06, "CTR";
+        CMAC = 0x07, "CMAC";
+        CCM = 0x08, "CCM";
+        GCM = 0x09, "GCM";
+        CBC_MAC = 0x0A, "CBC-MAC";
+        XTS = 0x0B, "XTS";
+        AES_KEY_WRAP_PADDING = 0x0C, "AESKeyWrapPadding";
+        NIST_KEY_WRAP = 0x0D, "NISTKeyWrap";
+        X9_102_AESKW = 0x0E, "X9.102 AESKW";
+        X9_102_TDKW = 0x0F, "X9.102 TDKW";
+        X9_102_AKW1 = 0x10, "X9.102 AKW1";
+        X9_102_AKW2 = 0x11, "X9.102 AKW2";
+        AEAD = 0x12, "AEAD";
+    }
+}
+
+open_enum! {
+    /// Padding Method (2.1 section 11.38).
+    PaddingMethod {
+        NONE = 0x01, "None";
+        OAEP = 0x02, "OAEP";
+        PKCS5 = 0x03, "PKCS5";
+        SSL3 = 0x04, "SSL3";
+        ZEROS = 0x05, "Zeros";
+        ANSI_X9_23 = 0x06, "ANSI X9.23";
+        ISO_10126 = 0x07, "ISO 10126";
+        PKCS1_V1_5 = 0x08, "PKCS1 v1.5";
+        X9_31 = 0x09, "X9.31";
+        PSS = 0x0A, "PSS";
+    }
+}
+
+open_enum! {
+    /// Hashing Algorithm (2.1 section 11.25); also the Mask Generator Hashing Algorithm.
+    HashingAlgorithm {
+        MD2 = 0x01, "MD2";
+        MD4 = 0x02, "MD4";
+        MD5 = 0x03, "MD5";
+        SHA_1 = 0x04, "SHA-1";
+        SHA_224 = 0x05, "SHA-224";
+        SHA_256 = 0x06, "SHA-256";
+        SHA_384 = 0x07, "SHA-384";
+        SHA_512 = 0x08, "SHA-512";
+        RIPEMD_160 = 0x09, "RIPEMD-160";
+        TIGER = 0x0A, "Tiger";
+        WHIRLPOOL = 0x0B, "Whirlpool";
+        SHA_512_224 = 0x0C, "SHA-512/224";
+        SHA_512_256 = 0x0D, "SHA-512/256";
+        SHA3_224 = 0x0E, "SHA3-224";
+        SHA3_256 = 0x0F, "SHA3-256";
+        SHA3_384 = 0x10, "SHA3-384";
+        SHA3_512 = 0x11, "SHA3-512";
+    }
+}
+
+open_enum! {
+    /// Digital Signature Algorithm (2.1 section 11.20).
+    DigitalSignatureAlgorithm {
+        MD2_WITH_RSA = 0x01, "MD2 with RSA Encryption (PKCS#1 v1.5)";
+        MD5_WITH_RSA = 0x02, "MD5 with RSA Encryption (PKCS#1 v1.5)";
+        SHA1_WITH_RSA = 0x03, "SHA-1 with RSA Encryption (PKCS#1 v1.5)";
+        SHA224_WITH_RSA = 0x04, "SHA-224 with RSA Encryption (PKCS#1 v1.5)";
+        SHA256_WITH_RSA = 0x05, "SHA-256 with RSA Encryption (PKCS#1 v1.5)";
+        SHA384_WITH_RSA = 0x06, "SHA-384 with RSA Encryption (PKCS#1 v1.5)";
+        SHA512_WITH_RSA = 0x07, "SHA-512 with RSA Encryption (PKCS#1 v1.5)";
+        RSASSA_PSS = 0x08, "RSASSA-PSS (PKCS#1 v2.1)";
+        DSA_WITH_SHA1 = 0x09, "DSA with SHA-1";
+        DSA_WITH_SHA224 = 0x0A, "DSA with SHA224";
+        DSA_WITH_SHA256 = 0x0B, "DSA with SHA256";
+        ECDSA_WITH_SHA1 = 0x0C, "ECDSA with SHA-1";
+        ECDSA_WITH_SHA224 = 0x0D, "ECDSA with SHA224";
+        ECDSA_WITH_SHA256 = 0x0E, "ECDSA with SHA256";
+        ECDSA_WITH_SHA384 = 0x0F, "ECDSA with SHA384";
+        ECDSA_WITH_SHA512 = 0x10, "ECDSA with SHA512";
+        SHA3_256_WITH_RSA = 0x11, "SHA3-256 with RSA Encryption";
+        SHA3_384_WITH_RSA = 0x12, "SHA3-384 with RSA Encryption";
+        SHA3_512_WITH_RSA = 0x13, "SHA3-512 with RSA Encryption";
+    }
+}
+
+open_enum! {
+    /// Mask Generator (2.1 section 11.31).
+    MaskGenerator {
+        MGF1 = 0x01, "MGF1";
+    }
+}

@@ -4,6 +4,7 @@
 pub mod attribute_rules;
 pub mod attributes;
 pub mod certificate;
+pub mod crypto_params;
 pub mod enums;
 pub mod error;
 pub mod key_format;

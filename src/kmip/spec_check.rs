@@ -6,8 +6,9 @@ use std::collections::BTreeSet;
 use crate::spec::{self, EnumDef};
 
 use super::enums::{
-    AsynchronousIndicator, AttestationType, BatchErrorContinuationOption, CredentialType,
-    ObjectType, Operation, QueryFunction, ResultStatus, RngAlgorithm,
+    AsynchronousIndicator, AttestationType, BatchErrorContinuationOption, BlockCipherMode,
+    CredentialType, CryptographicAlgorithm, DigitalSignatureAlgorithm, HashingAlgorithm,
+    MaskGenerator, ObjectType, Operation, PaddingMethod, QueryFunction, ResultStatus, RngAlgorithm,
 };
 use super::error::{ILLEGAL_OPERATION_1X, ResultReason};
 use super::version::ProtocolVersion;
@@ -42,6 +43,24 @@ fn open_enumerations_match_the_specification() {
     assert_eq!(set(&at), values("AttestationType"));
     let rng: Vec<u32> = RngAlgorithm::KNOWN.iter().map(|o| o.0).collect();
     assert_eq!(set(&rng), values("RNGAlgorithm"));
+    let mode: Vec<u32> = BlockCipherMode::KNOWN.iter().map(|o| o.0).collect();
+    assert_eq!(set(&mode), values("BlockCipherMode"));
+    let padding: Vec<u32> = PaddingMethod::KNOWN.iter().map(|o| o.0).collect();
+    assert_eq!(set(&padding), values("PaddingMethod"));
+    let hashing: Vec<u32> = HashingAlgorithm::KNOWN.iter().map(|o| o.0).collect();
+    assert_eq!(set(&hashing), values("HashingAlgorithm"));
+    let signature: Vec<u32> = DigitalSignatureAlgorithm::KNOWN
+        .iter()
+        .map(|o| o.0)
+        .collect();
+    assert_eq!(set(&signature), values("DigitalSignatureAlgorithm"));
+    let mgf: Vec<u32> = MaskGenerator::KNOWN.iter().map(|o| o.0).collect();
+    assert_eq!(set(&mgf), values("MaskGenerator"));
+    // Cryptographic Algorithm lists only what the server has a use for; each must be the specification's.
+    let all = values("CryptographicAlgorithm");
+    for a in CryptographicAlgorithm::KNOWN {
+        assert!(all.contains(&a.0), "{a:?} is not in the specification");
+    }
 }
 
 #[test]

@@ -21,6 +21,7 @@ mod query;
 mod register;
 mod rekey;
 mod undo;
+pub(crate) mod usage;
 
 pub use batch::BatchIds;
 pub use frame::FrameReply;
