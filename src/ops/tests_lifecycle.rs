@@ -1765,4 +1765,41 @@ fn generated_objects_carry_their_generator_lease_and_short_identifier() {
     assert!(reg.child(tag::RANDOM_NUMBER_GENERATOR).is_none());
     assert!(reg.child(tag::ORIGINAL_CREATION_DATE).is_none());
     assert!(reg.child(tag::LEASE_TIME).is_some());
+    // ... which it may add once later, and never change.
+    let original = || {
+        st(
+            tag::NEW_ATTRIBUTE,
+            vec![v(
+                tag::ORIGINAL_CREATION_DATE,
+                Value::DateTime(NOW - 86_400),
+            )],
+        )
+    };
+    ok(
+        &e,
+        2,
+        1,
+        Operation::ADD_ATTRIBUTE,
+        vec![uid(&registered), original()],
+    );
+    assert_eq!(
+        fails(
+            &e,
+            2,
+            1,
+            Operation::ADD_ATTRIBUTE,
+            vec![uid(&registered), original()]
+        ),
+        ResultReason::AttributeSingleValued.code()
+    );
+    assert_eq!(
+        fails(
+            &e,
+            2,
+            1,
+            Operation::MODIFY_ATTRIBUTE,
+            vec![uid(&registered), original()]
+        ),
+        ResultReason::AttributeReadOnly.code()
+    );
 }
