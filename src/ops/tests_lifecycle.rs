@@ -936,6 +936,21 @@ fn attribute_operations_in_2x_forms() {
             new_attr(v(tag::NAME, name_value("c"))),
         ],
     );
+    // Current and New Attribute must be the same attribute.
+    assert_eq!(
+        fails(
+            &e,
+            2,
+            1,
+            Operation::MODIFY_ATTRIBUTE,
+            vec![
+                uid(&u),
+                st(tag::CURRENT_ATTRIBUTE, vec![v(tag::NAME, name_value("c"))]),
+                new_attr(text(tag::COMMENT, "not a name")),
+            ],
+        ),
+        ResultReason::InvalidField.code()
+    );
     ok(
         &e,
         2,
