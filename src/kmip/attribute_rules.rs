@@ -188,11 +188,16 @@ fn check_state_for_dates(name: &AttributeName, state: State) -> Result<(), KmipE
     }
 }
 
+/// Attributes a client may not change but may add once to a registered object that lacks them (2.1 sections
+/// 4.39 and 4.46: "it MAY do so at a later time through an Add Attribute operation").
+const ADDABLE_ONCE: [Tag; 2] = [tag::ORIGINAL_CREATION_DATE, tag::RANDOM_NUMBER_GENERATOR];
+
 /// May a client add an instance of this attribute (Add Attribute, Set Attribute of an absent one) to an
-/// object now in `state`? Only what a client may both set and change.
+/// object now in `state`? What a client may both set and change, and the few it may add once.
 pub fn check_client_add(name: &AttributeName, state: State) -> Result<(), KmipError> {
     let r = rule(name);
-    if !r.client_may_set() || !r.client_may_modify() {
+    let add_once = name.tag().is_some_and(|t| ADDABLE_ONCE.contains(&t));
+    if !r.client_may_set() || !(r.client_may_modify() || add_once) {
         return Err(read_only(name, "add"));
     }
     check_state_for_dates(name, state)
@@ -314,6 +319,9 @@ mod tests {
         );
         assert!(check_client_add(&AttributeName::Standard(tag::FRESH), State::PreActive).is_err());
         assert!(check_client_add(&name, State::Active).is_ok());
+        let original = AttributeName::Standard(tag::ORIGINAL_CREATION_DATE);
+        assert!(check_client_add(&original, State::Active).is_ok());
+        assert!(check_client_modify(&original, State::PreActive).is_err());
         assert!(check_client_delete(&activation).is_err());
         assert!(check_client_delete(&name).is_ok());
         assert!(check_client_delete(&custom).is_ok());

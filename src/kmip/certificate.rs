@@ -2,11 +2,13 @@
 //! sections 3.8-3.15): Certificate Type and Length; the X.509 Certificate Identifier, Subject and Issuer with
 //! the distinguished names as DER; their deprecated 1.0/1.1 forms (Certificate Identifier, Subject, Issuer) with
 //! the names as RFC 4514 text; and the 2.x per-component attributes (Certificate Subject CN, Certificate Issuer
-//! O, ...). Each version's responses then carry the forms it knows (`AttributeName::known_in`).
+//! O, ...); and the Digital Signature Algorithm. Each version's responses then carry the forms it knows
+//! (`AttributeName::known_in`).
 
 use x509_parser::prelude::{FromDer, GeneralName, ParsedExtension, X509Certificate, X509Name};
 
 use crate::spec::enums::certificate_type;
+use crate::spec::enums::digital_signature_algorithm as dsa;
 use crate::spec::tag;
 use crate::ttlv::{Tag, Ttlv, Value};
 
@@ -75,6 +77,50 @@ const NAME_COMPONENTS: &[(&str, Tag, Tag)] = &[
         tag::CERTIFICATE_SUBJECT_DN_QUALIFIER,
         tag::CERTIFICATE_ISSUER_DN_QUALIFIER,
     ),
+];
+
+/// Signature algorithm OIDs and their Digital Signature Algorithm values (2.1 section 11.16).
+const SIGNATURE_ALGORITHMS: &[(&str, u32)] = &[
+    (
+        "1.2.840.113549.1.1.2",
+        dsa::MD2_WITH_RSA_ENCRYPTION_PKCS_1_V1_5,
+    ),
+    (
+        "1.2.840.113549.1.1.4",
+        dsa::MD5_WITH_RSA_ENCRYPTION_PKCS_1_V1_5,
+    ),
+    (
+        "1.2.840.113549.1.1.5",
+        dsa::SHA_1_WITH_RSA_ENCRYPTION_PKCS_1_V1_5,
+    ),
+    (
+        "1.2.840.113549.1.1.14",
+        dsa::SHA_224_WITH_RSA_ENCRYPTION_PKCS_1_V1_5,
+    ),
+    (
+        "1.2.840.113549.1.1.11",
+        dsa::SHA_256_WITH_RSA_ENCRYPTION_PKCS_1_V1_5,
+    ),
+    (
+        "1.2.840.113549.1.1.12",
+        dsa::SHA_384_WITH_RSA_ENCRYPTION_PKCS_1_V1_5,
+    ),
+    (
+        "1.2.840.113549.1.1.13",
+        dsa::SHA_512_WITH_RSA_ENCRYPTION_PKCS_1_V1_5,
+    ),
+    ("1.2.840.113549.1.1.10", dsa::RSASSA_PSSPKCS_1_V2_1),
+    ("1.2.840.10040.4.3", dsa::DSA_WITH_SHA_1),
+    ("2.16.840.1.101.3.4.3.1", dsa::DSA_WITH_SHA224),
+    ("2.16.840.1.101.3.4.3.2", dsa::DSA_WITH_SHA256),
+    ("1.2.840.10045.4.1", dsa::ECDSA_WITH_SHA_1),
+    ("1.2.840.10045.4.3.1", dsa::ECDSA_WITH_SHA224),
+    ("1.2.840.10045.4.3.2", dsa::ECDSA_WITH_SHA256),
+    ("1.2.840.10045.4.3.3", dsa::ECDSA_WITH_SHA384),
+    ("1.2.840.10045.4.3.4", dsa::ECDSA_WITH_SHA512),
+    ("2.16.840.1.101.3.4.3.14", dsa::SHA3_256_WITH_RSA_ENCRYPTION),
+    ("2.16.840.1.101.3.4.3.15", dsa::SHA3_384_WITH_RSA_ENCRYPTION),
+    ("2.16.840.1.101.3.4.3.16", dsa::SHA3_512_WITH_RSA_ENCRYPTION),
 ];
 
 /// The attributes the server sets on a registered certificate of `kind` (Certificate Type value) and encoding
@@ -164,6 +210,18 @@ pub fn derived_attributes(kind: u32, value: &[u8]) -> Result<Attributes, KmipErr
     );
     out.add(structure(tag::CERTIFICATE_ISSUER, issuer_1x));
 
+    // Digital Signature Algorithm of the certificate's signature, when KMIP has a value for it (Ed25519 has
+    // none).
+    let signature_oid = cert.signature_algorithm.algorithm.to_id_string();
+    if let Some((_, value)) = SIGNATURE_ALGORITHMS
+        .iter()
+        .find(|(oid, _)| *oid == signature_oid)
+    {
+        out.add(Attribute::standard(
+            tag::DIGITAL_SIGNATURE_ALGORITHM,
+            Value::Enumeration(*value),
+        ));
+    }
     components(&tbs.subject, true, &mut out);
     components(&tbs.issuer, false, &mut out);
     Ok(out)
@@ -268,6 +326,11 @@ mod tests {
         assert_eq!(
             value(&attrs, tag::CERTIFICATE_SUBJECT_C),
             Value::TextString("DE".into())
+        );
+        // rcgen signs with ECDSA P-256 and SHA-256 by default.
+        assert_eq!(
+            value(&attrs, tag::DIGITAL_SIGNATURE_ALGORITHM),
+            Value::Enumeration(dsa::ECDSA_WITH_SHA256)
         );
         let parsed = X509Certificate::from_der(&der).unwrap().1;
         let x509_id = attrs

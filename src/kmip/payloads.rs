@@ -122,6 +122,12 @@ pub struct CapabilityInformation {
 pub struct RngParameters {
     /// Unspecified when the server does not detail its generator.
     pub rng_algorithm: RngAlgorithm,
+    /// The block cipher or hash the generator is built on (Cryptographic Algorithm value), if any.
+    pub cryptographic_algorithm: Option<u32>,
+    /// That algorithm's strength in bits.
+    pub cryptographic_length: Option<i32>,
+    /// DRBG Algorithm value, for a DRBG.
+    pub drbg_algorithm: Option<u32>,
 }
 
 /// Query response. Kinds of answer the server never gives (Extension Information, Profile Information,
@@ -202,10 +208,20 @@ impl QueryResponse {
         }
         if version >= ProtocolVersion::V1_3 {
             out.extend(self.rng_parameters.iter().map(|r| {
-                Ttlv::structure(
-                    tag::RNG_PARAMETERS,
-                    vec![enumeration(tag::RNG_ALGORITHM, r.rng_algorithm.0)],
-                )
+                let mut fields = vec![enumeration(tag::RNG_ALGORITHM, r.rng_algorithm.0)];
+                fields.extend(
+                    r.cryptographic_algorithm
+                        .map(|a| enumeration(tag::CRYPTOGRAPHIC_ALGORITHM, a)),
+                );
+                fields.extend(
+                    r.cryptographic_length
+                        .map(|l| Ttlv::new(tag::CRYPTOGRAPHIC_LENGTH, Value::Integer(l))),
+                );
+                fields.extend(
+                    r.drbg_algorithm
+                        .map(|d| enumeration(tag::DRBG_ALGORITHM, d)),
+                );
+                Ttlv::structure(tag::RNG_PARAMETERS, fields)
             }));
             out.extend(self.capability_information.iter().map(|c| {
                 let flag = |t, b| Ttlv::new(t, Value::Boolean(b));

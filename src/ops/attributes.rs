@@ -188,7 +188,16 @@ pub(super) fn modify(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, Km
         .child(tag::CURRENT_ATTRIBUTE)
         .and_then(|c| c.children().first())
     {
-        Some(current) => managed.attrs.index_of(&Attribute::from_2x(current)?),
+        Some(current) => {
+            let current = Attribute::from_2x(current)?;
+            if current.name != attr.name {
+                return Err(KmipError::invalid_field(format!(
+                    "Current Attribute is {} but New Attribute is {}",
+                    current.name, attr.name
+                )));
+            }
+            managed.attrs.index_of(&current)
+        }
         None => Some(index.unwrap_or(0)),
     };
     let replaced = index.and_then(|i| managed.attrs.replace_at(i, attr.clone()).map(|_| i));

@@ -119,6 +119,9 @@ pub fn build(
     Ok(managed)
 }
 
+/// The AES key size of the server's CTR_DRBG.
+pub const SERVER_RNG_AES_BITS: i32 = 256;
+
 /// The generator the server's keys come from: AWS-LC's CTR_DRBG with AES-256, seeded from the operating system
 /// (what `aws_lc_rs::rand` uses), as a Random Number Generator value (2.1 section 4.46, RNG Parameters 2.1
 /// section 2.1.18).
@@ -131,7 +134,10 @@ pub fn server_rng() -> Attribute {
                 tag::CRYPTOGRAPHIC_ALGORITHM,
                 Value::Enumeration(crate::spec::enums::cryptographic_algorithm::AES),
             ),
-            Ttlv::new(tag::CRYPTOGRAPHIC_LENGTH, Value::Integer(256)),
+            Ttlv::new(
+                tag::CRYPTOGRAPHIC_LENGTH,
+                Value::Integer(SERVER_RNG_AES_BITS),
+            ),
             Ttlv::new(tag::DRBG_ALGORITHM, Value::Enumeration(drbg_algorithm::CTR)),
         ]),
     )

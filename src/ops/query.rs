@@ -5,7 +5,7 @@ use crate::kmip::enums::{ObjectType, QueryFunction, RngAlgorithm};
 use crate::kmip::payloads::{CapabilityInformation, QueryRequest, QueryResponse, RngParameters};
 use crate::ttlv::Ttlv;
 
-use super::{OpContext, operations_for};
+use super::{OpContext, new_object, operations_for};
 
 /// Answers each Query Function asked for. Functions whose truthful answer is "none" (object types, until
 /// objects can be stored; application namespaces; extensions; attestation types; validations; profiles; client
@@ -30,10 +30,13 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
                 response.vendor_identification = Some(ctx.config.vendor_identification.clone());
                 response.server_information = Some(ctx.config.server_information.clone());
             }
-            // 2.1 section 6.1.40: a server unable to detail its RNG returns one with algorithm Unspecified.
+            // The generator keys are made with, as their Random Number Generator attribute states it.
             QueryFunction::QUERY_RNGS => {
                 response.rng_parameters = vec![RngParameters {
-                    rng_algorithm: RngAlgorithm::UNSPECIFIED,
+                    rng_algorithm: RngAlgorithm::DRBG,
+                    cryptographic_algorithm: Some(crate::spec::enums::cryptographic_algorithm::AES),
+                    cryptographic_length: Some(new_object::SERVER_RNG_AES_BITS),
+                    drbg_algorithm: Some(crate::spec::enums::drbg_algorithm::CTR),
                 }]
             }
             QueryFunction::QUERY_CAPABILITIES => {
@@ -41,7 +44,7 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
                     streaming_capability: false,
                     asynchronous_capability: false,
                     attestation_capability: false,
-                    batch_undo_capability: false,
+                    batch_undo_capability: true,
                     batch_continue_capability: true,
                 }]
             }

@@ -427,7 +427,7 @@ fn query_capabilities_and_masks_follow_the_version() {
     let caps = p14.child(tag::CAPABILITY_INFORMATION).unwrap();
     assert_eq!(
         caps.child(tag::BATCH_UNDO_CAPABILITY).unwrap().value,
-        Value::Boolean(false)
+        Value::Boolean(true)
     );
     assert_eq!(
         caps.child(tag::BATCH_CONTINUE_CAPABILITY).unwrap().value,
@@ -437,10 +437,15 @@ fn query_capabilities_and_masks_follow_the_version() {
         caps.child(tag::ASYNCHRONOUS_CAPABILITY).unwrap().value,
         Value::Boolean(false)
     );
+    // The generator the Random Number Generator attribute of created keys names: AES-256 CTR_DRBG.
     let rng = p14.child(tag::RNG_PARAMETERS).unwrap();
     assert_eq!(
         rng.child(tag::RNG_ALGORITHM).unwrap().value,
-        Value::Enumeration(1)
+        Value::Enumeration(crate::spec::enums::rng_algorithm::DRBG)
+    );
+    assert_eq!(
+        rng.children(),
+        super::new_object::server_rng().value.children()
     );
     // 2.0: plus an empty Protection Storage Masks.
     let p20 = payload_in(2, 0);

@@ -936,6 +936,21 @@ fn attribute_operations_in_2x_forms() {
             new_attr(v(tag::NAME, name_value("c"))),
         ],
     );
+    // Current and New Attribute must be the same attribute.
+    assert_eq!(
+        fails(
+            &e,
+            2,
+            1,
+            Operation::MODIFY_ATTRIBUTE,
+            vec![
+                uid(&u),
+                st(tag::CURRENT_ATTRIBUTE, vec![v(tag::NAME, name_value("c"))]),
+                new_attr(text(tag::COMMENT, "not a name")),
+            ],
+        ),
+        ResultReason::InvalidField.code()
+    );
     ok(
         &e,
         2,
@@ -1765,4 +1780,132 @@ fn generated_objects_carry_their_generator_lease_and_short_identifier() {
     assert!(reg.child(tag::RANDOM_NUMBER_GENERATOR).is_none());
     assert!(reg.child(tag::ORIGINAL_CREATION_DATE).is_none());
     assert!(reg.child(tag::LEASE_TIME).is_some());
+    // ... which it may add once later, and never change.
+    let original = || {
+        st(
+            tag::NEW_ATTRIBUTE,
+            vec![v(
+                tag::ORIGINAL_CREATION_DATE,
+                Value::DateTime(NOW - 86_400),
+            )],
+        )
+    };
+    ok(
+        &e,
+        2,
+        1,
+        Operation::ADD_ATTRIBUTE,
+        vec![uid(&registered), original()],
+    );
+    assert_eq!(
+        fails(
+            &e,
+            2,
+            1,
+            Operation::ADD_ATTRIBUTE,
+            vec![uid(&registered), original()]
+        ),
+        ResultReason::AttributeSingleValued.code()
+    );
+    assert_eq!(
+        fails(
+            &e,
+            2,
+            1,
+            Operation::MODIFY_ATTRIBUTE,
+            vec![uid(&registered), original()]
+        ),
+        ResultReason::AttributeReadOnly.code()
+    );
+}
+
+#[test]
+fn a_registered_certificate_gets_its_attributes_in_each_version() {
+    use crate::spec::enums::certificate_type;
+    let e = engine();
+    let mut params = rcgen::CertificateParams::new(vec!["db.example".to_string()]).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "db key");
+    let key = rcgen::KeyPair::generate().unwrap();
+    let der = params.self_signed(&key).unwrap().der().to_vec();
+    let certificate = |value: Vec<u8>| {
+        st(
+            tag::CERTIFICATE,
+            vec![
+                en(tag::CERTIFICATE_TYPE, certificate_type::X_509),
+                v(tag::CERTIFICATE_VALUE, Value::ByteString(value.into())),
+            ],
+        )
+    };
+    let registered = uid_of(&ok(
+        &e,
+        1,
+        4,
+        Operation::REGISTER,
+        vec![
+            en(tag::OBJECT_TYPE, ot::CERTIFICATE),
+            st(tag::TEMPLATE_ATTRIBUTE, vec![]),
+            certificate(der.clone()),
+        ],
+    ));
+    let got = get_attrs_1x(
+        &e,
+        4,
+        &registered,
+        &[
+            "Certificate Length",
+            "X.509 Certificate Subject",
+            "Certificate Type",
+        ],
+    );
+    assert_eq!(
+        attr_value_1x(&got, "Certificate Length"),
+        Some(Value::Integer(i32::try_from(der.len()).unwrap()))
+    );
+    assert_eq!(
+        attr_value_1x(&got, "Certificate Type"),
+        Some(Value::Enumeration(certificate_type::X_509))
+    );
+    assert!(attr_value_1x(&got, "X.509 Certificate Subject").is_some());
+    let two = ok(
+        &e,
+        2,
+        1,
+        Operation::GET_ATTRIBUTES,
+        vec![
+            uid(&registered),
+            en(tag::ATTRIBUTE_REFERENCE, tag::CERTIFICATE_SUBJECT_CN),
+        ],
+    );
+    assert_eq!(
+        two.child(tag::ATTRIBUTES).unwrap().children(),
+        &[text(tag::CERTIFICATE_SUBJECT_CN, "db key")]
+    );
+    assert_eq!(
+        fails(
+            &e,
+            1,
+            4,
+            Operation::MODIFY_ATTRIBUTE,
+            vec![
+                uid(&registered),
+                attr1("Certificate Length", Value::Integer(1))
+            ]
+        ),
+        ResultReason::AttributeReadOnly.code_in(ProtocolVersion::V1_4)
+    );
+    assert_eq!(
+        fails(
+            &e,
+            1,
+            4,
+            Operation::REGISTER,
+            vec![
+                en(tag::OBJECT_TYPE, ot::CERTIFICATE),
+                certificate(b"not DER".to_vec()),
+            ]
+        ),
+        ResultReason::InvalidField.code()
+    );
 }
