@@ -4,6 +4,13 @@
 //! destinations are written; a key's bytes never appear in clear in a backup; a running server takes scheduled
 //! backups and cannot be restored over.
 
+#[path = "support/kmip.rs"]
+mod kmip;
+#[path = "support/engine.rs"]
+mod test_engine;
+#[path = "support/tls.rs"]
+mod tls;
+
 use std::collections::BTreeMap;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -11,11 +18,16 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use kmipd::backup::{BACKUP_SUFFIX, BackupConfig, BackupError, Backups, MANIFEST_SUFFIX, Manifest};
+use kmipd::ops::{Engine, EngineConfig};
+use kmipd::spec::enums::{cryptographic_algorithm, key_format_type, object_type, operation};
+use kmipd::spec::tag;
 use kmipd::store::{
     AttributeRecord, DB_FILE_NAME, MASTER_KEY_FILE_NAME, MasterKey, MasterKeySource, Mutation,
     ObjectRecord, SearchKey, Store,
 };
-use kmipd::ttlv::SecretBytes;
+use kmipd::ttlv::{SecretBytes, Ttlv, Value};
+
+use kmip::*;
 
 const DAY: Duration = Duration::from_secs(86_400);
 
@@ -546,4 +558,150 @@ fn a_running_server_takes_backups_and_cannot_be_restored_over() {
         "--data-dir",
         site.data_dir_arg(),
     ]);
+}
+
+/// A Register request for a raw AES-256 key with these bytes and Name.
+fn register_aes(material: &[u8], name: &str) -> Ttlv {
+    let key = structure(
+        tag::SYMMETRIC_KEY,
+        vec![structure(
+            tag::KEY_BLOCK,
+            vec![
+                enumeration(tag::KEY_FORMAT_TYPE, key_format_type::RAW),
+                structure(tag::KEY_VALUE, vec![bytes(tag::KEY_MATERIAL, material)]),
+                enumeration(tag::CRYPTOGRAPHIC_ALGORITHM, cryptographic_algorithm::AES),
+                int(tag::CRYPTOGRAPHIC_LENGTH, 256),
+            ],
+        )],
+    );
+    request(
+        (1, 4),
+        vec![item(
+            operation::REGISTER,
+            vec![
+                enumeration(tag::OBJECT_TYPE, object_type::SYMMETRIC_KEY),
+                template_attribute(vec![
+                    attribute("Cryptographic Usage Mask", None, Value::Integer(4 | 8)),
+                    attribute("Name", None, Value::Structure(name_value(name))),
+                ]),
+                key,
+            ],
+        )],
+    )
+}
+
+fn key_material_of(get: &Ttlv) -> Vec<u8> {
+    let payload = only_success(get);
+    match payload
+        .child(tag::SYMMETRIC_KEY)
+        .and_then(|k| k.child(tag::KEY_BLOCK))
+        .and_then(|b| b.child(tag::KEY_VALUE))
+        .and_then(|v| v.child(tag::KEY_MATERIAL))
+        .map(|m| &m.value)
+    {
+        Some(Value::ByteString(b)) => b.to_vec(),
+        other => panic!("no raw key material: {other:?}"),
+    }
+}
+
+#[test]
+fn a_key_registered_over_kmip_is_backed_up_encrypted_and_restored_with_the_same_bytes() {
+    let material: Vec<u8> = (0..32u8).map(|i| i.wrapping_mul(37) ^ 0xC3).collect();
+    let name = "backup-kmip-canary";
+    let engine = test_engine::fresh();
+    let server = tls::TlsServer::start(engine.engine.clone());
+    let mut client = server.connect();
+    let registered = client.send(&register_aes(&material, name));
+    let id = text_child(only_success(&registered), tag::UNIQUE_IDENTIFIER);
+
+    let data_dir = engine.dir.path();
+    let backups = Backups::new(&BackupConfig::default(), data_dir);
+    let made = backups.create(engine.engine.store()).unwrap();
+    let contains = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
+    for dest in &made.copies {
+        for entry in std::fs::read_dir(dest).unwrap() {
+            let file = std::fs::read(entry.unwrap().path()).unwrap();
+            assert!(!contains(&file, &material), "key bytes in clear");
+            assert!(
+                !contains(&file, &material[..12]),
+                "part of the key in clear"
+            );
+            assert!(!contains(&file, name.as_bytes()), "attributes in clear");
+        }
+    }
+
+    // Rebuild elsewhere from the backup and the master key alone, then Get over KMIP.
+    let rebuilt = tempfile::tempdir().unwrap();
+    let master = MasterKey::from_file(&data_dir.join(MASTER_KEY_FILE_NAME)).unwrap();
+    let restored = backups
+        .clone()
+        .with_destinations(vec![made.copies[0].clone()])
+        .restore(&made.manifest.id, &master, rebuilt.path())
+        .unwrap();
+    assert_eq!(restored.last_seq, made.manifest.last_seq);
+    drop(client);
+    drop(server);
+    let key_file = rebuilt.path().join("key");
+    std::fs::copy(data_dir.join(MASTER_KEY_FILE_NAME), &key_file).unwrap();
+    let engine2 = Engine::open(EngineConfig {
+        data_dir: rebuilt.path().to_owned(),
+        master_key: MasterKeySource::File(key_file),
+        ..EngineConfig::default()
+    })
+    .unwrap();
+    let server2 = tls::TlsServer::start(std::sync::Arc::new(engine2));
+    let mut client2 = server2.connect();
+    let got = client2.send(&request((1, 4), vec![item(operation::GET, vec![uid(&id)])]));
+    assert_eq!(key_material_of(&got), material);
+}
+
+#[test]
+fn a_backup_taken_during_a_stream_of_commits_is_one_consistent_state() {
+    let site = Site::new();
+    let store = std::sync::Arc::new(site.store());
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (store, stop) = (store.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && i < 5_000 {
+                put_keys(&store, i..i + 1);
+                i += 1;
+            }
+            i
+        })
+    };
+    while store.last_seq().unwrap() < 20 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let made: Vec<_> = (0..3)
+        .map(|_| {
+            std::thread::sleep(Duration::from_millis(30));
+            site.backups().create(&store).unwrap()
+        })
+        .collect();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let written = writer.join().unwrap();
+    for backup in &made {
+        let rebuilt = tempfile::tempdir().unwrap();
+        site.backups()
+            .restore(&backup.manifest.id, &site.master(), rebuilt.path())
+            .unwrap();
+        let copy = Store::open(&rebuilt.path().join(DB_FILE_NAME), site.master()).unwrap();
+        assert_eq!(copy.last_seq().unwrap(), backup.manifest.last_seq);
+        // Keys are committed one per change in order (after one data-key change): exactly a prefix is present.
+        let present = (0..written)
+            .take_while(|i| copy.exists(&format!("key-{i}")).unwrap())
+            .count();
+        assert!(present > 0);
+        assert!(
+            (present..written).all(|i| !copy.exists(&format!("key-{i}")).unwrap()),
+            "keys after a gap"
+        );
+        assert_eq!(present as u64 + 1, backup.manifest.last_seq);
+        for i in (0..present).step_by(97) {
+            let r = copy.get(&format!("key-{i}")).unwrap().unwrap();
+            assert_eq!(r.object.unwrap().as_slice(), key_bytes(i).as_slice());
+        }
+    }
 }
