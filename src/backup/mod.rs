@@ -357,7 +357,8 @@ impl Backups {
 
     /// Deletes backups taken before `now - retention` from every destination, except each destination's
     /// newest backup (a server that stopped backing up keeps its last one). Also removes files a crash left
-    /// half-written for longer than the retention. Returns how many backups were removed.
+    /// half-written for longer than the retention. Returns how many copies were removed (a backup counts
+    /// once per destination).
     pub fn prune(&self, now: SystemTime) -> Result<usize, BackupError> {
         let retention_ms = i64::try_from(self.retention.as_millis()).unwrap_or(i64::MAX);
         let cutoff = unix_ms(now).saturating_sub(retention_ms);
