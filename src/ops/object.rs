@@ -241,10 +241,12 @@ pub fn load_named(ctx: &OpContext<'_>, payload: &Ttlv) -> Result<Managed, KmipEr
 
 /// Saves objects in one durable transaction.
 pub fn save(ctx: &OpContext<'_>, objects: &[&Managed]) -> Result<(), KmipError> {
-    let mutations = objects
+    let mut mutations: Vec<Mutation> = objects
         .iter()
         .map(|m| Mutation::Put(m.to_record()))
         .collect();
+    // Objects a creating operation makes are owned in the same transaction.
+    mutations.extend(super::authorize::ownership(ctx, objects)?);
     ctx.store
         .commit(mutations)
         .map(|_| ())

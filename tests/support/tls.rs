@@ -34,6 +34,14 @@ pub struct TlsServer {
 impl TlsServer {
     /// Starts serving `handler` (an `Arc<Engine>` in practice) on a free loopback port.
     pub fn start(handler: Arc<dyn FrameHandler>) -> TlsServer {
+        TlsServer::start_with(handler, |_| {})
+    }
+
+    /// [`TlsServer::start`] with the server configuration adjusted by `adjust` (access settings, limits).
+    pub fn start_with(
+        handler: Arc<dyn FrameHandler>,
+        adjust: impl FnOnce(&mut ServerConfig),
+    ) -> TlsServer {
         let (ca, ca_pair) =
             CertificateAuthority::generate("test CA", 30, KeyType::EcdsaP256).unwrap();
         let server = ca
@@ -63,7 +71,10 @@ impl TlsServer {
                 max_connections: 256,
                 ..ConnectionLimits::default()
             },
+            ..ServerConfig::default()
         };
+        let mut config = config;
+        adjust(&mut config);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -97,6 +108,20 @@ impl TlsServer {
     pub fn connect_as(&self, name: &str) -> KmipClient {
         let pair = self.ca.issue_client(name, 30, KeyType::EcdsaP256).unwrap();
         KmipClient::connect(self.address, &self.ca_pem, &pair)
+    }
+
+    /// Writes `<name>.pem`, `<name>.key` (a client certificate for `name`) and `ca.pem` into `dir`, for
+    /// clients that read files (the `kmipd` commands); returns (ca, certificate, key).
+    pub fn client_files(
+        &self,
+        name: &str,
+        dir: &std::path::Path,
+    ) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+        let pair = self.ca.issue_client(name, 30, KeyType::EcdsaP256).unwrap();
+        let (certificate, key) = write_pair(dir, name, &pair).unwrap();
+        let ca = dir.join("ca.pem");
+        std::fs::write(&ca, &self.ca_pem).unwrap();
+        (ca, certificate, key)
     }
 }
 
@@ -155,6 +180,24 @@ impl KmipClient {
             .read_exact(&mut frame[ttlv::HEADER_LEN..])
             .unwrap();
         frame
+    }
+
+    /// Sends a request and reads the response, reporting a connection the server closed instead of failing.
+    pub fn try_send(&mut self, request: &Ttlv) -> std::io::Result<Ttlv> {
+        self.stream.write_all(&ttlv::encode(request))?;
+        self.stream.flush()?;
+        let mut header = [0u8; ttlv::HEADER_LEN];
+        self.stream.read_exact(&mut header)?;
+        let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
+        let mut frame = header.to_vec();
+        frame.resize(ttlv::HEADER_LEN + len, 0);
+        self.stream.read_exact(&mut frame[ttlv::HEADER_LEN..])?;
+        let limits = Limits {
+            max_message_bytes: 16 << 20,
+            ..Limits::DEFAULT
+        };
+        ttlv::decode(&frame, &limits)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))
     }
 
     /// Sends a request tree as binary TTLV and decodes the response.
