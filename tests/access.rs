@@ -185,8 +185,12 @@ fn another_user_cannot_reach_or_detect_a_key_until_granted_and_not_after_revocat
             absent_message.replace(missing, "X")
         );
     }
-    let (reason, _) = refusal(&bob.send(&encrypt(&key)));
+    let (reason, message) = refusal(&bob.send(&encrypt(&key)));
     assert_eq!(reason, result_reason::ITEM_NOT_FOUND);
+    assert_eq!(
+        refusal(&bob.send(&encrypt(missing))),
+        (reason, message.replace(&key, missing))
+    );
     assert!(located(&bob.send(&locate_all())).is_empty());
     // Nor may B grant itself access to it.
     let err = grant(&mut bob, "bob", &key, &["get"]).unwrap_err();
@@ -269,9 +273,17 @@ fn an_administrator_manages_everything_through_the_kmipd_commands_client() {
     assert_eq!(listed["grants"].as_array().unwrap().len(), 2);
 
     only_success(&root.send(&on(operation::DESTROY, &b)));
-    // A client that is no administrator cannot use the administrator-only Interop operation either.
-    let (reason, _) = refusal(&alice.send(&request(V14, vec![item(operation::INTEROP, vec![])])));
+    // Operations outside every class are for administrators only.
+    let (reason, _) = refusal(&alice.send(&request(
+        V14,
+        vec![item(operation::SET_ENDPOINT_ROLE, vec![])],
+    )));
     assert_eq!(reason, result_reason::PERMISSION_DENIED);
+    let (reason, _) = refusal(&root.send(&request(
+        V14,
+        vec![item(operation::SET_ENDPOINT_ROLE, vec![])],
+    )));
+    assert_eq!(reason, result_reason::OPERATION_NOT_SUPPORTED);
 }
 
 #[test]

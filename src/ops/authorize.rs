@@ -113,8 +113,10 @@ fn object_allowed(
     if principal.administrator {
         return Ok(());
     }
+    // A missing object is refused here too, before the operation looks at the rest of the payload, so that a
+    // missing and a hidden object get the very same answer whatever else the request holds.
     if !ctx.store.exists(uid).map_err(|e| e.to_kmip())? {
-        return Ok(());
+        return Err(not_found(uid));
     }
     let all_grants = grants::all(ctx.store).map_err(|e| e.to_kmip())?;
     let facts = facts(ctx, uid)?;

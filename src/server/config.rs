@@ -487,6 +487,9 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("kmipd.example.toml");
         let config = ServerConfig::load(&path).unwrap();
         assert_eq!(config.limits, ConnectionLimits::default());
+        let mut access = config.access.clone();
+        access.audit.dir = None;
+        assert_eq!(access, AccessSettings::default());
         assert_eq!(config.listen.port(), KMIP_PORT);
     }
 
