@@ -287,6 +287,47 @@ fn an_administrator_manages_everything_through_the_kmipd_commands_client() {
 }
 
 #[test]
+fn the_kmipd_grant_revoke_and_list_commands_drive_a_running_server() {
+    let f = Fixture::new(POLICY);
+    let mut alice = f.server.connect_as("alice");
+    let mut bob = f.server.connect_as("bob");
+    let key = create(&mut alice, vec![]);
+    let files = tempfile::tempdir().unwrap();
+    let (ca, cert, private_key) = f.server.client_files("alice", files.path());
+    let kmipd = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kmipd"))
+            .args(args)
+            .arg("--server")
+            .arg(f.server.address.to_string())
+            .arg("--ca")
+            .arg(&ca)
+            .arg("--cert")
+            .arg(&cert)
+            .arg("--key")
+            .arg(&private_key)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_str::<serde_json::Value>(&stdout).unwrap()
+    };
+    let granted = kmipd(&[
+        "grant", "--to", "user:bob", "--object", &key, "--ops", "get,use",
+    ]);
+    assert_eq!(granted["subject"]["name"], "bob");
+    only_success(&bob.send(&on(operation::GET, &key)));
+    let listed = kmipd(&["grants", "list"]);
+    assert_eq!(listed["grants"][0]["id"], granted["id"]);
+    kmipd(&["revoke", "--id", granted["id"].as_str().unwrap()]);
+    let (reason, _) = refusal(&bob.send(&on(operation::GET, &key)));
+    assert_eq!(reason, result_reason::ITEM_NOT_FOUND);
+}
+
+#[test]
 fn group_rules_apply_and_unknown_identities_get_only_discovery() {
     let f = Fixture::new(
         r#"

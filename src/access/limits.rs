@@ -25,6 +25,9 @@ impl Default for IdentityLimitSettings {
     }
 }
 
+/// Buckets kept before those that have refilled are forgotten, so the table stays bounded.
+pub const MAX_TRACKED_BUCKETS: usize = 10_000;
+
 /// A token bucket: `rate` tokens per second, holding at most `rate` (one second of burst).
 #[derive(Debug)]
 struct Bucket {
@@ -97,6 +100,12 @@ impl IdentityLimits {
         let rate = f64::from(rate);
         let now = Instant::now();
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.buckets.len() >= MAX_TRACKED_BUCKETS {
+            // Forget identities whose bucket has refilled: they would start full anyway.
+            state.buckets.retain(|_, b| {
+                b.tokens + now.saturating_duration_since(b.updated).as_secs_f64() * rate < rate
+            });
+        }
         let bucket = state.buckets.entry(identity.to_string()).or_insert(Bucket {
             tokens: rate,
             updated: now,
@@ -150,5 +159,24 @@ mod tests {
         assert!(later > wait);
         // Another identity has its own bucket.
         assert_eq!(limits.request_delay("b"), Duration::ZERO);
+    }
+
+    #[test]
+    fn the_bucket_table_stays_bounded() {
+        let limits = IdentityLimits::new(IdentityLimitSettings {
+            max_connections_per_identity: 1,
+            max_requests_per_second: 1_000_000,
+        });
+        for i in 0..MAX_TRACKED_BUCKETS + 10 {
+            limits.request_delay(&format!("id-{i}"));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+        limits.request_delay("late");
+        let state = limits.state.lock().unwrap();
+        assert!(
+            state.buckets.len() < MAX_TRACKED_BUCKETS,
+            "{}",
+            state.buckets.len()
+        );
     }
 }
