@@ -449,6 +449,25 @@ mod tests {
         }
     }
 
+    #[test]
+    fn an_old_file_is_rotated_whatever_its_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = AuditSettings {
+            rotate_after: Duration::from_millis(20),
+            ..AuditSettings::default()
+        };
+        let log = AuditLog::open(dir.path(), settings).unwrap();
+        log.record(&event(0)).unwrap();
+        log.record(&event(1)).unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+        log.record(&event(2)).unwrap();
+        let report = verify(dir.path()).unwrap();
+        // At least the pause rotated (a slow machine may rotate between the first two lines as well).
+        assert!(report.files.len() >= 2, "{:?}", report.files);
+        assert_eq!(report.lines, 3);
+        assert!(report.files[0].ends_with("audit-00000000000000000001.log"));
+    }
+
     fn lines_of(path: &Path) -> Vec<String> {
         std::fs::read_to_string(path)
             .unwrap()
