@@ -255,6 +255,17 @@ fn an_administrator_manages_everything_through_the_kmipd_commands_client() {
     });
     client::call(&connection, OP_GRANT, &json.to_string()).unwrap();
     only_success(&bob.send(&on(operation::GET, &a)));
+    // Nobody grants on an object that does not exist, administrators included.
+    let nowhere = serde_json::json!({
+        "subject": {"kind": "user", "name": "bob"},
+        "target": {"kind": "object", "name": "no-such-object"},
+        "classes": ["get"],
+    });
+    let err = client::call(&connection, OP_GRANT, &nowhere.to_string()).unwrap_err();
+    assert!(err.contains("Item Not Found"), "{err}");
+    // A grantee who sees the object but does not own it may not pass it on.
+    let err = grant(&mut bob, "bob", &a, &["destroy"]).unwrap_err();
+    assert!(err.contains("Permission Denied"), "{err}");
     // A grant on a whole Object Group is for administrators only.
     let group = serde_json::json!({
         "subject": {"kind": "group", "name": "ops"},

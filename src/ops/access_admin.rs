@@ -68,7 +68,12 @@ pub(super) fn run(
             let grant = grants::get(ctx.store, &req.id)
                 .map_err(|e| e.to_kmip())?
                 .ok_or_else(missing)?;
-            if may_manage(ctx, &grant.target).is_err() && grant.granted_by != identity(ctx) {
+            // Administrators and the granter may always revoke (the object may be gone); the owner too.
+            let administrator = ctx.principal.as_ref().is_none_or(|p| p.administrator);
+            if !administrator
+                && grant.granted_by != identity(ctx)
+                && may_manage(ctx, &grant.target).is_err()
+            {
                 return Err(missing());
             }
             grants::remove(ctx.store, &grant.id).map_err(|e| e.to_kmip())?;
@@ -117,34 +122,30 @@ fn may_manage(ctx: &OpContext<'_>, target: &Target) -> Result<(), KmipError> {
             }
         }
         Target::Object(uid) => {
-            let exists = ctx.store.exists(uid).map_err(|e| e.to_kmip())?;
-            let facts = if exists {
-                Some(authorize::facts(ctx, uid)?)
-            } else {
-                None
+            let not_found = || {
+                KmipError::new(
+                    ResultReason::ObjectNotFound,
+                    format!("no object has Unique Identifier {uid:?}"),
+                )
             };
-            if principal.administrator && exists {
-                return Ok(());
+            if !ctx.store.exists(uid).map_err(|e| e.to_kmip())? {
+                return Err(not_found());
             }
-            if policy.may_administer(principal, facts.as_ref()) {
+            let facts = authorize::facts(ctx, uid)?;
+            if policy.may_administer(principal, Some(&facts)) {
                 return Ok(());
             }
             // Visible but not owned: Permission Denied; otherwise as if it did not exist.
-            let visible = facts.is_some_and(|f| {
-                let all = grants::all(ctx.store).unwrap_or_default();
-                OpClass::ALL.iter().any(|c| {
-                    policy.decide(principal, &f, *c, &all) == crate::access::policy::Decision::Allow
-                })
+            let all = grants::all(ctx.store).map_err(|e| e.to_kmip())?;
+            let visible = OpClass::ALL.iter().any(|c| {
+                policy.decide(principal, &facts, *c, &all) == crate::access::policy::Decision::Allow
             });
             if visible {
                 Err(KmipError::permission_denied(format!(
                     "only the owner of {uid:?} or an administrator may grant on it"
                 )))
             } else {
-                Err(KmipError::new(
-                    ResultReason::ObjectNotFound,
-                    format!("no object has Unique Identifier {uid:?}"),
-                ))
+                Err(not_found())
             }
         }
     }
