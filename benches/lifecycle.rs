@@ -48,6 +48,8 @@ const LOCATE_POPULATION: usize = 100_000;
 /// Records per store transaction while populating.
 const POPULATE_CHUNK: usize = 5_000;
 const V14: (i32, i32) = (1, 4);
+/// The identity of the test server's client certificate (`tls::TlsServer::connect`).
+const BENCH_CLIENT: &str = "conformance";
 
 fn create_request() -> Ttlv {
     request(
@@ -215,6 +217,9 @@ fn populate_copies(fresh: &test_engine::TestEngine, template: &str, count: usize
                 }
             }
             chunk.push(Mutation::Put(copy));
+            // Owned by the benchmark's client, as Register would have made it, so Locate (which returns only
+            // what the caller may see) finds it and pays for the access check as it would.
+            chunk.push(kmipd::access::grants::set_owner(&uid, BENCH_CLIENT));
             n += 1;
         }
         store.commit(chunk).unwrap();

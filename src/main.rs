@@ -1,6 +1,8 @@
 //! The `kmipd` command: `serve` runs the server (with the embedded development default when no configuration
 //! file is given), `cert` issues server and client certificates from an operator's own CA, `backup` takes,
-//! lists and verifies encrypted backups, and `restore` puts one back into a stopped server's data directory.
+//! lists and verifies encrypted backups, `restore` puts one back into a stopped server's data directory,
+//! `grant`, `revoke` and `grants list` manage grants on a running server, `audit verify` checks the audit log's
+//! hash chain and `policy hash-password` makes the Argon2 hash a policy file's credential needs.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -11,6 +13,10 @@ use clap::{Args, Parser, Subcommand};
 use tracing::{error, info};
 
 use kmipd::backup::{self, Backups, DataDirLock};
+use kmipd::access::audit::AuditLog;
+use kmipd::access::client::{self, OP_GRANT, OP_LIST_GRANTS, OP_REVOKE_GRANT};
+use kmipd::access::policy::{OpClass, Policy, Subject};
+use kmipd::access::{AccessControl, grants::Target};
 use kmipd::ops::{Engine, EngineConfig};
 use kmipd::server::bootstrap::{self, DevFiles};
 use kmipd::server::pki::{CertificateAuthority, KeyType, LEAF_VALIDITY_DAYS, write_pair};
@@ -39,6 +45,93 @@ enum Command {
     Backup(BackupCommand),
     /// Restore a backup into the data directory of a stopped server.
     Restore(RestoreArgs),
+    /// Grant a user or group operation classes on an object or Object Group (owners and administrators).
+    Grant(GrantArgs),
+    /// Remove a grant by its identifier.
+    Revoke(RevokeArgs),
+    /// Grants on a running server.
+    #[command(subcommand)]
+    Grants(GrantsCommand),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Helpers for the policy file.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Args)]
+struct ServerArgs {
+    /// Address of the running server.
+    #[arg(long, default_value = "127.0.0.1:5696")]
+    server: SocketAddr,
+    /// Name the server's certificate carries.
+    #[arg(long, default_value = "localhost")]
+    server_name: String,
+    /// Directory the default --ca, --cert and --key are taken from (the embedded default's data directory).
+    #[arg(long, value_name = "DIR", default_value = "./kmipd-data")]
+    data_dir: PathBuf,
+    /// CA bundle that issued the server's certificate (default <data-dir>/ca.pem).
+    #[arg(long, value_name = "FILE")]
+    ca: Option<PathBuf>,
+    /// Client certificate of an administrator or owner (default <data-dir>/admin.pem).
+    #[arg(long, value_name = "FILE")]
+    cert: Option<PathBuf>,
+    /// Its private key (default <data-dir>/admin.key).
+    #[arg(long, value_name = "FILE")]
+    key: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct GrantArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Who receives it: `user:NAME`, `group:NAME` or a bare identity.
+    #[arg(long)]
+    to: String,
+    /// The object (Unique Identifier).
+    #[arg(
+        long,
+        conflicts_with = "object_group",
+        required_unless_present = "object_group"
+    )]
+    object: Option<String>,
+    /// Every object of this Object Group (administrators only).
+    #[arg(long)]
+    object_group: Option<String>,
+    /// Comma-separated classes: get, use, manage-attributes, lifecycle, destroy, create, or all.
+    #[arg(long)]
+    ops: String,
+}
+
+#[derive(Args)]
+struct RevokeArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// The grant's identifier (from `kmipd grant` or `kmipd grants list`).
+    #[arg(long)]
+    id: String,
+}
+
+#[derive(Subcommand)]
+enum GrantsCommand {
+    /// The grants you may manage, as JSON.
+    List(ServerArgs),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Verify the hash chain of an audit directory (every rotated file, then audit.log) or of one file.
+    Verify {
+        /// Directory or file.
+        path: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Read a password from standard input and print its Argon2id hash for `password_argon2`.
+    HashPassword,
 }
 
 #[derive(Subcommand)]
@@ -160,6 +253,11 @@ fn main() -> ExitCode {
         Command::Cert(command) => cert(command),
         Command::Backup(command) => backup_command(command),
         Command::Restore(args) => restore(args),
+        Command::Grant(args) => grant(args),
+        Command::Revoke(args) => revoke(args),
+        Command::Grants(GrantsCommand::List(args)) => remote(&args, OP_LIST_GRANTS, "{}"),
+        Command::Audit(AuditCommand::Verify { path }) => audit_verify(&path),
+        Command::Policy(PolicyCommand::HashPassword) => hash_password(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -243,6 +341,7 @@ fn engine(config: &ServerConfig) -> Result<(Arc<dyn FrameHandler>, Arc<Store>), 
         limits: config.limits.ttlv(),
         data_dir: config.data_dir.clone(),
         master_key,
+        access: access_control(config)?,
         ..EngineConfig::default()
     })
     .map_err(|e| e.to_string())?;
@@ -420,6 +519,103 @@ fn restore(args: RestoreArgs) -> Result<(), String> {
     if let Some(previous) = &restored.previous {
         println!("the replaced database is kept as {}", previous.display());
     }
+    Ok(())
+}
+
+/// The policy (the file's, or the embedded default) and the audit log `serve` enforces and writes.
+fn access_control(config: &ServerConfig) -> Result<AccessControl, String> {
+    let policy = match &config.access.policy_file {
+        Some(path) => Policy::load(path).map_err(|e| e.to_string())?,
+        None => Policy::embedded_default(),
+    };
+    info!(policy = ?config.access.policy_file, "access policy loaded");
+    let audit = if config.access.audit.enabled {
+        let dir = config.access.audit_dir(&config.data_dir);
+        let log = AuditLog::open(&dir, config.access.audit.clone()).map_err(|e| e.to_string())?;
+        info!(dir = %dir.display(), "audit log open");
+        Some(Arc::new(log))
+    } else {
+        None
+    };
+    Ok(AccessControl {
+        policy: Arc::new(policy),
+        audit,
+    })
+}
+
+fn grant(args: GrantArgs) -> Result<(), String> {
+    let mut classes = Vec::new();
+    for name in args.ops.split(',') {
+        if name.trim() == "all" {
+            classes.extend(OpClass::ALL);
+        } else {
+            classes.push(
+                OpClass::parse(name)
+                    .ok_or_else(|| format!("`{name}` is not an operation class"))?,
+            );
+        }
+    }
+    let target = match (args.object, args.object_group) {
+        (Some(uid), _) => Target::Object(uid),
+        (None, Some(group)) => Target::ObjectGroup(group),
+        (None, None) => return Err("give --object or --object-group".into()),
+    };
+    let request = serde_json::json!({
+        "subject": Subject::parse(&args.to),
+        "target": target,
+        "classes": classes,
+    });
+    remote(&args.server, OP_GRANT, &request.to_string())
+}
+
+fn revoke(args: RevokeArgs) -> Result<(), String> {
+    let request = serde_json::json!({ "id": args.id });
+    remote(&args.server, OP_REVOKE_GRANT, &request.to_string())
+}
+
+/// Sends one grant-management request and prints the server's JSON answer.
+fn remote(args: &ServerArgs, operation: kmipd::kmip::Operation, json: &str) -> Result<(), String> {
+    let or = |given: &Option<PathBuf>, name: &str| -> PathBuf {
+        given.clone().unwrap_or_else(|| args.data_dir.join(name))
+    };
+    let (ca, cert, key) = (
+        or(&args.ca, "ca.pem"),
+        or(&args.cert, "admin.pem"),
+        or(&args.key, "admin.key"),
+    );
+    let connection = client::Connection {
+        server: args.server,
+        server_name: &args.server_name,
+        ca: &ca,
+        certificate: &cert,
+        key: &key,
+    };
+    let answer = client::call(&connection, operation, json)?;
+    println!("{answer}");
+    Ok(())
+}
+
+fn audit_verify(path: &Path) -> Result<(), String> {
+    let report = kmipd::access::audit::verify(path).map_err(|e| e.to_string())?;
+    println!(
+        "audit chain intact: {} lines in {} files, last sequence {}",
+        report.lines,
+        report.files.len(),
+        report.last_seq
+    );
+    Ok(())
+}
+
+fn hash_password() -> Result<(), String> {
+    let mut line = zeroize::Zeroizing::new(String::new());
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the password: {e}"))?;
+    let password = line.trim_end_matches(['\n', '\r']);
+    if password.is_empty() {
+        return Err("empty password".into());
+    }
+    println!("{}", kmipd::access::policy::hash_password(password)?);
     Ok(())
 }
 

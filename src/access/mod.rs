@@ -1,12 +1,35 @@
-//! Who is calling: the identity taken from the verified client certificate.
+//! Who is calling and what they may do: the identity taken from the verified client certificate (or the
+//! request's Credential), the policy and per-object grants that decide each operation, the audit log that
+//! records it, and the network-edge checks (address allow-list, per-identity limits).
 //!
-//! The TLS layer has already checked the certificate chain by the time a [`Caller`] is built; this module only
-//! names the caller so that operations can record and authorise by it.
+//! The engine asks two questions of this layer, through [`policy::Policy`] and [`grants`]: "may this principal
+//! do operation X on object Y?" and "may it see object Y?" (Locate filtering). The transport asks
+//! [`allow_list::AllowList`] before the TLS handshake and [`limits::IdentityLimits`] after it.
+
+pub mod allow_list;
+pub mod audit;
+pub mod client;
+pub mod grants;
+pub mod identity;
+pub mod limits;
+pub mod policy;
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
+pub use identity::IdentitySource;
 use x509_parser::prelude::{FromDer, X509Certificate};
+
+/// What the engine enforces and records: the policy every request is judged by, and the audit log each batch
+/// item is written to (none: not recorded).
+#[derive(Clone, Debug, Default)]
+pub struct AccessControl {
+    /// Who may do what.
+    pub policy: Arc<policy::Policy>,
+    /// Where each batch item is recorded.
+    pub audit: Option<Arc<audit::AuditLog>>,
+}
 
 /// The authenticated caller of a request.
 #[derive(Clone, PartialEq, Eq)]
@@ -18,18 +41,34 @@ pub struct Caller {
     pub identity: String,
     /// SHA-256 of the DER of the caller's end-entity certificate, to pin a caller independently of its name.
     pub certificate_sha256: [u8; 32],
+    /// A caller inside the server process (tools, tests), not a network client: the policy does not apply.
+    pub in_process: bool,
 }
 
 impl Caller {
-    /// Names the caller from its verified end-entity certificate (DER).
+    /// Names the caller from its verified end-entity certificate (DER) by its subject common name.
     pub fn from_certificate(peer: SocketAddr, certificate_der: &[u8]) -> Caller {
+        Caller::from_certificate_by(peer, certificate_der, IdentitySource::CommonName)
+    }
+
+    /// Names the caller from its verified certificate by the configured source; a certificate without that
+    /// field is named by its fingerprint, which no policy lists unless an operator put it there.
+    pub fn from_certificate_by(
+        peer: SocketAddr,
+        certificate_der: &[u8],
+        source: IdentitySource,
+    ) -> Caller {
         let certificate_sha256 = sha256(certificate_der);
-        let identity =
-            subject_common_name(certificate_der).unwrap_or_else(|| hex::encode(certificate_sha256));
+        let named = match source {
+            IdentitySource::CommonName => subject_common_name(certificate_der),
+            other => identity::subject_alt_name(certificate_der, other),
+        };
+        let identity = named.unwrap_or_else(|| hex::encode(certificate_sha256));
         Caller {
             peer,
             identity,
             certificate_sha256,
+            in_process: false,
         }
     }
 
@@ -45,12 +84,13 @@ impl fmt::Debug for Caller {
             .field("peer", &self.peer)
             .field("identity", &self.identity)
             .field("certificate_sha256", &self.fingerprint_hex())
+            .field("in_process", &self.in_process)
             .finish()
     }
 }
 
 /// SHA-256 of `bytes`.
-fn sha256(bytes: &[u8]) -> [u8; 32] {
+pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
     let mut out = [0u8; 32];
     // SHA-256 always yields 32 bytes; `zip` keeps this free of indexing all the same.

@@ -114,6 +114,8 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
         }
         uids = kept;
     }
+    // Only what the caller may see; filtered before paging so that Located Items and Offset Items count it.
+    let uids = super::authorize::visible(ctx, uids)?;
     let located = uids.len();
     let page: Vec<String> = uids
         .into_iter()

@@ -6,7 +6,9 @@
 //! are answered Operation Not Supported; Query Operations lists exactly the registry, so it grows as operations
 //! land.
 
+mod access_admin;
 mod attributes;
+mod authorize;
 mod batch;
 mod create;
 mod discover_versions;
@@ -29,9 +31,11 @@ pub use frame::FrameReply;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use crate::access::Caller;
+use crate::access::audit::AuditEvent;
+use crate::access::policy::Principal;
+use crate::access::{AccessControl, Caller};
 use crate::store::{MasterKeySource, Store, StoreError};
 
 use crate::kmip::enums::{
@@ -62,6 +66,8 @@ pub struct EngineConfig {
     pub master_key: MasterKeySource,
     /// Answer the Interop operation of the interoperability test cases; never on a production server.
     pub interop_tests: bool,
+    /// The access policy requests are judged by and the audit log they are recorded in.
+    pub access: AccessControl,
 }
 
 impl Default for EngineConfig {
@@ -79,6 +85,7 @@ impl Default for EngineConfig {
             data_dir: PathBuf::from("./kmipd-data"),
             master_key: MasterKeySource::DataDir,
             interop_tests: false,
+            access: AccessControl::default(),
         }
     }
 }
@@ -116,6 +123,10 @@ pub struct OpContext<'a> {
     pub now: i64,
     /// Under Batch Error Continuation Option Undo, where writes record what they replace.
     pub undo: Option<&'a undo::UndoJournal>,
+    /// Who the policy judges the request as; None for in-process callers, which it does not restrict.
+    pub principal: Option<Principal>,
+    /// Who owns the objects the running item creates (set by the access check of creating operations).
+    pub new_owner: Option<String>,
 }
 
 /// An operation: its Request Payload in, its Response Payload out.
@@ -178,6 +189,7 @@ pub fn in_process_caller() -> Caller {
         peer: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
         identity: "in-process".to_string(),
         certificate_sha256: [0; 32],
+        in_process: true,
     }
 }
 
@@ -244,6 +256,7 @@ impl Engine {
         let journal = undo::UndoJournal::new();
         let undoing = request.header.batch_error_continuation_option
             == Some(BatchErrorContinuationOption::Undo);
+        let principal = self.principal(request, caller);
         let mut ctx = OpContext {
             version,
             strict: version == request.header.protocol_version,
@@ -253,24 +266,112 @@ impl Engine {
             batch: BatchIds::default(),
             now,
             undo: undoing.then_some(&journal),
+            principal: principal.as_ref().ok().cloned().flatten(),
+            new_owner: None,
         };
-        let items = match refusal(request) {
-            Some(refuse) => request
-                .items
-                .iter()
-                .enumerate()
-                .map(|(index, item)| match item {
-                    Ok(i) => ResponseBatchItem::failure(
-                        Some(i.operation),
-                        i.unique_batch_item_id.clone(),
-                        &refuse(index),
-                    ),
-                    Err(bad) => unreadable(bad),
-                })
-                .collect(),
+        let refused = match principal {
+            Err(e) => Some(Box::new(move |_| e.clone()) as Box<dyn Fn(usize) -> KmipError>),
+            Ok(_) => refusal(request),
+        };
+        let items = match refused {
+            Some(refuse) => {
+                let started = Instant::now();
+                let items: Vec<ResponseBatchItem> = request
+                    .items
+                    .iter()
+                    .enumerate()
+                    .map(|(index, item)| match item {
+                        Ok(i) => ResponseBatchItem::failure(
+                            Some(i.operation),
+                            i.unique_batch_item_id.clone(),
+                            &refuse(index),
+                        ),
+                        Err(bad) => unreadable(bad),
+                    })
+                    .collect();
+                for item in &items {
+                    self.audit(&ctx, item, Vec::new(), started);
+                }
+                items
+            }
             None => self.run_batch(request, &mut ctx),
         };
         ResponseMessage { header, items }
+    }
+
+    /// Who the policy judges the request as: the caller's identity, or the user of a verified Username and
+    /// Password Credential; a Credential that does not verify refuses the whole request. In-process callers
+    /// are not judged (None).
+    fn principal(
+        &self,
+        request: &RequestMessage,
+        caller: &Caller,
+    ) -> Result<Option<Principal>, KmipError> {
+        if caller.in_process {
+            return Ok(None);
+        }
+        let refused =
+            |e: String| KmipError::new(crate::kmip::ResultReason::AuthenticationNotSuccessful, e);
+        let credential =
+            crate::access::identity::password_credential(request.header.authentication.as_ref())
+                .map_err(|e| refused(e.to_string()))?;
+        self.config
+            .access
+            .policy
+            .principal(caller, credential.as_ref())
+            .map(Some)
+            .map_err(|e| refused(e.to_string()))
+    }
+
+    /// Writes the audit line of one answered batch item (when an audit log is configured). A failure to write
+    /// is logged loudly; the answer has already been decided.
+    fn audit(
+        &self,
+        ctx: &OpContext<'_>,
+        item: &ResponseBatchItem,
+        mut objects: Vec<String>,
+        started: Instant,
+    ) {
+        let Some(log) = &self.config.access.audit else {
+            return;
+        };
+        if let Some(payload) = &item.payload {
+            for t in [
+                crate::spec::tag::UNIQUE_IDENTIFIER,
+                crate::spec::tag::PRIVATE_KEY_UNIQUE_IDENTIFIER,
+                crate::spec::tag::PUBLIC_KEY_UNIQUE_IDENTIFIER,
+            ] {
+                for uid in payload.children_with(t) {
+                    if let crate::ttlv::Value::TextString(u) = &uid.value
+                        && !objects.contains(u)
+                    {
+                        objects.push(u.clone());
+                    }
+                }
+            }
+        }
+        let operation = item.operation.map_or("(unreadable)".to_string(), |op| {
+            op.name().map_or(format!("{:#x}", op.0), str::to_string)
+        });
+        let event = AuditEvent {
+            identity: ctx
+                .principal
+                .as_ref()
+                .map_or(ctx.caller.identity.clone(), |p| p.identity.clone()),
+            source: ctx.caller.peer.to_string(),
+            operation,
+            objects,
+            status: if item.is_failure() {
+                "failure"
+            } else {
+                "success"
+            },
+            reason: item.result_reason.map(|r| r.name().to_string()),
+            duration: started.elapsed(),
+        };
+        if let Err(e) = log.record(&event) {
+            tracing::error!(error = %e, "cannot write the audit log");
+        }
     }
 
     /// Runs the items in request order (which satisfies either Batch Order Option), stopping after the first
@@ -287,10 +388,13 @@ impl Engine {
             .unwrap_or_default();
         let mut out = Vec::with_capacity(request.items.len());
         for item in &request.items {
+            let started = Instant::now();
+            let mut objects = Vec::new();
             let response = match item {
-                Ok(i) => run_item(i, ctx),
+                Ok(i) => run_item(i, ctx, &mut objects),
                 Err(bad) => unreadable(bad),
             };
+            self.audit(ctx, &response, objects, started);
             let failed = response.is_failure();
             out.push(response);
             // Stop: the items not processed are not returned (1.4 section 11.43).
@@ -309,21 +413,36 @@ impl Engine {
     }
 }
 
-/// Runs one readable item.
-fn run_item(item: &RequestBatchItem, ctx: &mut OpContext<'_>) -> ResponseBatchItem {
+/// Runs one readable item once the access policy allows it; `objects` receives the identifiers it names.
+fn run_item(
+    item: &RequestBatchItem,
+    ctx: &mut OpContext<'_>,
+    objects: &mut Vec<String>,
+) -> ResponseBatchItem {
     let id = item.unique_batch_item_id.clone();
-    let result = match IMPLEMENTED.iter().find(|(op, _)| *op == item.operation) {
-        None => Err(KmipError::operation_not_supported(format!(
-            "operation {} is not supported by this server",
-            item.operation
-        ))),
-        Some((_, run)) => match &item.payload {
-            Some(payload) => run(payload, ctx),
-            None => Err(KmipError::invalid_message(
-                "Batch Item lacks Request Payload",
-            )),
-        },
-    };
+    let result = authorize::check(item, ctx, objects).and_then(|()| {
+        if crate::access::client::ACCESS_OPERATIONS.contains(&item.operation) {
+            return match &item.payload {
+                Some(payload) => access_admin::run(item.operation, payload, ctx),
+                None => Err(KmipError::invalid_message(
+                    "Batch Item lacks Request Payload",
+                )),
+            };
+        }
+        match IMPLEMENTED.iter().find(|(op, _)| *op == item.operation) {
+            None => Err(KmipError::operation_not_supported(format!(
+                "operation {} is not supported by this server",
+                item.operation
+            ))),
+            Some((_, run)) => match &item.payload {
+                Some(payload) => run(payload, ctx),
+                None => Err(KmipError::invalid_message(
+                    "Batch Item lacks Request Payload",
+                )),
+            },
+        }
+    });
+    ctx.new_owner = None;
     match result {
         Ok(payload) => ResponseBatchItem::success(item.operation, id, payload),
         Err(e) => ResponseBatchItem::failure(Some(item.operation), id, &e),

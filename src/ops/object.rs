@@ -198,8 +198,11 @@ pub fn load_named(ctx: &OpContext<'_>, payload: &Ttlv) -> Result<Managed, KmipEr
 /// Saves objects in one durable transaction.
 pub fn save(ctx: &OpContext<'_>, objects: &[&Managed]) -> Result<(), KmipError> {
     let records: Vec<ObjectRecord> = objects.iter().map(|m| m.to_record()).collect();
+    // Objects a creating operation makes are owned in the same transaction.
+    let ownership = super::authorize::ownership(ctx, objects)?;
     let Some(journal) = ctx.undo else {
-        let mutations = records.into_iter().map(Mutation::Put).collect();
+        let mut mutations: Vec<Mutation> = records.into_iter().map(Mutation::Put).collect();
+        mutations.extend(ownership);
         return ctx
             .store
             .commit(mutations)
@@ -208,7 +211,8 @@ pub fn save(ctx: &OpContext<'_>, objects: &[&Managed]) -> Result<(), KmipError> 
     };
     // Under Batch Error Continuation Option Undo the journal keeps what each write replaced (`undo`).
     journal.before_write(ctx.store, &records)?;
-    let mutations = records.iter().cloned().map(Mutation::Put).collect();
+    let mut mutations: Vec<Mutation> = records.iter().cloned().map(Mutation::Put).collect();
+    mutations.extend(ownership);
     ctx.store.commit(mutations).map_err(|e| e.to_kmip())?;
     journal.written(&records);
     Ok(())

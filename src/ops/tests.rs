@@ -1026,6 +1026,7 @@ fn the_transport_interface_answers_frames_and_refusals() {
     use crate::server::FrameHandler;
     use crate::ttlv::TtlvError;
     let caller = Caller {
+        in_process: false,
         peer: "127.0.0.1:40000".parse().unwrap(),
         identity: "test".into(),
         certificate_sha256: [0; 32],

@@ -10,6 +10,10 @@ use serde::{Deserialize, Deserializer};
 use thiserror::Error;
 
 use crate::backup::BackupConfig;
+use crate::access::IdentitySource;
+use crate::access::allow_list::{AllowList, DEFAULT_ALLOW};
+use crate::access::audit::AuditSettings;
+use crate::access::limits::IdentityLimitSettings;
 use crate::ttlv::Limits;
 
 /// The port IANA assigned to KMIP over TLS.
@@ -29,6 +33,66 @@ pub struct ServerConfig {
     pub limits: ConnectionLimits,
     /// Scheduled encrypted backups of the store.
     pub backup: BackupConfig,
+    /// Identity, policy, audit log, allow-list and per-identity limits.
+    pub access: AccessSettings,
+}
+
+/// Who may connect and act, and how it is recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccessSettings {
+    /// Which certificate field names a client.
+    pub identity: IdentitySource,
+    /// The policy file (TOML); without one the embedded default applies: the bootstrap `admin` certificate is
+    /// an administrator and every other authenticated client a user of its own objects.
+    pub policy_file: Option<PathBuf>,
+    /// Addresses and CIDR blocks connections are accepted from, checked before the TLS handshake.
+    pub allow: Vec<String>,
+    /// Most connections one identity may hold open at once; more are closed right after the handshake.
+    pub max_connections_per_identity: usize,
+    /// Requests per second one identity may send across its connections (0: unlimited); requests beyond the
+    /// rate wait for their turn.
+    pub max_requests_per_second: u32,
+    /// The audit log.
+    pub audit: AuditSettings,
+}
+
+impl Default for AccessSettings {
+    fn default() -> Self {
+        AccessSettings {
+            identity: IdentitySource::default(),
+            policy_file: None,
+            allow: DEFAULT_ALLOW.iter().map(|s| s.to_string()).collect(),
+            max_connections_per_identity: IdentityLimitSettings::default()
+                .max_connections_per_identity,
+            max_requests_per_second: IdentityLimitSettings::default().max_requests_per_second,
+            audit: AuditSettings::default(),
+        }
+    }
+}
+
+impl AccessSettings {
+    /// The allow-list these settings describe.
+    pub fn allow_list(&self) -> Result<AllowList, ConfigError> {
+        AllowList::parse(&self.allow)
+            .map_err(|e| ConfigError::Invalid(format!("access.allow: {e}")))
+    }
+
+    /// The per-identity limits these settings describe.
+    pub fn identity_limits(&self) -> IdentityLimitSettings {
+        IdentityLimitSettings {
+            max_connections_per_identity: self.max_connections_per_identity,
+            max_requests_per_second: self.max_requests_per_second,
+        }
+    }
+
+    /// Where the audit log is written.
+    pub fn audit_dir(&self, data_dir: &Path) -> PathBuf {
+        self.audit
+            .dir
+            .clone()
+            .unwrap_or_else(|| data_dir.join("audit"))
+    }
 }
 
 /// Where the TLS material is read from.
@@ -80,6 +144,7 @@ impl Default for ServerConfig {
             tls: TlsFiles::default(),
             limits: ConnectionLimits::default(),
             backup: BackupConfig::default(),
+            access: AccessSettings::default(),
         }
     }
 }
@@ -184,6 +249,17 @@ impl ServerConfig {
                 "limits.max_connections is too large".into(),
             ));
         }
+        self.access.allow_list()?;
+        if self.access.max_connections_per_identity == 0 {
+            return Err(ConfigError::Invalid(
+                "access.max_connections_per_identity must be at least 1".into(),
+            ));
+        }
+        if self.access.audit.max_file_bytes < 4096 {
+            return Err(ConfigError::Invalid(
+                "access.audit.max_file_bytes must be at least 4096".into(),
+            ));
+        }
         let timeouts = [
             ("read_timeout", l.read_timeout),
             ("idle_timeout", l.idle_timeout),
@@ -239,6 +315,8 @@ impl ServerConfig {
             &mut self.tls.cert_chain,
             &mut self.tls.private_key,
             &mut self.tls.client_ca,
+            &mut self.access.policy_file,
+            &mut self.access.audit.dir,
         ]
         .into_iter()
         .flatten()
@@ -366,6 +444,47 @@ mod tests {
     }
 
     #[test]
+    fn access_settings_can_be_set() {
+        let config = ServerConfig::from_toml(
+            r#"
+            [access]
+            identity = "san-dns"
+            policy_file = "/etc/kmipd/policy.toml"
+            allow = ["10.0.0.0/8", "::1"]
+            max_connections_per_identity = 4
+            max_requests_per_second = 100
+            [access.audit]
+            dir = "/var/log/kmipd"
+            max_file_bytes = 1048576
+            rotate_after = "1h"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.access.identity, IdentitySource::SanDns);
+        assert_eq!(config.access.max_requests_per_second, 100);
+        assert_eq!(config.access.max_connections_per_identity, 4);
+        assert_eq!(config.access.audit.rotate_after, Duration::from_secs(3600));
+        assert!(
+            config
+                .access
+                .allow_list()
+                .unwrap()
+                .permits("10.1.2.3".parse().unwrap())
+        );
+        assert!(ServerConfig::from_toml("[access]\nallow = [\"10.0.0.0/40\"]").is_err());
+        assert!(ServerConfig::from_toml("[access]\nmax_connections_per_identity = 0").is_err());
+        assert!(ServerConfig::from_toml("[access]\nidentity = \"serial\"").is_err());
+        let default = ServerConfig::default();
+        assert!(
+            !default
+                .access
+                .allow_list()
+                .unwrap()
+                .permits("192.168.1.1".parse().unwrap())
+        );
+    }
+
+    #[test]
     fn unknown_keys_are_refused() {
         assert!(ServerConfig::from_toml("listen_port = 5696").is_err());
         assert!(ServerConfig::from_toml("[limits]\nmax_conections = 5").is_err());
@@ -404,6 +523,9 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("kmipd.example.toml");
         let config = ServerConfig::load(&path).unwrap();
         assert_eq!(config.limits, ConnectionLimits::default());
+        let mut access = config.access.clone();
+        access.audit.dir = None;
+        assert_eq!(access, AccessSettings::default());
         assert_eq!(config.listen.port(), KMIP_PORT);
         assert_eq!(config.backup, crate::backup::BackupConfig::default());
     }

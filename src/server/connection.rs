@@ -17,7 +17,8 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{debug, error, info, warn};
 use zeroize::Zeroizing;
 
-use crate::access::Caller;
+use crate::access::limits::IdentityLimits;
+use crate::access::{Caller, IdentitySource};
 use crate::server::config::ConnectionLimits;
 use crate::server::handler::FrameHandler;
 use crate::ttlv::{HEADER_LEN, TtlvError, frame_len};
@@ -47,13 +48,25 @@ enum End {
     Io(io::Error),
 }
 
+/// How a connection's client is named and what each identity is held to.
+#[derive(Clone, Debug)]
+pub(crate) struct Admission {
+    /// The certificate field that names the client.
+    pub identity: IdentitySource,
+    /// Connections and request rate per identity, shared by every connection.
+    pub limits: IdentityLimits,
+}
+
 /// Serves one accepted TCP connection until it ends; `permit` holds its place under the connection limit.
+// Each argument is one independent piece the accept loop hands over; bundling them would only rename them.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn serve(
     tcp: TcpStream,
     peer: SocketAddr,
     acceptor: TlsAcceptor,
     handler: Arc<dyn FrameHandler>,
     limits: ConnectionLimits,
+    admission: Admission,
     mut shutdown: watch::Receiver<bool>,
     permit: OwnedSemaphorePermit,
 ) {
@@ -89,7 +102,12 @@ pub(crate) async fn serve(
         warn!(%peer, "TLS session without a client certificate; closing");
         return;
     };
-    let caller = Caller::from_certificate(peer, certificate);
+    let caller = Caller::from_certificate_by(peer, certificate, admission.identity);
+    let Some(_slot) = admission.limits.connect(&caller.identity) else {
+        warn!(%peer, identity = %caller.identity, "per-identity connection limit reached; closing");
+        let _ = timeout(limits.write_timeout, stream.shutdown()).await;
+        return;
+    };
     info!(
         %peer,
         identity = %caller.identity,
@@ -97,7 +115,15 @@ pub(crate) async fn serve(
         "client connected"
     );
 
-    let end = serve_requests(&mut stream, &caller, &handler, &limits, &mut shutdown).await;
+    let end = serve_requests(
+        &mut stream,
+        &caller,
+        &handler,
+        &limits,
+        &admission.limits,
+        &mut shutdown,
+    )
+    .await;
     match &end {
         End::PeerClosed | End::Shutdown | End::CloseRequested => {
             debug!(%peer, identity = %caller.identity, reason = ?end, "connection closed")
@@ -124,6 +150,7 @@ async fn serve_requests<S: AsyncRead + AsyncWrite + Unpin>(
     caller: &Caller,
     handler: &Arc<dyn FrameHandler>,
     limits: &ConnectionLimits,
+    identity_limits: &IdentityLimits,
     shutdown: &mut watch::Receiver<bool>,
 ) -> End {
     loop {
@@ -141,6 +168,15 @@ async fn serve_requests<S: AsyncRead + AsyncWrite + Unpin>(
             }
         };
 
+        // Over its request rate, an identity waits for its turn (its other connections too), not the others.
+        let delay = identity_limits.request_delay(&caller.identity);
+        if !delay.is_zero() {
+            debug!(identity = %caller.identity, ?delay, "request rate limit: delaying");
+            tokio::select! {
+                _ = shutdown_signalled(shutdown) => return End::Shutdown,
+                _ = tokio::time::sleep(delay) => {}
+            }
+        }
         let worker = handler.clone();
         let worker_caller = caller.clone();
         let answered = tokio::task::spawn_blocking(move || {

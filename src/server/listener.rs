@@ -13,8 +13,9 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tracing::{error, info, warn};
 
+use crate::access::limits::IdentityLimits;
 use crate::server::config::{ConfigError, ServerConfig};
-use crate::server::connection;
+use crate::server::connection::{self, Admission};
 use crate::server::handler::FrameHandler;
 use crate::server::tls::{TlsError, server_tls_config};
 
@@ -58,6 +59,11 @@ pub async fn run_with_listener(
     config.validate()?;
     let acceptor = TlsAcceptor::from(server_tls_config(&config)?);
     let limits = config.limits;
+    let allow = config.access.allow_list()?;
+    let admission = Admission {
+        identity: config.access.identity,
+        limits: IdentityLimits::new(config.access.identity_limits()),
+    };
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let (stop_sender, stop_receiver) = watch::channel(false);
     let mut connections = JoinSet::new();
@@ -77,6 +83,12 @@ pub async fn run_with_listener(
             }
             accepted = listener.accept() => match accepted {
                 Ok((tcp, peer)) => {
+                    // Before any TLS byte: an address outside the allow-list is closed at once.
+                    if !allow.permits(peer.ip()) {
+                        warn!(%peer, "address not in the allow-list; closing before the handshake");
+                        drop(tcp);
+                        continue;
+                    }
                     let Ok(permit) = permits.clone().try_acquire_owned() else {
                         warn!(%peer, limit = limits.max_connections, "connection limit reached; closing");
                         drop(tcp);
@@ -88,6 +100,7 @@ pub async fn run_with_listener(
                         acceptor.clone(),
                         handler.clone(),
                         limits,
+                        admission.clone(),
                         stop_receiver.clone(),
                         permit,
                     ));

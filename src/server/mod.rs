@@ -12,6 +12,6 @@ mod listener;
 pub mod pki;
 pub mod tls;
 
-pub use config::{ConfigError, ConnectionLimits, ServerConfig, TlsFiles};
+pub use config::{AccessSettings, ConfigError, ConnectionLimits, ServerConfig, TlsFiles};
 pub use handler::{FrameHandler, Reply};
 pub use listener::{ServerError, run, run_with_listener};

@@ -17,6 +17,10 @@ pub enum ChangeKind {
     Delete = 2,
     /// A data key was created; `uid` is the key's id and the payload its creation time and wrapped bytes.
     DataKey = 3,
+    /// An access-control entry (owner, grant) was set; `uid` is its key and the payload its value.
+    AccessSet = 10,
+    /// An access-control entry was removed; `uid` is its key, the payload is empty.
+    AccessClear = 11,
 }
 
 impl ChangeKind {
@@ -26,6 +30,8 @@ impl ChangeKind {
             1 => Some(ChangeKind::Put),
             2 => Some(ChangeKind::Delete),
             3 => Some(ChangeKind::DataKey),
+            10 => Some(ChangeKind::AccessSet),
+            11 => Some(ChangeKind::AccessClear),
             _ => None,
         }
     }

@@ -108,6 +108,19 @@ pub enum Mutation {
         /// The record's uid.
         uid: String,
     },
+    /// Set an access-control entry (an object's owner, a grant): replicated like objects so that every zone
+    /// decides alike. Keys and values are opaque to the store.
+    SetAccess {
+        /// The entry's key.
+        key: String,
+        /// Its value.
+        value: Vec<u8>,
+    },
+    /// Remove an access-control entry (absent is not an error).
+    ClearAccess {
+        /// The entry's key.
+        key: String,
+    },
 }
 
 /// One entry of the ordered change log: what a replica applies, in `seq` order, with [`Store::apply_change`].
@@ -382,6 +395,40 @@ impl Store {
         })
     }
 
+    /// The access-control entry stored under `key`.
+    pub fn access_entry(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.with_reader(|conn| {
+            Ok(conn
+                .prepare_cached("SELECT value FROM access_entries WHERE key = ?")?
+                .query_row([key], |r| r.get(0))
+                .optional()?)
+        })
+    }
+
+    /// Every access-control entry whose key starts with `prefix`, in key order.
+    pub fn access_entries(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.with_reader(|conn| {
+            // Keys are compared as text; `prefix || char(0x10FFFF)` bounds the range without LIKE escaping.
+            let mut stmt = conn.prepare_cached(
+                "SELECT key, value FROM access_entries WHERE key >= ?1 AND key < ?1 || char(1114111) ORDER BY key",
+            )?;
+            let rows = stmt.query_map([prefix], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    /// The text search keys of the instances of attribute `name` of object `uid` (no decryption): what the
+    /// access layer needs to know an object's groups.
+    pub fn attribute_texts(&self, uid: &str, name: &str) -> Result<Vec<String>, StoreError> {
+        self.with_reader(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT text_key FROM attributes WHERE uid = ? AND name = ? AND text_key IS NOT NULL ORDER BY pos",
+            )?;
+            let rows = stmt.query_map([uid, name], |r| r.get(0))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
     /// Applies `mutations` in one durable transaction, appending one change row per mutation (plus one per
     /// data key generated); returns the last sequence number written (the current one when empty).
     ///
@@ -533,6 +580,16 @@ impl Store {
                     *seq += 1;
                     insert_change(tx, *seq, now, ChangeKind::Delete, &uid, &[])?;
                 }
+                Mutation::SetAccess { key, value } => {
+                    set_access(tx, &key, &value)?;
+                    *seq += 1;
+                    insert_change(tx, *seq, now, ChangeKind::AccessSet, &key, &value)?;
+                }
+                Mutation::ClearAccess { key } => {
+                    clear_access(tx, &key)?;
+                    *seq += 1;
+                    insert_change(tx, *seq, now, ChangeKind::AccessClear, &key, &[])?;
+                }
             }
         }
         Ok(())
@@ -644,6 +701,8 @@ impl Store {
                 write_object(&tx, &change.uid, &stored)?;
             }
             ChangeKind::Delete => delete_object(&tx, &change.uid)?,
+            ChangeKind::AccessSet => set_access(&tx, &change.uid, &change.payload)?,
+            ChangeKind::AccessClear => clear_access(&tx, &change.uid)?,
             ChangeKind::DataKey => {
                 let (created_ms, wrapped) =
                     changes::decode_data_key(&change.payload).map_err(corrupt)?;
@@ -918,6 +977,18 @@ fn write_object(conn: &Connection, uid: &str, obj: &StoredObject) -> Result<(), 
             uid, a.name, a.index, pos, a.value, int_key, text_key
         ])?;
     }
+    Ok(())
+}
+
+fn set_access(conn: &Connection, key: &str, value: &[u8]) -> Result<(), StoreError> {
+    conn.prepare_cached("INSERT OR REPLACE INTO access_entries (key, value) VALUES (?, ?)")?
+        .execute(params![key, value])?;
+    Ok(())
+}
+
+fn clear_access(conn: &Connection, key: &str) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM access_entries WHERE key = ?")?
+        .execute([key])?;
     Ok(())
 }
 

@@ -62,14 +62,28 @@ CREATE TABLE changes (
 );
 ";
 
+/// Version 2: access-control entries (object owners, grants), opaque keys and values written by `access`.
+const V2: &str = "
+CREATE TABLE access_entries (
+    key   TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+) WITHOUT ROWID;
+";
+
 /// Every step, in order. The last one's `to_version` is [`SCHEMA_VERSION`].
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    to_version: 1,
-    sql: V1,
-}];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        to_version: 1,
+        sql: V1,
+    },
+    Migration {
+        to_version: 2,
+        sql: V2,
+    },
+];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The file's `user_version`.
 pub(crate) fn version(conn: &Connection) -> Result<u32, StoreError> {

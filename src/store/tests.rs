@@ -614,17 +614,18 @@ fn schema_migrates_old_files_and_refuses_newer_ones() {
 
     // A later step applies on top of an existing file and keeps its rows.
     let mut conn = Connection::open(&path).unwrap();
-    let steps = [
-        schema::Migration {
-            to_version: 1,
+    let later = SCHEMA_VERSION + 1;
+    let mut steps: Vec<schema::Migration> = (1..=SCHEMA_VERSION)
+        .map(|to_version| schema::Migration {
+            to_version,
             sql: "SELECT 1",
-        },
-        schema::Migration {
-            to_version: 2,
-            sql: "ALTER TABLE leftover ADD COLUMN y TEXT DEFAULT 'new';",
-        },
-    ];
-    assert_eq!(schema::migrate(&mut conn, &steps).unwrap(), 2);
+        })
+        .collect();
+    steps.push(schema::Migration {
+        to_version: later,
+        sql: "ALTER TABLE leftover ADD COLUMN y TEXT DEFAULT 'new';",
+    });
+    assert_eq!(schema::migrate(&mut conn, &steps).unwrap(), later);
     let row: (i64, String) = conn
         .query_row("SELECT x, y FROM leftover", [], |r| {
             Ok((r.get(0)?, r.get(1)?))
@@ -633,15 +634,13 @@ fn schema_migrates_old_files_and_refuses_newer_ones() {
     assert_eq!(row, (7, "new".to_string()));
     drop(conn);
 
-    // This build knows only version 1: refuse the version-2 file clearly.
+    // This build knows only up to SCHEMA_VERSION: refuse the later file clearly.
     let err = Store::open(&path, MasterKey::from_bytes(KEY_A)).unwrap_err();
     assert!(
         matches!(
             err,
-            StoreError::SchemaTooNew {
-                found: 2,
-                supported: 1
-            }
+            StoreError::SchemaTooNew { found, supported }
+                if found == later && supported == SCHEMA_VERSION
         ),
         "{err}"
     );

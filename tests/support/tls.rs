@@ -34,6 +34,14 @@ pub struct TlsServer {
 impl TlsServer {
     /// Starts serving `handler` (an `Arc<Engine>` in practice) on a free loopback port.
     pub fn start(handler: Arc<dyn FrameHandler>) -> TlsServer {
+        TlsServer::start_with(handler, |_| {})
+    }
+
+    /// [`TlsServer::start`] with the server configuration adjusted by `adjust` (access settings, limits).
+    pub fn start_with(
+        handler: Arc<dyn FrameHandler>,
+        adjust: impl FnOnce(&mut ServerConfig),
+    ) -> TlsServer {
         let (ca, ca_pair) =
             CertificateAuthority::generate("test CA", 30, KeyType::EcdsaP256).unwrap();
         let server = ca
@@ -65,6 +73,8 @@ impl TlsServer {
             },
             ..ServerConfig::default()
         };
+        let mut config = config;
+        adjust(&mut config);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -98,6 +108,20 @@ impl TlsServer {
     pub fn connect_as(&self, name: &str) -> KmipClient {
         let pair = self.ca.issue_client(name, 30, KeyType::EcdsaP256).unwrap();
         KmipClient::connect(self.address, &self.ca_pem, &pair)
+    }
+
+    /// Writes `<name>.pem`, `<name>.key` (a client certificate for `name`) and `ca.pem` into `dir`, for
+    /// clients that read files (the `kmipd` commands); returns (ca, certificate, key).
+    pub fn client_files(
+        &self,
+        name: &str,
+        dir: &std::path::Path,
+    ) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+        let pair = self.ca.issue_client(name, 30, KeyType::EcdsaP256).unwrap();
+        let (certificate, key) = write_pair(dir, name, &pair).unwrap();
+        let ca = dir.join("ca.pem");
+        std::fs::write(&ca, &self.ca_pem).unwrap();
+        (ca, certificate, key)
     }
 }
 
