@@ -168,10 +168,14 @@ fn engine(config: &ServerConfig) -> Result<Arc<dyn FrameHandler>, String> {
         limits: config.limits.ttlv(),
         data_dir: config.data_dir.clone(),
         master_key,
+        zones: Some(config.zones_config()),
         ..EngineConfig::default()
     })
     .map_err(|e| e.to_string())?;
-    info!(store = %engine.store().path().display(), "store open");
+    for zone in engine.store().status() {
+        info!(zone = %zone.name, path = %zone.path.display(), up = zone.up, last_seq = zone.last_seq,
+            reason = zone.reason.as_deref(), "zone");
+    }
     Ok(Arc::new(engine))
 }
 

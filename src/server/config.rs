@@ -26,6 +26,31 @@ pub struct ServerConfig {
     pub tls: TlsFiles,
     /// Bounds every peer is held to.
     pub limits: ConnectionLimits,
+    /// Where the two zone copies of the store live (in this process).
+    pub zones: ZoneDirs,
+}
+
+/// The in-process zones: two directories, ideally on two disks, each holding a full copy of the store.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ZoneDirs {
+    /// Zone `a` (the one that numbers changes); default `<data_dir>/zone-a`.
+    pub a: Option<PathBuf>,
+    /// Zone `b`; default `<data_dir>/zone-b`.
+    pub b: Option<PathBuf>,
+    /// How often a zone that is down is retried (it catches up and returns by itself).
+    #[serde(deserialize_with = "duration_text")]
+    pub recheck_interval: Duration,
+}
+
+impl Default for ZoneDirs {
+    fn default() -> Self {
+        ZoneDirs {
+            a: None,
+            b: None,
+            recheck_interval: Duration::from_secs(1),
+        }
+    }
 }
 
 /// Where the TLS material is read from.
@@ -76,6 +101,7 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("./kmipd-data"),
             tls: TlsFiles::default(),
             limits: ConnectionLimits::default(),
+            zones: ZoneDirs::default(),
         }
     }
 }
@@ -220,6 +246,18 @@ impl ServerConfig {
             .unwrap_or_else(|| self.data_dir.join("client-ca.pem"))
     }
 
+    /// The zones the engine commits every change to.
+    pub fn zones_config(&self) -> crate::replication::ZonesConfig {
+        let mut zones = crate::replication::ZonesConfig::default_in(&self.data_dir);
+        for (spec, dir) in zones.zones.iter_mut().zip([&self.zones.a, &self.zones.b]) {
+            if let Some(dir) = dir {
+                spec.dir = dir.clone();
+            }
+        }
+        zones.recheck_interval = self.zones.recheck_interval;
+        zones
+    }
+
     fn resolve_relative_to(&mut self, base: &Path) {
         let resolve = |p: &mut PathBuf| {
             if p.is_relative() {
@@ -231,6 +269,8 @@ impl ServerConfig {
             &mut self.tls.cert_chain,
             &mut self.tls.private_key,
             &mut self.tls.client_ca,
+            &mut self.zones.a,
+            &mut self.zones.b,
         ]
         .into_iter()
         .flatten()
