@@ -119,13 +119,27 @@ pub struct KmipClient {
 
 impl KmipClient {
     fn connect(address: SocketAddr, ca_pem: &str, client: &IssuedPair) -> KmipClient {
+        KmipClient::connect_with_pem(
+            address,
+            ca_pem,
+            &client.certificate_pem,
+            &client.private_key_pem,
+        )
+    }
+
+    /// A connection trusting `ca_pem`, presenting the PEM certificate and key given (another server's files).
+    pub fn connect_with_pem(
+        address: SocketAddr,
+        ca_pem: &str,
+        certificate_pem: &str,
+        private_key_pem: &str,
+    ) -> KmipClient {
         let mut roots = rustls::RootCertStore::empty();
         roots
             .add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap())
             .unwrap();
-        let chain =
-            vec![CertificateDer::from_pem_slice(client.certificate_pem.as_bytes()).unwrap()];
-        let key = PrivateKeyDer::from_pem_slice(client.private_key_pem.as_bytes()).unwrap();
+        let chain = vec![CertificateDer::from_pem_slice(certificate_pem.as_bytes()).unwrap()];
+        let key = PrivateKeyDer::from_pem_slice(private_key_pem.as_bytes()).unwrap();
         let config = rustls::ClientConfig::builder_with_provider(kmipd::server::tls::provider())
             .with_safe_default_protocol_versions()
             .unwrap()
