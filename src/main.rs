@@ -10,10 +10,13 @@ use clap::{Args, Parser, Subcommand};
 use tracing::{error, info};
 
 use kmipd::ops::{Engine, EngineConfig};
+use kmipd::replication::node::Node;
 use kmipd::server::bootstrap::{self, DevFiles};
 use kmipd::server::pki::{CertificateAuthority, KeyType, LEAF_VALIDITY_DAYS, write_pair};
 use kmipd::server::{FrameHandler, ServerConfig};
 use kmipd::store::{MASTER_KEY_ENV, MasterKeySource};
+
+mod nodes;
 
 #[derive(Parser)]
 #[command(name = "kmipd", version, about = "A KMIP key-management server")]
@@ -30,6 +33,19 @@ enum Command {
     /// Issue certificates from your own CA.
     #[command(subcommand)]
     Cert(CertCommand),
+    /// Show each zone (and, for a node, its peers and remote-region lag): role, last sequence, reachability.
+    Status(ServeArgs),
+    /// Rebuild this node's zone from the remote-region copy (the zone file must be new or empty).
+    Restore(RestoreArgs),
+}
+
+#[derive(Args)]
+struct RestoreArgs {
+    #[command(flatten)]
+    serve: ServeArgs,
+    /// Take every change the remote-region node (the first of `[node].remotes`) holds.
+    #[arg(long)]
+    from_remote: bool,
 }
 
 #[derive(Args)]
@@ -102,6 +118,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Cert(command) => cert(command),
+        Command::Status(args) => status(args),
+        Command::Restore(args) => restore(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -112,19 +130,26 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(args: ServeArgs) -> Result<(), String> {
-    let embedded_default = args.config.is_none();
+/// The configuration `serve`, `status` and `restore` work from: the file (or the embedded default) with the
+/// command line's overrides.
+fn load_config(args: &ServeArgs) -> Result<ServerConfig, String> {
     let mut config = match &args.config {
         Some(path) => ServerConfig::load(path).map_err(|e| e.to_string())?,
         None => ServerConfig::default(),
     };
-    if let Some(dir) = args.data_dir {
-        config.data_dir = dir;
+    if let Some(dir) = &args.data_dir {
+        config.data_dir = dir.clone();
     }
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
     config.validate().map_err(|e| e.to_string())?;
+    Ok(config)
+}
+
+fn serve(args: ServeArgs) -> Result<(), String> {
+    let embedded_default = args.config.is_none();
+    let mut config = load_config(&args)?;
 
     if embedded_default {
         let made = bootstrap::ensure_dev_files(&config.data_dir, config.listen)
@@ -149,26 +174,33 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    let handler = engine(&config)?;
-    runtime
+    let (handler, node) = engine(&config)?;
+    let served = runtime
         .block_on(kmipd::server::run(config, handler, shutdown_signal()))
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string());
+    drop(node);
+    served
 }
 
 /// The request handler `serve` runs: the KMIP engine over the store in the data directory, holding requests to
 /// the configured TTLV limits. The master key comes from `KMIPD_MASTER_KEY` when set, else from (or is generated
 /// into) the data directory.
-fn engine(config: &ServerConfig) -> Result<Arc<dyn FrameHandler>, String> {
-    let master_key = if std::env::var_os(MASTER_KEY_ENV).is_some() {
-        MasterKeySource::Env(MASTER_KEY_ENV.to_string())
-    } else {
-        MasterKeySource::DataDir
+/// The request handler and, in a multi-node deployment, the running node (kept alive while serving).
+type Serving = (Arc<dyn FrameHandler>, Option<Arc<Node>>);
+
+fn engine(config: &ServerConfig) -> Result<Serving, String> {
+    let (zones, setup) = match &config.node {
+        Some(settings) => {
+            let plan = nodes::plan(config, settings)?;
+            (plan.zones, Some(plan.setup))
+        }
+        None => (config.zones_config(), None),
     };
     let engine = Engine::open(EngineConfig {
         limits: config.limits.ttlv(),
         data_dir: config.data_dir.clone(),
-        master_key,
-        zones: Some(config.zones_config()),
+        master_key: master_key_source(),
+        zones: Some(zones),
         ..EngineConfig::default()
     })
     .map_err(|e| e.to_string())?;
@@ -176,7 +208,106 @@ fn engine(config: &ServerConfig) -> Result<Arc<dyn FrameHandler>, String> {
         info!(zone = %zone.name, path = %zone.path.display(), up = zone.up, last_seq = zone.last_seq,
             reason = zone.reason.as_deref(), "zone");
     }
-    Ok(Arc::new(engine))
+    let node = match setup {
+        Some(setup) => Some(
+            Node::start(setup, engine.store().clone())
+                .map_err(|e| format!("cannot open the node port: {e}"))?,
+        ),
+        None => None,
+    };
+    Ok((Arc::new(engine), node))
+}
+
+/// `KMIPD_MASTER_KEY` when set, else the data directory's key file. Every node of a deployment needs the same
+/// master key: data keys travel wrapped under it.
+fn master_key_source() -> MasterKeySource {
+    if std::env::var_os(MASTER_KEY_ENV).is_some() {
+        MasterKeySource::Env(MASTER_KEY_ENV.to_string())
+    } else {
+        MasterKeySource::DataDir
+    }
+}
+
+fn status(args: ServeArgs) -> Result<(), String> {
+    let config = load_config(&args)?;
+    let text = match &config.node {
+        Some(settings) => nodes::own_link(&config, settings)?
+            .status()
+            .map_err(|e| e.to_string())?,
+        None => {
+            let zones: Vec<serde_json::Value> = config
+                .zones_config()
+                .zones
+                .iter()
+                .map(|z| {
+                    let path = z.dir.join(kmipd::store::DB_FILE_NAME);
+                    let last_seq = kmipd::replication::zones::read_last_seq(&path);
+                    serde_json::json!({
+                        "name": z.name,
+                        "location": path.display().to_string(),
+                        "readable": last_seq.is_some(),
+                        "last_seq": last_seq,
+                    })
+                })
+                .collect();
+            let seqs: Vec<_> = zones.iter().map(|z| z["last_seq"].clone()).collect();
+            serde_json::json!({
+                "role": "embedded (both zones in one process)",
+                "zones": zones,
+                "in_step": seqs.windows(2).all(|w| w[0] == w[1]),
+                "backup": null,
+            })
+            .to_string()
+        }
+    };
+    println!("{text}");
+    Ok(())
+}
+
+fn restore(args: RestoreArgs) -> Result<(), String> {
+    if !args.from_remote {
+        return Err(
+            "say where from: --from-remote (backups: `kmipd restore --from-backup`)".into(),
+        );
+    }
+    let config = load_config(&args.serve)?;
+    let settings = config
+        .node
+        .as_ref()
+        .ok_or("--from-remote needs a [node] configuration naming the remote in `remotes`")?;
+    let plan = nodes::plan(&config, settings)?;
+    let remote = plan
+        .setup
+        .remotes
+        .first()
+        .ok_or("[node].remotes names no remote-region node")?;
+    let dir = plan
+        .zones
+        .zones
+        .first()
+        .map(|z| z.dir.clone())
+        .ok_or("no zone directory")?;
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let master = master_key_source()
+        .load(&config.data_dir)
+        .map_err(|e| e.to_string())?;
+    let store = kmipd::store::Store::open(&dir.join(kmipd::store::DB_FILE_NAME), master)
+        .map_err(|e| e.to_string())?;
+    let before = store.last_seq().map_err(|e| e.to_string())?;
+    if before != 0 {
+        return Err(format!(
+            "zone {} already holds changes up to {before}; restore into a new directory",
+            dir.display()
+        ));
+    }
+    let last =
+        kmipd::replication::node::restore_from_remote(remote, &store).map_err(|e| e.to_string())?;
+    println!(
+        "restored zone {} from remote {} up to sequence {last}",
+        dir.display(),
+        remote.address()
+    );
+    Ok(())
 }
 
 /// Completes on SIGTERM or Ctrl-C (SIGINT).

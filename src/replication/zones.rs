@@ -18,6 +18,35 @@ use crate::store::{
     Store, StoreError, StoreOptions,
 };
 
+/// A copy of the change stream that can be read from and shipped to: a local zone file ([`Store`]) or a zone
+/// node reached over mutual TLS.
+pub trait Replica: Send + Sync {
+    /// The last sequence number the copy durably holds.
+    fn last_seq(&self) -> Result<u64, StoreError>;
+    /// Up to `max` changes above `after`, in order.
+    fn changes_since(&self, after: u64, max: usize) -> Result<Vec<ChangeRecord>, StoreError>;
+    /// Applies a run of changes in one durable transaction; returns how many were new.
+    fn apply_changes(&self, changes: &[ChangeRecord]) -> Result<usize, StoreError>;
+}
+
+impl Replica for Store {
+    fn last_seq(&self) -> Result<u64, StoreError> {
+        Store::last_seq(self)
+    }
+    fn changes_since(&self, after: u64, max: usize) -> Result<Vec<ChangeRecord>, StoreError> {
+        Store::changes_since(self, after, max)
+    }
+    fn apply_changes(&self, changes: &[ChangeRecord]) -> Result<usize, StoreError> {
+        Store::apply_changes(self, changes)
+    }
+}
+
+/// Where a follower node sends changes it is asked to make: the sequencer node.
+pub trait Forwarder: Send + Sync {
+    /// Has the sequencer commit `mutations` (in every zone); returns the sequence number given.
+    fn commit(&self, mutations: Vec<Mutation>) -> Result<u64, StoreError>;
+}
+
 /// Default directory names of the two zones inside the data directory.
 pub const DEFAULT_ZONE_DIRS: [&str; 2] = ["zone-a", "zone-b"];
 
@@ -30,7 +59,38 @@ pub struct ZonesConfig {
     pub recheck_interval: Duration,
     /// Most changes shipped to a zone in one transaction while it catches up.
     pub ship_batch_max: usize,
+    /// Zones held by other nodes (over mutual TLS), after the local ones: each must hold a change before it
+    /// is acknowledged, exactly like a local zone.
+    pub nodes: Vec<NodeZone>,
 }
+
+/// A zone that is another node.
+#[derive(Clone)]
+pub struct NodeZone {
+    /// The zone's name.
+    pub name: String,
+    /// Where it is (for status and errors).
+    pub address: String,
+    /// The connection to it.
+    pub replica: Arc<dyn Replica>,
+}
+
+impl std::fmt::Debug for NodeZone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeZone")
+            .field("name", &self.name)
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for NodeZone {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.address == other.address
+    }
+}
+
+impl Eq for NodeZone {}
 
 /// One zone: a name operators recognise and the directory of its SQLite file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,6 +115,20 @@ impl ZonesConfig {
                 .collect(),
             recheck_interval: Duration::from_secs(1),
             ship_batch_max: 1_000,
+            nodes: Vec::new(),
+        }
+    }
+
+    /// One local zone only (a node of a multi-node deployment holds one zone; the others are `nodes`).
+    pub fn one_local(name: &str, dir: PathBuf) -> ZonesConfig {
+        ZonesConfig {
+            zones: vec![ZoneSpec {
+                name: name.to_string(),
+                dir,
+            }],
+            recheck_interval: Duration::from_secs(1),
+            ship_batch_max: 1_000,
+            nodes: Vec::new(),
         }
     }
 }
@@ -103,8 +177,9 @@ fn file_id(path: &Path) -> std::io::Result<FileId> {
 /// A zone's open store while it is up; the reason while it is down.
 enum ZoneState {
     Up {
-        store: Arc<Store>,
-        file: FileId,
+        replica: Arc<dyn Replica>,
+        /// The local file (None for a node zone), for reads and the file check.
+        local: Option<(Arc<Store>, FileId)>,
         /// The last sequence number this zone durably holds, as far as this process shipped it.
         applied: u64,
     },
@@ -116,7 +191,10 @@ enum ZoneState {
 
 struct Zone {
     spec: ZoneSpec,
+    /// The database file (local zones) or the node's address.
     path: PathBuf,
+    /// Set for a zone held by another node.
+    node: Option<Arc<dyn Replica>>,
     state: RwLock<ZoneState>,
 }
 
@@ -129,9 +207,21 @@ impl Zone {
         self.state.write().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The local store while the zone is up (reads are served from local zones only).
     fn store(&self) -> Option<Arc<Store>> {
         match &*self.read() {
-            ZoneState::Up { store, .. } => Some(store.clone()),
+            ZoneState::Up {
+                local: Some((store, _)),
+                ..
+            } => Some(store.clone()),
+            _ => None,
+        }
+    }
+
+    /// The copy to ship to while the zone is up.
+    fn replica(&self) -> Option<Arc<dyn Replica>> {
+        match &*self.read() {
+            ZoneState::Up { replica, .. } => Some(replica.clone()),
             ZoneState::Down { .. } => None,
         }
     }
@@ -167,7 +257,11 @@ impl Zone {
     /// Whether the file the zone writes is still the file at its path (not removed or replaced).
     fn check_file(&self) -> Result<(), String> {
         let expected = match &*self.read() {
-            ZoneState::Up { file, .. } => *file,
+            ZoneState::Up {
+                local: Some((_, file)),
+                ..
+            } => *file,
+            ZoneState::Up { local: None, .. } => return Ok(()),
             ZoneState::Down { reason, .. } => return Err(reason.clone()),
         };
         match file_id(&self.path) {
@@ -213,6 +307,10 @@ struct Inner {
     /// The highest sequence number acknowledged to a caller: a zone may only come back alone (with no zone
     /// up to catch up from) when it holds at least this much.
     acked: AtomicU64,
+    /// Set on a follower node: changes go to the sequencer node, which ships them back here before answering.
+    forward: RwLock<Option<Arc<dyn Forwarder>>>,
+    /// Why reads are refused (a node not yet known to be current, the remote-region copy); None = served.
+    read_refusal: RwLock<Option<String>>,
 }
 
 /// The zones as one store: the engine's view. `Send + Sync`; share it in an `Arc`.
@@ -248,8 +346,8 @@ impl ZonedStore {
             let path = spec.dir.join(DB_FILE_NAME);
             let state = match open_zone(&spec.dir, &path, &master, &options, true) {
                 Ok((store, file, applied)) => ZoneState::Up {
-                    store,
-                    file,
+                    replica: store.clone(),
+                    local: Some((store, file)),
                     applied,
                 },
                 Err(e) => {
@@ -265,7 +363,22 @@ impl ZonedStore {
             zones.push(Zone {
                 spec: spec.clone(),
                 path,
+                node: None,
                 state: RwLock::new(state),
+            });
+        }
+        for node in &config.nodes {
+            zones.push(Zone {
+                spec: ZoneSpec {
+                    name: node.name.clone(),
+                    dir: PathBuf::new(),
+                },
+                path: PathBuf::from(&node.address),
+                node: Some(node.replica.clone()),
+                state: RwLock::new(ZoneState::Down {
+                    reason: format!("node {} not reached yet", node.address),
+                    since: Instant::now(),
+                }),
             });
         }
         let inner = Arc::new(Inner {
@@ -275,11 +388,30 @@ impl ZonedStore {
             config,
             ship: Mutex::new(()),
             acked: AtomicU64::new(0),
+            forward: RwLock::new(None),
+            read_refusal: RwLock::new(None),
         });
         if inner.zones.iter().all(|z| z.store().is_none()) {
             return Err(first_error.unwrap_or(StoreError::Internal("no zone could be opened")));
         }
         inner.align_up_zones()?;
+        if !inner.config.nodes.is_empty() {
+            // A node that may have lost its file must not answer from it before comparing with its peers.
+            if inner
+                .zones
+                .first()
+                .and_then(Zone::store)
+                .map(|s| s.last_seq())
+                .transpose()?
+                == Some(0)
+            {
+                inner.refuse_reads(Some(
+                    "this node's zone is empty and has not caught up with the other zone yet"
+                        .into(),
+                ));
+            }
+            inner.recheck();
+        }
         start_monitor(&inner);
         Ok(ZonedStore { inner })
     }
@@ -304,9 +436,10 @@ impl ZonedStore {
                         dir,
                     },
                     path,
+                    node: None,
                     state: RwLock::new(ZoneState::Up {
-                        store,
-                        file,
+                        replica: store.clone(),
+                        local: Some((store, file)),
                         applied,
                     }),
                 }],
@@ -316,9 +449,12 @@ impl ZonedStore {
                     zones: Vec::new(),
                     recheck_interval: Duration::from_secs(1),
                     ship_batch_max: 1_000,
+                    nodes: Vec::new(),
                 },
                 ship: Mutex::new(()),
                 acked: AtomicU64::new(applied),
+                forward: RwLock::new(None),
+                read_refusal: RwLock::new(None),
             }),
         })
     }
@@ -374,8 +510,16 @@ impl ZonedStore {
     /// be down).
     pub fn commit(&self, mutations: Vec<Mutation>) -> Result<u64, StoreError> {
         let inner = &*self.inner;
+        let forward = inner
+            .forward
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(forward) = forward {
+            return inner.commit_through(&*forward, mutations);
+        }
         for zone in &inner.zones {
-            if zone.store().is_none() {
+            if zone.replica().is_none() {
                 return Err(zone.unavailable());
             }
         }
@@ -395,6 +539,77 @@ impl ZonedStore {
         Ok(seq)
     }
 
+    /// Makes this a follower node: changes are sent to `forward` (the sequencer node), which ships them back to
+    /// this node's zone before answering.
+    pub fn forward_changes_to(&self, forward: Arc<dyn Forwarder>) {
+        *self
+            .inner
+            .forward
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(forward);
+    }
+
+    /// Refuses reads with `reason` (Some) or serves them again (None): a node that cannot tell whether it is
+    /// current must not answer as if it were.
+    pub fn refuse_reads(&self, reason: Option<String>) {
+        self.inner.refuse_reads(reason);
+    }
+
+    /// Why reads are refused, if they are.
+    pub fn read_refusal(&self) -> Option<String> {
+        self.inner
+            .read_refusal
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The first zone's last sequence number, whether or not reads are served (replication, status).
+    pub fn local_last_seq(&self) -> Result<u64, StoreError> {
+        self.local()?.last_seq()
+    }
+
+    /// The first zone's changes above `after`, whether or not reads are served (replication).
+    pub fn local_changes_since(
+        &self,
+        after: u64,
+        max: usize,
+    ) -> Result<Vec<ChangeRecord>, StoreError> {
+        self.local()?.changes_since(after, max)
+    }
+
+    /// The highest sequence number this process acknowledged (or found in every zone at start).
+    pub fn acked_seq(&self) -> u64 {
+        self.inner.acked.load(Ordering::SeqCst)
+    }
+
+    fn local(&self) -> Result<Arc<Store>, StoreError> {
+        let zone = self
+            .inner
+            .zones
+            .first()
+            .ok_or(StoreError::Internal("no zone configured"))?;
+        zone.store().ok_or_else(|| zone.unavailable())
+    }
+
+    /// Applies changes shipped by the sequencer node to this node's (first) zone.
+    pub fn apply_shipped(&self, changes: &[ChangeRecord]) -> Result<u64, StoreError> {
+        let zone = self
+            .inner
+            .zones
+            .first()
+            .ok_or(StoreError::Internal("no zone configured"))?;
+        let store = zone.store().ok_or_else(|| zone.unavailable())?;
+        store
+            .apply_changes(changes)
+            .map_err(|e| self.inner.zone_error(zone, e))?;
+        let last = store.last_seq()?;
+        if let ZoneState::Up { applied, .. } = &mut *zone.write() {
+            *applied = last;
+        }
+        Ok(last)
+    }
+
     /// Every zone's role, state and last sequence number.
     pub fn status(&self) -> Vec<ZoneStatus> {
         self.inner
@@ -402,13 +617,14 @@ impl ZonedStore {
             .iter()
             .enumerate()
             .map(|(i, z)| {
-                let (up, reason, store) = match &*z.read() {
-                    ZoneState::Up { store, .. } => (true, None, Some(store.clone())),
+                let (up, reason, replica) = match &*z.read() {
+                    ZoneState::Up { replica, .. } => (true, None, Some(replica.clone())),
                     ZoneState::Down { reason, .. } => (false, Some(reason.clone()), None),
                 };
-                let last_seq = match store {
-                    Some(s) => s.last_seq().ok(),
-                    None => read_last_seq(&z.path),
+                let last_seq = match (replica, &z.node) {
+                    (Some(r), _) => r.last_seq().ok(),
+                    (None, None) => read_last_seq(&z.path),
+                    (None, Some(_)) => None,
                 };
                 ZoneStatus {
                     name: z.spec.name.clone(),
@@ -484,6 +700,18 @@ impl Inner {
     /// Runs a read on the first up zone; when it fails because the zone is failing, the zone is marked down
     /// and the next up zone answers.
     fn read<T>(&self, f: impl Fn(&Store) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        if let Some(reason) = self
+            .read_refusal
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+        {
+            let zone = self.zones.first().map_or("?", |z| z.spec.name.as_str());
+            return Err(StoreError::ZoneUnavailable {
+                zone: zone.to_string(),
+                reason,
+            });
+        }
         let mut first_error = None;
         for zone in &self.zones {
             let Some(store) = zone.store() else { continue };
@@ -505,6 +733,36 @@ impl Inner {
         }))
     }
 
+    fn refuse_reads(&self, reason: Option<String>) {
+        *self
+            .read_refusal
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = reason;
+    }
+
+    /// A follower node's commit: the sequencer numbers the change and ships it to this node's zone before it
+    /// answers, so once it answers the local zone already holds it (checked, never assumed).
+    fn commit_through(
+        &self,
+        forward: &dyn Forwarder,
+        mutations: Vec<Mutation>,
+    ) -> Result<u64, StoreError> {
+        let seq = forward.commit(mutations)?;
+        let zone = self
+            .zones
+            .first()
+            .ok_or(StoreError::Internal("no zone configured"))?;
+        let store = zone.store().ok_or_else(|| zone.unavailable())?;
+        let held = store.last_seq()?;
+        if held < seq {
+            return Err(StoreError::ZoneUnavailable {
+                zone: zone.spec.name.clone(),
+                reason: format!("the sequencer acknowledged {seq} but this zone holds {held}"),
+            });
+        }
+        Ok(seq)
+    }
+
     /// The error a change gets when `zone` failed with `e`: a failing file marks the zone down and names it;
     /// an error of the request itself (a constraint) passes through.
     fn zone_error(&self, zone: &Zone, e: StoreError) -> StoreError {
@@ -524,7 +782,7 @@ impl Inner {
         let Some((sequencer, followers)) = self.zones.split_first() else {
             return Err(StoreError::Internal("no zone configured"));
         };
-        let Some(source) = sequencer.store() else {
+        let Some(source) = sequencer.replica() else {
             return Err(sequencer.unavailable());
         };
         for zone in followers {
@@ -542,14 +800,16 @@ impl Inner {
     /// ship lock.
     fn ship_zone(
         &self,
-        source: &Store,
+        source: &Arc<dyn Replica>,
         sequencer: &Zone,
         zone: &Zone,
         seq: u64,
     ) -> Result<(), StoreError> {
         loop {
             let (target, applied) = match &*zone.read() {
-                ZoneState::Up { store, applied, .. } => (store.clone(), *applied),
+                ZoneState::Up {
+                    replica, applied, ..
+                } => (replica.clone(), *applied),
                 ZoneState::Down { .. } => return Err(zone.unavailable()),
             };
             if applied >= seq {
@@ -576,12 +836,14 @@ impl Inner {
     /// At start-up: brings every up zone to the most advanced one's sequence (catching up from its stream).
     fn align_up_zones(&self) -> Result<(), StoreError> {
         let _ship = self.lock_ship();
-        let mut best: Option<(Arc<Store>, u64)> = None;
+        let mut best: Option<(Arc<dyn Replica>, u64)> = None;
         for zone in &self.zones {
-            if let ZoneState::Up { store, applied, .. } = &*zone.read()
+            if let ZoneState::Up {
+                replica, applied, ..
+            } = &*zone.read()
                 && best.as_ref().is_none_or(|(_, b)| *applied > *b)
             {
-                best = Some((store.clone(), *applied));
+                best = Some((replica.clone(), *applied));
             }
         }
         let Some((source, target)) = best else {
@@ -589,7 +851,7 @@ impl Inner {
         };
         for zone in &self.zones {
             // A failure marks the zone down; the others go on.
-            let _ = self.catch_up_zone(&source, zone, target);
+            let _ = self.catch_up_zone(&*source, zone, target);
         }
         self.acked.fetch_max(target, Ordering::SeqCst);
         Ok(())
@@ -600,8 +862,8 @@ impl Inner {
     /// holds. Must hold the ship lock.
     fn catch_up(
         &self,
-        source: &Store,
-        store: &Store,
+        source: &dyn Replica,
+        store: &dyn Replica,
         name: &str,
         target: u64,
     ) -> Result<u64, StoreError> {
@@ -628,11 +890,16 @@ impl Inner {
     }
 
     /// [`Inner::catch_up`] for a zone that is up, recording what it then holds; failure marks it down.
-    fn catch_up_zone(&self, source: &Store, zone: &Zone, target: u64) -> Result<(), StoreError> {
-        let Some(store) = zone.store() else {
+    fn catch_up_zone(
+        &self,
+        source: &dyn Replica,
+        zone: &Zone,
+        target: u64,
+    ) -> Result<(), StoreError> {
+        let Some(store) = zone.replica() else {
             return Err(zone.unavailable());
         };
-        match self.catch_up(source, &store, &zone.spec.name, target) {
+        match self.catch_up(source, &*store, &zone.spec.name, target) {
             Ok(held) => {
                 if let ZoneState::Up { applied, .. } = &mut *zone.write() {
                     *applied = held;
@@ -647,7 +914,7 @@ impl Inner {
     /// an up zone (or, with none up, comes back alone only if it holds every acknowledged change), and goes up.
     fn recheck(&self) {
         for zone in &self.zones {
-            if zone.store().is_some() {
+            if zone.replica().is_some() {
                 if let Err(reason) = zone.check_file() {
                     zone.mark_down(reason);
                 }
@@ -665,13 +932,23 @@ impl Inner {
     /// Re-opens a down zone, brings it level with the zones that are up (in whichever direction holds more),
     /// and only then marks it up, so it never answers a read from a state older than what was acknowledged.
     fn recover(&self, zone: &Zone) -> Result<(), StoreError> {
-        let (store, file, _) = open_zone(
-            &zone.spec.dir,
-            &zone.path,
-            &self.master,
-            &self.options,
-            false,
-        )?;
+        let (replica, local): (Arc<dyn Replica>, _) = match &zone.node {
+            Some(node) => {
+                node.last_seq()?;
+                (node.clone(), None)
+            }
+            None => {
+                let (store, file, _) = open_zone(
+                    &zone.spec.dir,
+                    &zone.path,
+                    &self.master,
+                    &self.options,
+                    false,
+                )?;
+                (store.clone(), Some((store, file)))
+            }
+        };
+        let store = &*replica;
         let _ship = self.lock_ship();
         let down_for = match &*zone.read() {
             ZoneState::Down { since, .. } => since.elapsed(),
@@ -680,21 +957,21 @@ impl Inner {
         let others: Vec<&Zone> = self
             .zones
             .iter()
-            .filter(|z| !std::ptr::eq(*z, zone) && z.store().is_some())
+            .filter(|z| !std::ptr::eq(*z, zone) && z.replica().is_some())
             .collect();
         let held = store.last_seq()?;
-        let held = match others.first().and_then(|z| z.store()) {
+        let held = match others.first().and_then(|z| z.replica()) {
             Some(source) => {
                 let target = source.last_seq()?;
                 if held > target {
                     // This zone holds changes the others lack (committed by the sequencer, never acknowledged):
                     // they take them from it, so no copy ever lacks a change another has.
                     for other in &others {
-                        self.catch_up_zone(&store, other, held)?;
+                        self.catch_up_zone(store, other, held)?;
                     }
                     held
                 } else {
-                    self.catch_up(&source, &store, &zone.spec.name, target)?
+                    self.catch_up(&*source, store, &zone.spec.name, target)?
                 }
             }
             None => {
@@ -711,10 +988,12 @@ impl Inner {
             }
         };
         *zone.write() = ZoneState::Up {
-            store,
-            file,
+            replica: replica.clone(),
+            local,
             applied: held,
         };
+        // Every zone that is up now holds the same changes: this node is current.
+        self.refuse_reads(None);
         tracing::info!(zone = %zone.spec.name, down_for_ms = u64::try_from(down_for.as_millis()).unwrap_or(u64::MAX),
             last_seq = held, "zone back up and caught up");
         Ok(())

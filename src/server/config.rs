@@ -28,6 +28,74 @@ pub struct ServerConfig {
     pub limits: ConnectionLimits,
     /// Where the two zone copies of the store live (in this process).
     pub zones: ZoneDirs,
+    /// Set to run this process as one node of a multi-node deployment (one zone per node).
+    pub node: Option<NodeSettings>,
+}
+
+/// This process as a node: its zone, its role, its node port and its peers. Node-to-node traffic is mutual
+/// TLS with node certificates issued by their own CA.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSettings {
+    /// "sequencer" (orders changes; zone a), "follower" (the other zone) or "remote" (remote-region copy).
+    pub role: String,
+    /// This node's zone name.
+    pub zone: String,
+    /// Node port (node-to-node traffic only).
+    pub listen: SocketAddr,
+    /// Directory of this node's zone file; default `<data_dir>/zone-<zone>`.
+    pub dir: Option<PathBuf>,
+    /// Sequencer: the follower zone node(s) every change must reach before it is acknowledged. Follower: the
+    /// sequencer node. Remote: unused.
+    #[serde(default)]
+    pub peers: Vec<PeerSettings>,
+    /// Sequencer: remote-region nodes fed asynchronously.
+    #[serde(default)]
+    pub remotes: Vec<PeerSettings>,
+    /// Node certificate chain (PEM); default `<data_dir>/node.pem`.
+    pub cert_chain: Option<PathBuf>,
+    /// Its private key; default `<data_dir>/node.key`.
+    pub private_key: Option<PathBuf>,
+    /// The CA bundle that issued node certificates; default `<data_dir>/node-ca.pem`.
+    pub ca: Option<PathBuf>,
+    /// Longest wait for a peer; past it the peer's zone counts as unavailable.
+    #[serde(default = "default_node_timeout", deserialize_with = "duration_text")]
+    pub timeout: Duration,
+    /// How often remotes are shipped to, a down zone retried and a follower's currency checked.
+    #[serde(default = "default_node_interval", deserialize_with = "duration_text")]
+    pub interval: Duration,
+    /// Largest node message in bytes.
+    #[serde(default = "default_node_frame")]
+    pub max_frame_bytes: usize,
+}
+
+/// A peer node.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerSettings {
+    /// Its zone name.
+    pub zone: String,
+    /// host:port of its node port.
+    pub address: String,
+    /// The name its node certificate carries; default "localhost".
+    #[serde(default = "default_server_name")]
+    pub server_name: String,
+}
+
+fn default_node_timeout() -> Duration {
+    Duration::from_secs(2)
+}
+
+fn default_node_interval() -> Duration {
+    Duration::from_millis(500)
+}
+
+fn default_node_frame() -> usize {
+    64 << 20
+}
+
+fn default_server_name() -> String {
+    "localhost".to_string()
 }
 
 /// The in-process zones: two directories, ideally on two disks, each holding a full copy of the store.
@@ -102,6 +170,7 @@ impl Default for ServerConfig {
             tls: TlsFiles::default(),
             limits: ConnectionLimits::default(),
             zones: ZoneDirs::default(),
+            node: None,
         }
     }
 }
@@ -271,6 +340,18 @@ impl ServerConfig {
             &mut self.tls.client_ca,
             &mut self.zones.a,
             &mut self.zones.b,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            resolve(p);
+        }
+        let Some(node) = &mut self.node else { return };
+        for p in [
+            &mut node.dir,
+            &mut node.cert_chain,
+            &mut node.private_key,
+            &mut node.ca,
         ]
         .into_iter()
         .flatten()
