@@ -491,6 +491,12 @@ impl Node {
         let stop = Arc::new(AtomicBool::new(false));
         match setup.role {
             NodeRole::Follower => {
+                if store.local_last_seq().unwrap_or(0) == 0 {
+                    store.refuse_reads(Some(
+                        "this node's zone is empty and has not caught up with the sequencer yet"
+                            .into(),
+                    ));
+                }
                 if let Some(link) = &setup.sequencer {
                     store.forward_changes_to(link.clone());
                     start_currency_check(link.clone(), store.clone(), setup.interval, stop.clone());

@@ -491,6 +491,38 @@ mod tests {
     }
 
     #[test]
+    fn the_example_node_section_parses_and_zone_dirs_follow_the_file() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("kmipd.example.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let (head, node) = text.split_once("# [node]\n").unwrap();
+        // Uncomment the settings of the [node] block (not its prose).
+        let node: String = node
+            .lines()
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| l.contains(" = "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let config = ServerConfig::from_toml(&format!("{head}[node]\n{node}")).unwrap();
+        let node = config.node.unwrap();
+        assert_eq!((node.role.as_str(), node.zone.as_str()), ("sequencer", "a"));
+        assert_eq!(node.peers[0].server_name, "kmip-b.example");
+        assert_eq!(node.timeout, Duration::from_secs(2));
+        assert_eq!(node.interval, Duration::from_millis(500));
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("kmipd.toml");
+        std::fs::write(
+            &file,
+            "[zones]\na = \"disk1/a\"\nrecheck_interval = \"250ms\"\n",
+        )
+        .unwrap();
+        let zones = ServerConfig::load(&file).unwrap().zones_config();
+        assert_eq!(zones.zones[0].dir, dir.path().join("disk1/a"));
+        assert_eq!(zones.zones[1].dir, dir.path().join("kmipd-data/zone-b"));
+        assert_eq!(zones.recheck_interval, Duration::from_millis(250));
+    }
+
+    #[test]
     fn durations_need_a_unit() {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("3m"), Ok(Duration::from_secs(180)));
