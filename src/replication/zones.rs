@@ -647,17 +647,23 @@ impl ZonedStore {
 
 /// The last sequence number of a zone file opened read-only (for status while the zone is down).
 pub fn read_last_seq(path: &Path) -> Option<u64> {
+    use rusqlite::OptionalExtension;
+    if !path.is_file() {
+        return None;
+    }
     let conn =
         rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .ok()?;
-    let seq: i64 = conn
+    // A store with no change yet has no sequence row: 0. A file that is not a store fails here.
+    let seq: Option<i64> = conn
         .query_row(
             "SELECT seq FROM sqlite_sequence WHERE name = 'changes'",
             [],
             |r| r.get(0),
         )
+        .optional()
         .ok()?;
-    u64::try_from(seq).ok()
+    u64::try_from(seq.unwrap_or(0)).ok()
 }
 
 /// Opens a zone's store; `create_dir` only at start-up (a recovering zone whose directory vanished, e.g. an
