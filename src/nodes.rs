@@ -42,6 +42,7 @@ fn limits(settings: &NodeSettings) -> NodeLimits {
     NodeLimits {
         timeout: settings.timeout,
         max_frame_bytes: settings.max_frame_bytes,
+        max_connections: settings.max_connections,
         ..NodeLimits::default()
     }
 }

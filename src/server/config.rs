@@ -67,6 +67,9 @@ pub struct NodeSettings {
     /// Largest node message in bytes.
     #[serde(default = "default_node_frame")]
     pub max_frame_bytes: usize,
+    /// Most node connections served at once.
+    #[serde(default = "default_node_connections")]
+    pub max_connections: usize,
 }
 
 /// A peer node.
@@ -92,6 +95,10 @@ fn default_node_interval() -> Duration {
 
 fn default_node_frame() -> usize {
     64 << 20
+}
+
+fn default_node_connections() -> usize {
+    64
 }
 
 fn default_server_name() -> String {
