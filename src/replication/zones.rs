@@ -1031,3 +1031,82 @@ pub fn age_of(time_ms: i64) -> Duration {
     let then = u128::try_from(time_ms).unwrap_or(0);
     Duration::from_millis(u64::try_from(now.saturating_sub(then)).unwrap_or(u64::MAX))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(dir: &Path) -> ZonedStore {
+        let mut config = ZonesConfig::default_in(dir);
+        config.recheck_interval = Duration::from_secs(3600);
+        ZonedStore::open(
+            config,
+            dir,
+            &MasterKeySource::DataDir,
+            StoreOptions::default(),
+        )
+        .unwrap()
+    }
+
+    fn put(uid: &str) -> Vec<Mutation> {
+        vec![Mutation::Put(ObjectRecord::new(uid, 2, 1))]
+    }
+
+    #[test]
+    fn a_zone_that_diverged_is_refused_never_merged() {
+        let dir = tempfile::tempdir().unwrap();
+        let zones = open(dir.path());
+        zones.commit(put("shared")).unwrap();
+        drop(zones);
+        // Each zone file gets a different change at the same sequence number (only possible by hand).
+        let master = || MasterKey::from_file(&dir.path().join("master.key")).unwrap();
+        let a = Store::open(&dir.path().join("zone-a").join(DB_FILE_NAME), master()).unwrap();
+        let b = Store::open(&dir.path().join("zone-b").join(DB_FILE_NAME), master()).unwrap();
+        assert_eq!(
+            a.commit(put("only-in-a")).unwrap(),
+            b.commit(put("only-in-b")).unwrap()
+        );
+        drop((a, b));
+
+        let zones = open(dir.path());
+        let status = zones.status();
+        assert!(status[0].up, "{status:?}");
+        assert!(!status[1].up, "{status:?}");
+        assert!(
+            status[1]
+                .reason
+                .as_deref()
+                .unwrap_or("")
+                .contains("diverges"),
+            "{status:?}"
+        );
+        let refused = zones.commit(put("new")).unwrap_err();
+        assert!(matches!(refused, StoreError::ZoneUnavailable { ref zone, .. } if zone == "b"));
+        // Zone b never received zone a's divergent change, nor the other way round.
+        assert!(zones.get("only-in-b").unwrap().is_none());
+        assert!(zones.get("only-in-a").unwrap().is_some());
+    }
+
+    #[test]
+    fn a_lagging_zone_is_caught_up_at_start_and_both_logs_are_identical() {
+        let dir = tempfile::tempdir().unwrap();
+        let zones = open(dir.path());
+        zones.commit(put("one")).unwrap();
+        drop(zones);
+        let master = MasterKey::from_file(&dir.path().join("master.key")).unwrap();
+        let a = Store::open(&dir.path().join("zone-a").join(DB_FILE_NAME), master).unwrap();
+        // Zone a holds two changes zone b never received (committed, never acknowledged).
+        a.commit(put("two")).unwrap();
+        a.commit(put("three")).unwrap();
+        drop(a);
+        let zones = open(dir.path());
+        assert!(zones.status().iter().all(|z| z.up));
+        let a = zones.zone_store(0).unwrap();
+        let b = zones.zone_store(1).unwrap();
+        assert_eq!(
+            a.changes_since(0, usize::MAX).unwrap(),
+            b.changes_since(0, usize::MAX).unwrap()
+        );
+        assert!(b.exists("three").unwrap());
+    }
+}
