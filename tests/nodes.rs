@@ -521,9 +521,16 @@ fn remote_lag_stays_within_seconds_under_load_and_the_region_is_rebuilt_from_it(
         String::from_utf8_lossy(&out.stderr)
     );
     std::fs::create_dir_all(d.zone_dir("b")).unwrap();
-    a.start();
+    // Zone b starts empty while zone a is still down: it must not answer as if it were current.
     b.start();
+    let mut via_b = d.wait_client(&b);
+    let stale = outcome(&via_b.send(&on_uid(operation::GET, &acked[0]))).unwrap_err();
+    assert!(stale.contains("not caught up"), "{stale}");
+    a.start();
     acked.push(wait_create(&d, &b, "after-restore"));
+    wait_until(WAIT, "zone b serves reads once current", || {
+        outcome(&via_b.send(&on_uid(operation::GET, &acked[0]))).is_ok()
+    });
     assert_zones_hold(&d, &acked);
     r.kill();
 }
