@@ -10,6 +10,7 @@ pub mod access;
 pub mod backup;
 pub mod kmip;
 pub mod ops;
+pub mod replication;
 pub mod server;
 pub mod spec;
 pub mod store;

@@ -1,6 +1,7 @@
 //! The `kmipd` command: `serve` runs the server (with the embedded development default when no configuration
-//! file is given), `cert` issues server and client certificates from an operator's own CA, `backup` takes,
-//! lists and verifies encrypted backups, `restore` puts one back into a stopped server's data directory,
+//! file is given), `cert` issues server and client certificates from an operator's own CA, `status` shows the
+//! zones (and the last backup), `backup` takes, lists and verifies encrypted backups, `restore` puts one back
+//! into a stopped server's zones (or rebuilds a node's zone from the remote region),
 //! `grant`, `revoke` and `grants list` manage grants on a running server, `audit verify` checks the audit log's
 //! hash chain and `policy hash-password` makes the Argon2 hash a policy file's credential needs.
 
@@ -9,21 +10,25 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand};
 use tracing::{error, info};
 
-use kmipd::backup::{self, Backups, DataDirLock};
 use kmipd::access::audit::AuditLog;
 use kmipd::access::client::{self, OP_GRANT, OP_LIST_GRANTS, OP_REVOKE_GRANT};
 use kmipd::access::policy::{OpClass, Policy, Subject};
 use kmipd::access::{AccessControl, grants::Target};
+use kmipd::backup::{self, Backups, DataDirLock};
 use kmipd::ops::{Engine, EngineConfig};
+use kmipd::replication::ZonedStore;
+use kmipd::replication::node::Node;
 use kmipd::server::bootstrap::{self, DevFiles};
 use kmipd::server::pki::{CertificateAuthority, KeyType, LEAF_VALIDITY_DAYS, write_pair};
 use kmipd::server::{FrameHandler, ServerConfig};
 use kmipd::store::{
     DB_FILE_NAME, MASTER_KEY_ENV, MASTER_KEY_FILE_NAME, MasterKey, MasterKeySource, Store,
 };
+
+mod nodes;
 
 #[derive(Parser)]
 #[command(name = "kmipd", version, about = "A KMIP key-management server")]
@@ -40,10 +45,14 @@ enum Command {
     /// Issue certificates from your own CA.
     #[command(subcommand)]
     Cert(CertCommand),
+    /// Show each zone (and, for a node, its peers and remote-region lag): role, last sequence, reachability;
+    /// and the last backup.
+    Status(ServeArgs),
     /// Take, list and verify encrypted backups of the store (see docs/backup.md).
     #[command(subcommand)]
     Backup(BackupCommand),
-    /// Restore a backup into the data directory of a stopped server.
+    /// Restore a backup into every zone of a stopped server (--from-backup), or rebuild this node's zone
+    /// from the remote-region copy (--from-remote; the zone file must be new or empty).
     Restore(RestoreArgs),
     /// Grant a user or group operation classes on an object or Object Group (owners and administrators).
     Grant(GrantArgs),
@@ -163,21 +172,23 @@ struct BackupArgs {
 }
 
 #[derive(Args)]
+#[command(group(ArgGroup::new("source").required(true).args(["from_backup", "from_remote"])))]
 struct RestoreArgs {
-    /// The backup id to restore, as `kmipd backup list` prints it.
+    /// The configuration (its data_dir, zones, [backup] and [node] sections) and the data directory; no server
+    /// may be running on it. --from-backup needs --data-dir.
+    #[command(flatten)]
+    serve: ServeArgs,
+    /// The backup id to restore into every zone, as `kmipd backup list` prints it.
     #[arg(long, value_name = "ID")]
-    from_backup: String,
-    /// The data directory to restore into; no server may be running on it.
-    #[arg(long, value_name = "DIR")]
-    data_dir: PathBuf,
-    /// TOML configuration file (its [backup] destinations are searched).
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
+    from_backup: Option<String>,
+    /// Take every change the remote-region node (the first of `[node].remotes`) holds.
+    #[arg(long)]
+    from_remote: bool,
     /// A directory holding the backup (repeatable); replaces the configured destinations.
-    #[arg(long = "backup-dir", value_name = "DIR")]
+    #[arg(long = "backup-dir", value_name = "DIR", requires = "from_backup")]
     backup_dirs: Vec<PathBuf>,
     /// Master key file; default: KMIPD_MASTER_KEY when set, else <data_dir>/master.key.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", requires = "from_backup")]
     master_key_file: Option<PathBuf>,
 }
 
@@ -251,6 +262,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Cert(command) => cert(command),
+        Command::Status(args) => status(args),
         Command::Backup(command) => backup_command(command),
         Command::Restore(args) => restore(args),
         Command::Grant(args) => grant(args),
@@ -268,19 +280,26 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(args: ServeArgs) -> Result<(), String> {
-    let embedded_default = args.config.is_none();
+/// The configuration `serve`, `status` and `restore` work from: the file (or the embedded default) with the
+/// command line's overrides.
+fn load_config(args: &ServeArgs) -> Result<ServerConfig, String> {
     let mut config = match &args.config {
         Some(path) => ServerConfig::load(path).map_err(|e| e.to_string())?,
         None => ServerConfig::default(),
     };
-    if let Some(dir) = args.data_dir {
-        config.data_dir = dir;
+    if let Some(dir) = &args.data_dir {
+        config.data_dir = dir.clone();
     }
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
     config.validate().map_err(|e| e.to_string())?;
+    Ok(config)
+}
+
+fn serve(args: ServeArgs) -> Result<(), String> {
+    let embedded_default = args.config.is_none();
+    let mut config = load_config(&args)?;
     // Held until exit: `kmipd restore` refuses a data directory a server is using.
     let _data_dir_lock = DataDirLock::acquire(&config.data_dir).map_err(|e| e.to_string())?;
 
@@ -307,7 +326,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    let (handler, store) = engine(&config)?;
+    let (handler, zones, node) = engine(&config)?;
     let scheduler = config.backup.enabled.then(|| {
         let backups = Backups::new(&config.backup, &config.data_dir);
         info!(
@@ -317,7 +336,11 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             "scheduled backups on"
         );
         let _runtime = runtime.enter();
-        backup::spawn_scheduler(store, Arc::new(backups), config.backup.interval)
+        backup::spawn_scheduler(
+            up_zone_source(zones),
+            Arc::new(backups),
+            config.backup.interval,
+        )
     });
     let result = runtime
         .block_on(kmipd::server::run(config, handler, shutdown_signal()))
@@ -325,29 +348,81 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     if let Some(task) = scheduler {
         task.abort();
     }
+    drop(node);
     result
 }
 
-/// The request handler `serve` runs: the KMIP engine over the store in the data directory, holding requests to
-/// the configured TTLV limits. The master key comes from `KMIPD_MASTER_KEY` when set, else from (or is generated
-/// into) the data directory.
-fn engine(config: &ServerConfig) -> Result<(Arc<dyn FrameHandler>, Arc<Store>), String> {
-    let master_key = if std::env::var_os(MASTER_KEY_ENV).is_some() {
-        MasterKeySource::Env(MASTER_KEY_ENV.to_string())
-    } else {
-        MasterKeySource::DataDir
+/// What scheduled backups snapshot: the first of this process's zones that is up when the backup starts.
+fn up_zone_source(zones: Arc<ZonedStore>) -> backup::StoreSource {
+    let count = zones.status().len();
+    Box::new(move || (0..count).find_map(|i| zones.zone_store(i)))
+}
+
+/// The request handler `serve` runs: the KMIP engine over the zones (the embedded default's two zones in the
+/// data directory, or a node's own zone), holding requests to the configured TTLV limits; the zones, for the
+/// backup scheduler; and, in a multi-node deployment, the running node (kept alive while serving). The master
+/// key comes from `KMIPD_MASTER_KEY` when set, else from (or is generated into) the data directory.
+type Serving = (Arc<dyn FrameHandler>, Arc<ZonedStore>, Option<Arc<Node>>);
+
+fn engine(config: &ServerConfig) -> Result<Serving, String> {
+    let (zones, setup) = match &config.node {
+        Some(settings) => {
+            let plan = nodes::plan(config, settings)?;
+            (plan.zones, Some(plan.setup))
+        }
+        None => (config.zones_config(), None),
     };
     let engine = Engine::open(EngineConfig {
         limits: config.limits.ttlv(),
         data_dir: config.data_dir.clone(),
-        master_key,
+        master_key: master_key_source(),
         access: access_control(config)?,
+        zones: Some(zones),
         ..EngineConfig::default()
     })
     .map_err(|e| e.to_string())?;
-    info!(store = %engine.store().path().display(), "store open");
-    let store = engine.store().clone();
-    Ok((Arc::new(engine), store))
+    for zone in engine.store().status() {
+        info!(zone = %zone.name, path = %zone.path.display(), up = zone.up, last_seq = zone.last_seq,
+            reason = zone.reason.as_deref(), "zone");
+    }
+    let node = match setup {
+        Some(setup) => Some(
+            Node::start(setup, engine.store().clone())
+                .map_err(|e| format!("cannot open the node port: {e}"))?,
+        ),
+        None => None,
+    };
+    let zones = engine.store().clone();
+    Ok((Arc::new(engine), zones, node))
+}
+
+/// `KMIPD_MASTER_KEY` when set, else the data directory's key file. Every node of a deployment needs the same
+/// master key: data keys travel wrapped under it.
+fn master_key_source() -> MasterKeySource {
+    if std::env::var_os(MASTER_KEY_ENV).is_some() {
+        MasterKeySource::Env(MASTER_KEY_ENV.to_string())
+    } else {
+        MasterKeySource::DataDir
+    }
+}
+
+/// The directories of this process's own zone files: a node's one zone, else the configured zones (zone `a`
+/// first).
+fn local_zone_dirs(config: &ServerConfig) -> Vec<PathBuf> {
+    match &config.node {
+        Some(settings) => vec![
+            settings
+                .dir
+                .clone()
+                .unwrap_or_else(|| config.data_dir.join(format!("zone-{}", settings.zone))),
+        ],
+        None => config
+            .zones_config()
+            .zones
+            .into_iter()
+            .map(|z| z.dir)
+            .collect(),
+    }
 }
 
 /// The configuration a backup command works with: the file's (or the defaults), `--data-dir` overriding.
@@ -390,12 +465,22 @@ fn backup_command(command: BackupCommand) -> Result<(), String> {
     match command {
         BackupCommand::Now(args) => {
             let config = command_config(args.config.as_deref(), args.data_dir)?;
-            let database = config.data_dir.join(DB_FILE_NAME);
-            if !database.exists() {
-                return Err(format!("no store at {}", database.display()));
-            }
+            let zone_files: Vec<PathBuf> = local_zone_dirs(&config)
+                .iter()
+                .map(|dir| dir.join(DB_FILE_NAME))
+                .collect();
+            let database = zone_files.iter().find(|f| f.exists()).ok_or_else(|| {
+                format!(
+                    "no store in any zone: {}",
+                    zone_files
+                        .iter()
+                        .map(|f| f.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })?;
             let master = command_master_key(args.master_key_file.as_deref(), &config.data_dir)?;
-            let store = Store::open(&database, master).map_err(|e| e.to_string())?;
+            let store = Store::open(database, master).map_err(|e| e.to_string())?;
             let made = Backups::new(&config.backup, &config.data_dir)
                 .create(&store)
                 .map_err(|e| e.to_string())?;
@@ -496,15 +581,76 @@ fn backup_command(command: BackupCommand) -> Result<(), String> {
     }
 }
 
+fn status(args: ServeArgs) -> Result<(), String> {
+    let config = load_config(&args)?;
+    let text = match &config.node {
+        Some(settings) => nodes::own_link(&config, settings)?
+            .status()
+            .map_err(|e| e.to_string())?,
+        None => {
+            let zones: Vec<serde_json::Value> = config
+                .zones_config()
+                .zones
+                .iter()
+                .map(|z| {
+                    let path = z.dir.join(kmipd::store::DB_FILE_NAME);
+                    let last_seq = kmipd::replication::zones::read_last_seq(&path);
+                    serde_json::json!({
+                        "name": z.name,
+                        "location": path.display().to_string(),
+                        "readable": last_seq.is_some(),
+                        "last_seq": last_seq,
+                    })
+                })
+                .collect();
+            let seqs: Vec<_> = zones.iter().map(|z| z["last_seq"].clone()).collect();
+            serde_json::json!({
+                "role": "embedded (both zones in one process)",
+                "zones": zones,
+                "in_step": seqs.windows(2).all(|w| w[0] == w[1]),
+                "backup": backup_status(&config),
+            })
+            .to_string()
+        }
+    };
+    println!("{text}");
+    Ok(())
+}
+
+/// The last backup and its age, for `kmipd status` (an error is shown, not fatal: status must still answer).
+fn backup_status(config: &ServerConfig) -> serde_json::Value {
+    match backup::status(&config.backup, &config.data_dir) {
+        Ok(status) => serde_json::json!({
+            "last_id": status.last_id,
+            "last_seq": status.last_seq,
+            "age_secs": status.age.map(|a| a.as_secs()),
+            "count": status.count,
+        }),
+        Err(e) => serde_json::json!({ "error": e.to_string() }),
+    }
+}
+
 fn restore(args: RestoreArgs) -> Result<(), String> {
-    let config = command_config(args.config.as_deref(), Some(args.data_dir))?;
+    match args.from_backup.clone() {
+        Some(id) => restore_from_backup(&id, args),
+        None if args.from_remote => restore_from_remote(args),
+        None => Err("say where from: --from-backup ID or --from-remote".into()),
+    }
+}
+
+/// Restores a verified backup into every zone of a stopped server (holding its data directory's lock).
+fn restore_from_backup(id: &str, args: RestoreArgs) -> Result<(), String> {
+    if args.serve.data_dir.is_none() {
+        return Err("--from-backup needs --data-dir: the data directory to restore into".into());
+    }
+    let config = load_config(&args.serve)?;
     let master = command_master_key(args.master_key_file.as_deref(), &config.data_dir)?;
     let mut backups = Backups::new(&config.backup, &config.data_dir);
     if !args.backup_dirs.is_empty() {
         backups = backups.with_destinations(args.backup_dirs);
     }
     let restored = backups
-        .restore(&args.from_backup, &master, &config.data_dir)
+        .restore_into(id, &master, &config.data_dir, &local_zone_dirs(&config))
         .map_err(|e| e.to_string())?;
     for refused in &restored.refused {
         eprintln!("refused copy {refused}");
@@ -514,11 +660,58 @@ fn restore(args: RestoreArgs) -> Result<(), String> {
         restored.id,
         restored.last_seq,
         restored.from.display(),
-        restored.database.display()
+        restored
+            .databases
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
-    if let Some(previous) = &restored.previous {
+    for previous in &restored.previous {
         println!("the replaced database is kept as {}", previous.display());
     }
+    Ok(())
+}
+
+/// Rebuilds this node's zone from the remote-region node.
+fn restore_from_remote(args: RestoreArgs) -> Result<(), String> {
+    let config = load_config(&args.serve)?;
+    let settings = config
+        .node
+        .as_ref()
+        .ok_or("--from-remote needs a [node] configuration naming the remote in `remotes`")?;
+    let plan = nodes::plan(&config, settings)?;
+    let remote = plan
+        .setup
+        .remotes
+        .first()
+        .ok_or("[node].remotes names no remote-region node")?;
+    let dir = plan
+        .zones
+        .zones
+        .first()
+        .map(|z| z.dir.clone())
+        .ok_or("no zone directory")?;
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let master = master_key_source()
+        .load(&config.data_dir)
+        .map_err(|e| e.to_string())?;
+    let store = kmipd::store::Store::open(&dir.join(kmipd::store::DB_FILE_NAME), master)
+        .map_err(|e| e.to_string())?;
+    let before = store.last_seq().map_err(|e| e.to_string())?;
+    if before != 0 {
+        return Err(format!(
+            "zone {} already holds changes up to {before}; restore into a new directory",
+            dir.display()
+        ));
+    }
+    let last =
+        kmipd::replication::node::restore_from_remote(remote, &store).map_err(|e| e.to_string())?;
+    println!(
+        "restored zone {} from remote {} up to sequence {last}",
+        dir.display(),
+        remote.address()
+    );
     Ok(())
 }
 

@@ -2,7 +2,8 @@
 //! key with the same bytes and nothing newer (bounded loss); truncated, bit-flipped and manifest-edited backups
 //! are refused with the data directory untouched; pruning removes only backups older than the retention; both
 //! destinations are written; a key's bytes never appear in clear in a backup; a running server takes scheduled
-//! backups and cannot be restored over.
+//! backups and cannot be restored over. The server keeps its store in two zones (`<data_dir>/zone-a` and
+//! `zone-b`): backups are taken from a zone, and a restore puts the same snapshot into both.
 
 #[path = "support/kmip.rs"]
 mod kmip;
@@ -19,6 +20,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use kmipd::backup::{BACKUP_SUFFIX, BackupConfig, BackupError, Backups, MANIFEST_SUFFIX, Manifest};
 use kmipd::ops::{Engine, EngineConfig};
+use kmipd::replication::ZonesConfig;
 use kmipd::spec::enums::{cryptographic_algorithm, key_format_type, object_type, operation};
 use kmipd::spec::tag;
 use kmipd::store::{
@@ -47,8 +49,25 @@ impl Site {
         }
     }
 
+    /// The zone directories of a server on this data directory (zone a first).
+    fn zone_dirs(&self) -> Vec<PathBuf> {
+        ZonesConfig::default_in(&self.data_dir)
+            .zones
+            .into_iter()
+            .map(|z| z.dir)
+            .collect()
+    }
+
+    /// Zone a's store (making the master key on first use): where `kmipd backup now` takes its snapshot.
     fn store(&self) -> Store {
-        Store::open_in_dir(&self.data_dir, &MasterKeySource::DataDir).unwrap()
+        self.zone_store(0)
+    }
+
+    fn zone_store(&self, zone: usize) -> Store {
+        let master = MasterKeySource::DataDir.load(&self.data_dir).unwrap();
+        let dir = &self.zone_dirs()[zone];
+        std::fs::create_dir_all(dir).unwrap();
+        Store::open(&dir.join(DB_FILE_NAME), master).unwrap()
     }
 
     fn master(&self) -> MasterKey {
@@ -87,19 +106,23 @@ impl Site {
         self.data_dir.to_str().unwrap()
     }
 
-    /// Every file of the data directory except the lock, with its contents.
+    /// Every file of the data directory and its zone directories except the lock, by path relative to the data
+    /// directory, with its contents.
     fn data_dir_contents(&self) -> BTreeMap<String, Vec<u8>> {
-        std::fs::read_dir(&self.data_dir)
-            .unwrap()
-            .map(|e| e.unwrap())
-            .filter(|e| e.file_name() != kmipd::backup::LOCK_FILE_NAME)
-            .map(|e| {
-                (
-                    e.file_name().to_string_lossy().into_owned(),
-                    std::fs::read(e.path()).unwrap(),
-                )
-            })
-            .collect()
+        fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(root, &path, out);
+                } else if path.file_name().unwrap() != kmipd::backup::LOCK_FILE_NAME {
+                    let name = path.strip_prefix(root).unwrap().display().to_string();
+                    out.insert(name, std::fs::read(&path).unwrap());
+                }
+            }
+        }
+        let mut out = BTreeMap::new();
+        walk(&self.data_dir, &self.data_dir, &mut out);
+        out
     }
 }
 
@@ -172,6 +195,26 @@ fn backup_now_then_restore_brings_back_every_key_and_nothing_newer() {
     assert!(listing.contains(&id), "{listing}");
     let verified = site.kmipd_ok(&["backup", "verify", &id, "--data-dir", site.data_dir_arg()]);
     assert_eq!(verified.matches(": OK").count(), 2, "{verified}");
+    // `kmipd status` names the last backup.
+    let status: serde_json::Value =
+        serde_json::from_str(&site.kmipd_ok(&["status", "--data-dir", site.data_dir_arg()]))
+            .unwrap();
+    assert_eq!(status["backup"]["last_id"], id.as_str(), "{status}");
+    assert_eq!(status["backup"]["last_seq"], seq_at_backup, "{status}");
+    // `restore` needs exactly one source.
+    for args in [
+        vec!["restore", "--data-dir", site.data_dir_arg()],
+        vec![
+            "restore",
+            "--from-backup",
+            &id,
+            "--from-remote",
+            "--data-dir",
+            site.data_dir_arg(),
+        ],
+    ] {
+        assert!(!site.kmipd(&args).status.success(), "{args:?}");
+    }
 
     let restored = site.kmipd_ok(&[
         "restore",
@@ -182,33 +225,40 @@ fn backup_now_then_restore_brings_back_every_key_and_nothing_newer() {
     ]);
     assert!(restored.contains("restored backup"), "{restored}");
 
-    let store = site.store();
-    assert_eq!(store.last_seq().unwrap(), seq_at_backup);
-    for (i, uid) in kept.iter().enumerate() {
-        let r = store
-            .get(uid)
-            .unwrap()
-            .unwrap_or_else(|| panic!("{uid} lost"));
-        assert_eq!(
-            r.object.unwrap().as_slice(),
-            key_bytes(i).as_slice(),
-            "{uid}"
-        );
-    }
-    for uid in &later {
-        assert!(
-            store.get(uid).unwrap().is_none(),
-            "{uid} is newer than the backup"
-        );
+    // Both zones hold the backup's state, so they start in step.
+    for zone in 0..2 {
+        let store = site.zone_store(zone);
+        assert_eq!(store.last_seq().unwrap(), seq_at_backup, "zone {zone}");
+        for (i, uid) in kept.iter().enumerate() {
+            let r = store
+                .get(uid)
+                .unwrap()
+                .unwrap_or_else(|| panic!("{uid} lost in zone {zone}"));
+            assert_eq!(
+                r.object.unwrap().as_slice(),
+                key_bytes(i).as_slice(),
+                "{uid}"
+            );
+        }
+        for uid in &later {
+            assert!(
+                store.get(uid).unwrap().is_none(),
+                "{uid} is newer than the backup (zone {zone})"
+            );
+        }
     }
     // The store goes on from the restored state.
+    let store = site.store();
     put_keys(&store, 50..51);
     assert_eq!(store.last_seq().unwrap(), seq_at_backup + 1);
     drop(store);
-    let aside = site
-        .data_dir
-        .join(format!("{DB_FILE_NAME}.before-restore-{id}"));
+    // Zone a had a database, which is kept; zone b had none.
+    let aside = site.zone_dirs()[0].join(format!("{DB_FILE_NAME}.before-restore-{id}"));
     assert!(aside.is_file(), "the replaced database is kept");
+    assert!(
+        restored.contains(&aside.display().to_string()),
+        "{restored}"
+    );
 }
 
 #[test]
@@ -233,10 +283,13 @@ fn a_restore_into_an_empty_data_directory_needs_only_the_key_and_a_backup_dir() 
         "--master-key-file",
         key_file.to_str().unwrap(),
     ]);
-    let store = Store::open(&new_dir.join(DB_FILE_NAME), site.master()).unwrap();
-    for (i, uid) in uids.iter().enumerate() {
-        let r = store.get(uid).unwrap().unwrap();
-        assert_eq!(r.object.unwrap().as_slice(), key_bytes(i).as_slice());
+    for zone in ["zone-a", "zone-b"] {
+        let store = Store::open(&new_dir.join(zone).join(DB_FILE_NAME), site.master()).unwrap();
+        assert_eq!(store.last_seq().unwrap(), made.manifest.last_seq, "{zone}");
+        for (i, uid) in uids.iter().enumerate() {
+            let r = store.get(uid).unwrap().unwrap();
+            assert_eq!(r.object.unwrap().as_slice(), key_bytes(i).as_slice());
+        }
     }
 }
 
@@ -289,7 +342,7 @@ fn truncated_flipped_and_edited_backups_are_refused_and_the_data_dir_is_untouche
     drop(store);
     let id = made.manifest.id.clone();
     let before = site.data_dir_contents();
-    assert!(before.contains_key(DB_FILE_NAME));
+    assert!(before.contains_key(&format!("zone-a/{DB_FILE_NAME}")));
     let pristine: Vec<(PathBuf, Vec<u8>, Vec<u8>)> = made
         .copies
         .iter()
@@ -314,7 +367,7 @@ fn truncated_flipped_and_edited_backups_are_refused_and_the_data_dir_is_untouche
         }
         let err = site
             .backups()
-            .restore(&id, &site.master(), &site.data_dir)
+            .restore_into(&id, &site.master(), &site.data_dir, &site.zone_dirs())
             .unwrap_err();
         assert!(
             matches!(err, BackupError::NoValidCopy { .. }),
@@ -359,11 +412,24 @@ fn truncated_flipped_and_edited_backups_are_refused_and_the_data_dir_is_untouche
     std::fs::write(pristine[0].0.join(format!("{id}{BACKUP_SUFFIX}")), bytes).unwrap();
     let restored = site
         .backups()
-        .restore(&id, &site.master(), &site.data_dir)
+        .restore_into(&id, &site.master(), &site.data_dir, &site.zone_dirs())
         .unwrap();
     assert_eq!(&restored.from, dir);
     assert_eq!(restored.refused.len(), 1);
     assert_eq!(restored.last_seq, made.manifest.last_seq);
+    assert_eq!(
+        restored.databases,
+        site.zone_dirs()
+            .iter()
+            .map(|d| d.join(DB_FILE_NAME))
+            .collect::<Vec<_>>()
+    );
+    for zone in 0..2 {
+        assert_eq!(
+            site.zone_store(zone).last_seq().unwrap(),
+            made.manifest.last_seq
+        );
+    }
 }
 
 #[test]
@@ -433,7 +499,7 @@ fn key_bytes_never_appear_in_clear_in_a_backup() {
     drop(store);
     let contains = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
     // Attributes are stored in clear in the database, so the name proves the whole file is encrypted.
-    let database = std::fs::read(site.data_dir.join(DB_FILE_NAME)).unwrap();
+    let database = std::fs::read(site.zone_dirs()[0].join(DB_FILE_NAME)).unwrap();
     assert!(
         contains(&database, name.as_bytes()),
         "the canary is in the database"
@@ -558,6 +624,12 @@ fn a_running_server_takes_backups_and_cannot_be_restored_over() {
         "--data-dir",
         site.data_dir_arg(),
     ]);
+    for zone in 0..2 {
+        assert_eq!(
+            site.zone_store(zone).last_seq().unwrap(),
+            listing.backups[0].manifest.last_seq
+        );
+    }
 }
 
 /// A Register request for a raw AES-256 key with these bytes and Name.
@@ -616,7 +688,8 @@ fn a_key_registered_over_kmip_is_backed_up_encrypted_and_restored_with_the_same_
 
     let data_dir = engine.dir.path();
     let backups = Backups::new(&BackupConfig::default(), data_dir);
-    let made = backups.create(engine.engine.store()).unwrap();
+    let zone_a = engine.engine.store().zone_store(0).expect("zone a is up");
+    let made = backups.create(&zone_a).unwrap();
     let contains = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
     for dest in &made.copies {
         for entry in std::fs::read_dir(dest).unwrap() {
@@ -633,10 +706,15 @@ fn a_key_registered_over_kmip_is_backed_up_encrypted_and_restored_with_the_same_
     // Rebuild elsewhere from the backup and the master key alone, then Get over KMIP.
     let rebuilt = tempfile::tempdir().unwrap();
     let master = MasterKey::from_file(&data_dir.join(MASTER_KEY_FILE_NAME)).unwrap();
+    let zone_dirs: Vec<PathBuf> = ZonesConfig::default_in(rebuilt.path())
+        .zones
+        .into_iter()
+        .map(|z| z.dir)
+        .collect();
     let restored = backups
         .clone()
         .with_destinations(vec![made.copies[0].clone()])
-        .restore(&made.manifest.id, &master, rebuilt.path())
+        .restore_into(&made.manifest.id, &master, rebuilt.path(), &zone_dirs)
         .unwrap();
     assert_eq!(restored.last_seq, made.manifest.last_seq);
     drop(client);
@@ -754,10 +832,10 @@ fn a_snapshot_is_checked_for_integrity_schema_and_master_key() {
 }
 
 /// The last row of the recovery table: region and remote copy lost, the store rebuilt from the latest
-/// scheduled backup loses at most about one backup interval. The server runs with a 1 s interval; changes are
-/// committed to its store (durably, as a client's would be) until the server is killed with SIGKILL; a
-/// restore of the newest backup then holds every change acknowledged more than the interval (plus slack for a
-/// loaded machine) before the kill, and exactly a prefix of the stream.
+/// scheduled backup loses at most about one backup interval. The server runs with a 1 s interval; a client
+/// registers keys over KMIP, one after the other, until the server is killed with SIGKILL; a restore of the
+/// newest backup then holds every key acknowledged more than the interval (plus slack for a loaded machine)
+/// before the kill, and exactly a prefix of the stream.
 #[test]
 fn a_rebuild_from_the_scheduled_backups_loses_at_most_about_one_interval() {
     let site = Site::new();
@@ -805,12 +883,23 @@ fn a_rebuild_from_the_scheduled_backups_loses_at_most_about_one_interval() {
         std::thread::sleep(Duration::from_millis(50));
     }
 
-    let store = site.store();
+    let pem = |name: &str| std::fs::read_to_string(site.data_dir.join(name)).unwrap();
+    let mut client = tls::KmipClient::connect_with_pem(
+        addr.parse().unwrap(),
+        &pem("ca.pem"),
+        &pem("admin.pem"),
+        &pem("admin.key"),
+    );
+    let mut uids = Vec::new();
     let mut acked = Vec::new();
     let run_until = Instant::now() + Duration::from_millis(6_000);
     let mut i = 0;
     while Instant::now() < run_until {
-        put_keys(&store, i..i + 1);
+        let registered = client.send(&register_aes(&key_bytes(i), &format!("name-{i}")));
+        uids.push(text_child(
+            only_success(&registered),
+            tag::UNIQUE_IDENTIFIER,
+        ));
         acked.push(Instant::now());
         i += 1;
         std::thread::sleep(Duration::from_millis(5));
@@ -818,7 +907,7 @@ fn a_rebuild_from_the_scheduled_backups_loses_at_most_about_one_interval() {
     server.0.kill().unwrap(); // SIGKILL
     let killed = Instant::now();
     server.0.wait().unwrap();
-    drop(store);
+    drop(client);
     let log_text = std::fs::read_to_string(&log).unwrap();
     assert!(
         log_text.matches("backup written").count() >= 3,
@@ -833,11 +922,12 @@ fn a_rebuild_from_the_scheduled_backups_loses_at_most_about_one_interval() {
         .restore(&newest.manifest.id, &site.master(), rebuilt.path())
         .unwrap();
     let copy = Store::open(&rebuilt.path().join(DB_FILE_NAME), site.master()).unwrap();
-    let present = (0..i)
-        .take_while(|k| copy.exists(&format!("key-{k}")).unwrap())
+    let present = uids
+        .iter()
+        .take_while(|uid| copy.exists(uid).unwrap())
         .count();
     assert!(
-        (present..i).all(|k| !copy.exists(&format!("key-{k}")).unwrap()),
+        uids[present..].iter().all(|uid| !copy.exists(uid).unwrap()),
         "a gap"
     );
     let slack = Duration::from_millis(1_000 + 2_000);

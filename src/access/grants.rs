@@ -5,7 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Mutation, Store, StoreError};
+use crate::replication::ZonedStore;
+use crate::store::{Mutation, StoreError};
 
 use super::policy::{OpClass, Subject};
 
@@ -47,7 +48,7 @@ pub struct Grant {
 }
 
 /// The owner of `uid`, if one was recorded.
-pub fn owner(store: &Store, uid: &str) -> Result<Option<String>, StoreError> {
+pub fn owner(store: &ZonedStore, uid: &str) -> Result<Option<String>, StoreError> {
     Ok(store
         .access_entry(&format!("{OWNER_PREFIX}{uid}"))?
         .and_then(|v| String::from_utf8(v).ok()))
@@ -63,7 +64,7 @@ pub fn set_owner(uid: &str, identity: &str) -> Mutation {
 
 /// Every grant, in identifier order. Entries that do not parse are skipped (and logged): a damaged grant
 /// gives no right.
-pub fn all(store: &Store) -> Result<Vec<Grant>, StoreError> {
+pub fn all(store: &ZonedStore) -> Result<Vec<Grant>, StoreError> {
     let mut out = Vec::new();
     for (key, value) in store.access_entries(GRANT_PREFIX)? {
         match serde_json::from_slice::<Grant>(&value) {
@@ -75,14 +76,14 @@ pub fn all(store: &Store) -> Result<Vec<Grant>, StoreError> {
 }
 
 /// The grant `id`, if it exists.
-pub fn get(store: &Store, id: &str) -> Result<Option<Grant>, StoreError> {
+pub fn get(store: &ZonedStore, id: &str) -> Result<Option<Grant>, StoreError> {
     Ok(store
         .access_entry(&format!("{GRANT_PREFIX}{id}"))?
         .and_then(|v| serde_json::from_slice(&v).ok()))
 }
 
 /// Stores a grant (one durable change).
-pub fn put(store: &Store, grant: &Grant) -> Result<(), StoreError> {
+pub fn put(store: &ZonedStore, grant: &Grant) -> Result<(), StoreError> {
     let value = serde_json::to_vec(grant).map_err(|_| StoreError::Internal("grant encoding"))?;
     store.commit(vec![Mutation::SetAccess {
         key: format!("{GRANT_PREFIX}{}", grant.id),
@@ -92,7 +93,7 @@ pub fn put(store: &Store, grant: &Grant) -> Result<(), StoreError> {
 }
 
 /// Removes grant `id` (one durable change).
-pub fn remove(store: &Store, id: &str) -> Result<(), StoreError> {
+pub fn remove(store: &ZonedStore, id: &str) -> Result<(), StoreError> {
     store.commit(vec![Mutation::ClearAccess {
         key: format!("{GRANT_PREFIX}{id}"),
     }])?;
@@ -102,13 +103,16 @@ pub fn remove(store: &Store, id: &str) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::MasterKey;
+    use crate::store::{MasterKey, Store};
+    use std::sync::Arc;
 
     #[test]
     fn owners_and_grants_persist_and_join_the_change_stream() {
         let dir = tempfile::tempdir().unwrap();
-        let store =
-            Store::open(&dir.path().join("s.sqlite"), MasterKey::from_bytes([7; 32])).unwrap();
+        let store = ZonedStore::single(Arc::new(
+            Store::open(&dir.path().join("s.sqlite"), MasterKey::from_bytes([7; 32])).unwrap(),
+        ))
+        .unwrap();
         store.commit(vec![set_owner("k1", "alice")]).unwrap();
         let grant = Grant {
             id: "g1".into(),
@@ -134,6 +138,7 @@ mod tests {
         for change in store.changes_since(0, 100).unwrap() {
             replica.apply_change(&change).unwrap();
         }
+        let replica = ZonedStore::single(Arc::new(replica)).unwrap();
         assert_eq!(owner(&replica, "k1").unwrap().as_deref(), Some("alice"));
         assert!(all(&replica).unwrap().is_empty());
         assert!(all(&store).unwrap().is_empty());

@@ -28,7 +28,7 @@ pub use container::{FILE_KEY_INFO, FORMAT_VERSION, MAGIC, MANIFEST_KEY_INFO};
 pub use error::BackupError;
 pub use lock::{DataDirLock, LOCK_FILE_NAME};
 pub use manifest::Manifest;
-pub use scheduler::spawn as spawn_scheduler;
+pub use scheduler::{StoreSource, spawn as spawn_scheduler};
 
 use container::{BackupKeys, Binding, SALT_LEN};
 
@@ -96,10 +96,10 @@ pub struct Restored {
     pub last_seq: u64,
     /// The destination whose copy was used.
     pub from: PathBuf,
-    /// The database file written.
-    pub database: PathBuf,
-    /// Where the database it replaced was kept (with its `-wal` file), if there was one.
-    pub previous: Option<PathBuf>,
+    /// The database files written, one per store directory.
+    pub databases: Vec<PathBuf>,
+    /// Where the databases they replaced were kept (each with its `-wal` file), for those that existed.
+    pub previous: Vec<PathBuf>,
     /// Copies refused before the one used, with why.
     pub refused: Vec<String>,
 }
@@ -299,17 +299,36 @@ impl Backups {
         Ok((id, checks))
     }
 
-    /// Restores backup `id` into `data_dir`, which no server may be using (its lock is taken). A copy is
-    /// decrypted into a temporary file in `data_dir` and fully checked (as [`Backups::verify`]); only then is
-    /// it renamed over the database, the database it replaces being kept as
-    /// `kmipd.sqlite.before-restore-<id>`. When every copy fails, nothing in `data_dir` is changed.
+    /// Restores backup `id` into `data_dir` itself (`<data_dir>/kmipd.sqlite`): [`Backups::restore_into`] with
+    /// the data directory as the only store directory.
     pub fn restore(
         &self,
         id: &str,
         master: &MasterKey,
         data_dir: &Path,
     ) -> Result<Restored, BackupError> {
+        self.restore_into(id, master, data_dir, &[data_dir.to_path_buf()])
+    }
+
+    /// Restores backup `id` into every directory of `store_dirs` (a server's zone directories, so its zones
+    /// start in step), holding the lock of `data_dir`, which no server may be using. A copy is decrypted into a
+    /// temporary file in `data_dir` and fully checked (as [`Backups::verify`]); only then is it copied beside
+    /// each database and renamed over it, each database it replaces being kept as
+    /// `kmipd.sqlite.before-restore-<id>`. When every copy fails, or a directory cannot take its copy, no
+    /// database is changed.
+    pub fn restore_into(
+        &self,
+        id: &str,
+        master: &MasterKey,
+        data_dir: &Path,
+        store_dirs: &[PathBuf],
+    ) -> Result<Restored, BackupError> {
         validate_id(id)?;
+        if store_dirs.is_empty() {
+            return Err(BackupError::Config(
+                "no store directory to restore into".into(),
+            ));
+        }
         let _lock = DataDirLock::acquire(data_dir)?;
         let temp = TempFile::new(data_dir.join(format!(".restore-{id}{TEMP_SUFFIX}")));
         let mut refused = Vec::new();
@@ -335,21 +354,34 @@ impl Backups {
                 }
             });
         };
-        let database = data_dir.join(DB_FILE_NAME);
-        let previous = if database.exists() {
-            Some(set_aside(&database, id)?)
-        } else {
-            None
-        };
-        std::fs::rename(temp.path(), &database)
-            .map_err(BackupError::io("renaming restored snapshot to", &database))?;
-        temp.keep();
-        sync_dir(data_dir)?;
+        // Every directory gets its own complete copy before any database is replaced.
+        let mut staged = Vec::with_capacity(store_dirs.len());
+        for dir in store_dirs {
+            create_private_dir(dir)?;
+            let copy = TempFile::new(dir.join(format!(".restore-{id}.copy{TEMP_SUFFIX}")));
+            remove_if_exists(copy.path())?;
+            copy_private(temp.path(), copy.path())?;
+            staged.push((dir, copy));
+        }
+        let mut databases = Vec::with_capacity(staged.len());
+        let mut previous = Vec::new();
+        for (dir, copy) in staged {
+            let database = dir.join(DB_FILE_NAME);
+            if database.exists() {
+                previous.push(set_aside(&database, id)?);
+            }
+            std::fs::rename(copy.path(), &database)
+                .map_err(BackupError::io("renaming restored snapshot to", &database))?;
+            copy.keep();
+            sync_dir(dir)?;
+            databases.push(database);
+        }
+        drop(temp);
         Ok(Restored {
             id: id.to_string(),
             last_seq,
             from,
-            database,
+            databases,
             previous,
             refused,
         })
@@ -775,6 +807,15 @@ pub(crate) fn create_private_dir(dir: &Path) -> Result<(), BackupError> {
     builder
         .create(dir)
         .map_err(BackupError::io("creating directory", dir))
+}
+
+/// Copies `from` into a new 0600 file `to` and syncs it.
+fn copy_private(from: &Path, to: &Path) -> Result<(), BackupError> {
+    let mut out = create_new_private(to)?;
+    let mut input = File::open(from).map_err(BackupError::io("opening restored snapshot", from))?;
+    std::io::copy(&mut input, &mut out)
+        .and_then(|_| out.sync_all())
+        .map_err(BackupError::io("copying restored snapshot to", to))
 }
 
 fn remove_if_exists(path: &Path) -> Result<(), BackupError> {

@@ -11,14 +11,23 @@ use tokio::time::MissedTickBehavior;
 use super::Backups;
 use crate::store::Store;
 
+/// Where each scheduled backup takes its snapshot from: called once per backup, it yields a store that is up
+/// right now (with zones, the first zone that is up), or `None` when there is none (the backup is skipped and
+/// logged). A closure keeps this module free of how the server arranges its stores.
+pub type StoreSource = Box<dyn Fn() -> Option<Arc<Store>> + Send + Sync>;
+
 /// Starts the scheduler on the current tokio runtime; abort the handle to stop it.
-pub fn spawn(store: Arc<Store>, backups: Arc<Backups>, interval: Duration) -> JoinHandle<()> {
+pub fn spawn(source: StoreSource, backups: Arc<Backups>, interval: Duration) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
-            let (store, backups) = (store.clone(), backups.clone());
+            let Some(store) = source() else {
+                tracing::error!("scheduled backup skipped: no store is up");
+                continue;
+            };
+            let backups = backups.clone();
             let outcome = tokio::task::spawn_blocking(move || {
                 let made = backups.create(&store);
                 let pruned = backups.prune(std::time::SystemTime::now());

@@ -9,6 +9,7 @@ use crate::kmip::wrap::{self, KeyWrappingSpecification};
 use crate::kmip::{KmipError, ResultReason, key_format};
 use crate::spec::enums::key_wrap_type;
 use crate::spec::tag;
+use crate::store::{Mutation, StoreError};
 use crate::ttlv::{Ttlv, Value};
 
 use super::OpContext;
@@ -66,7 +67,15 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
     quirks::key_value_material_only(&mut item, ctx.version);
     if managed.flag(tag::FRESH) == Some(true) {
         managed.set(tag::FRESH, Value::Boolean(false));
-        object::save(ctx, &[&managed])?;
+        match ctx.store.commit(vec![Mutation::Put(managed.to_record())]) {
+            Ok(_) => {}
+            // Fresh is bookkeeping: with a zone down the key is still served (reads go on from the
+            // surviving zone) and Fresh is cleared by the first Get after the zone returns.
+            Err(StoreError::ZoneUnavailable { zone, .. }) => {
+                tracing::warn!(uid = %managed.uid, %zone, "Fresh left set: a zone is down");
+            }
+            Err(e) => return Err(e.to_kmip()),
+        }
     }
     Ok(Ttlv::structure(
         tag::RESPONSE_PAYLOAD,

@@ -36,7 +36,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use crate::access::audit::AuditEvent;
 use crate::access::policy::Principal;
 use crate::access::{AccessControl, Caller};
-use crate::store::{MasterKeySource, Store, StoreError};
+use crate::replication::{ZonedStore, ZonesConfig};
+use crate::store::{MasterKeySource, Store, StoreError, StoreOptions};
 
 use crate::kmip::enums::{
     AsynchronousIndicator, BatchErrorContinuationOption, Operation, ResultStatus,
@@ -68,6 +69,9 @@ pub struct EngineConfig {
     pub interop_tests: bool,
     /// The access policy requests are judged by and the audit log they are recorded in.
     pub access: AccessControl,
+    /// The zones every change is committed to; `None` = the embedded default, zones `a` and `b` in
+    /// `<data_dir>/zone-a` and `<data_dir>/zone-b`.
+    pub zones: Option<ZonesConfig>,
 }
 
 impl Default for EngineConfig {
@@ -86,6 +90,7 @@ impl Default for EngineConfig {
             master_key: MasterKeySource::DataDir,
             interop_tests: false,
             access: AccessControl::default(),
+            zones: None,
         }
     }
 }
@@ -101,7 +106,7 @@ pub fn system_clock() -> i64 {
 #[derive(Debug)]
 pub struct Engine {
     config: EngineConfig,
-    store: Arc<Store>,
+    store: Arc<ZonedStore>,
 }
 
 /// What an operation may consult while it runs.
@@ -114,7 +119,7 @@ pub struct OpContext<'a> {
     /// The server's configuration.
     pub config: &'a EngineConfig,
     /// Where managed objects live.
-    pub store: &'a Store,
+    pub store: &'a ZonedStore,
     /// Who sent the request.
     pub caller: &'a Caller,
     /// The ID Placeholder and the identifiers earlier items of the batch returned.
@@ -197,17 +202,34 @@ impl Engine {
     /// Opens the engine: the store in the data directory (created on first use) under the configured master
     /// key.
     pub fn open(config: EngineConfig) -> Result<Engine, StoreError> {
-        let store = Store::open_in_dir(&config.data_dir, &config.master_key)?;
-        Ok(Engine::with_store(config, Arc::new(store)))
+        let zones = config
+            .zones
+            .clone()
+            .unwrap_or_else(|| ZonesConfig::default_in(&config.data_dir));
+        let store = ZonedStore::open(
+            zones,
+            &config.data_dir,
+            &config.master_key,
+            StoreOptions::default(),
+        )?;
+        Ok(Engine::with_zones(config, Arc::new(store)))
     }
 
-    /// Builds an engine over a store that is already open.
-    pub fn with_store(config: EngineConfig, store: Arc<Store>) -> Self {
+    /// Builds an engine over one store that is already open (a single zone: tests, tools).
+    pub fn with_store(config: EngineConfig, store: Arc<Store>) -> Result<Self, StoreError> {
+        Ok(Engine::with_zones(
+            config,
+            Arc::new(ZonedStore::single(store)?),
+        ))
+    }
+
+    /// Builds an engine over zones that are already open.
+    pub fn with_zones(config: EngineConfig, store: Arc<ZonedStore>) -> Self {
         Engine { config, store }
     }
 
-    /// The store the engine keeps objects in.
-    pub fn store(&self) -> &Arc<Store> {
+    /// The zones the engine keeps objects in.
+    pub fn store(&self) -> &Arc<ZonedStore> {
         &self.store
     }
 
@@ -451,7 +473,7 @@ fn run_item(
 
 /// Undoes what the items before the failed last one of `out` wrote and marks them Operation Undone; when that
 /// cannot be done they keep their Success, and the failure is logged.
-fn undo_earlier(journal: &undo::UndoJournal, store: &Store, out: &mut [ResponseBatchItem]) {
+fn undo_earlier(journal: &undo::UndoJournal, store: &ZonedStore, out: &mut [ResponseBatchItem]) {
     match journal.undo(store) {
         Ok(()) => {
             let earlier = out.len().saturating_sub(1);

@@ -12,7 +12,8 @@
 use std::cell::RefCell;
 
 use crate::kmip::KmipError;
-use crate::store::{Mutation, ObjectRecord, Store};
+use crate::replication::ZonedStore;
+use crate::store::{Mutation, ObjectRecord};
 
 /// What an Undo batch has written so far.
 #[derive(Debug, Default)]
@@ -59,7 +60,11 @@ impl UndoJournal {
     }
 
     /// Records the pre-images of `records` (the first time the batch writes each) before they are committed.
-    pub fn before_write(&self, store: &Store, records: &[ObjectRecord]) -> Result<(), KmipError> {
+    pub fn before_write(
+        &self,
+        store: &ZonedStore,
+        records: &[ObjectRecord],
+    ) -> Result<(), KmipError> {
         let mut entries = self.entries.borrow_mut();
         for record in records {
             if entries.iter().any(|e| e.uid == record.uid) {
@@ -86,7 +91,7 @@ impl UndoJournal {
     }
 
     /// The compensating changes, checked against the store's current records.
-    fn compensations(&self, store: &Store) -> Result<Vec<Mutation>, UndoError> {
+    fn compensations(&self, store: &ZonedStore) -> Result<Vec<Mutation>, UndoError> {
         let entries = self.entries.borrow();
         let mut mutations = Vec::with_capacity(entries.len());
         for entry in entries.iter().rev() {
@@ -110,7 +115,7 @@ impl UndoJournal {
     }
 
     /// Undoes everything the batch wrote, in one commit.
-    pub fn undo(&self, store: &Store) -> Result<(), UndoError> {
+    pub fn undo(&self, store: &ZonedStore) -> Result<(), UndoError> {
         let mutations = self.compensations(store)?;
         if mutations.is_empty() {
             return Ok(());
@@ -125,7 +130,8 @@ impl UndoJournal {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::MasterKey;
+    use crate::store::{MasterKey, Store};
+    use std::sync::Arc;
 
     fn record(uid: &str, state: u32) -> ObjectRecord {
         ObjectRecord::new(uid, 2, state)
@@ -134,8 +140,10 @@ mod tests {
     #[test]
     fn undo_restores_pre_images_and_deletes_what_the_batch_created() {
         let dir = tempfile::tempdir().unwrap();
-        let store =
-            Store::open(&dir.path().join("s.sqlite"), MasterKey::from_bytes([7; 32])).unwrap();
+        let store = ZonedStore::single(Arc::new(
+            Store::open(&dir.path().join("s.sqlite"), MasterKey::from_bytes([7; 32])).unwrap(),
+        ))
+        .unwrap();
         store.commit(vec![Mutation::Put(record("old", 1))]).unwrap();
         let journal = UndoJournal::new();
         let writes = [record("old", 2), record("new", 1)];
@@ -157,8 +165,10 @@ mod tests {
     #[test]
     fn undo_refuses_to_overwrite_a_change_made_meanwhile() {
         let dir = tempfile::tempdir().unwrap();
-        let store =
-            Store::open(&dir.path().join("s.sqlite"), MasterKey::from_bytes([7; 32])).unwrap();
+        let store = ZonedStore::single(Arc::new(
+            Store::open(&dir.path().join("s.sqlite"), MasterKey::from_bytes([7; 32])).unwrap(),
+        ))
+        .unwrap();
         store.commit(vec![Mutation::Put(record("k", 1))]).unwrap();
         let journal = UndoJournal::new();
         let writes = [record("k", 2)];
@@ -179,8 +189,10 @@ mod tests {
     #[test]
     fn a_write_that_failed_is_not_undone() {
         let dir = tempfile::tempdir().unwrap();
-        let store =
-            Store::open(&dir.path().join("s.sqlite"), MasterKey::from_bytes([7; 32])).unwrap();
+        let store = ZonedStore::single(Arc::new(
+            Store::open(&dir.path().join("s.sqlite"), MasterKey::from_bytes([7; 32])).unwrap(),
+        ))
+        .unwrap();
         let journal = UndoJournal::new();
         journal.before_write(&store, &[record("never", 1)]).unwrap();
         journal.undo(&store).unwrap();

@@ -9,11 +9,11 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 use thiserror::Error;
 
-use crate::backup::BackupConfig;
 use crate::access::IdentitySource;
 use crate::access::allow_list::{AllowList, DEFAULT_ALLOW};
 use crate::access::audit::AuditSettings;
 use crate::access::limits::IdentityLimitSettings;
+use crate::backup::BackupConfig;
 use crate::ttlv::Limits;
 
 /// The port IANA assigned to KMIP over TLS.
@@ -35,6 +35,10 @@ pub struct ServerConfig {
     pub backup: BackupConfig,
     /// Identity, policy, audit log, allow-list and per-identity limits.
     pub access: AccessSettings,
+    /// Where the two zone copies of the store live (in this process).
+    pub zones: ZoneDirs,
+    /// Set to run this process as one node of a multi-node deployment (one zone per node).
+    pub node: Option<NodeSettings>,
 }
 
 /// Who may connect and act, and how it is recorded.
@@ -95,6 +99,102 @@ impl AccessSettings {
     }
 }
 
+/// This process as a node: its zone, its role, its node port and its peers. Node-to-node traffic is mutual
+/// TLS with node certificates issued by their own CA.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSettings {
+    /// "sequencer" (orders changes; zone a), "follower" (the other zone) or "remote" (remote-region copy).
+    pub role: String,
+    /// This node's zone name.
+    pub zone: String,
+    /// Node port (node-to-node traffic only).
+    pub listen: SocketAddr,
+    /// Directory of this node's zone file; default `<data_dir>/zone-<zone>`.
+    pub dir: Option<PathBuf>,
+    /// Sequencer: the follower zone node(s) every change must reach before it is acknowledged. Follower: the
+    /// sequencer node. Remote: unused.
+    #[serde(default)]
+    pub peers: Vec<PeerSettings>,
+    /// Sequencer: remote-region nodes fed asynchronously.
+    #[serde(default)]
+    pub remotes: Vec<PeerSettings>,
+    /// Node certificate chain (PEM); default `<data_dir>/node.pem`.
+    pub cert_chain: Option<PathBuf>,
+    /// Its private key; default `<data_dir>/node.key`.
+    pub private_key: Option<PathBuf>,
+    /// The CA bundle that issued node certificates; default `<data_dir>/node-ca.pem`.
+    pub ca: Option<PathBuf>,
+    /// Longest wait for a peer; past it the peer's zone counts as unavailable.
+    #[serde(default = "default_node_timeout", deserialize_with = "duration_text")]
+    pub timeout: Duration,
+    /// How often remotes are shipped to, a down zone retried and a follower's currency checked.
+    #[serde(default = "default_node_interval", deserialize_with = "duration_text")]
+    pub interval: Duration,
+    /// Largest node message in bytes.
+    #[serde(default = "default_node_frame")]
+    pub max_frame_bytes: usize,
+    /// Most node connections served at once.
+    #[serde(default = "default_node_connections")]
+    pub max_connections: usize,
+}
+
+/// A peer node.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerSettings {
+    /// Its zone name.
+    pub zone: String,
+    /// host:port of its node port.
+    pub address: String,
+    /// The name its node certificate carries; default "localhost".
+    #[serde(default = "default_server_name")]
+    pub server_name: String,
+}
+
+fn default_node_timeout() -> Duration {
+    Duration::from_secs(2)
+}
+
+fn default_node_interval() -> Duration {
+    Duration::from_millis(500)
+}
+
+fn default_node_frame() -> usize {
+    64 << 20
+}
+
+fn default_node_connections() -> usize {
+    64
+}
+
+fn default_server_name() -> String {
+    "localhost".to_string()
+}
+
+/// The in-process zones: two directories, ideally on two disks, each holding a full copy of the store.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ZoneDirs {
+    /// Zone `a` (the one that numbers changes); default `<data_dir>/zone-a`.
+    pub a: Option<PathBuf>,
+    /// Zone `b`; default `<data_dir>/zone-b`.
+    pub b: Option<PathBuf>,
+    /// How often a zone that is down is retried (it catches up and returns by itself).
+    #[serde(deserialize_with = "duration_text")]
+    pub recheck_interval: Duration,
+}
+
+impl Default for ZoneDirs {
+    fn default() -> Self {
+        ZoneDirs {
+            a: None,
+            b: None,
+            recheck_interval: Duration::from_secs(1),
+        }
+    }
+}
+
 /// Where the TLS material is read from.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -145,6 +245,8 @@ impl Default for ServerConfig {
             limits: ConnectionLimits::default(),
             backup: BackupConfig::default(),
             access: AccessSettings::default(),
+            zones: ZoneDirs::default(),
+            node: None,
         }
     }
 }
@@ -303,6 +405,18 @@ impl ServerConfig {
             .unwrap_or_else(|| self.data_dir.join("client-ca.pem"))
     }
 
+    /// The zones the engine commits every change to.
+    pub fn zones_config(&self) -> crate::replication::ZonesConfig {
+        let mut zones = crate::replication::ZonesConfig::default_in(&self.data_dir);
+        for (spec, dir) in zones.zones.iter_mut().zip([&self.zones.a, &self.zones.b]) {
+            if let Some(dir) = dir {
+                spec.dir = dir.clone();
+            }
+        }
+        zones.recheck_interval = self.zones.recheck_interval;
+        zones
+    }
+
     fn resolve_relative_to(&mut self, base: &Path) {
         let resolve = |p: &mut PathBuf| {
             if p.is_relative() {
@@ -317,6 +431,20 @@ impl ServerConfig {
             &mut self.tls.client_ca,
             &mut self.access.policy_file,
             &mut self.access.audit.dir,
+            &mut self.zones.a,
+            &mut self.zones.b,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            resolve(p);
+        }
+        let Some(node) = &mut self.node else { return };
+        for p in [
+            &mut node.dir,
+            &mut node.cert_chain,
+            &mut node.private_key,
+            &mut node.ca,
         ]
         .into_iter()
         .flatten()
@@ -528,6 +656,38 @@ mod tests {
         assert_eq!(access, AccessSettings::default());
         assert_eq!(config.listen.port(), KMIP_PORT);
         assert_eq!(config.backup, crate::backup::BackupConfig::default());
+    }
+
+    #[test]
+    fn the_example_node_section_parses_and_zone_dirs_follow_the_file() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("kmipd.example.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let (head, node) = text.split_once("# [node]\n").unwrap();
+        // Uncomment the settings of the [node] block (not its prose).
+        let node: String = node
+            .lines()
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| l.contains(" = "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let config = ServerConfig::from_toml(&format!("{head}[node]\n{node}")).unwrap();
+        let node = config.node.unwrap();
+        assert_eq!((node.role.as_str(), node.zone.as_str()), ("sequencer", "a"));
+        assert_eq!(node.peers[0].server_name, "kmip-b.example");
+        assert_eq!(node.timeout, Duration::from_secs(2));
+        assert_eq!(node.interval, Duration::from_millis(500));
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("kmipd.toml");
+        std::fs::write(
+            &file,
+            "[zones]\na = \"disk1/a\"\nrecheck_interval = \"250ms\"\n",
+        )
+        .unwrap();
+        let zones = ServerConfig::load(&file).unwrap().zones_config();
+        assert_eq!(zones.zones[0].dir, dir.path().join("disk1/a"));
+        assert_eq!(zones.zones[1].dir, dir.path().join("kmipd-data/zone-b"));
+        assert_eq!(zones.recheck_interval, Duration::from_millis(250));
     }
 
     #[test]

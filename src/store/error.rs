@@ -121,6 +121,16 @@ pub enum StoreError {
     /// A cryptographic primitive refused its input (a programming error, reported instead of panicking).
     #[error("store encryption: {0}")]
     Crypto(&'static str),
+
+    /// A zone (its file, its disk or its node) is not reachable: changes need every zone, so they are refused
+    /// until it returns; reads go on from the other zone.
+    #[error("zone {zone} is unavailable ({reason}); changes are refused until it returns")]
+    ZoneUnavailable {
+        /// The zone's name.
+        zone: String,
+        /// What failed (file missing, I/O error, peer unreachable...).
+        reason: String,
+    },
 }
 
 impl StoreError {
@@ -149,6 +159,10 @@ impl StoreError {
                 StoreError::Database(rusqlite::Error::SqliteFailure(*e, msg.clone()))
             }
             StoreError::WrongMasterKey => StoreError::WrongMasterKey,
+            StoreError::ZoneUnavailable { zone, reason } => StoreError::ZoneUnavailable {
+                zone: zone.clone(),
+                reason: reason.clone(),
+            },
             other => StoreError::GroupCommit(other.to_string()),
         }
     }

@@ -40,6 +40,11 @@ impl MasterKey {
         MasterKey(Zeroizing::new(bytes))
     }
 
+    /// A second copy (zeroized on drop too), for a component that must reopen stores under the same key.
+    pub fn duplicate(&self) -> MasterKey {
+        MasterKey(Zeroizing::new(*self.0))
+    }
+
     /// A fresh key from the operating system's random number generator.
     pub fn generate() -> Result<Self, StoreError> {
         Ok(MasterKey(Zeroizing::new(random_array()?)))

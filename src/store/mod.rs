@@ -283,7 +283,8 @@ impl Store {
         &self.path
     }
 
-    /// The master key, for deriving keys that protect copies of this store (backups) under it.
+    /// The master key this store was opened with: to reopen a sibling zone under the same key, and to derive
+    /// the keys that protect backups of it.
     pub(crate) fn master_key(&self) -> &MasterKey {
         &self.master
     }
@@ -369,6 +370,11 @@ impl Store {
             .ok_or_else(|| refuse("it holds no key check value: not a kmipd store".into()))?;
         crypto::unwrap(master, &check).map_err(|_| StoreError::WrongMasterKey)?;
         last_seq(&conn)
+    }
+
+    /// The tunables this store was opened with.
+    pub fn options(&self) -> &StoreOptions {
+        &self.options
     }
 
     /// A fresh Unique Identifier: a UUID v4 from OS randomness.
@@ -663,12 +669,43 @@ impl Store {
     /// differs from what this store holds at that sequence is refused, and a gap is refused. The replica
     /// needs the same master key as the source (data keys travel wrapped under it).
     pub fn apply_change(&self, change: &ChangeRecord) -> Result<bool, StoreError> {
+        let applied = self.apply_changes(std::slice::from_ref(change))?;
+        Ok(applied > 0)
+    }
+
+    /// Applies a run of changes from another store's stream in ONE durable transaction (one fsync), with the
+    /// rules of [`Store::apply_change`] for each; returns how many were new. Either every change is applied or
+    /// none is, so a follower shipping batches never holds half a batch.
+    pub fn apply_changes(&self, changes: &[ChangeRecord]) -> Result<usize, StoreError> {
         let mut guard = self.lock_writer();
         let writer = &mut *guard;
         let tx = writer
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let last = last_seq(&tx)?;
+        let mut last = last_seq(&tx)?;
+        let mut new_current = None;
+        let mut applied = 0;
+        for change in changes {
+            if self.apply_one(&tx, change, last, &mut new_current)? {
+                last = change.seq;
+                applied += 1;
+            }
+        }
+        tx.commit()?;
+        if new_current.is_some() {
+            writer.current = new_current;
+        }
+        Ok(applied)
+    }
+
+    /// One change of [`Store::apply_changes`] inside its transaction; `last` is the newest sequence held.
+    fn apply_one(
+        &self,
+        tx: &Connection,
+        change: &ChangeRecord,
+        last: u64,
+        new_current: &mut Option<CurrentKey>,
+    ) -> Result<bool, StoreError> {
         let corrupt = |reason: String| StoreError::CorruptChange {
             seq: change.seq,
             reason,
@@ -691,18 +728,17 @@ impl Store {
                 got: change.seq,
             });
         }
-        let mut new_current = None;
         match change.kind {
             ChangeKind::Put => {
                 let stored = changes::decode_put(&change.payload).map_err(corrupt)?;
                 if let Some(blob) = &stored.blob {
-                    self.data_key(&tx, &blob.data_key_id)?;
+                    self.data_key(tx, &blob.data_key_id)?;
                 }
-                write_object(&tx, &change.uid, &stored)?;
+                write_object(tx, &change.uid, &stored)?;
             }
-            ChangeKind::Delete => delete_object(&tx, &change.uid)?,
-            ChangeKind::AccessSet => set_access(&tx, &change.uid, &change.payload)?,
-            ChangeKind::AccessClear => clear_access(&tx, &change.uid)?,
+            ChangeKind::Delete => delete_object(tx, &change.uid)?,
+            ChangeKind::AccessSet => set_access(tx, &change.uid, &change.payload)?,
+            ChangeKind::AccessClear => clear_access(tx, &change.uid)?,
             ChangeKind::DataKey => {
                 let (created_ms, wrapped) =
                     changes::decode_data_key(&change.payload).map_err(corrupt)?;
@@ -711,9 +747,9 @@ impl Store {
                     "INSERT OR IGNORE INTO data_keys (id, wrapped, created_ms) VALUES (?, ?, ?)",
                 )?
                 .execute(params![change.uid, wrapped, created_ms])?;
-                set_meta(&tx, META_CURRENT_DATA_KEY, change.uid.as_bytes())?;
+                set_meta(tx, META_CURRENT_DATA_KEY, change.uid.as_bytes())?;
                 self.cache_key(&change.uid, key.clone());
-                new_current = Some(CurrentKey {
+                *new_current = Some(CurrentKey {
                     id: change.uid.clone(),
                     key,
                     encryptions: 0,
@@ -721,17 +757,13 @@ impl Store {
             }
         }
         insert_change(
-            &tx,
+            tx,
             change.seq,
             change.time_ms,
             change.kind,
             &change.uid,
             &change.payload,
         )?;
-        tx.commit()?;
-        if new_current.is_some() {
-            writer.current = new_current;
-        }
         Ok(true)
     }
 

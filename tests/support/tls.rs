@@ -169,6 +169,16 @@ impl KmipClient {
         Ok(client)
     }
 
+    /// A connection trusting `ca_pem`, presenting the PEM certificate and key given (another server's files).
+    pub fn connect_with_pem(
+        address: SocketAddr,
+        ca_pem: &str,
+        certificate_pem: &str,
+        private_key_pem: &str,
+    ) -> KmipClient {
+        KmipClient::open(address, ca_pem, certificate_pem, private_key_pem).unwrap()
+    }
+
     /// A TCP connection with a TLS client session on it; the handshake runs with the first request.
     fn open(
         address: SocketAddr,

@@ -1,0 +1,120 @@
+//! How `kmipd serve` turns a `[node]` section into a running node: its zone, the links to its peers and the
+//! node TLS material.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use kmipd::replication::node::{NodeLimits, NodeLink, NodeRole, NodeSetup, NodeTls};
+use kmipd::replication::{NodeZone, ZonesConfig};
+use kmipd::server::ServerConfig;
+use kmipd::server::config::NodeSettings;
+
+/// The zones the engine commits through and what the node port needs.
+pub struct Plan {
+    pub zones: ZonesConfig,
+    pub setup: NodeSetup,
+}
+
+fn role(text: &str) -> Result<NodeRole, String> {
+    match text {
+        "sequencer" => Ok(NodeRole::Sequencer),
+        "follower" => Ok(NodeRole::Follower),
+        "remote" => Ok(NodeRole::Remote),
+        other => Err(format!(
+            "[node].role `{other}`: expected sequencer, follower or remote"
+        )),
+    }
+}
+
+fn tls(config: &ServerConfig, settings: &NodeSettings) -> Result<NodeTls, String> {
+    let file = |p: &Option<PathBuf>, default: &str| {
+        p.clone().unwrap_or_else(|| config.data_dir.join(default))
+    };
+    NodeTls::load(
+        &file(&settings.cert_chain, "node.pem"),
+        &file(&settings.private_key, "node.key"),
+        &file(&settings.ca, "node-ca.pem"),
+    )
+    .map_err(|e| format!("node TLS: {e}"))
+}
+
+fn limits(settings: &NodeSettings) -> NodeLimits {
+    NodeLimits {
+        timeout: settings.timeout,
+        max_frame_bytes: settings.max_frame_bytes,
+        max_connections: settings.max_connections,
+        ..NodeLimits::default()
+    }
+}
+
+/// The zones and node setup a `[node]` section describes.
+pub fn plan(config: &ServerConfig, settings: &NodeSettings) -> Result<Plan, String> {
+    let role = role(&settings.role)?;
+    let tls = tls(config, settings)?;
+    let limits = limits(settings);
+    let link = |p: &kmipd::server::config::PeerSettings| {
+        NodeLink::new(&p.zone, &p.address, &p.server_name, &tls, limits)
+            .map(Arc::new)
+            .map_err(|e| e.to_string())
+    };
+    let dir = settings
+        .dir
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join(format!("zone-{}", settings.zone)));
+    let mut zones = ZonesConfig::one_local(&settings.zone, dir);
+    zones.recheck_interval = settings.interval;
+    let mut sequencer = None;
+    match role {
+        NodeRole::Sequencer => {
+            for peer in &settings.peers {
+                zones.nodes.push(NodeZone {
+                    name: peer.zone.clone(),
+                    address: peer.address.clone(),
+                    replica: link(peer)?,
+                });
+            }
+        }
+        NodeRole::Follower => {
+            let peer = settings
+                .peers
+                .first()
+                .ok_or("a follower node needs its sequencer in [node].peers")?;
+            sequencer = Some(link(peer)?);
+        }
+        NodeRole::Remote => {}
+    }
+    let remotes = settings
+        .remotes
+        .iter()
+        .map(&link)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Plan {
+        zones,
+        setup: NodeSetup {
+            role,
+            zone: settings.zone.clone(),
+            listen: settings.listen,
+            tls,
+            limits,
+            sequencer,
+            remotes,
+            interval: settings.interval,
+        },
+    })
+}
+
+/// A link to this node's own node port (for `kmipd status`), with its own node certificate.
+pub fn own_link(config: &ServerConfig, settings: &NodeSettings) -> Result<NodeLink, String> {
+    let mut address = settings.listen;
+    if address.ip().is_unspecified() {
+        address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    NodeLink::new(
+        &settings.zone,
+        &address.to_string(),
+        "localhost",
+        &tls(config, settings)?,
+        limits(settings),
+    )
+    .map_err(|e| e.to_string())
+}

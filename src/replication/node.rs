@@ -1,0 +1,747 @@
+//! Zones as separate `kmipd serve` processes. Node-to-node traffic runs on its own port over mutual TLS with
+//! node certificates (a CA of their own): the sequencer node (zone a) commits every change in its zone and
+//! ships it to the follower node (zone b), which applies it durably before the sequencer answers; a follower
+//! node sends the changes its clients ask for to the sequencer instead of making them itself; a remote-region
+//! node receives the stream asynchronously and reports its lag. Blocking I/O on a few threads: node links are
+//! few and long-lived.
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConnection, ServerConnection, StreamOwned};
+use serde::Serialize;
+
+use super::wire::{self, Message};
+use super::zones::{Forwarder, Replica, ZonedStore, age_of};
+use crate::server::tls::{
+    TlsError, build_server_tls_config, provider, read_certificates, read_private_key,
+};
+use crate::store::{ChangeRecord, Mutation, Store, StoreError};
+
+/// The TLS material of a node: its certificate (used both to serve and to connect) and the CA that issued
+/// every node certificate.
+#[derive(Clone)]
+pub struct NodeTls {
+    server: Arc<rustls::ServerConfig>,
+    client: Arc<rustls::ClientConfig>,
+}
+
+impl NodeTls {
+    /// Reads the node certificate chain, its key and the node CA bundle (PEM files).
+    pub fn load(chain: &Path, key: &Path, ca: &Path) -> Result<NodeTls, TlsError> {
+        let chain = read_certificates(chain, "node certificate chain")?;
+        let key = read_private_key(key)?;
+        let cas = read_certificates(ca, "node CA bundle")?;
+        NodeTls::from_parts(chain, key, &cas, ca)
+    }
+
+    /// Builds both configurations from parsed material.
+    pub fn from_parts(
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+        cas: &[CertificateDer<'static>],
+        ca_origin: &Path,
+    ) -> Result<NodeTls, TlsError> {
+        let server = build_server_tls_config(chain.clone(), key.clone_key(), cas, ca_origin)?;
+        let mut roots = rustls::RootCertStore::empty();
+        for ca in cas {
+            roots
+                .add(ca.clone())
+                .map_err(|source| TlsError::BadTrustAnchor {
+                    path: ca_origin.to_owned(),
+                    source,
+                })?;
+        }
+        let client = rustls::ClientConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[&rustls::version::TLS13])?
+            .with_root_certificates(roots)
+            .with_client_auth_cert(chain, key)?;
+        Ok(NodeTls {
+            server,
+            client: Arc::new(client),
+        })
+    }
+}
+
+/// Limits of node-to-node traffic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NodeLimits {
+    /// Longest wait for a peer's answer (and for connecting); past it the peer counts as unreachable.
+    pub timeout: Duration,
+    /// Largest node message accepted.
+    pub max_frame_bytes: usize,
+    /// Most node connections served at once.
+    pub max_connections: usize,
+    /// Most changes per shipped batch.
+    pub batch_max: u32,
+}
+
+impl Default for NodeLimits {
+    fn default() -> Self {
+        NodeLimits {
+            timeout: Duration::from_secs(2),
+            max_frame_bytes: 64 << 20,
+            max_connections: 64,
+            batch_max: 1_000,
+        }
+    }
+}
+
+type ClientStream = StreamOwned<ClientConnection, TcpStream>;
+
+/// How long a node connection may sit idle before the serving side closes it (the client reconnects).
+const NODE_IDLE_LIMIT: Duration = Duration::from_secs(300);
+
+/// A connection pool to one peer node; a failed exchange drops its connection and names the peer's zone.
+pub struct NodeLink {
+    zone: String,
+    address: String,
+    server_name: ServerName<'static>,
+    tls: Arc<rustls::ClientConfig>,
+    limits: NodeLimits,
+    idle: Mutex<Vec<ClientStream>>,
+}
+
+impl NodeLink {
+    /// A link to zone `zone` at `address` (host:port), whose certificate must name `server_name`.
+    pub fn new(
+        zone: &str,
+        address: &str,
+        server_name: &str,
+        tls: &NodeTls,
+        limits: NodeLimits,
+    ) -> Result<NodeLink, StoreError> {
+        let server_name = ServerName::try_from(server_name.to_string()).map_err(|_| {
+            StoreError::ZoneUnavailable {
+                zone: zone.to_string(),
+                reason: format!("`{server_name}` is not a valid server name"),
+            }
+        })?;
+        Ok(NodeLink {
+            zone: zone.to_string(),
+            address: address.to_string(),
+            server_name,
+            tls: tls.client.clone(),
+            limits,
+            idle: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The peer's zone name.
+    pub fn zone(&self) -> &str {
+        &self.zone
+    }
+
+    /// The peer's address.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    fn unreachable(&self, what: impl std::fmt::Display) -> StoreError {
+        StoreError::ZoneUnavailable {
+            zone: self.zone.clone(),
+            reason: format!("node {}: {what}", self.address),
+        }
+    }
+
+    fn connect(&self) -> Result<ClientStream, StoreError> {
+        let addr: SocketAddr = self
+            .address
+            .to_socket_addrs()
+            .map_err(|e| self.unreachable(e))?
+            .next()
+            .ok_or_else(|| self.unreachable("address resolves to nothing"))?;
+        let tcp = TcpStream::connect_timeout(&addr, self.limits.timeout)
+            .map_err(|e| self.unreachable(e))?;
+        tcp.set_read_timeout(Some(self.limits.timeout))
+            .and_then(|()| tcp.set_write_timeout(Some(self.limits.timeout)))
+            .and_then(|()| tcp.set_nodelay(true))
+            .map_err(|e| self.unreachable(e))?;
+        let conn = ClientConnection::new(self.tls.clone(), self.server_name.clone())
+            .map_err(|e| self.unreachable(e))?;
+        Ok(StreamOwned::new(conn, tcp))
+    }
+
+    /// Sends one message and reads the answer; an Error answer comes back as the error it names.
+    ///
+    /// A pooled connection the peer closed meanwhile (restart, idle limit) is retried once on a fresh one;
+    /// every message is idempotent (shipped changes are skipped when held, a commit's mutations are whole
+    /// after-images).
+    pub fn call(&self, message: &Message) -> Result<Message, StoreError> {
+        let pooled = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        if let Some(stream) = pooled {
+            match self.exchange(stream, message) {
+                Ok(answer) => return self.answered(answer),
+                Err(e) => {
+                    tracing::debug!(zone = %self.zone, error = %e, "pooled node connection failed; reconnecting")
+                }
+            }
+        }
+        let stream = self.connect()?;
+        let answer = self.exchange(stream, message)?;
+        self.answered(answer)
+    }
+
+    fn answered(&self, answer: Message) -> Result<Message, StoreError> {
+        match answer {
+            Message::Error { zone, message } if !zone.is_empty() => {
+                Err(StoreError::ZoneUnavailable {
+                    zone,
+                    reason: message,
+                })
+            }
+            Message::Error { message, .. } => Err(StoreError::GroupCommit(message)),
+            other => Ok(other),
+        }
+    }
+
+    /// One request and its answer on `stream`, which goes back to the pool after a complete exchange.
+    fn exchange(&self, mut stream: ClientStream, message: &Message) -> Result<Message, StoreError> {
+        let frame = message.encode();
+        let exchange = stream
+            .write_all(&frame)
+            .and_then(|()| stream.flush())
+            .and_then(|()| wire::read_frame(&mut stream, self.limits.max_frame_bytes));
+        wire::wipe(frame);
+        let body = exchange.map_err(|e| self.unreachable(e))?;
+        let answer = Message::decode(&body);
+        wire::wipe(body);
+        let answer = answer.map_err(|e| self.unreachable(e))?;
+        self.idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(stream);
+        Ok(answer)
+    }
+
+    /// The peer's last sequence number and the highest it acknowledged.
+    pub fn seqs(&self) -> Result<(u64, u64), StoreError> {
+        match self.call(&Message::LastSeq)? {
+            Message::Seq { held, acked } => Ok((held, acked)),
+            _ => Err(self.unreachable("unexpected answer to LastSeq")),
+        }
+    }
+
+    /// The peer's status document.
+    pub fn status(&self) -> Result<String, StoreError> {
+        match self.call(&Message::Status)? {
+            Message::Text(t) => Ok(t),
+            _ => Err(self.unreachable("unexpected answer to Status")),
+        }
+    }
+}
+
+impl Replica for NodeLink {
+    fn last_seq(&self) -> Result<u64, StoreError> {
+        self.seqs().map(|(held, _)| held)
+    }
+
+    fn changes_since(&self, after: u64, max: usize) -> Result<Vec<ChangeRecord>, StoreError> {
+        let max = u32::try_from(max)
+            .unwrap_or(u32::MAX)
+            .min(self.limits.batch_max);
+        match self.call(&Message::ChangesSince { after, max })? {
+            Message::Changes(c) => Ok(c),
+            _ => Err(self.unreachable("unexpected answer to ChangesSince")),
+        }
+    }
+
+    fn apply_changes(&self, changes: &[ChangeRecord]) -> Result<usize, StoreError> {
+        let mut applied = 0;
+        for chunk in changes.chunks(usize::try_from(self.limits.batch_max.max(1)).unwrap_or(1)) {
+            match self.call(&Message::Apply(chunk.to_vec()))? {
+                Message::Seq { .. } => applied += chunk.len(),
+                _ => return Err(self.unreachable("unexpected answer to Apply")),
+            }
+        }
+        Ok(applied)
+    }
+}
+
+impl Forwarder for NodeLink {
+    fn commit(&self, mutations: Vec<Mutation>) -> Result<u64, StoreError> {
+        match self.call(&Message::Commit(mutations))? {
+            Message::Seq { held, .. } => Ok(held),
+            _ => Err(self.unreachable("unexpected answer to Commit")),
+        }
+    }
+}
+
+/// The changes a remote-region node refuses: it holds a copy, it does not take changes.
+pub struct RefuseChanges(pub String);
+
+impl Forwarder for RefuseChanges {
+    fn commit(&self, _: Vec<Mutation>) -> Result<u64, StoreError> {
+        Err(StoreError::ZoneUnavailable {
+            zone: self.0.clone(),
+            reason: "this is the remote-region copy; it takes no changes (promote it with `kmipd restore --from-remote`)".into(),
+        })
+    }
+}
+
+/// What this node is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeRole {
+    /// Orders every change and ships it to the zone follower (and the remote region).
+    Sequencer,
+    /// The other zone: applies what the sequencer ships; sends its clients' changes to the sequencer.
+    Follower,
+    /// The remote region: receives the stream asynchronously.
+    Remote,
+}
+
+/// Where a remote-region copy stands, as the sequencer sees it.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RemoteStatus {
+    /// Its zone name.
+    pub zone: String,
+    /// Its address.
+    pub address: String,
+    /// Whether the last exchange succeeded.
+    pub reachable: bool,
+    /// The last sequence number it holds.
+    pub last_seq: u64,
+    /// Changes it lacks.
+    pub lag_changes: u64,
+    /// Age of the oldest change it lacks (0 when it lacks none), seconds.
+    pub lag_seconds: f64,
+    /// The last error, if any.
+    pub error: Option<String>,
+}
+
+/// Ships the sequencer's stream to a remote-region node, asynchronously, forever (until the node stops).
+pub struct RemoteShipper {
+    link: Arc<NodeLink>,
+    state: Mutex<RemoteStatus>,
+}
+
+impl RemoteShipper {
+    /// Starts shipping to `link` every `interval` (and straight after each batch while behind).
+    pub fn start(
+        link: Arc<NodeLink>,
+        store: Arc<ZonedStore>,
+        interval: Duration,
+        stop: Arc<AtomicBool>,
+    ) -> Arc<RemoteShipper> {
+        let shipper = Arc::new(RemoteShipper {
+            state: Mutex::new(RemoteStatus {
+                zone: link.zone().to_string(),
+                address: link.address().to_string(),
+                ..RemoteStatus::default()
+            }),
+            link,
+        });
+        let me = shipper.clone();
+        let spawned = std::thread::Builder::new()
+            .name("kmipd-remote".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let behind = me.ship_once(&store);
+                    if !matches!(behind, Ok(true)) {
+                        std::thread::sleep(interval);
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start the remote-region shipper");
+        }
+        shipper
+    }
+
+    /// One round: asks the remote where it is, sends one batch, updates the lag. Ok(true) = more to send.
+    fn ship_once(&self, store: &ZonedStore) -> Result<bool, StoreError> {
+        let outcome = (|| {
+            let held = self.link.last_seq()?;
+            let batch = store.local_changes_since(held, 1_000)?;
+            let mut now_held = held;
+            if let Some(last) = batch.last().map(|c| c.seq) {
+                self.link.apply_changes(&batch)?;
+                now_held = last;
+            }
+            let head = store.local_last_seq()?;
+            let oldest_missing = store.local_changes_since(now_held, 1)?;
+            Ok::<_, StoreError>((now_held, head, oldest_missing.first().map(|c| c.time_ms)))
+        })();
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        match outcome {
+            Ok((held, head, oldest)) => {
+                state.reachable = true;
+                state.error = None;
+                state.last_seq = held;
+                state.lag_changes = head.saturating_sub(held);
+                state.lag_seconds = oldest.map_or(0.0, |t| age_of(t).as_secs_f64());
+                Ok(state.lag_changes > 0)
+            }
+            Err(e) => {
+                state.reachable = false;
+                state.error = Some(e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    /// Where the remote copy stands.
+    pub fn status(&self) -> RemoteStatus {
+        let mut s = self
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if s.lag_changes == 0 {
+            s.lag_seconds = 0.0;
+        }
+        s
+    }
+}
+
+/// The node status document `kmipd status` prints.
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeStatus {
+    /// This node's zone.
+    pub zone: String,
+    /// Its role.
+    pub role: NodeRole,
+    /// The last sequence number its zone holds.
+    pub last_seq: Option<u64>,
+    /// The highest sequence number it acknowledged (sequencer).
+    pub acked_seq: u64,
+    /// Why it refuses reads, if it does.
+    pub read_refusal: Option<String>,
+    /// The zones (its own and the peer zone) and whether each is up.
+    pub zones: Vec<ZoneReport>,
+    /// Remote-region copies (sequencer).
+    pub remotes: Vec<RemoteStatus>,
+    /// Left for the backup helper: last backup and its age.
+    pub backup: Option<serde_json::Value>,
+}
+
+/// One zone in a status document.
+#[derive(Clone, Debug, Serialize)]
+pub struct ZoneReport {
+    /// Zone name.
+    pub name: String,
+    /// File or node address.
+    pub location: String,
+    /// Up (takes part in every change, reachable).
+    pub up: bool,
+    /// Last sequence number it holds.
+    pub last_seq: Option<u64>,
+    /// Why it is down.
+    pub reason: Option<String>,
+}
+
+/// A running node: its node-port listener and shippers; stops its threads when dropped.
+pub struct Node {
+    /// The zones this node commits through.
+    pub store: Arc<ZonedStore>,
+    role: NodeRole,
+    zone: String,
+    remotes: Vec<Arc<RemoteShipper>>,
+    /// The peer a follower forwards to (its sequencer), for status.
+    sequencer: Option<Arc<NodeLink>>,
+    stop: Arc<AtomicBool>,
+    /// The node port actually bound.
+    pub address: SocketAddr,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect_timeout(&self.address, Duration::from_millis(200));
+    }
+}
+
+/// What a node is started with.
+pub struct NodeSetup {
+    /// Its role.
+    pub role: NodeRole,
+    /// Its zone name.
+    pub zone: String,
+    /// The node port.
+    pub listen: SocketAddr,
+    /// TLS material.
+    pub tls: NodeTls,
+    /// Limits.
+    pub limits: NodeLimits,
+    /// For a follower: the link to the sequencer.
+    pub sequencer: Option<Arc<NodeLink>>,
+    /// For the sequencer: remote-region links.
+    pub remotes: Vec<Arc<NodeLink>>,
+    /// How often remotes are shipped to and a follower checks it is current.
+    pub interval: Duration,
+}
+
+impl Node {
+    /// Binds the node port and starts serving peers, shipping to remotes (sequencer) and checking currency
+    /// against the sequencer (follower).
+    pub fn start(setup: NodeSetup, store: Arc<ZonedStore>) -> std::io::Result<Arc<Node>> {
+        let listener = TcpListener::bind(setup.listen)?;
+        let address = listener.local_addr()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        match setup.role {
+            NodeRole::Follower => {
+                if store.local_last_seq().unwrap_or(0) == 0 {
+                    store.refuse_reads(Some(
+                        "this node's zone is empty and has not caught up with the sequencer yet"
+                            .into(),
+                    ));
+                }
+                if let Some(link) = &setup.sequencer {
+                    store.forward_changes_to(link.clone());
+                    start_currency_check(link.clone(), store.clone(), setup.interval, stop.clone());
+                }
+            }
+            NodeRole::Remote => {
+                store.forward_changes_to(Arc::new(RefuseChanges(setup.zone.clone())));
+                store.refuse_reads(Some(
+                    "this is the remote-region copy, possibly behind: it is not served as current"
+                        .into(),
+                ));
+            }
+            NodeRole::Sequencer => {}
+        }
+        let remotes = if setup.role == NodeRole::Sequencer {
+            setup
+                .remotes
+                .iter()
+                .map(|l| {
+                    RemoteShipper::start(l.clone(), store.clone(), setup.interval, stop.clone())
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let node = Arc::new(Node {
+            store,
+            role: setup.role,
+            zone: setup.zone,
+            remotes,
+            sequencer: setup.sequencer,
+            stop: stop.clone(),
+            address,
+        });
+        let weak = Arc::downgrade(&node);
+        let tls = setup.tls.server.clone();
+        let limits = setup.limits;
+        std::thread::Builder::new()
+            .name("kmipd-node".into())
+            .spawn(move || accept_loop(listener, tls, limits, weak, stop))?;
+        tracing::info!(%address, role = ?node.role, zone = %node.zone, "node port listening");
+        Ok(node)
+    }
+
+    /// This node's status document.
+    pub fn status(&self) -> NodeStatus {
+        let zones = self.store.status();
+        let mut reports: Vec<ZoneReport> = zones
+            .iter()
+            .map(|z| ZoneReport {
+                name: z.name.clone(),
+                location: z.path.display().to_string(),
+                up: z.up,
+                last_seq: z.last_seq,
+                reason: z.reason.clone(),
+            })
+            .collect();
+        if let Some(link) = &self.sequencer {
+            let (up, last_seq, reason) = match link.seqs() {
+                Ok((held, _)) => (true, Some(held), None),
+                Err(e) => (false, None, Some(e.to_string())),
+            };
+            reports.push(ZoneReport {
+                name: link.zone().to_string(),
+                location: link.address().to_string(),
+                up,
+                last_seq,
+                reason,
+            });
+        }
+        NodeStatus {
+            zone: self.zone.clone(),
+            role: self.role,
+            last_seq: self.store.local_last_seq().ok(),
+            acked_seq: self.store.acked_seq(),
+            read_refusal: self.store.read_refusal(),
+            zones: reports,
+            remotes: self.remotes.iter().map(|r| r.status()).collect(),
+            backup: None,
+        }
+    }
+
+    /// Answers one peer message.
+    fn answer(&self, message: Message) -> Message {
+        let result = match message {
+            Message::LastSeq => self.store.local_last_seq().map(|held| Message::Seq {
+                held,
+                acked: self.store.acked_seq(),
+            }),
+            Message::ChangesSince { after, max } => self
+                .store
+                .local_changes_since(after, usize::try_from(max).unwrap_or(usize::MAX))
+                .map(Message::Changes),
+            Message::Apply(changes) => {
+                if self.role == NodeRole::Sequencer {
+                    Err(StoreError::Internal(
+                        "the sequencer takes no shipped changes",
+                    ))
+                } else {
+                    self.store
+                        .apply_shipped(&changes)
+                        .map(|held| Message::Seq { held, acked: 0 })
+                }
+            }
+            Message::Commit(mutations) => self.store.commit(mutations).map(|held| Message::Seq {
+                held,
+                acked: self.store.acked_seq(),
+            }),
+            Message::Status => serde_json::to_string(&self.status())
+                .map(Message::Text)
+                .map_err(|_| StoreError::Internal("status does not serialise")),
+            _ => Err(StoreError::Internal("not a request")),
+        };
+        result.unwrap_or_else(|e| match e {
+            StoreError::ZoneUnavailable { zone, reason } => Message::Error {
+                zone,
+                message: reason,
+            },
+            other => Message::Error {
+                zone: String::new(),
+                message: other.to_string(),
+            },
+        })
+    }
+}
+
+/// A follower refuses reads while it holds less than the sequencer acknowledged (e.g. it lost its file);
+/// while the sequencer is unreachable it keeps its last verdict (every acknowledged change reached it, since
+/// the sequencer acknowledges nothing this zone has not applied).
+fn start_currency_check(
+    link: Arc<NodeLink>,
+    store: Arc<ZonedStore>,
+    interval: Duration,
+    stop: Arc<AtomicBool>,
+) {
+    let check = move || {
+        if let Ok((_, acked)) = link.seqs()
+            && let Ok(held) = store.local_last_seq()
+        {
+            if held >= acked {
+                store.refuse_reads(None);
+            } else {
+                store.refuse_reads(Some(format!(
+                    "this zone holds sequence {held} but zone {} acknowledged {acked}; catching up",
+                    link.zone()
+                )));
+            }
+        }
+    };
+    let spawned = std::thread::Builder::new()
+        .name("kmipd-currency".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                check();
+                std::thread::sleep(interval);
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the follower currency check");
+    }
+}
+
+fn accept_loop(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    limits: NodeLimits,
+    node: std::sync::Weak<Node>,
+    stop: Arc<AtomicBool>,
+) {
+    let open = Arc::new(AtomicUsize::new(0));
+    for stream in listener.incoming() {
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let Ok(tcp) = stream else { continue };
+        if open.load(Ordering::SeqCst) >= limits.max_connections {
+            tracing::warn!("node connection refused: too many open");
+            continue;
+        }
+        let node = node.clone();
+        let tls = tls.clone();
+        let open = open.clone();
+        open.fetch_add(1, Ordering::SeqCst);
+        let spawned = std::thread::Builder::new()
+            .name("kmipd-node-conn".into())
+            .spawn(move || {
+                if let Err(e) = serve_peer(tcp, tls, limits, &node) {
+                    tracing::debug!(error = %e, "node connection ended");
+                }
+                open.fetch_sub(1, Ordering::SeqCst);
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot serve a node connection");
+        }
+    }
+}
+
+fn serve_peer(
+    tcp: TcpStream,
+    tls: Arc<rustls::ServerConfig>,
+    limits: NodeLimits,
+    node: &std::sync::Weak<Node>,
+) -> std::io::Result<()> {
+    tcp.set_nodelay(true)?;
+    tcp.set_write_timeout(Some(limits.timeout))?;
+    // A peer may stay idle between changes for a while, not forever.
+    tcp.set_read_timeout(Some(NODE_IDLE_LIMIT))?;
+    let conn = ServerConnection::new(tls).map_err(std::io::Error::other)?;
+    let mut stream = StreamOwned::new(conn, tcp);
+    let started = Instant::now();
+    loop {
+        let body = wire::read_frame(&mut stream, limits.max_frame_bytes)?;
+        let message = Message::decode(&body);
+        wire::wipe(body);
+        let Some(node) = node.upgrade() else {
+            return Ok(());
+        };
+        let answer = match message {
+            Ok(m) => node.answer(m),
+            Err(e) => Message::Error {
+                zone: String::new(),
+                message: e.to_string(),
+            },
+        };
+        let frame = answer.encode();
+        let written = stream.write_all(&frame).and_then(|()| stream.flush());
+        wire::wipe(frame);
+        written?;
+        if node.stop.load(Ordering::Relaxed) {
+            tracing::debug!(open_for = ?started.elapsed(), "node connection closed at stop");
+            return Ok(());
+        }
+    }
+}
+
+/// Rebuilds a zone from the remote-region copy: every change the remote holds is applied, in order, to the
+/// (new, empty) store. Returns the last sequence number restored. The other zone then catches up from it.
+pub fn restore_from_remote(link: &NodeLink, store: &Store) -> Result<u64, StoreError> {
+    let mut held = store.last_seq()?;
+    loop {
+        let batch = link.changes_since(held, 1_000)?;
+        let Some(last) = batch.last().map(|c| c.seq) else {
+            return Ok(held);
+        };
+        store.apply_changes(&batch)?;
+        held = last;
+    }
+}

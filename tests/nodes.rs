@@ -1,0 +1,536 @@
+//! Zones as separate `kmipd serve` processes (zone a the sequencer, zone b the follower, r the remote region),
+//! node-to-node over mutual TLS with node certificates, KMIP clients over mutual TLS to either zone node:
+//! SIGKILL of either zone node refuses changes (naming the zone) while reads go on from the other, and the
+//! node catches up when restarted; `kill -9` during a stream of creates loses no acknowledged key in either
+//! zone; a partition (a stalling proxy between the zone nodes) refuses changes on both sides and never
+//! diverges; the remote copy's lag stays within seconds under load; a region rebuilt from the remote copy has
+//! every key the remote had. Every wait is bounded.
+
+#[path = "support/kmip.rs"]
+mod kmip;
+#[path = "support/tls.rs"]
+mod tls;
+#[path = "support/zoned.rs"]
+mod zoned;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+
+use kmipd::server::pki::{CertificateAuthority, KeyType, write_pair, write_public_file};
+use kmipd::spec::enums::operation;
+
+use zoned::*;
+
+const WAIT: Duration = Duration::from_secs(20);
+const MASTER_KEY_HEX: &str = "8f3a9c1e5b7d2f4608a1c3e5f7092b4d6e8f0a1c3e5b7d9f1a2c4e6f8b0d2f41";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Certificates of one deployment: KMIP (server + client) and node (one CA, one certificate per node).
+struct Deployment {
+    root: tempfile::TempDir,
+    ca_pem: String,
+    client_pem: String,
+    client_key: String,
+}
+
+/// One node's addresses and process.
+struct NodeProc {
+    name: &'static str,
+    config: PathBuf,
+    kmip: SocketAddr,
+    node: SocketAddr,
+    child: Option<Child>,
+}
+
+impl Deployment {
+    fn new() -> Deployment {
+        let root = tempfile::tempdir().unwrap();
+        let (ca, ca_pair) =
+            CertificateAuthority::generate("kmip CA", 30, KeyType::EcdsaP256).unwrap();
+        let server = ca
+            .issue_server(
+                &["localhost".into()],
+                &["127.0.0.1".parse().unwrap()],
+                30,
+                KeyType::EcdsaP256,
+            )
+            .unwrap();
+        write_pair(root.path(), "server", &server).unwrap();
+        write_public_file(&root.path().join("client-ca.pem"), &ca_pair.certificate_pem).unwrap();
+        let client = ca.issue_client("app", 30, KeyType::EcdsaP256).unwrap();
+        let (node_ca, node_ca_pair) =
+            CertificateAuthority::generate("node CA", 30, KeyType::EcdsaP256).unwrap();
+        write_public_file(
+            &root.path().join("node-ca.pem"),
+            &node_ca_pair.certificate_pem,
+        )
+        .unwrap();
+        for name in ["a", "b", "r"] {
+            let pair = node_ca
+                .issue_server(
+                    &["localhost".into()],
+                    &["127.0.0.1".parse().unwrap()],
+                    30,
+                    KeyType::EcdsaP256,
+                )
+                .unwrap();
+            write_pair(root.path(), &format!("node-{name}"), &pair).unwrap();
+        }
+        Deployment {
+            root,
+            ca_pem: ca_pair.certificate_pem.clone(),
+            client_pem: client.certificate_pem.clone(),
+            client_key: client.private_key_pem.to_string(),
+        }
+    }
+
+    fn dir(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// Writes a node's configuration; `peers`/`remotes` are (zone, node address) pairs.
+    fn node(
+        &self,
+        name: &'static str,
+        role: &str,
+        peers: &[(&str, SocketAddr)],
+        remotes: &[(&str, SocketAddr)],
+    ) -> NodeProc {
+        let kmip: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let node: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        self.node_at(name, role, kmip, node, peers, remotes)
+    }
+
+    fn node_at(
+        &self,
+        name: &'static str,
+        role: &str,
+        kmip: SocketAddr,
+        node: SocketAddr,
+        peers: &[(&str, SocketAddr)],
+        remotes: &[(&str, SocketAddr)],
+    ) -> NodeProc {
+        let list = |items: &[(&str, SocketAddr)]| {
+            items
+                .iter()
+                .map(|(z, a)| format!("{{ zone = \"{z}\", address = \"{a}\" }}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let text = format!(
+            "listen = \"{kmip}\"\ndata_dir = \"data-{name}\"\n\
+             [tls]\ncert_chain = \"server.pem\"\nprivate_key = \"server.key\"\nclient_ca = \"client-ca.pem\"\n\
+             [node]\nrole = \"{role}\"\nzone = \"{name}\"\nlisten = \"{node}\"\n\
+             cert_chain = \"node-{name}.pem\"\nprivate_key = \"node-{name}.key\"\nca = \"node-ca.pem\"\n\
+             timeout = \"1s\"\ninterval = \"100ms\"\npeers = [{}]\nremotes = [{}]\n",
+            list(peers),
+            list(remotes)
+        );
+        let config = self.dir().join(format!("{name}.toml"));
+        std::fs::write(&config, text).unwrap();
+        NodeProc {
+            name,
+            config,
+            kmip,
+            node,
+            child: None,
+        }
+    }
+
+    fn client(&self, node: &NodeProc) -> Option<tls::KmipClient> {
+        TcpStream::connect(node.kmip).ok()?;
+        Some(tls::KmipClient::connect_with_pem(
+            node.kmip,
+            &self.ca_pem,
+            &self.client_pem,
+            &self.client_key,
+        ))
+    }
+
+    /// A client once the node accepts connections.
+    fn wait_client(&self, node: &NodeProc) -> tls::KmipClient {
+        let mut client = None;
+        wait_until(WAIT, &format!("node {} listens", node.name), || {
+            client = self.client(node);
+            client.is_some()
+        });
+        client.unwrap()
+    }
+
+    fn zone_dir(&self, name: &str) -> PathBuf {
+        self.dir()
+            .join(format!("data-{name}"))
+            .join(format!("zone-{name}"))
+    }
+
+    /// Opens a node's zone file on its own (as another process).
+    fn zone(&self, name: &str) -> kmipd::store::Store {
+        let master = kmipd::store::MasterKey::from_bytes(
+            hex::decode(MASTER_KEY_HEX).unwrap().try_into().unwrap(),
+        );
+        kmipd::store::Store::open(
+            &self.zone_dir(name).join(kmipd::store::DB_FILE_NAME),
+            master,
+        )
+        .unwrap()
+    }
+}
+
+fn kmipd(config: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kmipd"));
+    command
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .env("KMIPD_MASTER_KEY", MASTER_KEY_HEX)
+        .env("RUST_LOG", "warn");
+    command
+}
+
+impl NodeProc {
+    fn start(&mut self) {
+        let child = kmipd(&self.config, &["serve"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+        }
+    }
+
+    /// `kmipd status` for this node, parsed.
+    fn status(&self) -> serde_json::Value {
+        let out = kmipd(&self.config, &["status"]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+impl Drop for NodeProc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn create(client: &mut tls::KmipClient, name: &str) -> Result<String, String> {
+    outcome(&client.send(&create_request(name))).map(|p| uid_of(&p))
+}
+
+fn assert_reads_go_on(client: &mut tls::KmipClient, uid: &str, name: &str) {
+    outcome(&client.send(&on_uid(operation::GET, uid))).expect("Get");
+    outcome(&client.send(&on_uid(operation::GET_ATTRIBUTES, uid))).expect("Get Attributes");
+    let found = outcome(&client.send(&locate_by_name(name))).expect("Locate");
+    assert_eq!(located(&found), vec![uid.to_string()]);
+}
+
+/// A create succeeds on `node` within the wait (fresh connection each try: the node may be restarting).
+fn wait_create(d: &Deployment, node: &NodeProc, name: &str) -> String {
+    let mut uid = None;
+    wait_until(
+        WAIT,
+        &format!("a change is accepted through {}", node.name),
+        || {
+            uid = d.client(node).and_then(|mut c| create(&mut c, name).ok());
+            uid.is_some()
+        },
+    );
+    uid.unwrap()
+}
+
+fn assert_zones_hold(d: &Deployment, uids: &[String]) {
+    let a = d.zone("a");
+    let b = d.zone("b");
+    for uid in uids {
+        assert!(a.exists(uid).unwrap(), "zone a lacks acknowledged {uid}");
+        assert!(b.exists(uid).unwrap(), "zone b lacks acknowledged {uid}");
+    }
+}
+
+/// Zone a (sequencer), zone b (follower) and remote r, started.
+fn three_nodes(d: &Deployment) -> (NodeProc, NodeProc, NodeProc) {
+    let mut r = d.node("r", "remote", &[], &[]);
+    let b_node: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let mut a = d.node("a", "sequencer", &[("b", b_node)], &[("r", r.node)]);
+    let b_kmip: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let mut b = d.node_at("b", "follower", b_kmip, b_node, &[("a", a.node)], &[]);
+    r.start();
+    b.start();
+    a.start();
+    (a, b, r)
+}
+
+#[test]
+fn sigkill_of_either_zone_node_refuses_changes_keeps_reads_and_it_catches_up() {
+    let d = Deployment::new();
+    let (mut a, mut b, _r) = three_nodes(&d);
+    let first = wait_create(&d, &a, "first");
+    let mut via_a = d.wait_client(&a);
+    let mut via_b = d.wait_client(&b);
+    let mut acked = vec![first.clone()];
+    for i in 0..10 {
+        acked.push(create(&mut via_a, &format!("a-{i}")).unwrap());
+        acked.push(create(&mut via_b, &format!("b-{i}")).unwrap());
+    }
+    assert_zones_hold(&d, &acked);
+
+    // Zone b's node dies: changes through a are refused naming b; reads through a go on.
+    b.kill();
+    let refused = create(&mut via_a, "refused").unwrap_err();
+    assert!(refused.contains("zone b"), "{refused}");
+    assert_reads_go_on(&mut via_a, &first, "first");
+    b.start();
+    acked.push(wait_create(&d, &a, "after-b"));
+    let mut via_b = d.wait_client(&b);
+    assert_reads_go_on(&mut via_b, &first, "first");
+    assert_zones_hold(&d, &acked);
+
+    // Zone a's node (the sequencer) dies: changes through b are refused naming a; reads through b go on.
+    a.kill();
+    let refused = create(&mut via_b, "refused-a").unwrap_err();
+    assert!(refused.contains("zone a"), "{refused}");
+    assert_reads_go_on(&mut via_b, &first, "first");
+    a.start();
+    acked.push(wait_create(&d, &b, "after-a"));
+    assert_zones_hold(&d, &acked);
+    let status = a.status();
+    assert_eq!(status["role"], "sequencer");
+    assert!(
+        status["zones"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|z| z["up"] == true),
+        "{status}"
+    );
+}
+
+#[test]
+fn kill_9_of_the_sequencer_during_creates_loses_no_acknowledged_key() {
+    let d = Deployment::new();
+    let (mut a, b, _r) = three_nodes(&d);
+    wait_create(&d, &a, "warm");
+    let acked = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let writers: Vec<_> = [&a, &b, &a, &b]
+        .iter()
+        .enumerate()
+        .map(|(t, node)| {
+            let mut client = d.wait_client(node);
+            let acked = acked.clone();
+            std::thread::spawn(move || {
+                for i in 0..300 {
+                    match create(&mut client, &format!("s-{t}-{i}")) {
+                        Ok(uid) => acked.lock().unwrap().push(uid),
+                        Err(_) => return, // refused once the sequencer is gone
+                    }
+                }
+            })
+        })
+        .collect();
+    wait_until(WAIT, "creates are acknowledged", || {
+        acked.lock().unwrap().len() >= 40
+    });
+    a.kill();
+    for w in writers {
+        let _ = w.join(); // connections to a die with it
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() >= 40);
+    // Before a returns, b already holds every acknowledged key.
+    let b_zone = d.zone("b");
+    for uid in &acked {
+        assert!(
+            b_zone.exists(uid).unwrap(),
+            "zone b lacks acknowledged {uid}"
+        );
+    }
+    a.start();
+    wait_create(&d, &a, "after");
+    assert_zones_hold(&d, &acked);
+}
+
+/// A TCP proxy whose traffic the test can stall (bytes held, connections kept) or let through.
+struct Proxy {
+    address: SocketAddr,
+    /// 0 forward, 1 stall.
+    mode: Arc<AtomicU8>,
+}
+
+impl Proxy {
+    fn start(target: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let mode = Arc::new(AtomicU8::new(0));
+        let m = mode.clone();
+        std::thread::spawn(move || {
+            for inbound in listener.incoming() {
+                let Ok(inbound) = inbound else { continue };
+                let Ok(outbound) = TcpStream::connect(target) else {
+                    continue;
+                };
+                for (mut from, mut to) in [
+                    (inbound.try_clone().unwrap(), outbound.try_clone().unwrap()),
+                    (outbound, inbound),
+                ] {
+                    let m = m.clone();
+                    std::thread::spawn(move || {
+                        let mut buf = [0u8; 16 * 1024];
+                        loop {
+                            while m.load(Ordering::SeqCst) == 1 {
+                                std::thread::sleep(Duration::from_millis(20));
+                            }
+                            let n = match from.read(&mut buf) {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => n,
+                            };
+                            while m.load(Ordering::SeqCst) == 1 {
+                                std::thread::sleep(Duration::from_millis(20));
+                            }
+                            if to.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                        }
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Proxy { address, mode }
+    }
+
+    fn stall(&self, on: bool) {
+        self.mode.store(u8::from(on), Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_partition_between_the_zones_refuses_changes_on_both_sides_and_never_diverges() {
+    let d = Deployment::new();
+    let a_kmip: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let a_node: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let b_kmip: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let b_node: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let to_b = Proxy::start(b_node);
+    let to_a = Proxy::start(a_node);
+    let mut a = d.node_at(
+        "a",
+        "sequencer",
+        a_kmip,
+        a_node,
+        &[("b", to_b.address)],
+        &[],
+    );
+    let mut b = d.node_at("b", "follower", b_kmip, b_node, &[("a", to_a.address)], &[]);
+    b.start();
+    a.start();
+    let kept = wait_create(&d, &a, "kept");
+    let mut via_a = d.wait_client(&a);
+    let mut via_b = d.wait_client(&b);
+    create(&mut via_b, "through-b").unwrap();
+
+    to_b.stall(true);
+    to_a.stall(true);
+    let started = Instant::now();
+    let on_a = create(&mut via_a, "partitioned-a").unwrap_err();
+    assert!(on_a.contains("zone b"), "{on_a}");
+    let on_b = create(&mut via_b, "partitioned-b").unwrap_err();
+    assert!(on_b.contains("zone a"), "{on_b}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "refusals took {:?}",
+        started.elapsed()
+    );
+    assert_reads_go_on(&mut via_a, &kept, "kept");
+    assert_reads_go_on(&mut via_b, &kept, "kept");
+
+    to_b.stall(false);
+    to_a.stall(false);
+    let mut acked = vec![kept, wait_create(&d, &a, "healed-a")];
+    acked.push(wait_create(&d, &b, "healed-b"));
+    assert_zones_hold(&d, &acked);
+    // Never diverged: the two change logs are identical.
+    wait_until(WAIT, "both zones hold the same log", || {
+        d.zone("a").changes_since(0, usize::MAX).unwrap()
+            == d.zone("b").changes_since(0, usize::MAX).unwrap()
+    });
+    a.kill();
+    b.kill();
+}
+
+#[test]
+fn remote_lag_stays_within_seconds_under_load_and_the_region_is_rebuilt_from_it() {
+    let d = Deployment::new();
+    let (mut a, mut b, mut r) = three_nodes(&d);
+    wait_create(&d, &a, "warm");
+    let writers: Vec<_> = (0..8)
+        .map(|t| {
+            let mut client = d.wait_client(if t % 2 == 0 { &a } else { &b });
+            std::thread::spawn(move || {
+                (0..25)
+                    .map(|i| create(&mut client, &format!("load-{t}-{i}")).unwrap())
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut worst_lag = 0.0f64;
+    let mut acked = Vec::new();
+    for w in writers {
+        acked.extend(w.join().unwrap());
+        let status = a.status();
+        let lag = status["remotes"][0]["lag_seconds"].as_f64().unwrap();
+        worst_lag = worst_lag.max(lag);
+    }
+    assert!(worst_lag < 5.0, "remote lag reached {worst_lag} s");
+    wait_until(WAIT, "the remote catches up", || {
+        let s = a.status();
+        s["remotes"][0]["lag_changes"] == 0 && s["remotes"][0]["reachable"] == true
+    });
+
+    // The region is lost (both zone nodes and their files); it is rebuilt from the remote copy.
+    a.kill();
+    b.kill();
+    std::fs::remove_dir_all(d.zone_dir("a")).unwrap();
+    std::fs::remove_dir_all(d.zone_dir("b")).unwrap();
+    let out = kmipd(&a.config, &["restore", "--from-remote"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::create_dir_all(d.zone_dir("b")).unwrap();
+    // Zone b starts empty while zone a is still down: it must not answer as if it were current.
+    b.start();
+    let mut via_b = d.wait_client(&b);
+    let stale = outcome(&via_b.send(&on_uid(operation::GET, &acked[0]))).unwrap_err();
+    assert!(stale.contains("not caught up"), "{stale}");
+    a.start();
+    acked.push(wait_create(&d, &b, "after-restore"));
+    wait_until(WAIT, "zone b serves reads once current", || {
+        outcome(&via_b.send(&on_uid(operation::GET, &acked[0]))).is_ok()
+    });
+    assert_zones_hold(&d, &acked);
+    r.kill();
+}
