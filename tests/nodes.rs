@@ -447,7 +447,8 @@ fn a_partition_between_the_zones_refuses_changes_on_both_sides_and_never_diverge
     let kept = wait_create(&d, &a, "kept");
     let mut via_a = d.wait_client(&a);
     let mut via_b = d.wait_client(&b);
-    create(&mut via_b, "through-b").unwrap();
+    // b serves once its currency check (every 100 ms) has seen it hold what a acknowledged.
+    wait_create(&d, &b, "through-b");
 
     to_b.stall(true);
     to_a.stall(true);
