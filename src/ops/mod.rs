@@ -9,23 +9,30 @@
 mod attr_io;
 mod attributes;
 mod batch;
+mod cipher;
 mod create;
+mod crypto_common;
+mod derive;
 mod discover_versions;
 mod frame;
 mod get;
+mod hash;
 mod interop;
 mod lifecycle;
 mod locate;
+mod mac;
 mod new_object;
 mod object;
 mod query;
 mod register;
 mod rekey;
 mod rules;
+pub mod streams;
 pub(crate) mod usage;
 
 pub use batch::BatchIds;
 pub use frame::FrameReply;
+pub use streams::CryptoLimits;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -61,6 +68,8 @@ pub struct EngineConfig {
     pub master_key: MasterKeySource,
     /// Answer the Interop operation of the interoperability test cases; never on a production server.
     pub interop_tests: bool,
+    /// Bounds on the cryptographic services (open streams, RNG Retrieve).
+    pub crypto: CryptoLimits,
 }
 
 impl Default for EngineConfig {
@@ -78,6 +87,7 @@ impl Default for EngineConfig {
             data_dir: PathBuf::from("./kmipd-data"),
             master_key: MasterKeySource::DataDir,
             interop_tests: false,
+            crypto: CryptoLimits::DEFAULT,
         }
     }
 }
@@ -94,6 +104,7 @@ pub fn system_clock() -> i64 {
 pub struct Engine {
     config: EngineConfig,
     store: Arc<Store>,
+    streams: streams::Streams,
 }
 
 /// What an operation may consult while it runs.
@@ -113,6 +124,8 @@ pub struct OpContext<'a> {
     pub batch: BatchIds,
     /// The time the request is processed at, seconds since the Unix epoch; one value for the whole batch.
     pub now: i64,
+    /// The open streams of Encrypt, Decrypt, MAC and Hash.
+    pub streams: &'a streams::Streams,
 }
 
 /// An operation: its Request Payload in, its Response Payload out.
@@ -148,6 +161,14 @@ const IMPLEMENTED: &[(Operation, OpFn)] = &[
     (Operation::DESTROY, lifecycle::destroy),
     (Operation::ARCHIVE, lifecycle::archive),
     (Operation::RECOVER, lifecycle::recover),
+    (Operation::ENCRYPT, cipher::encrypt),
+    (Operation::DECRYPT, cipher::decrypt),
+    (Operation::MAC, mac::mac),
+    (Operation::MAC_VERIFY, mac::mac_verify),
+    (Operation::HASH, hash::hash),
+    (Operation::RNG_RETRIEVE, hash::rng_retrieve),
+    (Operation::RNG_SEED, hash::rng_seed),
+    (Operation::DERIVE_KEY, derive::run),
     (Operation::LOG, interop::log),
     (Operation::INTEROP, interop::interop),
 ];
@@ -188,7 +209,11 @@ impl Engine {
 
     /// Builds an engine over a store that is already open.
     pub fn with_store(config: EngineConfig, store: Arc<Store>) -> Self {
-        Engine { config, store }
+        Engine {
+            config,
+            store,
+            streams: streams::Streams::default(),
+        }
     }
 
     /// The store the engine keeps objects in.
@@ -246,6 +271,7 @@ impl Engine {
             caller,
             batch: BatchIds::default(),
             now,
+            streams: &self.streams,
         };
         let items = match refusal(request) {
             Some(refuse) => request
@@ -369,5 +395,7 @@ fn refusal(request: &RequestMessage) -> Option<Box<dyn Fn(usize) -> KmipError + 
 mod test_support;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_crypto;
 #[cfg(test)]
 mod tests_lifecycle;
