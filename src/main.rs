@@ -166,6 +166,7 @@ fn engine(config: &ServerConfig) -> Result<Arc<dyn FrameHandler>, String> {
     };
     let engine = Engine::open(EngineConfig {
         limits: config.limits.ttlv(),
+        crypto: config.crypto.limits(),
         data_dir: config.data_dir.clone(),
         master_key,
         ..EngineConfig::default()

@@ -147,6 +147,7 @@ async fn start(limits: ConnectionLimits, handler: EchoHandler) -> TestServer {
             client_ca: Some(client_ca),
         },
         limits,
+        ..ServerConfig::default()
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();

@@ -63,6 +63,7 @@ impl TlsServer {
                 max_connections: 256,
                 ..ConnectionLimits::default()
             },
+            ..ServerConfig::default()
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
