@@ -339,6 +339,7 @@ fn engine(config: &ServerConfig) -> Result<(Arc<dyn FrameHandler>, Arc<Store>), 
     };
     let engine = Engine::open(EngineConfig {
         limits: config.limits.ttlv(),
+        crypto: config.crypto.limits(),
         data_dir: config.data_dir.clone(),
         master_key,
         access: access_control(config)?,

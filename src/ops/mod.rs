@@ -10,23 +10,30 @@ mod access_admin;
 mod attributes;
 mod authorize;
 mod batch;
+mod cipher;
 mod create;
+mod crypto_common;
+mod derive;
 mod discover_versions;
 mod frame;
 mod get;
+mod hash;
 mod interop;
 mod lifecycle;
 mod locate;
+mod mac;
 mod new_object;
 mod object;
 mod query;
 mod register;
 mod rekey;
 mod undo;
+pub mod streams;
 pub(crate) mod usage;
 
 pub use batch::BatchIds;
 pub use frame::FrameReply;
+pub use streams::CryptoLimits;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -68,6 +75,8 @@ pub struct EngineConfig {
     pub interop_tests: bool,
     /// The access policy requests are judged by and the audit log they are recorded in.
     pub access: AccessControl,
+    /// Bounds on the cryptographic services (open streams, RNG Retrieve).
+    pub crypto: CryptoLimits,
 }
 
 impl Default for EngineConfig {
@@ -86,6 +95,7 @@ impl Default for EngineConfig {
             master_key: MasterKeySource::DataDir,
             interop_tests: false,
             access: AccessControl::default(),
+            crypto: CryptoLimits::DEFAULT,
         }
     }
 }
@@ -102,6 +112,7 @@ pub fn system_clock() -> i64 {
 pub struct Engine {
     config: EngineConfig,
     store: Arc<Store>,
+    streams: streams::Streams,
 }
 
 /// What an operation may consult while it runs.
@@ -127,6 +138,8 @@ pub struct OpContext<'a> {
     pub principal: Option<Principal>,
     /// Who owns the objects the running item creates (set by the access check of creating operations).
     pub new_owner: Option<String>,
+    /// The open streams of Encrypt, Decrypt, MAC and Hash.
+    pub streams: &'a streams::Streams,
 }
 
 /// An operation: its Request Payload in, its Response Payload out.
@@ -162,6 +175,14 @@ const IMPLEMENTED: &[(Operation, OpFn)] = &[
     (Operation::DESTROY, lifecycle::destroy),
     (Operation::ARCHIVE, lifecycle::archive),
     (Operation::RECOVER, lifecycle::recover),
+    (Operation::ENCRYPT, cipher::encrypt),
+    (Operation::DECRYPT, cipher::decrypt),
+    (Operation::MAC, mac::mac),
+    (Operation::MAC_VERIFY, mac::mac_verify),
+    (Operation::HASH, hash::hash),
+    (Operation::RNG_RETRIEVE, hash::rng_retrieve),
+    (Operation::RNG_SEED, hash::rng_seed),
+    (Operation::DERIVE_KEY, derive::run),
     (Operation::LOG, interop::log),
     (Operation::INTEROP, interop::interop),
 ];
@@ -203,7 +224,11 @@ impl Engine {
 
     /// Builds an engine over a store that is already open.
     pub fn with_store(config: EngineConfig, store: Arc<Store>) -> Self {
-        Engine { config, store }
+        Engine {
+            config,
+            store,
+            streams: streams::Streams::default(),
+        }
     }
 
     /// The store the engine keeps objects in.
@@ -268,6 +293,7 @@ impl Engine {
             undo: undoing.then_some(&journal),
             principal: principal.as_ref().ok().cloned().flatten(),
             new_owner: None,
+            streams: &self.streams,
         };
         let refused = match principal {
             Err(e) => Some(Box::new(move |_| e.clone()) as Box<dyn Fn(usize) -> KmipError>),
@@ -507,5 +533,7 @@ fn refusal(request: &RequestMessage) -> Option<Box<dyn Fn(usize) -> KmipError + 
 mod test_support;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_crypto;
 #[cfg(test)]
 mod tests_lifecycle;
