@@ -7,6 +7,7 @@
 //! change log. [`spec`] holds the specification's tables that the codec and messages consult.
 
 pub mod access;
+pub mod crypto;
 pub mod kmip;
 pub mod ops;
 pub mod server;

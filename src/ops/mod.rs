@@ -6,10 +6,14 @@
 //! are answered Operation Not Supported; Query Operations lists exactly the registry, so it grows as operations
 //! land.
 
+mod asym_cipher;
+mod asym_key;
 mod attr_io;
 mod attributes;
 mod batch;
+mod cipher_rsa_entry;
 mod create;
+mod create_key_pair;
 mod discover_versions;
 mod frame;
 mod get;
@@ -22,6 +26,7 @@ mod query;
 mod register;
 mod rekey;
 mod rules;
+mod sign;
 pub(crate) mod usage;
 
 pub use batch::BatchIds;
@@ -148,6 +153,11 @@ const IMPLEMENTED: &[(Operation, OpFn)] = &[
     (Operation::DESTROY, lifecycle::destroy),
     (Operation::ARCHIVE, lifecycle::archive),
     (Operation::RECOVER, lifecycle::recover),
+    (Operation::CREATE_KEY_PAIR, create_key_pair::run),
+    (Operation::SIGN, sign::sign),
+    (Operation::SIGNATURE_VERIFY, sign::verify),
+    (Operation::ENCRYPT, cipher_rsa_entry::encrypt),
+    (Operation::DECRYPT, cipher_rsa_entry::decrypt),
     (Operation::LOG, interop::log),
     (Operation::INTEROP, interop::interop),
 ];
