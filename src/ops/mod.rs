@@ -380,4 +380,6 @@ mod test_support;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_asym;
+#[cfg(test)]
 mod tests_lifecycle;
