@@ -45,7 +45,7 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
     let (private_object, public_object) = generate(kind)?;
     let mut private = new_object::build(ctx, private_object, private_attrs)?;
     let mut public = new_object::build(ctx, public_object, public_attrs)?;
-    // Both halves come into being now (2.1 section 4.44).
+    // Both halves come into being now: the Original Creation Date of a generated key is its creation.
     private.set(tag::ORIGINAL_CREATION_DATE, Value::DateTime(ctx.now));
     public.set(tag::ORIGINAL_CREATION_DATE, Value::DateTime(ctx.now));
     private
@@ -59,7 +59,7 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
     ctx.batch
         .produced(ue::CREATE_KEY_PAIR_PUBLIC_KEY, &public.uid);
     ctx.batch.produced(ue::CREATE_KEY_PAIR, &private.uid);
-    // The ID Placeholder ends on the private key (1.4 section 4.2, 2.1 section 6.1.4).
+    // The ID Placeholder ends on the private key, as the specification asks of Create Key Pair.
     ctx.batch
         .produced(ue::CREATE_KEY_PAIR_PRIVATE_KEY, &private.uid);
     Ok(Ttlv::structure(

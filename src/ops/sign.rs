@@ -18,10 +18,6 @@ use super::asym_key;
 use super::object::{self, Managed};
 use super::usage::{self, Use};
 
-/// Largest Data or Digested Data accepted for signing or verifying, in bytes: one request's worth of a message
-/// (streaming with Correlation Value is not offered).
-pub const MAX_SIGNED_DATA: usize = 1 << 20;
-
 /// Runs Sign.
 pub(super) fn sign(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
     refuse_streaming(payload)?;
@@ -92,14 +88,12 @@ fn refuse_streaming(payload: &Ttlv) -> Result<(), KmipError> {
     Ok(())
 }
 
+/// A Byte String field; its size is bounded by the request message limit (`[limits]`), as streaming is not
+/// offered.
 fn bytes(payload: &Ttlv, t: u32) -> Result<Option<&[u8]>, KmipError> {
     match payload.child(t).map(|c| &c.value) {
         None => Ok(None),
-        Some(Value::ByteString(b)) if b.len() <= MAX_SIGNED_DATA => Ok(Some(b.as_slice())),
-        Some(Value::ByteString(b)) => Err(KmipError::invalid_field(format!(
-            "{} bytes exceed the {MAX_SIGNED_DATA}-byte limit of signed data",
-            b.len()
-        ))),
+        Some(Value::ByteString(b)) => Ok(Some(b.as_slice())),
         Some(_) => Err(KmipError::invalid_field(
             "a data field is not a Byte String",
         )),

@@ -200,6 +200,25 @@ fn rsa_sizes_other_than_the_three_are_refused_and_errors_carry_no_key_bytes() {
         generate(PairKind::Rsa(1024)),
         Err(AsymError::Unsupported(_))
     ));
+    let limit = super::signature::MAX_PSS_SALT;
+    let rsa = generate(PairKind::Rsa(2048)).unwrap();
+    assert!(matches!(
+        sign(
+            Scheme::RsaPss(Hash::Sha256, Some(limit + 1)),
+            &rsa.private_pkcs8,
+            Input::Message(b"x")
+        ),
+        Err(AsymError::BadInput(_))
+    ));
+    // The largest salt a 2048-bit key allows with SHA-256 is 222 bytes: a longer one fails in the primitive.
+    assert!(
+        sign(
+            Scheme::RsaPss(Hash::Sha256, Some(223)),
+            &rsa.private_pkcs8,
+            Input::Message(b"x")
+        )
+        .is_err()
+    );
     let err = sign(
         Scheme::EcdsaP256Sha256,
         &[0x30, 0x01, 0x02],
