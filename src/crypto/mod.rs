@@ -4,6 +4,7 @@
 //! this module only selects and composes them. Secrets handed back are [`Zeroizing`] buffers.
 
 pub mod aead;
+pub mod asymmetric;
 pub mod block;
 pub mod digest;
 pub mod kdf;

@@ -1,9 +1,9 @@
-//! Encrypt and Decrypt with symmetric keys: AES in ECB, CBC (PKCS#5 padding or none), CTR, GCM and key wrap
+//! Encrypt and Decrypt. With symmetric keys: AES in ECB, CBC (PKCS#5 padding or none), CTR, GCM and key wrap
 //! (RFC 3394/5649) modes, ChaCha20 and ChaCha20-Poly1305, whole or streamed (2.x Init/Final Indicator and
 //! Correlation Value). The key's own Cryptographic Parameters fill what the request leaves out; with neither,
 //! AES is CBC with PKCS#5 padding. Where a mode needs an IV and the client gives none (or asks for Random IV),
-//! the server generates it and returns it. Other object types are answered Invalid Object Type here; the
-//! asymmetric path plugs into the one `match` on the object type.
+//! the server generates it and returns it. Public and Private Keys (RSA OAEP and PKCS#1 v1.5) go to
+//! `asym_cipher`, in one request; other object types are answered Invalid Object Type.
 
 use zeroize::Zeroizing;
 
@@ -17,6 +17,7 @@ use crate::spec::tag;
 use crate::ttlv::Ttlv;
 
 use super::OpContext;
+use super::asym_cipher;
 use super::crypto_common::{
     bytes_field, bytes_item, crypto_error, effective_params, load_for, secret_bytes,
 };
@@ -301,10 +302,24 @@ fn run(payload: &Ttlv, ctx: &mut OpContext<'_>, encrypt: bool) -> Result<Ttlv, K
     };
     match ObjectType(key.object_type) {
         ObjectType::SYMMETRIC_KEY => symmetric(payload, ctx, &mut key, encrypt, step),
+        ObjectType::PUBLIC_KEY | ObjectType::PRIVATE_KEY => {
+            if !matches!(step, Step::Whole) {
+                return Err(KmipError::feature_not_supported(
+                    "streamed Encrypt and Decrypt take Symmetric Keys; RSA data is sent in one request",
+                ));
+            }
+            let request = asym_cipher::read_request(payload)?;
+            let params = request.params.unwrap_or_default();
+            if encrypt {
+                asym_cipher::encrypt(ctx, &key, &params, &request.data)
+            } else {
+                asym_cipher::decrypt(ctx, &key, &params, &request.data)
+            }
+        }
         other => Err(KmipError::new(
             ResultReason::InvalidObjectType,
             format!(
-                "object {:?} is a {other}; Encrypt and Decrypt take Symmetric Keys here",
+                "object {:?} is a {other}; Encrypt and Decrypt take Symmetric, Public and Private Keys",
                 key.uid
             ),
         )),

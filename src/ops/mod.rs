@@ -7,11 +7,14 @@
 //! land.
 
 mod access_admin;
+mod asym_cipher;
+mod asym_key;
 mod attributes;
 mod authorize;
 mod batch;
 mod cipher;
 mod create;
+mod create_key_pair;
 mod crypto_common;
 mod derive;
 mod discover_versions;
@@ -27,6 +30,7 @@ mod object;
 mod query;
 mod register;
 mod rekey;
+mod sign;
 mod undo;
 pub mod streams;
 pub(crate) mod usage;
@@ -175,6 +179,7 @@ const IMPLEMENTED: &[(Operation, OpFn)] = &[
     (Operation::DESTROY, lifecycle::destroy),
     (Operation::ARCHIVE, lifecycle::archive),
     (Operation::RECOVER, lifecycle::recover),
+    (Operation::CREATE_KEY_PAIR, create_key_pair::run),
     (Operation::ENCRYPT, cipher::encrypt),
     (Operation::DECRYPT, cipher::decrypt),
     (Operation::MAC, mac::mac),
@@ -183,6 +188,8 @@ const IMPLEMENTED: &[(Operation, OpFn)] = &[
     (Operation::RNG_RETRIEVE, hash::rng_retrieve),
     (Operation::RNG_SEED, hash::rng_seed),
     (Operation::DERIVE_KEY, derive::run),
+    (Operation::SIGN, sign::sign),
+    (Operation::SIGNATURE_VERIFY, sign::verify),
     (Operation::LOG, interop::log),
     (Operation::INTEROP, interop::interop),
 ];
@@ -535,5 +542,7 @@ mod test_support;
 mod tests;
 #[cfg(test)]
 mod tests_crypto;
+#[cfg(test)]
+mod tests_asym;
 #[cfg(test)]
 mod tests_lifecycle;

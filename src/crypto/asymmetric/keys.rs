@@ -1,0 +1,90 @@
+//! Key pair generation: P-256, Ed25519 and RSA of 2048, 3072 or 4096 bits, from the operating system's random
+//! source through aws-lc-rs.
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
+use zeroize::Zeroizing;
+
+use super::AsymError;
+
+/// The RSA modulus lengths Create Key Pair generates, in bits.
+pub const RSA_BITS: [i32; 3] = [2048, 3072, 4096];
+
+/// What kind of key pair to generate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PairKind {
+    /// ECDSA / ECDH on NIST P-256.
+    P256,
+    /// Ed25519.
+    Ed25519,
+    /// RSA with a modulus of this many bits (one of [`RSA_BITS`]).
+    Rsa(i32),
+}
+
+impl PairKind {
+    /// The length the Cryptographic Length attribute states for keys of this kind.
+    pub fn bits(self) -> i32 {
+        match self {
+            PairKind::P256 | PairKind::Ed25519 => 256,
+            PairKind::Rsa(bits) => bits,
+        }
+    }
+}
+
+/// A generated key pair: the private key as PKCS#8 (zeroized on drop) and the public key as SubjectPublicKeyInfo.
+pub struct GeneratedPair {
+    /// PKCS#8 PrivateKeyInfo, DER.
+    pub private_pkcs8: Zeroizing<Vec<u8>>,
+    /// SubjectPublicKeyInfo, DER.
+    pub public_spki: Vec<u8>,
+}
+
+impl std::fmt::Debug for GeneratedPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GeneratedPair").finish_non_exhaustive()
+    }
+}
+
+/// Generates a key pair of `kind`.
+pub fn generate(kind: PairKind) -> Result<GeneratedPair, AsymError> {
+    let failed = |_| AsymError::Failed("key pair generation");
+    match kind {
+        PairKind::P256 => {
+            let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_ASN1_SIGNING).map_err(failed)?;
+            let pkcs8 = pair.to_pkcs8v1().map_err(failed)?;
+            let public = pair.public_key().as_der().map_err(failed)?;
+            Ok(GeneratedPair {
+                private_pkcs8: Zeroizing::new(pkcs8.as_ref().to_vec()),
+                public_spki: public.as_ref().to_vec(),
+            })
+        }
+        PairKind::Ed25519 => {
+            let pair = Ed25519KeyPair::generate().map_err(failed)?;
+            let pkcs8 = pair.to_pkcs8v1().map_err(failed)?;
+            let public = pair.public_key().as_der().map_err(failed)?;
+            Ok(GeneratedPair {
+                private_pkcs8: Zeroizing::new(pkcs8.as_ref().to_vec()),
+                public_spki: public.as_ref().to_vec(),
+            })
+        }
+        PairKind::Rsa(bits) => {
+            let size = match bits {
+                2048 => aws_lc_rs::rsa::KeySize::Rsa2048,
+                3072 => aws_lc_rs::rsa::KeySize::Rsa3072,
+                4096 => aws_lc_rs::rsa::KeySize::Rsa4096,
+                other => {
+                    return Err(AsymError::Unsupported(format!(
+                        "RSA keys are generated with 2048, 3072 or 4096 bits, not {other}"
+                    )));
+                }
+            };
+            let pair = aws_lc_rs::rsa::KeyPair::generate(size).map_err(failed)?;
+            let pkcs8: aws_lc_rs::encoding::Pkcs8V1Der<'_> = pair.as_der().map_err(failed)?;
+            let public = pair.public_key().as_der().map_err(failed)?;
+            Ok(GeneratedPair {
+                private_pkcs8: Zeroizing::new(pkcs8.as_ref().to_vec()),
+                public_spki: public.as_ref().to_vec(),
+            })
+        }
+    }
+}
