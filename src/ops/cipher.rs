@@ -295,6 +295,7 @@ fn run(payload: &Ttlv, ctx: &mut OpContext<'_>, encrypt: bool) -> Result<Ttlv, K
         Step::Continue(_) | Step::Final(_) => {
             // The key is the stream's; a Unique Identifier in the request must name the same key.
             let stream_uid = stream_key(ctx, &step, encrypt)?;
+            same_key(payload, &stream_uid)?;
             let managed = object::load(ctx, &stream_uid)?;
             usage::check(&managed, purpose, ctx.now)?;
             managed
@@ -323,6 +324,17 @@ fn run(payload: &Ttlv, ctx: &mut OpContext<'_>, encrypt: bool) -> Result<Ttlv, K
                 key.uid
             ),
         )),
+    }
+}
+
+/// Refuses a continuing request whose Unique Identifier names another key than its stream's.
+pub(super) fn same_key(payload: &Ttlv, stream_uid: &str) -> Result<(), KmipError> {
+    match payload.child(tag::UNIQUE_IDENTIFIER).map(|u| &u.value) {
+        Some(crate::ttlv::Value::TextString(named)) if named != stream_uid => Err(KmipError::new(
+            ResultReason::InvalidField,
+            format!("the stream runs under key {stream_uid:?}, not {named:?}"),
+        )),
+        _ => Ok(()),
     }
 }
 

@@ -145,6 +145,10 @@ fn run(
                 .streams
                 .take(&limits, ctx.now, &id, &ctx.caller.identity, op)?;
             // The key must still allow the use at every step.
+            if let Err(e) = super::cipher::same_key(payload, &stream.key_uid) {
+                ctx.streams.put_back(id.clone(), stream)?;
+                return Err(e);
+            }
             let mut key = object::load(ctx, &stream.key_uid)?;
             usage::check(&key, purpose, ctx.now)?;
             usage::consume(ctx, &mut key, purpose, data.len())?;

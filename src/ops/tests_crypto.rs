@@ -494,6 +494,18 @@ fn streamed_gcm_and_cbc_give_what_one_request_gives() {
     plain.extend(bytes(&d2, tag::DATA));
     plain.extend(bytes(&d3, tag::DATA));
     assert_eq!(plain, data);
+    // A continuing request may not name another key.
+    let mut first = chunk(Some(&k), None, false, &[0u8; 16]);
+    first.push(b(tag::IV_COUNTER_NONCE, &iv));
+    let open = ok(&e, Operation::ENCRYPT, first);
+    let cv = bytes(&open, tag::CORRELATION_VALUE);
+    let other = register_key(&e, alg::AES, &h(KEY), vec![]);
+    let mut wrong_key = chunk(None, Some(&cv), true, &[0u8; 16]);
+    wrong_key.push(uid(&other));
+    assert_eq!(
+        fails(&e, Operation::ENCRYPT, wrong_key),
+        ResultReason::InvalidField
+    );
     // A stream continues only under the operation that opened it.
     let mut first = chunk(Some(&k), None, false, &[0u8; 16]);
     first.push(b(tag::IV_COUNTER_NONCE, &iv));
