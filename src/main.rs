@@ -12,11 +12,11 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 use tracing::{error, info};
 
-use kmipd::backup::{self, Backups, DataDirLock};
 use kmipd::access::audit::AuditLog;
 use kmipd::access::client::{self, OP_GRANT, OP_LIST_GRANTS, OP_REVOKE_GRANT};
 use kmipd::access::policy::{OpClass, Policy, Subject};
 use kmipd::access::{AccessControl, grants::Target};
+use kmipd::backup::{self, Backups, DataDirLock};
 use kmipd::ops::{Engine, EngineConfig};
 use kmipd::server::bootstrap::{self, DevFiles};
 use kmipd::server::pki::{CertificateAuthority, KeyType, LEAF_VALIDITY_DAYS, write_pair};

@@ -11,8 +11,8 @@ use crate::store::Mutation;
 use crate::ttlv::{Ttlv, Value};
 
 use super::OpContext;
-use crate::kmip::attributes::{Attribute, AttributeName, attribute_storage_name};
 use super::object::Managed;
+use crate::kmip::attributes::{Attribute, AttributeName, attribute_storage_name};
 
 /// Operations that make a new object out of one the request names: the new one gets that object's owner.
 const DERIVING: [Operation; 5] = [
@@ -188,7 +188,10 @@ pub(super) fn facts(ctx: &OpContext<'_>, uid: &str) -> Result<ObjectFacts, KmipE
     let owner = grants::owner(ctx.store, uid).map_err(|e| e.to_kmip())?;
     let groups = ctx
         .store
-        .attribute_texts(uid, &attribute_storage_name(&AttributeName::Standard(tag::OBJECT_GROUP)))
+        .attribute_texts(
+            uid,
+            &attribute_storage_name(&AttributeName::Standard(tag::OBJECT_GROUP)),
+        )
         .map_err(|e| e.to_kmip())?;
     Ok(ObjectFacts {
         uid: uid.to_string(),

@@ -17,9 +17,9 @@ use crate::ttlv::{SecretBytes, Ttlv, Value};
 
 use super::OpContext;
 use super::asym_key;
+use super::{new_object, object};
 use crate::kmip::attribute_rules;
 use crate::kmip::attributes::{Attribute, Attributes};
-use super::{new_object, object};
 
 /// Runs Create Key Pair.
 pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
@@ -42,11 +42,13 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
 
     let kind = pair_kind(&private_attrs, &public_attrs)?;
     let (private_object, public_object) = generate(kind)?;
+    let (private_requested, public_requested) = (private_attrs.clone(), public_attrs.clone());
     let mut private = new_object::build(ctx, private_object, private_attrs)?;
     let mut public = new_object::build(ctx, public_object, public_attrs)?;
-    // Both halves come into being now: the Original Creation Date of a generated key is its creation.
-    private.set(tag::ORIGINAL_CREATION_DATE, Value::DateTime(ctx.now));
-    public.set(tag::ORIGINAL_CREATION_DATE, Value::DateTime(ctx.now));
+    // Both halves come into being now, from the server's generator: Original Creation Date and Random Number
+    // Generator, as for Create.
+    new_object::mark_generated(ctx, &mut private, &private_requested)?;
+    new_object::mark_generated(ctx, &mut public, &public_requested)?;
     private
         .attrs
         .add(link(link_type::PUBLIC_KEY_LINK, &public.uid));

@@ -19,10 +19,10 @@ use crate::spec::tag;
 use crate::ttlv::{SecretBytes, Ttlv, Value};
 
 use super::OpContext;
-use crate::kmip::attributes::{Attribute, Attributes};
 use super::crypto_common::{bytes_field, crypto_error, hash_alg, int_field, secret_bytes};
 use super::usage::{self, Use};
 use super::{cipher, new_object, object};
+use crate::kmip::attributes::{Attribute, Attributes};
 
 /// The longest key Derive Key makes, in bits.
 pub const MAX_DERIVED_BITS: i32 = 8192;

@@ -31,8 +31,8 @@ mod query;
 mod register;
 mod rekey;
 mod sign;
-mod undo;
 pub mod streams;
+mod undo;
 pub(crate) mod usage;
 
 pub use batch::BatchIds;
@@ -541,8 +541,8 @@ mod test_support;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
-mod tests_crypto;
-#[cfg(test)]
 mod tests_asym;
+#[cfg(test)]
+mod tests_crypto;
 #[cfg(test)]
 mod tests_lifecycle;

@@ -9,11 +9,11 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 use thiserror::Error;
 
-use crate::backup::BackupConfig;
 use crate::access::IdentitySource;
 use crate::access::allow_list::{AllowList, DEFAULT_ALLOW};
 use crate::access::audit::AuditSettings;
 use crate::access::limits::IdentityLimitSettings;
+use crate::backup::BackupConfig;
 use crate::ops::CryptoLimits;
 use crate::ttlv::Limits;
 
@@ -73,7 +73,6 @@ impl Default for AccessSettings {
         }
     }
 }
-
 
 /// The `[crypto]` section: bounds on what the cryptographic operations may hold or return.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
