@@ -1,8 +1,10 @@
-//! Key pair generation: P-256, Ed25519 and RSA of 2048, 3072 or 4096 bits, from the operating system's random
-//! source through aws-lc-rs.
+//! Key pair generation from the operating system's random source: P-256 with the `p256` crate, Ed25519 with
+//! `ed25519-dalek`, RSA of 2048, 3072 or 4096 bits with aws-lc-rs (constant-time; see the module above).
 
 use aws_lc_rs::encoding::AsDer;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
+use aws_lc_rs::signature::KeyPair as _;
+use ed25519_dalek::pkcs8::{EncodePrivateKey as _, EncodePublicKey as _};
+use p256::elliptic_curve::Generate as _;
 use zeroize::Zeroizing;
 
 use super::AsymError;
@@ -47,24 +49,38 @@ impl std::fmt::Debug for GeneratedPair {
 
 /// Generates a key pair of `kind`.
 pub fn generate(kind: PairKind) -> Result<GeneratedPair, AsymError> {
-    let failed = |_| AsymError::Failed("key pair generation");
+    let failed = |()| AsymError::Failed("key pair generation");
     match kind {
         PairKind::P256 => {
-            let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_ASN1_SIGNING).map_err(failed)?;
-            let pkcs8 = pair.to_pkcs8v1().map_err(failed)?;
-            let public = pair.public_key().as_der().map_err(failed)?;
+            // The secret key zeroizes itself on drop, and so does the PKCS#8 document.
+            let secret = p256::SecretKey::try_generate().map_err(|_| failed(()))?;
+            let pkcs8 = secret.to_pkcs8_der().map_err(|_| failed(()))?;
+            let public = secret
+                .public_key()
+                .to_public_key_der()
+                .map_err(|_| failed(()))?;
             Ok(GeneratedPair {
-                private_pkcs8: Zeroizing::new(pkcs8.as_ref().to_vec()),
-                public_spki: public.as_ref().to_vec(),
+                private_pkcs8: Zeroizing::new(pkcs8.as_bytes().to_vec()),
+                public_spki: public.as_bytes().to_vec(),
             })
         }
         PairKind::Ed25519 => {
-            let pair = Ed25519KeyPair::generate().map_err(failed)?;
-            let pkcs8 = pair.to_pkcs8v1().map_err(failed)?;
-            let public = pair.public_key().as_der().map_err(failed)?;
+            let mut seed = Zeroizing::new([0u8; ed25519_dalek::SECRET_KEY_LENGTH]);
+            getrandom::fill(seed.as_mut_slice()).map_err(|_| failed(()))?;
+            let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
+            // PKCS#8 v1 (the seed alone, RFC 8410), the form the Ed25519 key formats convert through.
+            let pkcs8 = ed25519_dalek::pkcs8::KeypairBytes {
+                secret_key: *seed,
+                public_key: None,
+            };
+            let der = pkcs8.to_pkcs8_der().map_err(|_| failed(()))?;
+            let public = signing
+                .verifying_key()
+                .to_public_key_der()
+                .map_err(|_| failed(()))?;
             Ok(GeneratedPair {
-                private_pkcs8: Zeroizing::new(pkcs8.as_ref().to_vec()),
-                public_spki: public.as_ref().to_vec(),
+                private_pkcs8: Zeroizing::new(der.as_bytes().to_vec()),
+                public_spki: public.as_bytes().to_vec(),
             })
         }
         PairKind::Rsa(bits) => {
@@ -78,9 +94,10 @@ pub fn generate(kind: PairKind) -> Result<GeneratedPair, AsymError> {
                     )));
                 }
             };
-            let pair = aws_lc_rs::rsa::KeyPair::generate(size).map_err(failed)?;
-            let pkcs8: aws_lc_rs::encoding::Pkcs8V1Der<'_> = pair.as_der().map_err(failed)?;
-            let public = pair.public_key().as_der().map_err(failed)?;
+            let pair = aws_lc_rs::rsa::KeyPair::generate(size).map_err(|_| failed(()))?;
+            let pkcs8: aws_lc_rs::encoding::Pkcs8V1Der<'_> =
+                pair.as_der().map_err(|_| failed(()))?;
+            let public = pair.public_key().as_der().map_err(|_| failed(()))?;
             Ok(GeneratedPair {
                 private_pkcs8: Zeroizing::new(pkcs8.as_ref().to_vec()),
                 public_spki: public.as_ref().to_vec(),
