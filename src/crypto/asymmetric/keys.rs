@@ -1,8 +1,11 @@
-//! Key pair generation: P-256, Ed25519 and RSA of 2048, 3072 or 4096 bits, from the operating system's random
-//! source through aws-lc-rs.
+//! Key pair generation: P-256 with the `p256` crate, Ed25519 with `ed25519-dalek`, RSA of 2048, 3072 or 4096
+//! bits with aws-lc-rs (constant-time; see the module above). Every secret comes from the one generator the
+//! server names in the Random Number Generator attribute of what it generates: AWS-LC's CTR_DRBG (AES-256),
+//! which aws-lc-rs seeds from the operating system.
 
 use aws_lc_rs::encoding::AsDer;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
+use aws_lc_rs::signature::KeyPair as _;
+use ed25519_dalek::pkcs8::{EncodePrivateKey as _, EncodePublicKey as _};
 use zeroize::Zeroizing;
 
 use super::AsymError;
@@ -45,26 +48,56 @@ impl std::fmt::Debug for GeneratedPair {
     }
 }
 
+/// Draws of 32 random bytes tried for a P-256 scalar: a draw fails (is 0 or at least the group order) with
+/// probability about 2^-32, so failing this many times in a row means the generator is broken.
+const P256_DRAWS: usize = 8;
+
+/// A P-256 secret scalar by rejection sampling over the server's generator.
+fn p256_secret() -> Option<p256::SecretKey> {
+    for _ in 0..P256_DRAWS {
+        let mut candidate = Zeroizing::new([0u8; 32]);
+        aws_lc_rs::rand::fill(candidate.as_mut_slice()).ok()?;
+        if let Ok(secret) = p256::SecretKey::from_slice(candidate.as_slice()) {
+            return Some(secret);
+        }
+    }
+    None
+}
+
 /// Generates a key pair of `kind`.
 pub fn generate(kind: PairKind) -> Result<GeneratedPair, AsymError> {
-    let failed = |_| AsymError::Failed("key pair generation");
+    let failed = |()| AsymError::Failed("key pair generation");
     match kind {
         PairKind::P256 => {
-            let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_ASN1_SIGNING).map_err(failed)?;
-            let pkcs8 = pair.to_pkcs8v1().map_err(failed)?;
-            let public = pair.public_key().as_der().map_err(failed)?;
+            // The secret key zeroizes itself on drop, and so does the PKCS#8 document.
+            let secret = p256_secret().ok_or(AsymError::Failed("key pair generation"))?;
+            let pkcs8 = secret.to_pkcs8_der().map_err(|_| failed(()))?;
+            let public = secret
+                .public_key()
+                .to_public_key_der()
+                .map_err(|_| failed(()))?;
             Ok(GeneratedPair {
-                private_pkcs8: Zeroizing::new(pkcs8.as_ref().to_vec()),
-                public_spki: public.as_ref().to_vec(),
+                private_pkcs8: Zeroizing::new(pkcs8.as_bytes().to_vec()),
+                public_spki: public.as_bytes().to_vec(),
             })
         }
         PairKind::Ed25519 => {
-            let pair = Ed25519KeyPair::generate().map_err(failed)?;
-            let pkcs8 = pair.to_pkcs8v1().map_err(failed)?;
-            let public = pair.public_key().as_der().map_err(failed)?;
+            let mut seed = Zeroizing::new([0u8; ed25519_dalek::SECRET_KEY_LENGTH]);
+            aws_lc_rs::rand::fill(seed.as_mut_slice()).map_err(|_| failed(()))?;
+            let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
+            // PKCS#8 v1 (the seed alone, RFC 8410), the form the Ed25519 key formats convert through.
+            let pkcs8 = ed25519_dalek::pkcs8::KeypairBytes {
+                secret_key: *seed,
+                public_key: None,
+            };
+            let der = pkcs8.to_pkcs8_der().map_err(|_| failed(()))?;
+            let public = signing
+                .verifying_key()
+                .to_public_key_der()
+                .map_err(|_| failed(()))?;
             Ok(GeneratedPair {
-                private_pkcs8: Zeroizing::new(pkcs8.as_ref().to_vec()),
-                public_spki: public.as_ref().to_vec(),
+                private_pkcs8: Zeroizing::new(der.as_bytes().to_vec()),
+                public_spki: public.as_bytes().to_vec(),
             })
         }
         PairKind::Rsa(bits) => {
@@ -78,9 +111,10 @@ pub fn generate(kind: PairKind) -> Result<GeneratedPair, AsymError> {
                     )));
                 }
             };
-            let pair = aws_lc_rs::rsa::KeyPair::generate(size).map_err(failed)?;
-            let pkcs8: aws_lc_rs::encoding::Pkcs8V1Der<'_> = pair.as_der().map_err(failed)?;
-            let public = pair.public_key().as_der().map_err(failed)?;
+            let pair = aws_lc_rs::rsa::KeyPair::generate(size).map_err(|_| failed(()))?;
+            let pkcs8: aws_lc_rs::encoding::Pkcs8V1Der<'_> =
+                pair.as_der().map_err(|_| failed(()))?;
+            let public = pair.public_key().as_der().map_err(|_| failed(()))?;
             Ok(GeneratedPair {
                 private_pkcs8: Zeroizing::new(pkcs8.as_ref().to_vec()),
                 public_spki: public.as_ref().to_vec(),

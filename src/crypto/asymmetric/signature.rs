@@ -1,14 +1,16 @@
-//! Signatures: ECDSA P-256 with SHA-256 (DER-encoded, as KMIP expects), Ed25519, and RSA PKCS#1 v1.5 and PSS with
-//! SHA-256/384/512. ECDSA and RSA also sign and verify a digest computed by the client; Ed25519 signs the message
-//! itself and has no digested form.
+//! Signatures: ECDSA P-256 with SHA-256 (DER-encoded, as KMIP expects; `p256`, deterministic per RFC 6979),
+//! Ed25519 (`ed25519-dalek`), and RSA PKCS#1 v1.5 and PSS with SHA-256/384/512 (aws-lc-rs). ECDSA and RSA also
+//! sign and verify a digest computed by the client; Ed25519 signs the message itself and has no digested form.
 
 use aws_lc_rs::digest::Digest;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
-    self as sig, ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, Ed25519KeyPair, RsaEncoding,
-    RsaParameters, RsaPssSaltLength, RsaSignatureEncoding, UnparsedPublicKey,
-    VerificationAlgorithm,
+    self as sig, RsaEncoding, RsaParameters, RsaPssSaltLength, RsaSignatureEncoding,
+    UnparsedPublicKey, VerificationAlgorithm,
 };
+use ed25519_dalek::pkcs8::{DecodePrivateKey as _, DecodePublicKey as _};
+use p256::ecdsa::signature::hazmat::{PrehashSigner as _, PrehashVerifier as _};
+use p256::ecdsa::signature::{Signer as _, Verifier as _};
 
 use super::{AsymError, Hash};
 
@@ -55,15 +57,14 @@ impl Scheme {
         })
     }
 
-    fn verification(self) -> Result<&'static dyn VerificationAlgorithm, AsymError> {
+    fn rsa_verification(self) -> Result<&'static dyn VerificationAlgorithm, AsymError> {
         Ok(match self {
-            Scheme::EcdsaP256Sha256 => &sig::ECDSA_P256_SHA256_ASN1,
-            Scheme::Ed25519 => &sig::ED25519,
             Scheme::RsaPkcs1(Hash::Sha1) => &sig::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY,
             Scheme::RsaPkcs1(Hash::Sha256) => &sig::RSA_PKCS1_2048_8192_SHA256,
             Scheme::RsaPkcs1(Hash::Sha384) => &sig::RSA_PKCS1_2048_8192_SHA384,
             Scheme::RsaPkcs1(Hash::Sha512) => &sig::RSA_PKCS1_2048_8192_SHA512,
             Scheme::RsaPss(hash, salt) => pss_verification(hash, salt.map_or(PSS_DIGEST, Some))?,
+            other => return Err(unsupported(other)),
         })
     }
 }
@@ -147,11 +148,9 @@ fn unsupported(scheme: Scheme) -> AsymError {
     AsymError::Unsupported(format!("signature scheme {scheme:?} is not supported"))
 }
 
-/// The client's digest as a digest of the scheme's hash, or why it cannot be one.
-fn digest(scheme: Scheme, bytes: &[u8]) -> Result<Digest, AsymError> {
-    let hash = scheme.hash().ok_or_else(|| {
-        AsymError::Unsupported("Ed25519 signs the message itself, not a digest of it".to_string())
-    })?;
+/// The hash of a scheme the client's digest must come from, once its length is checked.
+fn digest_hash(scheme: Scheme, bytes: &[u8]) -> Result<Hash, AsymError> {
+    let hash = scheme.hash().ok_or_else(ed25519_digest)?;
     if bytes.len() != hash.len() {
         return Err(AsymError::BadInput(format!(
             "Digested Data must be {} bytes for {hash:?}, not {}",
@@ -159,31 +158,60 @@ fn digest(scheme: Scheme, bytes: &[u8]) -> Result<Digest, AsymError> {
             bytes.len()
         )));
     }
+    Ok(hash)
+}
+
+/// The client's digest as an aws-lc-rs digest of the scheme's hash (for RSA), or why it cannot be one.
+fn digest(scheme: Scheme, bytes: &[u8]) -> Result<Digest, AsymError> {
+    let hash = digest_hash(scheme, bytes)?;
     Digest::import_less_safe(bytes, hash.algorithm())
         .map_err(|_| AsymError::BadInput("Digested Data is not a digest".to_string()))
 }
 
+fn ed25519_digest() -> AsymError {
+    AsymError::Unsupported("Ed25519 signs the message itself, not a digest of it".to_string())
+}
+
+/// A P-256 public key from SubjectPublicKeyInfo or an uncompressed or compressed SEC 1 point.
+fn p256_verifying_key(public_key: &[u8]) -> Result<p256::ecdsa::VerifyingKey, AsymError> {
+    p256::ecdsa::VerifyingKey::from_public_key_der(public_key)
+        .or_else(|_| p256::ecdsa::VerifyingKey::from_sec1_bytes(public_key))
+        .map_err(|_| AsymError::BadKey("P-256"))
+}
+
+/// An Ed25519 public key from SubjectPublicKeyInfo or the raw 32 bytes.
+fn ed25519_verifying_key(public_key: &[u8]) -> Result<ed25519_dalek::VerifyingKey, AsymError> {
+    let bad = || AsymError::BadKey("Ed25519");
+    match <&[u8; ed25519_dalek::PUBLIC_KEY_LENGTH]>::try_from(public_key) {
+        Ok(raw) => ed25519_dalek::VerifyingKey::from_bytes(raw).map_err(|_| bad()),
+        Err(_) => ed25519_dalek::VerifyingKey::from_public_key_der(public_key).map_err(|_| bad()),
+    }
+}
+
 /// Signs with a private key given as PKCS#8.
 pub fn sign(scheme: Scheme, private_pkcs8: &[u8], input: Input<'_>) -> Result<Vec<u8>, AsymError> {
-    let failed = |_| AsymError::Failed("signing");
+    let failed = |()| AsymError::Failed("signing");
     match scheme {
         Scheme::EcdsaP256Sha256 => {
-            let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, private_pkcs8)
+            // The signing key zeroizes its scalar on drop.
+            let key = p256::ecdsa::SigningKey::from_pkcs8_der(private_pkcs8)
                 .map_err(|_| AsymError::BadKey("P-256"))?;
-            let signature = match input {
-                Input::Message(m) => pair.sign(&SystemRandom::new(), m).map_err(failed)?,
-                Input::Digest(d) => pair.sign_digest(&digest(scheme, d)?).map_err(failed)?,
+            let signature: p256::ecdsa::Signature = match input {
+                Input::Message(m) => key.try_sign(m).map_err(|_| failed(()))?,
+                Input::Digest(d) => {
+                    digest_hash(scheme, d)?;
+                    key.sign_prehash(d).map_err(|_| failed(()))?
+                }
             };
-            Ok(signature.as_ref().to_vec())
+            Ok(signature.to_der().as_bytes().to_vec())
         }
         Scheme::Ed25519 => {
-            let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(private_pkcs8)
+            // The signing key zeroizes its secret on drop.
+            let key = ed25519_dalek::SigningKey::from_pkcs8_der(private_pkcs8)
                 .map_err(|_| AsymError::BadKey("Ed25519"))?;
             match input {
-                Input::Message(m) => Ok(pair.sign(m).as_ref().to_vec()),
-                Input::Digest(_) => Err(AsymError::Unsupported(
-                    "Ed25519 signs the message itself, not a digest of it".to_string(),
-                )),
+                Input::Message(m) => Ok(key.sign(m).to_bytes().to_vec()),
+                Input::Digest(_) => Err(ed25519_digest()),
             }
         }
         Scheme::RsaPkcs1(_) | Scheme::RsaPss(..) => {
@@ -194,10 +222,10 @@ pub fn sign(scheme: Scheme, private_pkcs8: &[u8], input: Input<'_>) -> Result<Ve
             match input {
                 Input::Message(m) => pair
                     .sign(encoding, &SystemRandom::new(), m, &mut out)
-                    .map_err(failed)?,
+                    .map_err(|_| failed(()))?,
                 Input::Digest(d) => pair
                     .sign_digest(encoding, &digest(scheme, d)?, &mut out)
-                    .map_err(failed)?,
+                    .map_err(|_| failed(()))?,
             }
             Ok(out)
         }
@@ -233,16 +261,39 @@ pub fn verify(
             _ => Ok(false),
         };
     }
-    let algorithm = scheme.verification()?;
+    // Each key is parsed first, so a key that cannot be used is an error rather than an "invalid signature".
+    match scheme {
+        Scheme::EcdsaP256Sha256 => {
+            let key = p256_verifying_key(public_key)?;
+            // A signature that is not DER or whose integers are out of range simply does not verify.
+            let Ok(signature) = p256::ecdsa::Signature::from_der(signature) else {
+                return Ok(false);
+            };
+            let outcome = match input {
+                Input::Message(m) => key.verify(m, &signature),
+                Input::Digest(d) => {
+                    digest_hash(scheme, d)?;
+                    key.verify_prehash(d, &signature)
+                }
+            };
+            return Ok(outcome.is_ok());
+        }
+        Scheme::Ed25519 => {
+            let key = ed25519_verifying_key(public_key)?;
+            let Ok(signature) = ed25519_dalek::Signature::from_slice(signature) else {
+                return Ok(false);
+            };
+            return match input {
+                // Strict: no small-order public keys or non-canonical points (RFC 8032 section 5.1.7).
+                Input::Message(m) => Ok(key.verify_strict(m, &signature).is_ok()),
+                Input::Digest(_) => Err(ed25519_digest()),
+            };
+        }
+        Scheme::RsaPkcs1(_) | Scheme::RsaPss(..) => {}
+    }
+    let algorithm = scheme.rsa_verification()?;
     let key = UnparsedPublicKey::new(algorithm, public_key);
-    // Parse first, so a key that cannot be used is an error rather than an "invalid signature".
-    key.parse().map_err(|_| {
-        AsymError::BadKey(match scheme {
-            Scheme::EcdsaP256Sha256 => "P-256",
-            Scheme::Ed25519 => "Ed25519",
-            _ => "RSA",
-        })
-    })?;
+    key.parse().map_err(|_| AsymError::BadKey("RSA"))?;
     let outcome = match input {
         Input::Message(m) => key.verify(m, signature),
         Input::Digest(d) => key.verify_digest(&digest(scheme, d)?, signature),

@@ -110,6 +110,39 @@ fn ecdsa_p256_rfc6979_sample_signature_verifies_as_der() {
 }
 
 #[test]
+fn ecdsa_p256_rfc6979_sample_signature_is_reproduced_from_message_and_digest() {
+    // RFC 6979 A.2.5: signing is deterministic, so the private key gives the very r and s of the RFC (s is the
+    // high one: P-256 signatures are not normalised to low S).
+    use p256::pkcs8::EncodePrivateKey;
+    let x = hex("c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721");
+    let pkcs8 = p256::SecretKey::from_slice(&x)
+        .unwrap()
+        .to_pkcs8_der()
+        .unwrap();
+    let expected = hex(concat!(
+        "3046",
+        "022100efd48b2aacb6a8fd1140dd9cd45e81d69d2c877b56aaf991c34d0ea84eaf3716",
+        "022100f7cb1c942d657c41d436c7a1b6e29f65f3e900dbb9aff4064dc4ab2f843acda8"
+    ));
+    let message = b"sample";
+    let signed = sign(
+        Scheme::EcdsaP256Sha256,
+        pkcs8.as_bytes(),
+        Input::Message(message),
+    )
+    .unwrap();
+    assert_eq!(signed, expected);
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, message);
+    let from_digest = sign(
+        Scheme::EcdsaP256Sha256,
+        pkcs8.as_bytes(),
+        Input::Digest(digest.as_ref()),
+    )
+    .unwrap();
+    assert_eq!(from_digest, expected);
+}
+
+#[test]
 fn every_signature_scheme_round_trips_with_message_and_digest() {
     let rsa = generate(PairKind::Rsa(2048)).unwrap();
     let p256 = generate(PairKind::P256).unwrap();
@@ -226,4 +259,109 @@ fn rsa_sizes_other_than_the_three_are_refused_and_errors_carry_no_key_bytes() {
     )
     .unwrap_err();
     assert_eq!(err.to_string(), "the key is not a usable P-256 key");
+}
+
+#[test]
+fn ed25519_pkcs8_v2_is_accepted_only_with_its_own_public_key() {
+    use ed25519_dalek::pkcs8::{EncodePrivateKey, KeypairBytes, PublicKeyBytes};
+    // RFC 8032 test 1: seed and public key.
+    let seed: [u8; 32] = hex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+        .try_into()
+        .unwrap();
+    let public: [u8; 32] = hex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")
+        .try_into()
+        .unwrap();
+    let v2 = KeypairBytes {
+        secret_key: seed,
+        public_key: Some(PublicKeyBytes(public)),
+    }
+    .to_pkcs8_der()
+    .unwrap();
+    let signature = sign(Scheme::Ed25519, v2.as_bytes(), Input::Message(b"")).unwrap();
+    assert_eq!(
+        signature,
+        sign(Scheme::Ed25519, &ed25519_pkcs8(&seed), Input::Message(b"")).unwrap()
+    );
+    let mut other = public;
+    other[0] ^= 1;
+    let mismatched = KeypairBytes {
+        secret_key: seed,
+        public_key: Some(PublicKeyBytes(other)),
+    }
+    .to_pkcs8_der()
+    .unwrap();
+    assert_eq!(
+        sign(Scheme::Ed25519, mismatched.as_bytes(), Input::Message(b"")).unwrap_err(),
+        AsymError::BadKey("Ed25519")
+    );
+}
+
+#[test]
+fn ed25519_verification_is_strict_about_small_order_keys() {
+    // Public key and R the identity point, s = 0: the cofactorless equation [s]B = R + [k]A holds for every
+    // message, so only a strict verifier refuses it.
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let mut forged = identity.to_vec();
+    forged.extend_from_slice(&[0u8; 32]);
+    for message in [&b""[..], b"any message"] {
+        assert!(!verify(Scheme::Ed25519, &identity, Input::Message(message), &forged).unwrap());
+    }
+}
+
+#[test]
+fn ecdsa_p256_public_key_forms_and_malformed_signatures() {
+    let pair = generate(PairKind::P256).unwrap();
+    let message = b"kmipd";
+    let signature = sign(
+        Scheme::EcdsaP256Sha256,
+        &pair.private_pkcs8,
+        Input::Message(message),
+    )
+    .unwrap();
+    // The uncompressed point is the SubjectPublicKeyInfo's last 65 bytes.
+    let point = &pair.public_spki[pair.public_spki.len() - 65..];
+    for key in [&pair.public_spki[..], point] {
+        assert!(
+            verify(
+                Scheme::EcdsaP256Sha256,
+                key,
+                Input::Message(message),
+                &signature
+            )
+            .unwrap()
+        );
+    }
+    // Not DER, or a fixed-size r||s: does not verify, and is no error.
+    assert!(
+        !verify(
+            Scheme::EcdsaP256Sha256,
+            point,
+            Input::Message(message),
+            &[0x30, 0x00]
+        )
+        .unwrap()
+    );
+    assert!(
+        !verify(
+            Scheme::EcdsaP256Sha256,
+            point,
+            Input::Message(message),
+            &[1u8; 64]
+        )
+        .unwrap()
+    );
+    // A point off the curve is an unusable key.
+    let mut off = point.to_vec();
+    off[64] ^= 1;
+    assert_eq!(
+        verify(
+            Scheme::EcdsaP256Sha256,
+            &off,
+            Input::Message(message),
+            &signature
+        )
+        .unwrap_err(),
+        AsymError::BadKey("P-256")
+    );
 }
