@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod backup;
+pub mod crypto;
 pub mod kmip;
 pub mod ops;
 pub mod replication;

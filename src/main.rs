@@ -374,6 +374,7 @@ fn engine(config: &ServerConfig) -> Result<Serving, String> {
     };
     let engine = Engine::open(EngineConfig {
         limits: config.limits.ttlv(),
+        crypto: config.crypto.limits(),
         data_dir: config.data_dir.clone(),
         master_key: master_key_source(),
         access: access_control(config)?,

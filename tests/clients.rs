@@ -10,8 +10,9 @@ mod test_engine;
 mod tls;
 
 use kmipd::spec::enums::{
-    cryptographic_algorithm, key_format_type, object_type, operation, query_function,
-    result_reason, revocation_reason_code, secret_data_type, storage_status_mask,
+    block_cipher_mode, cryptographic_algorithm, key_format_type, object_type, operation,
+    padding_method, query_function, result_reason, revocation_reason_code, secret_data_type,
+    storage_status_mask,
 };
 use kmipd::spec::tag;
 use kmipd::ttlv::{Ttlv, Value};
@@ -518,4 +519,117 @@ fn mysql_keyring_okv_index_zero_response_size_and_integer_storage_mask() {
         failure_reason(batch_items(&missing)[0]),
         result_reason::ITEM_NOT_FOUND
     );
+}
+
+/// The bytes of a Byte String field of a response payload.
+fn byte_child(payload: &Ttlv, t: kmipd::ttlv::Tag) -> Vec<u8> {
+    match payload.child(t).map(|c| &c.value) {
+        Some(Value::ByteString(b)) => b.to_vec(),
+        other => panic!("no Byte String {t:#x}: {other:?}"),
+    }
+}
+
+/// Create → Activate as MongoDB and libmongocrypt send them (1.2); the new key's identifier.
+fn create_active_aes_256(s: &mut Session) -> String {
+    let v12 = (1, 2);
+    let created = s.send(&create_aes_256(v12, Vec::new()));
+    let id = text_child(only_success(&created), tag::UNIQUE_IDENTIFIER);
+    only_success(&s.send(&simple(v12, operation::ACTIVATE, &id)));
+    id
+}
+
+#[test]
+fn mongodb_audit_log_encrypt_without_parameters_and_decrypt() {
+    let v12 = (1, 2);
+    let mut s = session();
+    let id = create_active_aes_256(&mut s);
+    let key = raw_key_material(only_success(&s.send(&simple(v12, operation::GET, &id))));
+    let record = b"{\"atype\":\"authenticate\",\"ts\":1700000000}".to_vec();
+    // mongod sends Encrypt with the key and the data only: no Cryptographic Parameters, no IV.
+    let encrypted = s.send(&request(
+        v12,
+        vec![item(
+            operation::ENCRYPT,
+            vec![uid(&id), bytes(tag::DATA, &record)],
+        )],
+    ));
+    let payload = only_success(&encrypted);
+    assert_eq!(text_child(payload, tag::UNIQUE_IDENTIFIER), id);
+    let iv = byte_child(payload, tag::IV_COUNTER_NONCE);
+    let ciphertext = byte_child(payload, tag::DATA);
+    assert_eq!(iv.len(), 16, "the server generates a 16-byte CBC IV");
+    // AES-CBC with PKCS#5 padding under the returned IV, checked with the crypto module.
+    let expected =
+        kmipd::crypto::block::cbc_encrypt(&key, &iv, &record, kmipd::crypto::block::Padding::Pkcs5)
+            .unwrap();
+    assert_eq!(ciphertext, expected);
+    let decrypted = s.send(&request(
+        v12,
+        vec![item(
+            operation::DECRYPT,
+            vec![
+                uid(&id),
+                bytes(tag::DATA, &ciphertext),
+                bytes(tag::IV_COUNTER_NONCE, &iv),
+            ],
+        )],
+    ));
+    assert_eq!(byte_child(only_success(&decrypted), tag::DATA), record);
+}
+
+#[test]
+fn libmongocrypt_delegated_cbc_random_iv_round_trip() {
+    let v12 = (1, 2);
+    let mut s = session();
+    let id = create_active_aes_256(&mut s);
+    let params = || {
+        structure(
+            tag::CRYPTOGRAPHIC_PARAMETERS,
+            vec![
+                enumeration(tag::BLOCK_CIPHER_MODE, block_cipher_mode::CBC),
+                enumeration(tag::PADDING_METHOD, padding_method::PKCS5),
+                Ttlv::new(tag::RANDOM_IV, Value::Boolean(true)),
+            ],
+        )
+    };
+    // The data key libmongocrypt protects: 96 bytes.
+    let data_key: Vec<u8> = (0u8..96).collect();
+    let encrypted = s.send(&request(
+        v12,
+        vec![item(
+            operation::ENCRYPT,
+            vec![uid(&id), params(), bytes(tag::DATA, &data_key)],
+        )],
+    ));
+    let payload = only_success(&encrypted);
+    let iv = byte_child(payload, tag::IV_COUNTER_NONCE);
+    let ciphertext = byte_child(payload, tag::DATA);
+    assert_eq!(iv.len(), 16);
+    assert_eq!(
+        ciphertext.len(),
+        112,
+        "96 bytes plus a full block of PKCS#5 padding"
+    );
+    let decrypted = s.send(&request(
+        v12,
+        vec![item(
+            operation::DECRYPT,
+            vec![
+                uid(&id),
+                params(),
+                bytes(tag::DATA, &ciphertext),
+                bytes(tag::IV_COUNTER_NONCE, &iv),
+            ],
+        )],
+    ));
+    assert_eq!(byte_child(only_success(&decrypted), tag::DATA), data_key);
+    // A second encryption of the same data key draws a fresh IV.
+    let again = s.send(&request(
+        v12,
+        vec![item(
+            operation::ENCRYPT,
+            vec![uid(&id), params(), bytes(tag::DATA, &data_key)],
+        )],
+    ));
+    assert_ne!(byte_child(only_success(&again), tag::IV_COUNTER_NONCE), iv);
 }

@@ -3,13 +3,14 @@
 //! (structurally, no RSA arithmetic); P-256 ECPrivateKey (SEC 1) ↔ PKCS#8 ↔ Transparent EC, X.509 ↔ Transparent
 //! EC public key; Ed25519 Raw ↔ PKCS#8 and Raw ↔ X.509. Each family converts through one canonical form (PKCS#1
 //! for RSA, the scalar or seed for P-256 and Ed25519, the point for public keys). What cannot be converted is
-//! refused with Key Format Type Not Supported. The P-256 and Ed25519 forms are checked by aws-lc-rs; the DER
+//! refused with Key Format Type Not Supported. The P-256 forms are read and written by the `p256` crate and the
+//! Ed25519 ones by `ed25519-dalek` (their secret keys zeroize themselves on drop); the DER
 //! structures around RSA keys are read and written by the small DER module at the end of this file. The 1.x
 //! Transparent ECDSA/ECDH/ECMQV key formats have the Transparent EC shape (Recommended Curve with D or Q String)
 //! and convert as it does.
 
-use aws_lc_rs::encoding::{AsBigEndian, AsDer};
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
+use p256::elliptic_curve::sec1::ToSec1Point as _;
+use p256::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _};
 use zeroize::Zeroizing;
 
 use crate::spec::enums::{
@@ -59,8 +60,8 @@ pub fn convert(object: &ManagedObject, target: u32) -> Result<ManagedObject, Kmi
             rsa_public_from_pkcs1(&pkcs1, target)?
         }
         (ObjectType::PRIVATE_KEY, Some(alg::EC | alg::ECDSA | alg::ECDH)) => {
-            let pair = p256_private(kb.key_format_type, key_material)?;
-            p256_private_to(&pair, target)?
+            let secret = p256_private(kb.key_format_type, key_material)?;
+            p256_private_to(&secret, target)?
         }
         (ObjectType::PUBLIC_KEY, Some(alg::EC | alg::ECDSA | alg::ECDH)) => {
             let point = p256_public(kb.key_format_type, key_material)?;
@@ -341,22 +342,17 @@ const P256_SPKI_PREFIX: &[u8] = &[
     0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x02, 0x01, 0x06, 0x08, 0x2A,
     0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
 ];
-/// The prime256v1 OID, as the `[0]` parameters of an ECPrivateKey carry it.
-const P256_OID: &[u8] = &[0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07];
 
 fn rejected(what: &str) -> KmipError {
     KmipError::invalid_field(format!("the key is not a valid P-256 {what}"))
 }
 
-fn p256_private(from: u32, material: &KeyMaterial) -> Result<EcdsaKeyPair, KmipError> {
-    let signing = &ECDSA_P256_SHA256_ASN1_SIGNING;
+fn p256_private(from: u32, material: &KeyMaterial) -> Result<p256::SecretKey, KmipError> {
     match from {
-        kft::PKCS_8 => EcdsaKeyPair::from_pkcs8(signing, bytes_of(material, "PKCS#8")?)
+        kft::PKCS_8 => p256::SecretKey::from_pkcs8_der(bytes_of(material, "PKCS#8")?)
             .map_err(|_| rejected("PKCS#8 private key")),
-        kft::EC_PRIVATE_KEY => {
-            EcdsaKeyPair::from_private_key_der(signing, bytes_of(material, "ECPrivateKey")?)
-                .map_err(|_| rejected("ECPrivateKey"))
-        }
+        kft::EC_PRIVATE_KEY => p256::SecretKey::from_sec1_der(bytes_of(material, "ECPrivateKey")?)
+            .map_err(|_| rejected("ECPrivateKey")),
         kft::TRANSPARENT_EC_PRIVATE_KEY
         | kft::TRANSPARENT_ECDSA_PRIVATE_KEY
         | kft::TRANSPARENT_ECDH_PRIVATE_KEY
@@ -370,22 +366,10 @@ fn p256_private(from: u32, material: &KeyMaterial) -> Result<EcdsaKeyPair, KmipE
             if d.len() > 32 {
                 return Err(rejected("scalar"));
             }
-            // ECPrivateKey { version 1, privateKey (32 bytes), [0] prime256v1 }: the library derives the point.
+            // Left-padded to the field size, so parsing takes the same time whatever the scalar's length.
             let mut scalar = Zeroizing::new(vec![0u8; 32 - d.len()]);
             scalar.extend_from_slice(&d);
-            let mut body = Zeroizing::new(der::integer(&[1]));
-            body.extend_from_slice(&der::tlv(der::OCTET_STRING, &scalar));
-            body.extend_from_slice(&der::tlv(0xA0, P256_OID));
-            let sec1 = Zeroizing::new(der::tlv(der::SEQUENCE, &body));
-            let partial = EcdsaKeyPair::from_private_key_der(signing, &sec1)
-                .map_err(|_| rejected("scalar"))?;
-            // Rebuild from scalar and point, so every encoding carries the public key too.
-            EcdsaKeyPair::from_private_key_and_public_key(
-                signing,
-                &scalar,
-                partial.public_key().as_ref(),
-            )
-            .map_err(|_| rejected("scalar"))
+            p256::SecretKey::from_slice(&scalar).map_err(|_| rejected("scalar"))
         }
         _ => Err(unsupported(
             "a P-256 private key converts from PKCS#8, ECPrivateKey or Transparent EC Private Key",
@@ -393,8 +377,8 @@ fn p256_private(from: u32, material: &KeyMaterial) -> Result<EcdsaKeyPair, KmipE
     }
 }
 
-fn p256_private_to(pair: &EcdsaKeyPair, target: u32) -> Result<KeyMaterial, KmipError> {
-    let failed = |_| {
+fn p256_private_to(secret: &p256::SecretKey, target: u32) -> Result<KeyMaterial, KmipError> {
+    let failed = || {
         KmipError::new(
             ResultReason::CryptographicFailure,
             "P-256 key encoding failed",
@@ -402,18 +386,18 @@ fn p256_private_to(pair: &EcdsaKeyPair, target: u32) -> Result<KeyMaterial, Kmip
     };
     match target {
         kft::PKCS_8 => {
-            let doc = pair.to_pkcs8v1().map_err(failed)?;
-            Ok(KeyMaterial::Bytes(SecretBytes::from(doc.as_ref())))
+            let doc = secret.to_pkcs8_der().map_err(|_| failed())?;
+            Ok(KeyMaterial::Bytes(SecretBytes::from(doc.as_bytes())))
         }
         kft::EC_PRIVATE_KEY => {
-            let der = pair.private_key().as_der().map_err(failed)?;
-            Ok(KeyMaterial::Bytes(SecretBytes::from(der.as_ref())))
+            let der = secret.to_sec1_der().map_err(|_| failed())?;
+            Ok(KeyMaterial::Bytes(SecretBytes::from(der.as_slice())))
         }
         kft::TRANSPARENT_EC_PRIVATE_KEY
         | kft::TRANSPARENT_ECDSA_PRIVATE_KEY
         | kft::TRANSPARENT_ECDH_PRIVATE_KEY
         | kft::TRANSPARENT_ECMQV_PRIVATE_KEY => {
-            let d = pair.private_key().as_be_bytes().map_err(failed)?;
+            let d = Zeroizing::new(secret.to_bytes());
             Ok(KeyMaterial::Transparent(vec![
                 Ttlv::new(
                     tag::RECOMMENDED_CURVE,
@@ -421,7 +405,7 @@ fn p256_private_to(pair: &EcdsaKeyPair, target: u32) -> Result<KeyMaterial, Kmip
                 ),
                 Ttlv::new(
                     tag::D,
-                    Value::BigInteger(der::big_from_unsigned(d.as_ref())),
+                    Value::BigInteger(der::big_from_unsigned(d.as_slice())),
                 ),
             ]))
         }
@@ -429,6 +413,11 @@ fn p256_private_to(pair: &EcdsaKeyPair, target: u32) -> Result<KeyMaterial, Kmip
             "a P-256 private key converts to PKCS#8, ECPrivateKey or Transparent EC Private Key",
         )),
     }
+}
+
+/// The uncompressed SEC 1 point of a P-256 private key's public key.
+fn p256_point(secret: &p256::SecretKey) -> Vec<u8> {
+    secret.public_key().to_sec1_point(false).as_bytes().to_vec()
 }
 
 fn p256_public(from: u32, material: &KeyMaterial) -> Result<Vec<u8>, KmipError> {
@@ -504,24 +493,20 @@ const ED25519_SPKI_PREFIX: &[u8] = &[
 ];
 
 fn ed25519_seed(from: u32, material: &KeyMaterial) -> Result<SecretBytes, KmipError> {
-    let bad = |_| KmipError::invalid_field("the key is not a valid Ed25519 private key");
-    let pair = match from {
-        kft::RAW => Ed25519KeyPair::from_seed_unchecked(bytes_of(material, "Raw")?).map_err(bad)?,
-        kft::PKCS_8 => Ed25519KeyPair::from_pkcs8_maybe_unchecked(bytes_of(material, "PKCS#8")?)
-            .map_err(bad)?,
+    let bad = || KmipError::invalid_field("the key is not a valid Ed25519 private key");
+    // Any 32 bytes are a seed; PKCS#8 is v1 (seed only) or v2 (seed and a public key that must match it).
+    let key = match from {
+        kft::RAW => ed25519_dalek::SigningKey::try_from(bytes_of(material, "Raw")?.as_slice())
+            .map_err(|_| bad())?,
+        kft::PKCS_8 => ed25519_dalek::SigningKey::from_pkcs8_der(bytes_of(material, "PKCS#8")?)
+            .map_err(|_| bad())?,
         _ => {
             return Err(unsupported(
                 "an Ed25519 private key converts from Raw or PKCS#8",
             ));
         }
     };
-    let seed = pair.seed().and_then(|s| s.as_be_bytes()).map_err(|_| {
-        KmipError::new(
-            ResultReason::CryptographicFailure,
-            "Ed25519 seed unavailable",
-        )
-    })?;
-    Ok(SecretBytes::from(seed.as_ref()))
+    Ok(SecretBytes::from(key.as_bytes().as_slice()))
 }
 
 fn ed25519_private_to(seed: &SecretBytes, target: u32) -> Result<KeyMaterial, KmipError> {
@@ -581,13 +566,13 @@ pub fn public_from_private(private: &KeyBlock) -> Result<Vec<u8>, KmipError> {
     match private.cryptographic_algorithm {
         Some(alg::ED25519) => {
             let seed = ed25519_seed(private.key_format_type, material)?;
-            let pair = Ed25519KeyPair::from_seed_unchecked(&seed)
+            let key = ed25519_dalek::SigningKey::try_from(seed.as_slice())
                 .map_err(|_| KmipError::invalid_field("bad Ed25519 seed"))?;
-            Ok(pair.public_key().as_ref().to_vec())
+            Ok(key.verifying_key().to_bytes().to_vec())
         }
         Some(alg::EC | alg::ECDSA | alg::ECDH) => {
-            let pair = p256_private(private.key_format_type, material)?;
-            Ok(pair.public_key().as_ref().to_vec())
+            let secret = p256_private(private.key_format_type, material)?;
+            Ok(p256_point(&secret))
         }
         _ => Err(unsupported(
             "public keys are derived for P-256 and Ed25519 only",

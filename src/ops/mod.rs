@@ -7,26 +7,37 @@
 //! land.
 
 mod access_admin;
+mod asym_cipher;
+mod asym_key;
 mod attributes;
 mod authorize;
 mod batch;
+mod cipher;
 mod create;
+mod create_key_pair;
+mod crypto_common;
+mod derive;
 mod discover_versions;
 mod frame;
 mod get;
+mod hash;
 mod interop;
 mod lifecycle;
 mod locate;
+mod mac;
 mod new_object;
 mod object;
 mod query;
 mod register;
 mod rekey;
+mod sign;
+pub mod streams;
 mod undo;
 pub(crate) mod usage;
 
 pub use batch::BatchIds;
 pub use frame::FrameReply;
+pub use streams::CryptoLimits;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -72,6 +83,8 @@ pub struct EngineConfig {
     /// The zones every change is committed to; `None` = the embedded default, zones `a` and `b` in
     /// `<data_dir>/zone-a` and `<data_dir>/zone-b`.
     pub zones: Option<ZonesConfig>,
+    /// Bounds on the cryptographic services (open streams, RNG Retrieve).
+    pub crypto: CryptoLimits,
 }
 
 impl Default for EngineConfig {
@@ -91,6 +104,7 @@ impl Default for EngineConfig {
             interop_tests: false,
             access: AccessControl::default(),
             zones: None,
+            crypto: CryptoLimits::DEFAULT,
         }
     }
 }
@@ -107,6 +121,7 @@ pub fn system_clock() -> i64 {
 pub struct Engine {
     config: EngineConfig,
     store: Arc<ZonedStore>,
+    streams: streams::Streams,
 }
 
 /// What an operation may consult while it runs.
@@ -132,6 +147,8 @@ pub struct OpContext<'a> {
     pub principal: Option<Principal>,
     /// Who owns the objects the running item creates (set by the access check of creating operations).
     pub new_owner: Option<String>,
+    /// The open streams of Encrypt, Decrypt, MAC and Hash.
+    pub streams: &'a streams::Streams,
 }
 
 /// An operation: its Request Payload in, its Response Payload out.
@@ -167,6 +184,17 @@ const IMPLEMENTED: &[(Operation, OpFn)] = &[
     (Operation::DESTROY, lifecycle::destroy),
     (Operation::ARCHIVE, lifecycle::archive),
     (Operation::RECOVER, lifecycle::recover),
+    (Operation::CREATE_KEY_PAIR, create_key_pair::run),
+    (Operation::ENCRYPT, cipher::encrypt),
+    (Operation::DECRYPT, cipher::decrypt),
+    (Operation::MAC, mac::mac),
+    (Operation::MAC_VERIFY, mac::mac_verify),
+    (Operation::HASH, hash::hash),
+    (Operation::RNG_RETRIEVE, hash::rng_retrieve),
+    (Operation::RNG_SEED, hash::rng_seed),
+    (Operation::DERIVE_KEY, derive::run),
+    (Operation::SIGN, sign::sign),
+    (Operation::SIGNATURE_VERIFY, sign::verify),
     (Operation::LOG, interop::log),
     (Operation::INTEROP, interop::interop),
 ];
@@ -225,7 +253,11 @@ impl Engine {
 
     /// Builds an engine over zones that are already open.
     pub fn with_zones(config: EngineConfig, store: Arc<ZonedStore>) -> Self {
-        Engine { config, store }
+        Engine {
+            config,
+            store,
+            streams: streams::Streams::default(),
+        }
     }
 
     /// The zones the engine keeps objects in.
@@ -290,6 +322,7 @@ impl Engine {
             undo: undoing.then_some(&journal),
             principal: principal.as_ref().ok().cloned().flatten(),
             new_owner: None,
+            streams: &self.streams,
         };
         let refused = match principal {
             Err(e) => Some(Box::new(move |_| e.clone()) as Box<dyn Fn(usize) -> KmipError>),
@@ -529,5 +562,9 @@ fn refusal(request: &RequestMessage) -> Option<Box<dyn Fn(usize) -> KmipError + 
 mod test_support;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_asym;
+#[cfg(test)]
+mod tests_crypto;
 #[cfg(test)]
 mod tests_lifecycle;

@@ -7,17 +7,17 @@
 //! Stop Date; processing what was protected earlier (decrypting, verifying, unwrapping) is also allowed for a
 //! Deactivated or Compromised key, from its Process Start Date on.
 
-// Callers (the cryptographic operations) land next; until then only the tests use it.
-#![allow(dead_code)]
-
 use crate::kmip::state::State;
 use crate::kmip::{KmipError, ResultReason};
+use crate::spec::enums::usage_limits_unit;
 use crate::spec::tag;
 use crate::ttlv::Value;
 
 use super::object::Managed;
 
 /// A cryptographic purpose a key is about to serve.
+// Sign and Verify are used by the asymmetric operations, Wrap/Unwrap Key by key wrapping, on other branches.
+#[allow(dead_code)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Use {
     /// Encrypt.
@@ -141,6 +141,67 @@ pub fn check(key: &Managed, purpose: Use, now: i64) -> Result<(), KmipError> {
         ));
     }
     Ok(())
+}
+
+/// Counts a protecting use against the key's Usage Limits (2.1 section 4.59): one for a limit in Objects,
+/// `bytes` for a limit in Bytes. The remaining Usage Limits Count goes down by that much and is saved with the
+/// key. A use the count cannot cover is refused with Permission Denied, as the Encrypt operation specifies
+/// (2.1 section 6.1.18), and counts nothing. Processing uses (Decrypt, verifying) are not limited, nor is a
+/// key without Usage Limits.
+pub fn consume(
+    ctx: &super::OpContext<'_>,
+    key: &mut Managed,
+    purpose: Use,
+    bytes: usize,
+) -> Result<(), KmipError> {
+    if !purpose.protects() {
+        return Ok(());
+    }
+    let Some(limits) = key.get(tag::USAGE_LIMITS) else {
+        return Ok(());
+    };
+    let unit = match limits.child(tag::USAGE_LIMITS_UNIT).map(|u| &u.value) {
+        Some(Value::Enumeration(u)) => *u,
+        _ => return Ok(()),
+    };
+    let total = long(limits, tag::USAGE_LIMITS_TOTAL);
+    let Some(remaining) = long(limits, tag::USAGE_LIMITS_COUNT).or(total) else {
+        return Ok(());
+    };
+    let needed = if unit == usage_limits_unit::BYTE {
+        i64::try_from(bytes).unwrap_or(i64::MAX)
+    } else {
+        1
+    };
+    if remaining < needed {
+        return Err(KmipError::new(
+            ResultReason::PermissionDenied,
+            format!(
+                "usage limit exceeded: the Usage Limits of object {} allow {remaining} more, this use needs {needed}",
+                key.uid
+            ),
+        ));
+    }
+    let mut children: Vec<_> = limits
+        .children()
+        .iter()
+        .filter(|c| c.tag != tag::USAGE_LIMITS_COUNT)
+        .cloned()
+        .collect();
+    children.push(crate::ttlv::Ttlv::new(
+        tag::USAGE_LIMITS_COUNT,
+        Value::LongInteger(remaining - needed),
+    ));
+    key.set(tag::USAGE_LIMITS, Value::Structure(children));
+    super::object::save(ctx, &[key])
+}
+
+fn long(item: &crate::ttlv::Ttlv, t: u32) -> Option<i64> {
+    match item.child(t).map(|c| &c.value) {
+        Some(Value::LongInteger(v)) => Some(*v),
+        Some(Value::Integer(v)) => Some(i64::from(*v)),
+        _ => None,
+    }
 }
 
 /// The key's Cryptographic Usage Mask, when it has one.

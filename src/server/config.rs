@@ -14,6 +14,7 @@ use crate::access::allow_list::{AllowList, DEFAULT_ALLOW};
 use crate::access::audit::AuditSettings;
 use crate::access::limits::IdentityLimitSettings;
 use crate::backup::BackupConfig;
+use crate::ops::CryptoLimits;
 use crate::ttlv::Limits;
 
 /// The port IANA assigned to KMIP over TLS.
@@ -39,6 +40,8 @@ pub struct ServerConfig {
     pub zones: ZoneDirs,
     /// Set to run this process as one node of a multi-node deployment (one zone per node).
     pub node: Option<NodeSettings>,
+    /// Bounds on the cryptographic services (streams, RNG Retrieve).
+    pub crypto: CryptoConfig,
 }
 
 /// Who may connect and act, and how it is recorded.
@@ -96,6 +99,47 @@ impl AccessSettings {
             .dir
             .clone()
             .unwrap_or_else(|| data_dir.join("audit"))
+    }
+}
+
+/// The `[crypto]` section: bounds on what the cryptographic operations may hold or return.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CryptoConfig {
+    /// Most Encrypt/Decrypt/MAC/Hash streams open at once.
+    pub max_open_streams: usize,
+    /// How long a stream may stay open after its first request.
+    #[serde(deserialize_with = "duration_text")]
+    pub stream_lifetime: Duration,
+    /// Most bytes one Encrypt or Decrypt stream may carry.
+    pub max_stream_bytes: usize,
+    /// Most bytes one RNG Retrieve returns.
+    pub max_rng_bytes: usize,
+}
+
+impl Default for CryptoConfig {
+    fn default() -> Self {
+        let d = CryptoLimits::DEFAULT;
+        CryptoConfig {
+            max_open_streams: d.max_open_streams,
+            stream_lifetime: Duration::from_secs(
+                u64::try_from(d.stream_lifetime_secs).unwrap_or(600),
+            ),
+            max_stream_bytes: d.max_stream_bytes,
+            max_rng_bytes: d.max_rng_bytes,
+        }
+    }
+}
+
+impl CryptoConfig {
+    /// The limits the engine enforces.
+    pub fn limits(&self) -> CryptoLimits {
+        CryptoLimits {
+            max_open_streams: self.max_open_streams,
+            stream_lifetime_secs: i64::try_from(self.stream_lifetime.as_secs()).unwrap_or(i64::MAX),
+            max_stream_bytes: self.max_stream_bytes,
+            max_rng_bytes: self.max_rng_bytes,
+        }
     }
 }
 
@@ -247,6 +291,7 @@ impl Default for ServerConfig {
             access: AccessSettings::default(),
             zones: ZoneDirs::default(),
             node: None,
+            crypto: CryptoConfig::default(),
         }
     }
 }
@@ -378,6 +423,18 @@ impl ServerConfig {
         self.backup
             .validate(&self.data_dir)
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let c = &self.crypto;
+        if c.max_open_streams == 0 || c.max_stream_bytes == 0 || c.max_rng_bytes == 0 {
+            return Err(ConfigError::Invalid(
+                "crypto.max_open_streams, max_stream_bytes and max_rng_bytes must be at least 1"
+                    .into(),
+            ));
+        }
+        if c.stream_lifetime.as_secs() == 0 {
+            return Err(ConfigError::Invalid(
+                "crypto.stream_lifetime must be at least 1s".into(),
+            ));
+        }
         Ok(())
     }
 
@@ -529,6 +586,11 @@ mod tests {
             handshake_timeout = "5s"
             write_timeout = "1s"
             shutdown_grace = "1h"
+            [crypto]
+            max_open_streams = 3
+            stream_lifetime = "90s"
+            max_stream_bytes = 4096
+            max_rng_bytes = 128
             "#,
         )
         .unwrap();
@@ -542,6 +604,15 @@ mod tests {
         assert_eq!(config.limits.idle_timeout, Duration::from_secs(120));
         assert_eq!(config.limits.shutdown_grace, Duration::from_secs(3600));
         assert_eq!(config.limits.ttlv().max_depth, 16);
+        assert_eq!(
+            config.crypto.limits(),
+            CryptoLimits {
+                max_open_streams: 3,
+                stream_lifetime_secs: 90,
+                max_stream_bytes: 4096,
+                max_rng_bytes: 128,
+            }
+        );
     }
 
     #[test]
@@ -626,6 +697,8 @@ mod tests {
         assert!(ServerConfig::from_toml("[limits]\nread_timeout = \"30\"").is_err());
         assert!(ServerConfig::from_toml("[limits]\nread_timeout = \"30 parsecs\"").is_err());
         assert!(ServerConfig::from_toml("listen = \"localhost\"").is_err());
+        assert!(ServerConfig::from_toml("[crypto]\nmax_open_streams = 0").is_err());
+        assert!(ServerConfig::from_toml("[crypto]\nstream_lifetime = \"0s\"").is_err());
     }
 
     #[test]
@@ -654,6 +727,7 @@ mod tests {
         let mut access = config.access.clone();
         access.audit.dir = None;
         assert_eq!(access, AccessSettings::default());
+        assert_eq!(config.crypto.limits(), CryptoLimits::DEFAULT);
         assert_eq!(config.listen.port(), KMIP_PORT);
         assert_eq!(config.backup, crate::backup::BackupConfig::default());
     }

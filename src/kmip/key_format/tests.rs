@@ -1,5 +1,8 @@
 use super::*;
 use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
+// aws-lc-rs is the independent implementation the P-256 forms (read and written by `p256`) are checked against.
+use aws_lc_rs::encoding::{AsBigEndian, AsDer};
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair};
 
 fn h(s: &str) -> Vec<u8> {
     hex::decode(s).unwrap()

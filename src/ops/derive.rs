@@ -1,0 +1,207 @@
+//! Derive Key: a new Symmetric Key or Secret Data computed from a managed base object by PBKDF2, HKDF, HMAC or
+//! Encrypt, stored as a managed object with the client's attributes, and linked both ways (Derivation Base
+//! Object Link on the new object, Derived Key Link on the base).
+
+use zeroize::Zeroizing;
+
+use crate::crypto::digest::HashAlg;
+use crate::crypto::kdf;
+use crate::crypto::mac::{self as mac_fn, MacAlg};
+use crate::kmip::crypto_params::CryptographicParameters;
+use crate::kmip::enums::ObjectType;
+use crate::kmip::object::{KeyBlock, KeyMaterial, ManagedObject, ObjectBody};
+use crate::kmip::{KmipError, ResultReason};
+use crate::spec::enums::unique_identifier as ue;
+use crate::spec::enums::{
+    cryptographic_algorithm as alg, derivation_method, key_format_type, link_type, secret_data_type,
+};
+use crate::spec::tag;
+use crate::ttlv::{SecretBytes, Ttlv, Value};
+
+use super::OpContext;
+use super::crypto_common::{bytes_field, crypto_error, hash_alg, int_field, secret_bytes};
+use super::usage::{self, Use};
+use super::{cipher, new_object, object};
+use crate::kmip::attributes::{Attribute, Attributes};
+
+/// The longest key Derive Key makes, in bits.
+pub const MAX_DERIVED_BITS: i32 = 8192;
+
+fn link(kind: u32, uid: &str) -> Attribute {
+    Attribute::standard(
+        tag::LINK,
+        Value::Structure(vec![
+            Ttlv::new(tag::LINK_TYPE, Value::Enumeration(kind)),
+            Ttlv::new(
+                tag::LINKED_OBJECT_IDENTIFIER,
+                Value::TextString(uid.to_string()),
+            ),
+        ]),
+    )
+}
+
+fn attr_int(attrs: &Attributes, t: u32) -> Option<i64> {
+    match attrs.get_value(t) {
+        Some(Value::Integer(i)) => Some(i64::from(*i)),
+        Some(Value::Enumeration(e)) => Some(i64::from(*e)),
+        _ => None,
+    }
+}
+
+/// Runs Derive Key.
+pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
+    let object_type = match payload.child(tag::OBJECT_TYPE).map(|t| &t.value) {
+        Some(Value::Enumeration(t)) => ObjectType(*t),
+        _ => {
+            return Err(KmipError::invalid_message(
+                "Derive Key needs an Object Type",
+            ));
+        }
+    };
+    if object_type != ObjectType::SYMMETRIC_KEY && object_type != ObjectType::SECRET_DATA {
+        return Err(KmipError::new(
+            ResultReason::InvalidObjectType,
+            format!("Derive Key makes Symmetric Keys and Secret Data, not {object_type}"),
+        ));
+    }
+    let method = match payload.child(tag::DERIVATION_METHOD).map(|t| &t.value) {
+        Some(Value::Enumeration(m)) => *m,
+        _ => {
+            return Err(KmipError::invalid_message(
+                "Derive Key needs a Derivation Method",
+            ));
+        }
+    };
+    let dp = payload
+        .child(tag::DERIVATION_PARAMETERS)
+        .ok_or_else(|| KmipError::invalid_message("Derive Key needs Derivation Parameters"))?;
+    let uids: Vec<&Ttlv> = payload.children_with(tag::UNIQUE_IDENTIFIER).collect();
+    if uids.len() > 1 {
+        return Err(KmipError::feature_not_supported(
+            "Derive Key takes one base object",
+        ));
+    }
+    let base_uid = ctx.batch.resolve(uids.first().copied())?;
+    let mut base = object::load(ctx, &base_uid)?;
+    usage::check(&base, Use::DeriveKey, ctx.now)?;
+    let attrs = Attributes::from_request(payload)?;
+    let bits = attr_int(&attrs, tag::CRYPTOGRAPHIC_LENGTH)
+        .ok_or_else(|| KmipError::invalid_field("Derive Key needs a Cryptographic Length"))?;
+    if bits <= 0 || bits % 8 != 0 || bits > i64::from(MAX_DERIVED_BITS) {
+        return Err(KmipError::invalid_field(format!(
+            "Cryptographic Length {bits} is not a whole number of bytes up to {MAX_DERIVED_BITS} bits"
+        )));
+    }
+    let len = usize::try_from(bits / 8).map_err(|_| KmipError::invalid_field("bad length"))?;
+    usage::consume(ctx, &mut base, Use::DeriveKey, len)?;
+    let (base_alg, base_bytes) = secret_bytes(&base)?;
+    let base_bytes = Zeroizing::new(base_bytes.to_vec());
+    let params = CryptographicParameters::from_parent(dp)?;
+    let hash = |default: HashAlg| -> Result<HashAlg, KmipError> {
+        params
+            .as_ref()
+            .and_then(|p| p.hashing_algorithm)
+            .map_or(Ok(default), hash_alg)
+    };
+    let data = bytes_field(dp, tag::DERIVATION_DATA)?;
+    let salt = bytes_field(dp, tag::SALT)?;
+    let derived: Zeroizing<Vec<u8>> = match method {
+        derivation_method::PBKDF2 => {
+            let salt = salt.ok_or_else(|| KmipError::invalid_message("PBKDF2 needs a Salt"))?;
+            let iterations = int_field(dp, tag::ITERATION_COUNT)?
+                .ok_or_else(|| KmipError::invalid_message("PBKDF2 needs an Iteration Count"))?;
+            let iterations = u32::try_from(iterations)
+                .map_err(|_| KmipError::invalid_field("Iteration Count is negative"))?;
+            kdf::pbkdf2(hash(HashAlg::Sha256)?, &base_bytes, salt, iterations, len)
+                .map_err(crypto_error)?
+        }
+        derivation_method::HKDF => kdf::hkdf(
+            hash(HashAlg::Sha256)?,
+            &base_bytes,
+            salt,
+            data.unwrap_or_default(),
+            len,
+        )
+        .map_err(crypto_error)?,
+        derivation_method::HMAC => {
+            let default = match base_alg {
+                Some(alg::HMAC_SHA1) => HashAlg::Sha1,
+                Some(alg::HMAC_SHA224) => HashAlg::Sha224,
+                Some(alg::HMAC_SHA384) => HashAlg::Sha384,
+                Some(alg::HMAC_SHA512) => HashAlg::Sha512,
+                _ => HashAlg::Sha256,
+            };
+            let data = data.ok_or_else(|| {
+                KmipError::invalid_message("HMAC derivation needs Derivation Data")
+            })?;
+            let out = mac_fn::mac(MacAlg::Hmac(hash(default)?), &base_bytes, data)
+                .map_err(crypto_error)?;
+            take(Zeroizing::new(out), len, "the HMAC")?
+        }
+        derivation_method::ENCRYPT => {
+            let data = data.ok_or_else(|| {
+                KmipError::invalid_message("Encrypt derivation needs Derivation Data")
+            })?;
+            let iv = bytes_field(dp, tag::INITIALIZATION_VECTOR)?;
+            let out = cipher::encrypt_once(base_alg, params.as_ref(), &base_bytes, iv, data)?;
+            take(out, len, "the encrypted Derivation Data")?
+        }
+        other => {
+            return Err(KmipError::new(
+                ResultReason::InvalidField,
+                format!("Derivation Method {other} is not supported"),
+            ));
+        }
+    };
+    let new = match object_type {
+        ObjectType::SECRET_DATA => ManagedObject {
+            object_type,
+            body: ObjectBody::SecretData {
+                secret_data_type: secret_data_type::SEED,
+                key_block: KeyBlock::plain(
+                    key_format_type::OPAQUE,
+                    KeyMaterial::Bytes(SecretBytes::new(derived.to_vec())),
+                    None,
+                    None,
+                ),
+            },
+        },
+        _ => {
+            let algorithm = attr_int(&attrs, tag::CRYPTOGRAPHIC_ALGORITHM)
+                .and_then(|a| u32::try_from(a).ok())
+                .ok_or_else(|| {
+                    KmipError::invalid_field("Derive Key needs a Cryptographic Algorithm")
+                })?;
+            ManagedObject::symmetric_key(algorithm, SecretBytes::new(derived.to_vec()))
+        }
+    };
+    let mut managed = new_object::build(ctx, new, attrs)?;
+    managed
+        .attrs
+        .add(link(link_type::DERIVATION_BASE_OBJECT_LINK, &base.uid));
+    base.attrs
+        .add(link(link_type::DERIVED_KEY_LINK, &managed.uid));
+    base.touch(ctx.now);
+    object::save(ctx, &[&base, &managed])?;
+    ctx.batch.produced(ue::DERIVE_KEY, &managed.uid);
+    Ok(Ttlv::structure(
+        tag::RESPONSE_PAYLOAD,
+        vec![object::uid_item(&managed.uid)],
+    ))
+}
+
+/// The first `len` bytes of a derivation's output, which must be long enough.
+fn take(
+    mut out: Zeroizing<Vec<u8>>,
+    len: usize,
+    what: &str,
+) -> Result<Zeroizing<Vec<u8>>, KmipError> {
+    if out.len() < len {
+        return Err(KmipError::invalid_field(format!(
+            "{what} gives {} bytes, fewer than the {len} asked for",
+            out.len()
+        )));
+    }
+    out.truncate(len);
+    Ok(out)
+}

@@ -1,0 +1,112 @@
+//! Hash: the digest of the request's data under the Hashing Algorithm of its Cryptographic Parameters, whole or
+//! streamed; and the random number services, RNG Retrieve (bounded by a named limit) and RNG Seed.
+
+use crate::crypto::digest::Hasher;
+use crate::kmip::crypto_params::CryptographicParameters;
+use crate::kmip::enums::Operation;
+use crate::kmip::{KmipError, ResultReason};
+use crate::spec::tag;
+use crate::ttlv::{Ttlv, Value};
+
+use super::OpContext;
+use super::crypto_common::{bytes_field, bytes_item, crypto_error, hash_alg, int_field};
+use super::streams::{Step, Stream, StreamState, step};
+
+/// Runs Hash.
+pub(super) fn hash(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
+    let data = bytes_field(payload, tag::DATA)?.unwrap_or_default();
+    let limits = ctx.config.crypto;
+    let step = step(payload)?;
+    let mut hasher = match &step {
+        Step::Whole | Step::Init => {
+            let params = CryptographicParameters::from_parent(payload)?
+                .ok_or_else(|| KmipError::invalid_message("Hash needs Cryptographic Parameters"))?;
+            let h = params
+                .hashing_algorithm
+                .ok_or_else(|| KmipError::invalid_message("Hash needs a Hashing Algorithm"))?;
+            Hasher::new(hash_alg(h)?)
+        }
+        Step::Continue(id) | Step::Final(id) => {
+            let stream =
+                ctx.streams
+                    .take(&limits, ctx.now, id, &ctx.caller.identity, Operation::HASH)?;
+            match stream.state {
+                StreamState::Hash(h) => h,
+                _ => {
+                    return Err(KmipError::new(
+                        ResultReason::InvalidCorrelationValue,
+                        "the Correlation Value names a stream of another operation",
+                    ));
+                }
+            }
+        }
+    };
+    hasher.update(data);
+    let mut reply = Vec::new();
+    match step {
+        Step::Whole | Step::Final(_) => reply.push(bytes_item(tag::DATA, &hasher.finish())),
+        Step::Init => {
+            let id = ctx.streams.open(
+                &limits,
+                ctx.now,
+                Stream {
+                    operation: Operation::HASH,
+                    owner: ctx.caller.identity.clone(),
+                    key_uid: String::new(),
+                    opened: ctx.now,
+                    state: StreamState::Hash(hasher),
+                },
+            )?;
+            reply.push(bytes_item(tag::CORRELATION_VALUE, &id));
+        }
+        Step::Continue(id) => {
+            ctx.streams.put_back(
+                id.clone(),
+                Stream {
+                    operation: Operation::HASH,
+                    owner: ctx.caller.identity.clone(),
+                    key_uid: String::new(),
+                    opened: ctx.now,
+                    state: StreamState::Hash(hasher),
+                },
+            )?;
+            reply.push(bytes_item(tag::CORRELATION_VALUE, &id));
+        }
+    }
+    Ok(Ttlv::structure(tag::RESPONSE_PAYLOAD, reply))
+}
+
+/// Runs RNG Retrieve: Data Length random bytes from the operating system's generator, at most the configured
+/// limit.
+pub(super) fn rng_retrieve(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
+    let len = int_field(payload, tag::DATA_LENGTH)?
+        .ok_or_else(|| KmipError::invalid_message("RNG Retrieve needs a Data Length"))?;
+    let max = ctx.config.crypto.max_rng_bytes;
+    let len = usize::try_from(len)
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| KmipError::invalid_field("Data Length must be positive"))?;
+    if len > max {
+        return Err(KmipError::new(
+            ResultReason::ServerLimitExceeded,
+            format!("RNG Retrieve returns at most {max} bytes"),
+        ));
+    }
+    let bytes = crate::crypto::random(len).map_err(crypto_error)?;
+    Ok(Ttlv::structure(
+        tag::RESPONSE_PAYLOAD,
+        vec![bytes_item(tag::DATA, &bytes)],
+    ))
+}
+
+/// Runs RNG Seed. The server's generator is the operating system's, which reseeds itself and takes no outside
+/// seed: the answer says honestly that none of the data was used (Data Length 0), which the specification
+/// allows.
+pub(super) fn rng_seed(payload: &Ttlv, _ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
+    bytes_field(payload, tag::DATA)?
+        .ok_or_else(|| KmipError::invalid_message("RNG Seed needs Data"))?;
+    Ok(Ttlv::structure(
+        tag::RESPONSE_PAYLOAD,
+        vec![Ttlv::new(tag::DATA_LENGTH, Value::Integer(0))],
+    ))
+}

@@ -1,0 +1,196 @@
+//! Streamed cryptographic operations (2.x Init Indicator, Final Indicator, Correlation Value): the server keeps
+//! a bounded state per open stream between requests. Streams are few, short-lived and small by design: a named
+//! limit caps how many are open, how long one may stay open, and how many bytes one may hold; a stream belongs
+//! to the caller that opened it and to its key.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use zeroize::Zeroizing;
+
+use crate::crypto::digest::Hasher;
+use crate::crypto::mac::MacState;
+use crate::kmip::enums::Operation;
+use crate::kmip::{KmipError, ResultReason};
+
+use super::cipher::CipherSpec;
+
+/// Bounds on the cryptographic services, so no request can make the server hold unbounded memory or time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CryptoLimits {
+    /// Most streams open at once, server-wide.
+    pub max_open_streams: usize,
+    /// Seconds a stream may stay open after its Init request; older ones are dropped.
+    pub stream_lifetime_secs: i64,
+    /// Most bytes of data one Encrypt or Decrypt stream may carry in total (its input is kept until Final).
+    pub max_stream_bytes: usize,
+    /// Most bytes one RNG Retrieve returns.
+    pub max_rng_bytes: usize,
+}
+
+impl CryptoLimits {
+    /// The defaults: 64 streams of at most 16 MiB for 10 minutes; RNG Retrieve up to 64 KiB.
+    pub const DEFAULT: CryptoLimits = CryptoLimits {
+        max_open_streams: 64,
+        stream_lifetime_secs: 600,
+        max_stream_bytes: 16 * 1024 * 1024,
+        max_rng_bytes: 64 * 1024,
+    };
+}
+
+impl Default for CryptoLimits {
+    fn default() -> Self {
+        CryptoLimits::DEFAULT
+    }
+}
+
+/// What a stream carries between requests.
+pub enum StreamState {
+    /// Encrypt or Decrypt: the cipher chosen at Init, the input so far and how much output was already sent.
+    Cipher {
+        /// Mode, IV and additional data fixed at Init.
+        spec: CipherSpec,
+        /// Every input byte so far.
+        input: Zeroizing<Vec<u8>>,
+        /// Output bytes already returned.
+        emitted: usize,
+    },
+    /// MAC or MAC Verify.
+    Mac(Box<MacState>),
+    /// Hash.
+    Hash(Hasher),
+}
+
+/// One open stream.
+pub struct Stream {
+    /// The operation that opened it; only that operation may continue it.
+    pub operation: Operation,
+    /// The identity of the caller that opened it.
+    pub owner: String,
+    /// The key it runs under (empty for Hash).
+    pub key_uid: String,
+    /// When it was opened (seconds since the Unix epoch).
+    pub opened: i64,
+    /// Its state.
+    pub state: StreamState,
+}
+
+/// The open streams, by Correlation Value.
+#[derive(Default)]
+pub struct Streams {
+    open: Mutex<HashMap<Vec<u8>, Stream>>,
+}
+
+impl std::fmt::Debug for Streams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Streams(..)")
+    }
+}
+
+fn poisoned() -> KmipError {
+    KmipError::general_failure("the stream table is unavailable")
+}
+
+impl Streams {
+    /// Opens a stream and gives its new Correlation Value; refuses when the limit of open streams is reached
+    /// (after dropping expired ones).
+    pub fn open(
+        &self,
+        limits: &CryptoLimits,
+        now: i64,
+        stream: Stream,
+    ) -> Result<Vec<u8>, KmipError> {
+        let mut open = self.open.lock().map_err(|_| poisoned())?;
+        open.retain(|_, s| now - s.opened < limits.stream_lifetime_secs);
+        if open.len() >= limits.max_open_streams {
+            return Err(KmipError::new(
+                ResultReason::ServerLimitExceeded,
+                format!(
+                    "{} streams are open, the most this server keeps",
+                    limits.max_open_streams
+                ),
+            ));
+        }
+        let id = crate::crypto::random(16)
+            .map_err(super::crypto_common::crypto_error)?
+            .to_vec();
+        open.insert(id.clone(), stream);
+        Ok(id)
+    }
+
+    /// Takes a stream out to continue it; it must exist, be within its lifetime and belong to the caller and
+    /// operation. The caller puts it back with [`Streams::put_back`] unless this was the final request.
+    pub fn take(
+        &self,
+        limits: &CryptoLimits,
+        now: i64,
+        id: &[u8],
+        owner: &str,
+        operation: Operation,
+    ) -> Result<Stream, KmipError> {
+        let mut open = self.open.lock().map_err(|_| poisoned())?;
+        open.retain(|_, s| now - s.opened < limits.stream_lifetime_secs);
+        let invalid = || {
+            KmipError::new(
+                ResultReason::InvalidCorrelationValue,
+                "no open stream has this Correlation Value",
+            )
+        };
+        let stream = open.get(id).ok_or_else(invalid)?;
+        if stream.owner != owner || stream.operation != operation {
+            return Err(invalid());
+        }
+        open.remove(id).ok_or_else(invalid)
+    }
+
+    /// Puts a continued stream back under its Correlation Value.
+    pub fn put_back(&self, id: Vec<u8>, stream: Stream) -> Result<(), KmipError> {
+        let mut open = self.open.lock().map_err(|_| poisoned())?;
+        open.insert(id, stream);
+        Ok(())
+    }
+
+    /// How many streams are open (for tests and metrics).
+    pub fn len(&self) -> usize {
+        self.open.lock().map_or(0, |o| o.len())
+    }
+
+    /// True when no stream is open.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Where a request stands in a stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Not streamed: the whole data in one request.
+    Whole,
+    /// The first request of a stream (Init Indicator true, Final Indicator not true).
+    Init,
+    /// A middle request of the stream with this Correlation Value.
+    Continue(Vec<u8>),
+    /// The last request of the stream with this Correlation Value.
+    Final(Vec<u8>),
+}
+
+/// Reads the stream fields of a request payload.
+pub fn step(payload: &crate::ttlv::Ttlv) -> Result<Step, KmipError> {
+    use super::crypto_common::{bool_field, bytes_field};
+    use crate::spec::tag;
+    let init = bool_field(payload, tag::INIT_INDICATOR)?.unwrap_or(false);
+    let fin = bool_field(payload, tag::FINAL_INDICATOR)?.unwrap_or(false);
+    let correlation = bytes_field(payload, tag::CORRELATION_VALUE)?.map(<[u8]>::to_vec);
+    match (init, fin, correlation) {
+        (true, true, None) | (false, false, None) => Ok(Step::Whole),
+        (true, false, None) => Ok(Step::Init),
+        (false, false, Some(c)) => Ok(Step::Continue(c)),
+        (false, true, Some(c)) => Ok(Step::Final(c)),
+        (true, _, Some(_)) => Err(KmipError::invalid_message(
+            "a request with Init Indicator starts a stream and cannot carry a Correlation Value",
+        )),
+        (false, true, None) => Err(KmipError::invalid_message(
+            "Final Indicator needs the Correlation Value of the stream it ends",
+        )),
+    }
+}
