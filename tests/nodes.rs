@@ -286,9 +286,11 @@ fn sigkill_of_either_zone_node_refuses_changes_keeps_reads_and_it_catches_up() {
     let d = Deployment::new();
     let (mut a, mut b, _r) = three_nodes(&d);
     let first = wait_create(&d, &a, "first");
+    // Node b accepts changes once its periodic check has seen it hold what the sequencer acknowledged.
+    let first_b = wait_create(&d, &b, "first-b");
     let mut via_a = d.wait_client(&a);
     let mut via_b = d.wait_client(&b);
-    let mut acked = vec![first.clone()];
+    let mut acked = vec![first.clone(), first_b];
     for i in 0..10 {
         acked.push(create(&mut via_a, &format!("a-{i}")).unwrap());
         acked.push(create(&mut via_b, &format!("b-{i}")).unwrap());
@@ -484,6 +486,8 @@ fn remote_lag_stays_within_seconds_under_load_and_the_region_is_rebuilt_from_it(
     let d = Deployment::new();
     let (mut a, mut b, mut r) = three_nodes(&d);
     wait_create(&d, &a, "warm");
+    // Node b accepts changes once its periodic check has seen it hold what the sequencer acknowledged.
+    wait_create(&d, &b, "warm-b");
     let writers: Vec<_> = (0..8)
         .map(|t| {
             let mut client = d.wait_client(if t % 2 == 0 { &a } else { &b });
