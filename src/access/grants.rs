@@ -3,6 +3,8 @@
 //!
 //! Keys: `owner:<uid>` holds the owner's identity; `grant:<id>` holds a [`Grant`] as JSON.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::replication::ZonedStore;
@@ -52,6 +54,20 @@ pub fn owner(store: &ZonedStore, uid: &str) -> Result<Option<String>, StoreError
     Ok(store
         .access_entry(&format!("{OWNER_PREFIX}{uid}"))?
         .and_then(|v| String::from_utf8(v).ok()))
+}
+
+/// The recorded owners of those of `uids` that have one, read in a few set-based queries (Locate filters a
+/// whole answer at once).
+pub fn owners(store: &ZonedStore, uids: &[String]) -> Result<HashMap<String, String>, StoreError> {
+    let keys: Vec<String> = uids.iter().map(|u| format!("{OWNER_PREFIX}{u}")).collect();
+    Ok(store
+        .access_entries_for(&keys)?
+        .into_iter()
+        .filter_map(|(key, value)| {
+            let uid = key.strip_prefix(OWNER_PREFIX)?.to_string();
+            Some((uid, String::from_utf8(value).ok()?))
+        })
+        .collect())
 }
 
 /// The mutation that records `identity` as the owner of `uid`.
@@ -142,5 +158,29 @@ mod tests {
         assert_eq!(owner(&replica, "k1").unwrap().as_deref(), Some("alice"));
         assert!(all(&replica).unwrap().is_empty());
         assert!(all(&store).unwrap().is_empty());
+    }
+
+    #[test]
+    fn owners_of_many_objects_are_read_across_query_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ZonedStore::single(Arc::new(
+            Store::open(&dir.path().join("s.sqlite"), MasterKey::from_bytes([7; 32])).unwrap(),
+        ))
+        .unwrap();
+        // More than two chunks of uids; every third has no owner.
+        let uids: Vec<String> = (0..1_234).map(|i| format!("k{i}")).collect();
+        let owned: Vec<Mutation> = uids
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 3 != 0)
+            .map(|(i, uid)| set_owner(uid, &format!("user-{}", i % 7)))
+            .collect();
+        store.commit(owned).unwrap();
+        let read = owners(&store, &uids).unwrap();
+        for uid in &uids {
+            assert_eq!(read.get(uid).cloned(), owner(&store, uid).unwrap(), "{uid}");
+        }
+        assert_eq!(read.len(), uids.len() - uids.len().div_ceil(3));
+        assert!(owners(&store, &[]).unwrap().is_empty());
     }
 }

@@ -491,6 +491,20 @@ impl Policy {
         })
     }
 
+    /// Whether a decision for `principal` can turn on an object's Object Groups: some standing rule naming it
+    /// or some grant it receives covers an Object Group. When not, the groups need not be read.
+    pub fn depends_on_groups(&self, principal: &Principal, grants: &[Grant]) -> bool {
+        if principal.administrator || !principal.known {
+            return false;
+        }
+        self.rules
+            .iter()
+            .any(|r| r.object_group.is_some() && r.subjects.iter().any(|s| s.covers(principal)))
+            || grants
+                .iter()
+                .any(|g| matches!(g.target, Target::ObjectGroup(_)) && g.subject.covers(principal))
+    }
+
     /// Decides `class` on the object `facts` describes, given the grants stored for it or its groups.
     pub fn decide(
         &self,

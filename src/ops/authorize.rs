@@ -3,6 +3,8 @@
 //! owner of what it creates; for Locate, keeps only what the caller may see. An object the caller has no right
 //! on at all is answered exactly as a missing one.
 
+use std::collections::HashMap;
+
 use crate::access::grants;
 use crate::access::policy::{Decision, Need, ObjectFacts, OpClass, Principal, need_of};
 use crate::kmip::{KmipError, Operation, RequestBatchItem, ResultReason};
@@ -149,15 +151,29 @@ pub(super) fn visible(ctx: &OpContext<'_>, uids: Vec<String>) -> Result<Vec<Stri
     }
     let all_grants = grants::all(ctx.store).map_err(|e| e.to_kmip())?;
     let policy = &ctx.config.access.policy;
+    // The owners (and, when some rule or grant of this caller turns on them, the Object Groups) of every
+    // candidate, in a few set-based reads rather than two per object.
+    let mut owners = grants::owners(ctx.store, &uids).map_err(|e| e.to_kmip())?;
+    let mut groups = if policy.depends_on_groups(principal, &all_grants) {
+        ctx.store
+            .attribute_texts_of(&uids, &object_group_storage_name())
+            .map_err(|e| e.to_kmip())?
+    } else {
+        HashMap::new()
+    };
     let mut kept = Vec::with_capacity(uids.len());
     for uid in uids {
-        let facts = facts(ctx, &uid)?;
+        let facts = ObjectFacts {
+            owner: owners.remove(&uid),
+            groups: groups.remove(&uid).unwrap_or_default(),
+            uid,
+        };
         // Any class will do: Locate reveals the object, not its contents.
         if OpClass::ALL
             .iter()
             .any(|c| policy.decide(principal, &facts, *c, &all_grants) == Decision::Allow)
         {
-            kept.push(uid);
+            kept.push(facts.uid);
         }
     }
     Ok(kept)
@@ -188,16 +204,18 @@ pub(super) fn facts(ctx: &OpContext<'_>, uid: &str) -> Result<ObjectFacts, KmipE
     let owner = grants::owner(ctx.store, uid).map_err(|e| e.to_kmip())?;
     let groups = ctx
         .store
-        .attribute_texts(
-            uid,
-            &attribute_storage_name(&AttributeName::Standard(tag::OBJECT_GROUP)),
-        )
+        .attribute_texts(uid, &object_group_storage_name())
         .map_err(|e| e.to_kmip())?;
     Ok(ObjectFacts {
         uid: uid.to_string(),
         owner,
         groups,
     })
+}
+
+/// The name the store indexes Object Group under.
+fn object_group_storage_name() -> String {
+    attribute_storage_name(&AttributeName::Standard(tag::OBJECT_GROUP))
 }
 
 /// The error a missing object gets (as `object::load_any` words it).

@@ -1909,3 +1909,125 @@ fn a_registered_certificate_gets_its_attributes_in_each_version() {
         ResultReason::InvalidField.code()
     );
 }
+
+#[test]
+fn locate_set_based_visibility_matches_the_per_object_check() {
+    use crate::access::grants::{self, Grant, Target};
+    use crate::access::policy::{Decision, OpClass, Policy, Subject};
+    use crate::access::{AccessControl, Caller};
+    use std::sync::Arc;
+
+    let e = engine();
+    let group = |g: &str| text(tag::OBJECT_GROUP, g);
+    // Owned by alice, by bob, by nobody (from before access control), in no group, in one, in two.
+    let made: Vec<(String, Option<&str>)> = vec![
+        (create_2x(&e, vec![]), Some("alice")),
+        (create_2x(&e, vec![group("payroll")]), Some("alice")),
+        (create_2x(&e, vec![]), Some("bob")),
+        (create_2x(&e, vec![group("payroll")]), Some("bob")),
+        (create_2x(&e, vec![group("mongodb")]), Some("bob")),
+        (
+            create_2x(&e, vec![group("mongodb"), group("payroll")]),
+            None,
+        ),
+        (create_2x(&e, vec![group("other")]), Some("bob")),
+        (create_2x(&e, vec![]), None),
+        (create_2x(&e, vec![group("other")]), Some("carol")),
+    ];
+    let owners: Vec<_> = made
+        .iter()
+        .filter_map(|(uid, owner)| owner.map(|o| grants::set_owner(uid, o)))
+        .collect();
+    e.store.commit(owners).unwrap();
+    // A grant on one of bob's objects to alice, and one on Object Group "other" to group ops.
+    for grant in [
+        Grant {
+            id: "one".into(),
+            subject: Subject::User("alice".into()),
+            target: Target::Object(made[2].0.clone()),
+            classes: vec![OpClass::Get],
+            granted_by: "bob".into(),
+        },
+        Grant {
+            id: "group".into(),
+            subject: Subject::Group("ops".into()),
+            target: Target::ObjectGroup("other".into()),
+            classes: vec![OpClass::Use],
+            granted_by: "root".into(),
+        },
+    ] {
+        grants::put(&e.store, &grant).unwrap();
+    }
+    let policy = Policy::from_toml(
+        r#"
+        administrators = ["root"]
+        users = ["alice", "bob", "carol", "dave"]
+        [groups]
+        ops = ["alice"]
+        mongodb = ["mongo-1"]
+        [[rules]]
+        subjects = ["group:mongodb"]
+        object_group = "mongodb"
+        operations = ["get"]
+        "#,
+    )
+    .unwrap();
+    let mut config = e.config.clone();
+    config.access = AccessControl {
+        policy: Arc::new(policy),
+        audit: None,
+    };
+    let all: Vec<String> = made.iter().map(|(uid, _)| uid.clone()).collect();
+    let at = |i: usize| all[i].clone();
+    let expectations: Vec<(&str, Vec<String>)> = vec![
+        // Owned, granted by object, granted by Object Group.
+        ("alice", vec![at(0), at(1), at(2), at(6), at(8)]),
+        ("bob", vec![at(2), at(3), at(4), at(6)]),
+        // By standing rule on Object Group mongodb only.
+        ("mongo-1", vec![at(4), at(5)]),
+        ("dave", vec![]),
+        ("root", all.clone()),
+        ("stranger", vec![]),
+    ];
+    for (identity, expected) in expectations {
+        let caller = Caller {
+            peer: "127.0.0.1:1".parse().unwrap(),
+            identity: identity.into(),
+            certificate_sha256: [0; 32],
+            in_process: false,
+        };
+        let principal = config.access.policy.principal(&caller, None).unwrap();
+        let ctx = OpContext {
+            version: ProtocolVersion::new(2, 1),
+            strict: true,
+            config: &config,
+            store: &e.store,
+            caller: &caller,
+            batch: BatchIds::default(),
+            now: 0,
+            undo: None,
+            principal: Some(principal.clone()),
+            new_owner: None,
+            streams: &e.streams,
+        };
+        let set_based = super::authorize::visible(&ctx, all.clone()).unwrap();
+        // The per-object check: each object's own facts, read one by one, through the same decision.
+        let stored_grants = grants::all(&e.store).unwrap();
+        let one_by_one: Vec<String> = all
+            .iter()
+            .filter(|uid| {
+                let facts = super::authorize::facts(&ctx, uid).unwrap();
+                OpClass::ALL.iter().any(|c| {
+                    config
+                        .access
+                        .policy
+                        .decide(&principal, &facts, *c, &stored_grants)
+                        == Decision::Allow
+                })
+            })
+            .cloned()
+            .collect();
+        assert_eq!(set_based, one_by_one, "{identity}");
+        assert_eq!(set_based, expected, "{identity}");
+    }
+}

@@ -8,6 +8,7 @@
 //! not know how many copies there are. `docs/replication.md` gives the argument for why nothing acknowledged is
 //! lost.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, Weak};
@@ -494,6 +495,24 @@ impl ZonedStore {
     /// up zone.
     pub fn attribute_texts(&self, uid: &str, name: &str) -> Result<Vec<String>, StoreError> {
         self.inner.read(|s| s.attribute_texts(uid, name))
+    }
+
+    /// The access-control entries under any of `keys`, read from an up zone in a few set-based queries.
+    pub fn access_entries_for(
+        &self,
+        keys: &[String],
+    ) -> Result<HashMap<String, Vec<u8>>, StoreError> {
+        self.inner.read(|s| s.access_entries_for(keys))
+    }
+
+    /// The text search keys of attribute `name` for each of `uids`, read from an up zone in a few set-based
+    /// queries.
+    pub fn attribute_texts_of(
+        &self,
+        uids: &[String],
+        name: &str,
+    ) -> Result<HashMap<String, Vec<String>>, StoreError> {
+        self.inner.read(|s| s.attribute_texts_of(uids, name))
     }
 
     /// Whether a record exists under `uid`.

@@ -224,6 +224,22 @@ impl std::fmt::Debug for Store {
 const SNAPSHOT_BUSY_RETRIES: u32 = 50;
 const SNAPSHOT_BUSY_PAUSE: Duration = Duration::from_millis(100);
 
+/// How many keys or uids one set-based read binds per statement: well under SQLite's bound-parameter limit, and
+/// few enough that the cached statements stay a handful of shapes (a full chunk and one remainder).
+const SET_READ_CHUNK: usize = 500;
+
+/// `?, ?, ...` for `n` bound parameters.
+fn placeholders(n: usize) -> String {
+    let mut out = String::with_capacity(n * 3);
+    for i in 0..n {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push('?');
+    }
+    out
+}
+
 const META_KEY_CHECK: &str = "key_check";
 const META_CURRENT_DATA_KEY: &str = "current_data_key";
 
@@ -432,6 +448,61 @@ impl Store {
             )?;
             let rows = stmt.query_map([uid, name], |r| r.get(0))?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    /// The access-control entries stored under any of `keys` (absent keys are left out): lets the access layer
+    /// read the owners of a whole Locate answer in a few set-based queries instead of one per object.
+    pub fn access_entries_for(
+        &self,
+        keys: &[String],
+    ) -> Result<HashMap<String, Vec<u8>>, StoreError> {
+        self.with_reader(|conn| {
+            let mut out = HashMap::with_capacity(keys.len());
+            for chunk in keys.chunks(SET_READ_CHUNK) {
+                let sql = format!(
+                    "SELECT key, value FROM access_entries WHERE key IN ({})",
+                    placeholders(chunk.len())
+                );
+                let mut stmt = conn.prepare_cached(&sql)?;
+                let rows = stmt.query_map(rusqlite::params_from_iter(chunk), |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+                })?;
+                for row in rows {
+                    let (key, value) = row?;
+                    out.insert(key, value);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// The text search keys of attribute `name` for each of `uids` that has any, in instance order (no
+    /// decryption): [`Store::attribute_texts`] for a whole Locate answer in a few set-based queries.
+    pub fn attribute_texts_of(
+        &self,
+        uids: &[String],
+        name: &str,
+    ) -> Result<HashMap<String, Vec<String>>, StoreError> {
+        self.with_reader(|conn| {
+            let mut out: HashMap<String, Vec<String>> = HashMap::new();
+            for chunk in uids.chunks(SET_READ_CHUNK) {
+                let sql = format!(
+                    "SELECT uid, text_key FROM attributes WHERE name = ? AND text_key IS NOT NULL \
+                     AND uid IN ({}) ORDER BY uid, pos",
+                    placeholders(chunk.len())
+                );
+                let mut stmt = conn.prepare_cached(&sql)?;
+                let params = std::iter::once(name).chain(chunk.iter().map(String::as_str));
+                let rows = stmt.query_map(rusqlite::params_from_iter(params), |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })?;
+                for row in rows {
+                    let (uid, text) = row?;
+                    out.entry(uid).or_default().push(text);
+                }
+            }
+            Ok(out)
         })
     }
 

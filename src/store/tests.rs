@@ -964,3 +964,34 @@ fn locate_reads_index_ranges_not_tables() {
     let first: Vec<String> = (0..10).map(|i| format!("s{i}")).collect();
     assert_eq!(store.locate(&page).unwrap(), first);
 }
+
+#[test]
+fn set_based_attribute_texts_match_the_per_object_read_across_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    // More than two chunks; every fourth uid asked for is not stored.
+    let uids: Vec<String> = (0..1_050).map(|i| format!("u{i}")).collect();
+    let puts = uids
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 4 != 0)
+        .map(|(_, uid)| Mutation::Put(record(uid, b"k")))
+        .collect();
+    store.commit(puts).unwrap();
+    let read = store.attribute_texts_of(&uids, "Name").unwrap();
+    for uid in &uids {
+        let one = store.attribute_texts(uid, "Name").unwrap();
+        assert_eq!(read.get(uid).cloned().unwrap_or_default(), one, "{uid}");
+    }
+    assert_eq!(read.len(), uids.len() - uids.len().div_ceil(4));
+    assert_eq!(
+        read.get("u1").unwrap(),
+        &vec!["name-u1".to_string(), "alias".to_string()]
+    );
+    assert!(
+        store
+            .attribute_texts_of(&uids, "Opaque")
+            .unwrap()
+            .is_empty()
+    );
+}
