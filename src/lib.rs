@@ -5,14 +5,24 @@
 //! [`kmip`] turns the tree into a typed request of any version 1.0-2.1 (and back); [`access`] names the caller;
 //! [`ops`] runs each batch item; [`store`] keeps managed objects encrypted at rest in SQLite with an ordered
 //! change log. [`spec`] holds the specification's tables that the codec and messages consult.
+//!
+//! Without the default `server` feature only `spec`, `ttlv` and `kmip` (less key-format conversion, key wrapping
+//! and certificate parsing) are built: the codec alone, as the fuzz targets use it.
 
+#[cfg(feature = "server")]
 pub mod access;
+#[cfg(feature = "server")]
 pub mod backup;
+#[cfg(feature = "server")]
 pub mod crypto;
 pub mod kmip;
+#[cfg(feature = "server")]
 pub mod ops;
+#[cfg(feature = "server")]
 pub mod replication;
+#[cfg(feature = "server")]
 pub mod server;
 pub mod spec;
+#[cfg(feature = "server")]
 pub mod store;
 pub mod ttlv;

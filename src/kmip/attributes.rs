@@ -10,12 +10,22 @@ use std::collections::HashMap;
 use std::fmt;
 
 use crate::spec::{self, tag};
-pub use crate::store::SearchKey;
 use crate::ttlv::{self, Limits, Tag, Ttlv, Value};
 
 use super::attribute_rules;
 use super::error::{KmipError, ResultReason};
 use super::version::ProtocolVersion;
+
+/// The indexable form of an attribute value, chosen by the model (`search_key`): the store indexes these and Locate compares them.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum SearchKey {
+    /// Not searchable by value (only by presence).
+    None,
+    /// Integers, enumerations, booleans, dates (seconds), intervals.
+    Int(i64),
+    /// Text strings (compared exactly).
+    Text(String),
+}
 
 /// The name of an attribute, whichever version named it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

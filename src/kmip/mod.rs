@@ -3,10 +3,12 @@
 
 pub mod attribute_rules;
 pub mod attributes;
+#[cfg(feature = "server")]
 pub mod certificate;
 pub mod crypto_params;
 pub mod enums;
 pub mod error;
+#[cfg(feature = "server")]
 pub mod key_format;
 pub mod message;
 pub mod object;
@@ -18,6 +20,7 @@ pub mod state;
 #[cfg(test)]
 mod vector_items;
 pub mod version;
+#[cfg(feature = "server")]
 pub mod wrap;
 
 pub use enums::{Operation, QueryFunction, ResultStatus};

@@ -3,7 +3,7 @@
 //! `SecretBytes` (wiped on drop, never printed); Transparent key structures keep their numbers as Big Integers,
 //! which are `SecretBytes` too.
 
-use aws_lc_rs::digest;
+use sha2::{Digest as _, Sha256};
 
 use crate::spec::{enums, tag};
 use crate::ttlv::{self, Limits, SecretBytes, Tag, Ttlv, Value};
@@ -275,7 +275,7 @@ impl ManagedObject {
                 (data, Some(kb.key_format_type))
             }
         };
-        let hash = digest::digest(&digest::SHA256, &data);
+        let hash = Sha256::digest(&data[..]);
         let mut children = vec![
             Ttlv::new(
                 tag::HASHING_ALGORITHM,

@@ -38,16 +38,7 @@ use crate::ttlv::SecretBytes;
 /// File name of the database inside the data directory.
 pub const DB_FILE_NAME: &str = "kmipd.sqlite";
 
-/// The indexable form of an attribute value, chosen by the model (`search_key`): Locate compares these.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum SearchKey {
-    /// Not searchable by value (only by presence).
-    None,
-    /// Integers, enumerations, booleans, dates (seconds), intervals.
-    Int(i64),
-    /// Text strings (compared exactly).
-    Text(String),
-}
+pub use crate::kmip::attributes::SearchKey;
 
 /// One attribute instance as stored. The caller must never put key material in `value` or `search`:
 /// attributes are stored in clear so that Locate can use them.
