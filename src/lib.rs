@@ -14,6 +14,8 @@ pub mod access;
 #[cfg(feature = "server")]
 pub mod backup;
 #[cfg(feature = "server")]
+pub mod client;
+#[cfg(feature = "server")]
 pub mod crypto;
 pub mod kmip;
 #[cfg(feature = "server")]

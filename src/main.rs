@@ -28,6 +28,7 @@ use kmipd::store::{
     DB_FILE_NAME, MASTER_KEY_ENV, MASTER_KEY_FILE_NAME, MasterKey, MasterKeySource, Store,
 };
 
+mod key_cli;
 mod nodes;
 
 #[derive(Parser)]
@@ -67,6 +68,9 @@ enum Command {
     /// Helpers for the policy file.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Create a named key on a running server, or fetch one by name (for a LUKS keyscript, say).
+    #[command(subcommand)]
+    Key(key_cli::KeyCommand),
 }
 
 #[derive(Args)]
@@ -270,6 +274,7 @@ fn main() -> ExitCode {
         Command::Grants(GrantsCommand::List(args)) => remote(&args, OP_LIST_GRANTS, "{}"),
         Command::Audit(AuditCommand::Verify { path }) => audit_verify(&path),
         Command::Policy(PolicyCommand::HashPassword) => hash_password(),
+        Command::Key(command) => key_cli::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -767,16 +772,23 @@ fn revoke(args: RevokeArgs) -> Result<(), String> {
     remote(&args.server, OP_REVOKE_GRANT, &request.to_string())
 }
 
+impl ServerArgs {
+    /// The CA bundle, client certificate and key: as given, else the data directory's.
+    fn files(&self) -> (PathBuf, PathBuf, PathBuf) {
+        let or = |given: &Option<PathBuf>, name: &str| -> PathBuf {
+            given.clone().unwrap_or_else(|| self.data_dir.join(name))
+        };
+        (
+            or(&self.ca, "ca.pem"),
+            or(&self.cert, "admin.pem"),
+            or(&self.key, "admin.key"),
+        )
+    }
+}
+
 /// Sends one grant-management request and prints the server's JSON answer.
 fn remote(args: &ServerArgs, operation: kmipd::kmip::Operation, json: &str) -> Result<(), String> {
-    let or = |given: &Option<PathBuf>, name: &str| -> PathBuf {
-        given.clone().unwrap_or_else(|| args.data_dir.join(name))
-    };
-    let (ca, cert, key) = (
-        or(&args.ca, "ca.pem"),
-        or(&args.cert, "admin.pem"),
-        or(&args.key, "admin.key"),
-    );
+    let (ca, cert, key) = args.files();
     let connection = client::Connection {
         server: args.server,
         server_name: &args.server_name,
