@@ -11,8 +11,7 @@ mod tls;
 
 use kmipd::spec::enums::{
     block_cipher_mode, cryptographic_algorithm, key_format_type, object_type, operation,
-    padding_method, query_function, result_reason, revocation_reason_code, secret_data_type,
-    storage_status_mask,
+    padding_method, query_function, result_reason, revocation_reason_code, storage_status_mask,
 };
 use kmipd::spec::tag;
 use kmipd::ttlv::{Ttlv, Value};
@@ -97,27 +96,6 @@ fn get_attributes(version: (i32, i32), id: &str, names: &[&str]) -> Ttlv {
 
 fn simple(version: (i32, i32), op: u32, id: &str) -> Ttlv {
     request(version, vec![item(op, vec![uid(id)])])
-}
-
-/// The key bytes of a Get response payload for a Raw symmetric key.
-fn raw_key_material(payload: &Ttlv) -> Vec<u8> {
-    let block = payload
-        .child(tag::SYMMETRIC_KEY)
-        .and_then(|k| k.child(tag::KEY_BLOCK))
-        .expect("Get returned no Symmetric Key block");
-    assert_eq!(
-        block.child(tag::KEY_FORMAT_TYPE).map(|f| &f.value),
-        Some(&Value::Enumeration(key_format_type::RAW)),
-        "key is not Raw"
-    );
-    match block
-        .child(tag::KEY_VALUE)
-        .and_then(|v| v.child(tag::KEY_MATERIAL))
-        .map(|m| &m.value)
-    {
-        Some(Value::ByteString(b)) => b.to_vec(),
-        other => panic!("Raw key without byte-string Key Material: {other:?}"),
-    }
 }
 
 #[test]
@@ -375,22 +353,7 @@ fn vsphere_custom_attributes_before_they_exist_and_batched_adds() {
 fn synology_register_secret_data_and_rename() {
     let v12 = (1, 2);
     let mut s = session();
-    let secret = structure(
-        tag::SECRET_DATA,
-        vec![
-            enumeration(tag::SECRET_DATA_TYPE, secret_data_type::PASSWORD),
-            structure(
-                tag::KEY_BLOCK,
-                vec![
-                    enumeration(tag::KEY_FORMAT_TYPE, key_format_type::OPAQUE),
-                    structure(
-                        tag::KEY_VALUE,
-                        vec![bytes(tag::KEY_MATERIAL, b"synology volume passphrase")],
-                    ),
-                ],
-            ),
-        ],
-    );
+    let secret = password_secret(b"synology volume passphrase");
     let registered = s.send(&request(
         v12,
         vec![item(

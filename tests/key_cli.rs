@@ -15,9 +15,7 @@ use std::sync::Arc;
 use kmipd::access::AccessControl;
 use kmipd::access::policy::Policy;
 use kmipd::ops::{Engine, EngineConfig};
-use kmipd::spec::enums::{
-    cryptographic_algorithm, key_format_type, object_type, operation, secret_data_type,
-};
+use kmipd::spec::enums::{cryptographic_algorithm, key_format_type, object_type, operation};
 use kmipd::spec::tag;
 use kmipd::ttlv::Value;
 
@@ -117,22 +115,7 @@ fn raw_key(client: &mut tls::KmipClient, id: &str) -> Vec<u8> {
             ],
         )],
     ));
-    let payload = only_success(&response);
-    let block = payload
-        .children()
-        .iter()
-        .find_map(|c| c.child(tag::KEY_BLOCK))
-        .unwrap();
-    match &block
-        .child(tag::KEY_VALUE)
-        .unwrap()
-        .child(tag::KEY_MATERIAL)
-        .unwrap()
-        .value
-    {
-        Value::ByteString(b) => b.as_slice().to_vec(),
-        other => panic!("key material {other:?}"),
-    }
+    raw_key_material(only_success(&response))
 }
 
 fn register_secret(client: &mut tls::KmipClient, name: &str, secret: &[u8]) -> String {
@@ -146,19 +129,7 @@ fn register_secret(client: &mut tls::KmipClient, name: &str, secret: &[u8]) -> S
                     attribute("Cryptographic Usage Mask", None, Value::Integer(0)),
                     attribute_structure("Name", name_value(name)),
                 ]),
-                structure(
-                    tag::SECRET_DATA,
-                    vec![
-                        enumeration(tag::SECRET_DATA_TYPE, secret_data_type::PASSWORD),
-                        structure(
-                            tag::KEY_BLOCK,
-                            vec![
-                                enumeration(tag::KEY_FORMAT_TYPE, key_format_type::OPAQUE),
-                                structure(tag::KEY_VALUE, vec![bytes(tag::KEY_MATERIAL, secret)]),
-                            ],
-                        ),
-                    ],
-                ),
+                password_secret(secret),
             ],
         )],
     ));

@@ -218,3 +218,44 @@ pub fn state_of(payload: &Ttlv) -> u32 {
 
 /// The Active state, which clients poll for.
 pub const ACTIVE: u32 = state::ACTIVE;
+
+/// The key bytes of a Get response payload for a Raw symmetric key.
+pub fn raw_key_material(payload: &Ttlv) -> Vec<u8> {
+    let block = payload
+        .child(tag::SYMMETRIC_KEY)
+        .and_then(|k| k.child(tag::KEY_BLOCK))
+        .expect("Get returned no Symmetric Key block");
+    assert_eq!(
+        block.child(tag::KEY_FORMAT_TYPE).map(|f| &f.value),
+        Some(&Value::Enumeration(
+            kmipd::spec::enums::key_format_type::RAW
+        )),
+        "key is not Raw"
+    );
+    match block
+        .child(tag::KEY_VALUE)
+        .and_then(|v| v.child(tag::KEY_MATERIAL))
+        .map(|m| &m.value)
+    {
+        Some(Value::ByteString(b)) => b.to_vec(),
+        other => panic!("Raw key without byte-string Key Material: {other:?}"),
+    }
+}
+
+/// A Secret Data object of type Password holding `secret` (Opaque format), as clients register passphrases.
+pub fn password_secret(secret: &[u8]) -> Ttlv {
+    use kmipd::spec::enums::{key_format_type, secret_data_type};
+    structure(
+        tag::SECRET_DATA,
+        vec![
+            enumeration(tag::SECRET_DATA_TYPE, secret_data_type::PASSWORD),
+            structure(
+                tag::KEY_BLOCK,
+                vec![
+                    enumeration(tag::KEY_FORMAT_TYPE, key_format_type::OPAQUE),
+                    structure(tag::KEY_VALUE, vec![bytes(tag::KEY_MATERIAL, secret)]),
+                ],
+            ),
+        ],
+    )
+}
