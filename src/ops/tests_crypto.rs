@@ -624,6 +624,59 @@ fn hash_rng_and_seed() {
     );
 }
 
+#[test]
+fn streamed_hash_gives_what_one_request_gives() {
+    let e = engine();
+    let sha256 = || {
+        params(vec![en(
+            tag::HASHING_ALGORITHM,
+            HashingAlgorithm::SHA_256.0,
+        )])
+    };
+    let first = ok(
+        &e,
+        Operation::HASH,
+        vec![
+            sha256(),
+            b(tag::DATA, b"a"),
+            v(tag::INIT_INDICATOR, Value::Boolean(true)),
+        ],
+    );
+    assert!(first.child(tag::DATA).is_none());
+    let cv = bytes(&first, tag::CORRELATION_VALUE);
+    let middle = ok(&e, Operation::HASH, chunk(None, Some(&cv), false, b"b"));
+    assert_eq!(bytes(&middle, tag::CORRELATION_VALUE), cv);
+    let last = ok(&e, Operation::HASH, chunk(None, Some(&cv), true, b"c"));
+    assert_eq!(
+        bytes(&last, tag::DATA),
+        h("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    );
+    // The stream is gone once finished, and another operation cannot continue a Hash stream.
+    assert_eq!(
+        fails(&e, Operation::HASH, chunk(None, Some(&cv), true, b"d")),
+        ResultReason::InvalidCorrelationValue
+    );
+    let other = ok(
+        &e,
+        Operation::HASH,
+        vec![
+            sha256(),
+            b(tag::DATA, b"a"),
+            v(tag::INIT_INDICATOR, Value::Boolean(true)),
+        ],
+    );
+    let other_cv = bytes(&other, tag::CORRELATION_VALUE);
+    let k = register_key(&e, alg::HMAC_SHA256, &[7u8; 32], vec![]);
+    assert_eq!(
+        fails(
+            &e,
+            Operation::MAC,
+            chunk(Some(&k), Some(&other_cv), true, b"b")
+        ),
+        ResultReason::InvalidCorrelationValue
+    );
+}
+
 fn derive(e: &Engine, base: &str, method: u32, dp: Vec<Ttlv>, object_type: u32) -> Ttlv {
     answer(
         e,
