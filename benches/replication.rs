@@ -49,14 +49,7 @@ fn engine_config(dir: &Path, zones: ZonesConfig) -> EngineConfig {
 /// Node TLS material: one CA, a certificate for localhost used by both nodes.
 fn node_tls() -> NodeTls {
     let (ca, ca_pair) = CertificateAuthority::generate("node CA", 30, KeyType::EcdsaP256).unwrap();
-    let pair = ca
-        .issue_server(
-            &["localhost".into()],
-            &["127.0.0.1".parse().unwrap()],
-            30,
-            KeyType::EcdsaP256,
-        )
-        .unwrap();
+    let pair = tls::localhost_server(&ca);
     let chain = vec![CertificateDer::from_pem_slice(pair.certificate_pem.as_bytes()).unwrap()];
     let key = PrivateKeyDer::from_pem_slice(pair.private_key_pem.as_bytes()).unwrap();
     let cas = [CertificateDer::from_pem_slice(ca_pair.certificate_pem.as_bytes()).unwrap()];
