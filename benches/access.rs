@@ -5,8 +5,7 @@
 //! Run with `cargo bench --bench access`; each measurement runs for a fixed budget, the whole run stays under
 //! 20 seconds.
 
-#[path = "../tests/support/kmip.rs"]
-mod kmip;
+mod support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,11 +16,11 @@ use kmipd::access::identity::PasswordCredential;
 use kmipd::access::policy::{OpClass, Policy, Subject, hash_password};
 use kmipd::access::{AccessControl, Caller};
 use kmipd::ops::{Engine, EngineConfig, in_process_caller};
-use kmipd::spec::enums::{cryptographic_algorithm, object_type, operation};
+use kmipd::spec::enums::operation;
 use kmipd::spec::tag;
-use kmipd::ttlv::{Ttlv, Value};
 
-use kmip::*;
+use support::budget;
+use support::kmip::{self, *};
 
 /// How long each measurement runs.
 const BUDGET: Duration = Duration::from_secs(2);
@@ -38,32 +37,12 @@ fn caller(name: &str) -> Caller {
     }
 }
 
-fn create() -> Ttlv {
-    request(
-        V14,
-        vec![item(
-            operation::CREATE,
-            vec![
-                enumeration(tag::OBJECT_TYPE, object_type::SYMMETRIC_KEY),
-                template_attribute(vec![
-                    attribute(
-                        "Cryptographic Algorithm",
-                        None,
-                        Value::Enumeration(cryptographic_algorithm::AES),
-                    ),
-                    attribute("Cryptographic Length", None, Value::Integer(256)),
-                    attribute("Cryptographic Usage Mask", None, Value::Integer(12)),
-                ]),
-            ],
-        )],
-    )
-}
-
 /// Runs `op` for the budget; prints operations per second and the mean time of one.
 fn measure(label: &str, mut op: impl FnMut(usize)) {
     let start = Instant::now();
+    let budget = budget(BUDGET);
     let mut n = 0;
-    while start.elapsed() < BUDGET {
+    while start.elapsed() < budget {
         op(n);
         n += 1;
     }
@@ -93,7 +72,7 @@ fn main() {
     let mut mine = Vec::new();
     for i in 0..OBJECTS {
         let who = if i % 10 == 0 { &alice } else { &bob };
-        let answer = engine.handle_request_from(&create(), who);
+        let answer = engine.handle_request_from(&create_aes256_request(), who);
         let uid = text_child(only_success(&answer), tag::UNIQUE_IDENTIFIER);
         if i % 10 == 0 {
             mine.push(uid);

@@ -6,22 +6,16 @@
 //! request it repeats; more (signatures) join the list the same way. Every measurement runs for a fixed time
 //! budget, so the whole run stays under half a minute.
 
-#[path = "../tests/support/kmip.rs"]
-mod kmip;
-#[path = "../tests/support/engine.rs"]
-mod test_engine;
-#[path = "../tests/support/tls.rs"]
-mod tls;
+mod support;
 
-use std::sync::Arc;
-use std::thread;
 use std::time::{Duration, Instant};
 
-use kmipd::spec::enums::{block_cipher_mode, cryptographic_algorithm, object_type, operation};
+use kmipd::spec::enums::{block_cipher_mode, cryptographic_algorithm, operation};
 use kmipd::spec::tag;
-use kmipd::ttlv::{Ttlv, Value};
+use kmipd::ttlv::Ttlv;
 
-use kmip::*;
+use support::kmip::*;
+use support::{BenchServer, budget, measure_request, tls};
 
 /// How long each measurement runs.
 const BUDGET: Duration = Duration::from_secs(2);
@@ -83,21 +77,7 @@ fn cases() -> Vec<Case> {
 fn make_key(client: &mut tls::KmipClient, (algorithm, length, mask): (u32, i32, i32)) -> String {
     let created = client.send(&request(
         V14,
-        vec![item(
-            operation::CREATE,
-            vec![
-                enumeration(tag::OBJECT_TYPE, object_type::SYMMETRIC_KEY),
-                template_attribute(vec![
-                    attribute(
-                        "Cryptographic Algorithm",
-                        None,
-                        Value::Enumeration(algorithm),
-                    ),
-                    attribute("Cryptographic Length", None, Value::Integer(length)),
-                    attribute("Cryptographic Usage Mask", None, Value::Integer(mask)),
-                ]),
-            ],
-        )],
+        vec![create_symmetric_key(algorithm, length, mask)],
     ));
     let id = text_child(only_success(&created), tag::UNIQUE_IDENTIFIER);
     only_success(&client.send(&request(
@@ -107,64 +87,16 @@ fn make_key(client: &mut tls::KmipClient, (algorithm, length, mask): (u32, i32, 
     id
 }
 
-/// Latencies of one measurement, and its wall time.
-struct Run {
-    latencies: Vec<Duration>,
-    wall: Duration,
-}
-
-impl Run {
-    fn report(&mut self, what: &str, clients: usize) {
-        self.latencies.sort();
-        let n = self.latencies.len();
-        let at = |q: f64| self.latencies[((n as f64 * q) as usize).min(n - 1)];
-        println!(
-            "{what:<28} {clients:>2} client(s): {:>8.0} ops/s  p50 {:>7.2} ms  p99 {:>7.2} ms  ({n} ops)",
-            n as f64 / self.wall.as_secs_f64(),
-            at(0.50).as_secs_f64() * 1e3,
-            at(0.99).as_secs_f64() * 1e3,
-        );
-    }
-}
-
-/// Sends `request` on `clients` connections at once for [`BUDGET`], checking every answer succeeded.
-fn measure(server: &tls::TlsServer, clients: usize, request: Arc<Ttlv>) -> Run {
-    let start = Instant::now();
-    let workers: Vec<_> = (0..clients)
-        .map(|_| {
-            let mut client = server.connect();
-            let request = request.clone();
-            thread::spawn(move || {
-                let mut latencies = Vec::new();
-                while start.elapsed() < BUDGET {
-                    let t = Instant::now();
-                    only_success(&client.send(&request));
-                    latencies.push(t.elapsed());
-                }
-                latencies
-            })
-        })
-        .collect();
-    let mut latencies = Vec::new();
-    for w in workers {
-        latencies.extend(w.join().expect("a client thread failed"));
-    }
-    Run {
-        latencies,
-        wall: start.elapsed(),
-    }
-}
-
 fn main() {
     let total = Instant::now();
-    let fresh = test_engine::fresh();
-    let server = tls::TlsServer::start(fresh.engine.clone());
-    let mut setup = server.connect();
+    let bench = BenchServer::start();
+    let mut setup = bench.server.connect();
     for case in cases() {
         let id = make_key(&mut setup, case.key);
-        let request = Arc::new((case.request)(&id));
+        let request = (case.request)(&id);
         for clients in CLIENTS {
-            measure(&server, clients, request.clone()).report(case.name, clients);
+            measure_request(&bench.server, clients, budget(BUDGET), &request)
+                .report(case.name, clients);
         }
     }
     println!("total {:.1} s", total.elapsed().as_secs_f64());

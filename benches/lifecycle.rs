@@ -12,15 +12,8 @@
 //! search key) changed to `bench-key-<n>`. The copies are exactly what Register stores, so Locate searches
 //! them as it would real keys.
 
-#[path = "../tests/support/kmip.rs"]
-mod kmip;
-#[path = "../tests/support/engine.rs"]
-mod test_engine;
-#[path = "../tests/support/tls.rs"]
-mod tls;
+mod support;
 
-use std::sync::Arc;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use kmipd::spec::enums::{cryptographic_algorithm, key_format_type, object_type, operation};
@@ -28,7 +21,8 @@ use kmipd::spec::tag;
 use kmipd::store::{Mutation, SearchKey};
 use kmipd::ttlv::{self, Limits, Ttlv, Value};
 
-use kmip::*;
+use support::kmip::*;
+use support::{BenchServer, budget, measure, test_engine, tls};
 
 /// How long each measurement runs.
 const BUDGET: Duration = Duration::from_secs(2);
@@ -50,27 +44,6 @@ const POPULATE_CHUNK: usize = 5_000;
 const V14: (i32, i32) = (1, 4);
 /// The identity of the test server's client certificate (`tls::TlsServer::connect`).
 const BENCH_CLIENT: &str = "conformance";
-
-fn create_request() -> Ttlv {
-    request(
-        V14,
-        vec![item(
-            operation::CREATE,
-            vec![
-                enumeration(tag::OBJECT_TYPE, object_type::SYMMETRIC_KEY),
-                template_attribute(vec![
-                    attribute(
-                        "Cryptographic Algorithm",
-                        None,
-                        Value::Enumeration(cryptographic_algorithm::AES),
-                    ),
-                    attribute("Cryptographic Length", None, Value::Integer(256)),
-                    attribute("Cryptographic Usage Mask", None, Value::Integer(12)),
-                ]),
-            ],
-        )],
-    )
-}
 
 fn register_item(n: usize) -> Ttlv {
     let mut material = [0u8; 32];
@@ -112,65 +85,9 @@ fn locate_by_name(n: usize) -> Ttlv {
     )
 }
 
-/// Latencies of one measurement, and its wall time.
-struct Run {
-    latencies: Vec<Duration>,
-    wall: Duration,
-}
-
-impl Run {
-    fn report(&mut self, what: &str, clients: usize) {
-        self.latencies.sort();
-        let n = self.latencies.len();
-        let at = |q: f64| self.latencies[((n as f64 * q) as usize).min(n - 1)];
-        println!(
-            "{what:<28} {clients} client(s): {:>8.0} ops/s  p50 {:>7.2} ms  p99 {:>7.2} ms  ({n} ops)",
-            n as f64 / self.wall.as_secs_f64(),
-            at(0.50).as_secs_f64() * 1e3,
-            at(0.99).as_secs_f64() * 1e3,
-        );
-    }
-}
-
-/// Runs `op` on `clients` connections at once for [`BUDGET`]; `op` gets the client and a running counter and
-/// must check its answer.
-fn measure(
-    server: &tls::TlsServer,
-    clients: usize,
-    op: impl Fn(&mut tls::KmipClient, usize) + Send + Sync + 'static,
-) -> Run {
-    let op = Arc::new(op);
-    let start = Instant::now();
-    let workers: Vec<_> = (0..clients)
-        .map(|worker| {
-            let mut client = server.connect();
-            let op = op.clone();
-            thread::spawn(move || {
-                let mut latencies = Vec::new();
-                let mut i = worker;
-                while start.elapsed() < BUDGET {
-                    let t = Instant::now();
-                    op(&mut client, i);
-                    latencies.push(t.elapsed());
-                    i += clients;
-                }
-                latencies
-            })
-        })
-        .collect();
-    let mut latencies = Vec::new();
-    for w in workers {
-        latencies.extend(w.join().expect("a client thread failed"));
-    }
-    Run {
-        latencies,
-        wall: start.elapsed(),
-    }
-}
-
 fn created_id(client: &mut tls::KmipClient) -> String {
     text_child(
-        only_success(&client.send(&create_request())),
+        only_success(&client.send(&create_aes256_request())),
         tag::UNIQUE_IDENTIFIER,
     )
 }
@@ -229,21 +146,20 @@ fn populate_copies(fresh: &test_engine::TestEngine, template: &str, count: usize
 
 fn main() {
     let total = Instant::now();
-    let fresh = test_engine::fresh();
-    let server = tls::TlsServer::start(fresh.engine.clone());
+    let bench = BenchServer::start();
+    let server = &bench.server;
 
     for clients in [1, 8] {
-        measure(&server, clients, |c, _| {
+        measure(server, clients, budget(BUDGET), |c, _| {
             created_id(c);
         })
         .report("Create AES-256", clients);
     }
 
     let mut setup = server.connect();
-    let ids: Arc<Vec<String>> = Arc::new((0..64).map(|_| created_id(&mut setup)).collect());
+    let ids: Vec<String> = (0..64).map(|_| created_id(&mut setup)).collect();
     for clients in [1, 8] {
-        let ids = ids.clone();
-        measure(&server, clients, move |c, i| {
+        measure(server, clients, budget(BUDGET), |c, i| {
             let id = &ids[i % ids.len()];
             let got = c.send(&request(V14, vec![item(operation::GET, vec![uid(id)])]));
             only_success(&got);
@@ -255,14 +171,14 @@ fn main() {
     let populate = Instant::now();
     let answer = setup.send(&request(V14, vec![register_item(0)]));
     let template = text_child(only_success(&answer), tag::UNIQUE_IDENTIFIER);
-    let stored = populate_copies(&fresh, &template, LOCATE_POPULATION);
+    let stored = populate_copies(&bench.fresh, &template, LOCATE_POPULATION);
     println!(
         "populated {stored} of {LOCATE_POPULATION} keys through the store API in {:.1} s ({:.0} records/s)",
         populate.elapsed().as_secs_f64(),
         stored as f64 / populate.elapsed().as_secs_f64()
     );
     for clients in [1, 8] {
-        measure(&server, clients, move |c, i| {
+        measure(server, clients, budget(BUDGET), |c, i| {
             let n = (i * 7919) % stored;
             let found = c.send(&locate_by_name(n));
             assert_eq!(

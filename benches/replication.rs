@@ -5,10 +5,7 @@
 //!
 //! Run with `cargo bench --bench replication`; each measurement runs for a fixed budget (about 25 s in all).
 
-#[path = "../tests/support/kmip.rs"]
-mod kmip;
-#[path = "../tests/support/tls.rs"]
-mod tls;
+mod support;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -19,72 +16,21 @@ use kmipd::ops::{Engine, EngineConfig};
 use kmipd::replication::node::{Node, NodeLimits, NodeLink, NodeRole, NodeSetup, NodeTls};
 use kmipd::replication::{NodeZone, ZonesConfig};
 use kmipd::server::pki::{CertificateAuthority, KeyType};
-use kmipd::spec::enums::{cryptographic_algorithm, object_type, operation};
-use kmipd::spec::tag;
 use kmipd::store::{DB_FILE_NAME, MasterKey, MasterKeySource, Store};
-use kmipd::ttlv::{Ttlv, Value};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use kmip::*;
+use support::kmip::create_aes256_request;
+use support::{budget, measure_request, tls};
 
 /// How long each measurement runs.
 const BUDGET: Duration = Duration::from_secs(3);
-const V14: (i32, i32) = (1, 4);
 const MASTER_KEY_HEX: &str = "5d1e0c3b7a9f2e4d6c8b0a1f3e5d7c9b2a4f6e8d0c1b3a5f7e9d2c4b6a8f0e1d";
 
-fn create_request() -> Ttlv {
-    request(
-        V14,
-        vec![item(
-            operation::CREATE,
-            vec![
-                enumeration(tag::OBJECT_TYPE, object_type::SYMMETRIC_KEY),
-                template_attribute(vec![
-                    attribute(
-                        "Cryptographic Algorithm",
-                        None,
-                        Value::Enumeration(cryptographic_algorithm::AES),
-                    ),
-                    attribute("Cryptographic Length", None, Value::Integer(256)),
-                    attribute("Cryptographic Usage Mask", None, Value::Integer(12)),
-                ]),
-            ],
-        )],
-    )
-}
-
-/// Runs Creates on `clients` connections for [`BUDGET`] and prints throughput and latency.
+/// Runs Creates on `clients` connections for the budget and prints throughput and latency.
 fn measure(setup: &str, server: &tls::TlsServer, clients: usize) {
-    let start = Instant::now();
-    let workers: Vec<_> = (0..clients)
-        .map(|_| {
-            let mut client = server.connect();
-            thread::spawn(move || {
-                let mut latencies = Vec::new();
-                while start.elapsed() < BUDGET {
-                    let t = Instant::now();
-                    only_success(&client.send(&create_request()));
-                    latencies.push(t.elapsed());
-                }
-                latencies
-            })
-        })
-        .collect();
-    let mut latencies: Vec<Duration> = workers
-        .into_iter()
-        .flat_map(|w| w.join().expect("a client thread failed"))
-        .collect();
-    let wall = start.elapsed();
-    latencies.sort();
-    let n = latencies.len();
-    let at = |q: f64| latencies[((n as f64 * q) as usize).min(n - 1)];
-    println!(
-        "Create, {setup:<24} {clients:>2} client(s): {:>7.0} creates/s  p50 {:>7.2} ms  p99 {:>7.2} ms  ({n} creates)",
-        n as f64 / wall.as_secs_f64(),
-        at(0.50).as_secs_f64() * 1e3,
-        at(0.99).as_secs_f64() * 1e3,
-    );
+    measure_request(server, clients, budget(BUDGET), &create_aes256_request())
+        .report(&format!("Create, {setup}"), clients);
 }
 
 fn master() -> MasterKey {
@@ -103,14 +49,7 @@ fn engine_config(dir: &Path, zones: ZonesConfig) -> EngineConfig {
 /// Node TLS material: one CA, a certificate for localhost used by both nodes.
 fn node_tls() -> NodeTls {
     let (ca, ca_pair) = CertificateAuthority::generate("node CA", 30, KeyType::EcdsaP256).unwrap();
-    let pair = ca
-        .issue_server(
-            &["localhost".into()],
-            &["127.0.0.1".parse().unwrap()],
-            30,
-            KeyType::EcdsaP256,
-        )
-        .unwrap();
+    let pair = tls::localhost_server(&ca);
     let chain = vec![CertificateDer::from_pem_slice(pair.certificate_pem.as_bytes()).unwrap()];
     let key = PrivateKeyDer::from_pem_slice(pair.private_key_pem.as_bytes()).unwrap();
     let cas = [CertificateDer::from_pem_slice(ca_pair.certificate_pem.as_bytes()).unwrap()];

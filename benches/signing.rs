@@ -6,22 +6,16 @@
 //! Run with `cargo bench --bench signing`. Each measurement runs for a fixed time budget, so the whole run takes
 //! about ten seconds.
 
-#[path = "../tests/support/kmip.rs"]
-mod kmip;
-#[path = "../tests/support/engine.rs"]
-mod test_engine;
-#[path = "../tests/support/tls.rs"]
-mod tls;
+mod support;
 
-use std::sync::Arc;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use kmipd::spec::enums::{cryptographic_algorithm, operation, validity_indicator};
 use kmipd::spec::tag;
 use kmipd::ttlv::{Ttlv, Value};
 
-use kmip::*;
+use support::kmip::*;
+use support::{BenchServer, budget, measure, tls};
 
 /// How long each measurement runs.
 const BUDGET: Duration = Duration::from_secs(2);
@@ -105,64 +99,10 @@ fn check_verifies(client: &mut tls::KmipClient, public: &str, signature: &[u8]) 
     );
 }
 
-/// Latencies of one measurement, and its wall time.
-struct Run {
-    latencies: Vec<Duration>,
-    wall: Duration,
-}
-
-impl Run {
-    fn report(&mut self, what: &str, clients: usize) {
-        self.latencies.sort();
-        let n = self.latencies.len();
-        let at = |q: f64| self.latencies[((n as f64 * q) as usize).min(n - 1)];
-        println!(
-            "{what:<28} {clients:>2} client(s): {:>8.0} ops/s  p50 {:>7.2} ms  p99 {:>7.2} ms  ({n} ops)",
-            n as f64 / self.wall.as_secs_f64(),
-            at(0.50).as_secs_f64() * 1e3,
-            at(0.99).as_secs_f64() * 1e3,
-        );
-    }
-}
-
-/// Runs `op` on `clients` connections at once for [`BUDGET`].
-fn measure(
-    server: &tls::TlsServer,
-    clients: usize,
-    op: impl Fn(&mut tls::KmipClient) + Send + Sync + 'static,
-) -> Run {
-    let op = Arc::new(op);
-    let start = Instant::now();
-    let workers: Vec<_> = (0..clients)
-        .map(|_| {
-            let mut client = server.connect();
-            let op = op.clone();
-            thread::spawn(move || {
-                let mut latencies = Vec::new();
-                while start.elapsed() < BUDGET {
-                    let t = Instant::now();
-                    op(&mut client);
-                    latencies.push(t.elapsed());
-                }
-                latencies
-            })
-        })
-        .collect();
-    let mut latencies = Vec::new();
-    for w in workers {
-        latencies.extend(w.join().expect("a client thread failed"));
-    }
-    Run {
-        latencies,
-        wall: start.elapsed(),
-    }
-}
-
 fn main() {
     let total = Instant::now();
-    let fresh = test_engine::fresh();
-    let server = tls::TlsServer::start(fresh.engine.clone());
-    let mut setup = server.connect();
+    let bench = BenchServer::start();
+    let mut setup = bench.server.connect();
     for (what, algorithm, signature_len) in [
         (
             "Sign ECDSA P-256 SHA-256",
@@ -179,11 +119,8 @@ fn main() {
             first.len()
         );
         check_verifies(&mut setup, &public, &first);
-        let private = Arc::new(private);
         for clients in CLIENTS {
-            let private = private.clone();
-            let signature_len = signature_len.clone();
-            measure(&server, clients, move |c| {
+            measure(&bench.server, clients, budget(BUDGET), |c, _| {
                 let s = sign(c, &private);
                 assert!(signature_len.contains(&s.len()));
             })

@@ -18,9 +18,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use kmip::{attribute, enumeration, item, request, success, template_attribute, text_child, uid};
+use kmip::{create_aes256_request, enumeration, item, request, success, text_child, uid};
 use kmipd::server::bootstrap::DevFiles;
-use kmipd::spec::enums::{cryptographic_algorithm, object_type, operation, query_function};
+use kmipd::spec::enums::{operation, query_function};
 use kmipd::spec::tag;
 use kmipd::ttlv::{Ttlv, Value};
 use tls::KmipClient;
@@ -154,27 +154,6 @@ fn wait_ready(
     }
 }
 
-fn create_request() -> Ttlv {
-    request(
-        (1, 4),
-        vec![item(
-            operation::CREATE,
-            vec![
-                enumeration(tag::OBJECT_TYPE, object_type::SYMMETRIC_KEY),
-                template_attribute(vec![
-                    attribute(
-                        "Cryptographic Algorithm",
-                        None,
-                        Value::Enumeration(cryptographic_algorithm::AES),
-                    ),
-                    attribute("Cryptographic Length", None, Value::Integer(256)),
-                    attribute("Cryptographic Usage Mask", None, Value::Integer(12)),
-                ]),
-            ],
-        )],
-    )
-}
-
 fn key_material(get_payload: &Ttlv) -> Vec<u8> {
     let material = get_payload
         .child(tag::SYMMETRIC_KEY)
@@ -201,7 +180,7 @@ struct Acknowledged {
 /// Creates keys until the connection breaks or `stop` is set; only complete success responses count.
 fn stream_creates(mut client: KmipClient, stop: &AtomicBool, count: &AtomicUsize) -> Acknowledged {
     let mut acked = Acknowledged::default();
-    let create = create_request();
+    let create = create_aes256_request();
     while !stop.load(Ordering::Relaxed) {
         let Ok(answer) = client.try_send(&create) else {
             acked.cut = true;
@@ -302,6 +281,6 @@ fn sigkill_during_creates_loses_no_acknowledged_key() {
         assert_eq!(after, before, "key {id} changed across the kill");
     }
     // The restarted server goes on creating.
-    let answer = client.try_send(&create_request()).unwrap();
+    let answer = client.try_send(&create_aes256_request()).unwrap();
     success(kmip::batch_items(&answer)[0]);
 }

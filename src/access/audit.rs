@@ -132,13 +132,7 @@ impl AuditLog {
     pub fn open(dir: &Path, settings: AuditSettings) -> Result<AuditLog, AuditError> {
         std::fs::create_dir_all(dir).map_err(io("creating directory", dir))?;
         let current = dir.join(CURRENT_FILE);
-        let mut file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .open(&current)
-            .map_err(io("opening", &current))?;
-        restrict(&current)?;
+        let mut file = open_current(&current)?;
         drop_partial_line(&mut file, &current)?;
         let size = file
             .metadata()
@@ -223,13 +217,7 @@ impl AuditLog {
         let rotated = self.dir.join(format!("audit-{first:020}.log"));
         w.file.sync_all().map_err(io("syncing", &current))?;
         std::fs::rename(&current, &rotated).map_err(io("rotating", &current))?;
-        w.file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .open(&current)
-            .map_err(io("opening", &current))?;
-        restrict(&current)?;
+        w.file = open_current(&current)?;
         w.size = 0;
         w.opened = Instant::now();
         w.first_seq = None;
@@ -298,6 +286,18 @@ fn parse(raw: &str, path: &Path) -> Result<Line, AuditError> {
         path: path.to_owned(),
         reason: format!("not an audit line: {e}"),
     })
+}
+
+/// Opens (creating it if missing) the file lines are appended to, readable by its owner only.
+fn open_current(current: &Path) -> Result<File, AuditError> {
+    let file = OpenOptions::new()
+        .create(true)
+        .read(true)
+        .append(true)
+        .open(current)
+        .map_err(io("opening", current))?;
+    restrict(current)?;
+    Ok(file)
 }
 
 fn restrict(path: &Path) -> Result<(), AuditError> {

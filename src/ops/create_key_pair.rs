@@ -17,9 +17,10 @@ use crate::ttlv::{SecretBytes, Ttlv, Value};
 
 use super::OpContext;
 use super::asym_key;
-use super::{new_object, object};
+use super::new_object::{self, link, number};
+use super::object;
 use crate::kmip::attribute_rules;
-use crate::kmip::attributes::{Attribute, Attributes};
+use crate::kmip::attributes::Attributes;
 
 /// Runs Create Key Pair.
 pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
@@ -114,15 +115,6 @@ fn overlay(common: &Attributes, half: Attributes) -> Attributes {
     out
 }
 
-/// The last value of a single-valued standard attribute, as a number.
-fn number(attrs: &Attributes, t: u32) -> Option<i64> {
-    match attrs.get_value(t) {
-        Some(Value::Integer(i)) => Some(i64::from(*i)),
-        Some(Value::Enumeration(e)) => Some(i64::from(*e)),
-        _ => None,
-    }
-}
-
 /// What to generate, from the algorithm, length and curve the halves' attributes ask for; the two halves must
 /// not contradict each other.
 fn pair_kind(private: &Attributes, public: &Attributes) -> Result<PairKind, KmipError> {
@@ -213,18 +205,4 @@ fn generate(kind: PairKind) -> Result<(ManagedObject, ManagedObject), KmipError>
         key_format::convert(&private, private_format)?,
         key_format::convert(&public, public_format)?,
     ))
-}
-
-/// A Link attribute instance.
-fn link(kind: u32, uid: &str) -> Attribute {
-    Attribute::standard(
-        tag::LINK,
-        Value::Structure(vec![
-            Ttlv::new(tag::LINK_TYPE, Value::Enumeration(kind)),
-            Ttlv::new(
-                tag::LINKED_OBJECT_IDENTIFIER,
-                Value::TextString(uid.to_string()),
-            ),
-        ]),
-    )
 }

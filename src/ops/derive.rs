@@ -22,31 +22,10 @@ use super::OpContext;
 use super::crypto_common::{bytes_field, crypto_error, hash_alg, int_field, secret_bytes};
 use super::usage::{self, Use};
 use super::{cipher, new_object, object};
-use crate::kmip::attributes::{Attribute, Attributes};
+use crate::kmip::attributes::Attributes;
 
 /// The longest key Derive Key makes, in bits.
 pub const MAX_DERIVED_BITS: i32 = 8192;
-
-fn link(kind: u32, uid: &str) -> Attribute {
-    Attribute::standard(
-        tag::LINK,
-        Value::Structure(vec![
-            Ttlv::new(tag::LINK_TYPE, Value::Enumeration(kind)),
-            Ttlv::new(
-                tag::LINKED_OBJECT_IDENTIFIER,
-                Value::TextString(uid.to_string()),
-            ),
-        ]),
-    )
-}
-
-fn attr_int(attrs: &Attributes, t: u32) -> Option<i64> {
-    match attrs.get_value(t) {
-        Some(Value::Integer(i)) => Some(i64::from(*i)),
-        Some(Value::Enumeration(e)) => Some(i64::from(*e)),
-        _ => None,
-    }
-}
 
 /// Runs Derive Key.
 pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
@@ -85,7 +64,7 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
     let mut base = object::load(ctx, &base_uid)?;
     usage::check(&base, Use::DeriveKey, ctx.now)?;
     let attrs = Attributes::from_request(payload)?;
-    let bits = attr_int(&attrs, tag::CRYPTOGRAPHIC_LENGTH)
+    let bits = new_object::number(&attrs, tag::CRYPTOGRAPHIC_LENGTH)
         .ok_or_else(|| KmipError::invalid_field("Derive Key needs a Cryptographic Length"))?;
     if bits <= 0 || bits % 8 != 0 || bits > i64::from(MAX_DERIVED_BITS) {
         return Err(KmipError::invalid_field(format!(
@@ -167,7 +146,7 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
             },
         },
         _ => {
-            let algorithm = attr_int(&attrs, tag::CRYPTOGRAPHIC_ALGORITHM)
+            let algorithm = new_object::number(&attrs, tag::CRYPTOGRAPHIC_ALGORITHM)
                 .and_then(|a| u32::try_from(a).ok())
                 .ok_or_else(|| {
                     KmipError::invalid_field("Derive Key needs a Cryptographic Algorithm")
@@ -175,19 +154,15 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
             ManagedObject::symmetric_key(algorithm, SecretBytes::new(derived.to_vec()))
         }
     };
-    let mut managed = new_object::build(ctx, new, attrs)?;
-    managed
-        .attrs
-        .add(link(link_type::DERIVATION_BASE_OBJECT_LINK, &base.uid));
-    base.attrs
-        .add(link(link_type::DERIVED_KEY_LINK, &managed.uid));
-    base.touch(ctx.now);
-    object::save(ctx, &[&base, &managed])?;
-    ctx.batch.produced(ue::DERIVE_KEY, &managed.uid);
-    Ok(Ttlv::structure(
-        tag::RESPONSE_PAYLOAD,
-        vec![object::uid_item(&managed.uid)],
-    ))
+    let managed = new_object::build(ctx, new, attrs)?;
+    new_object::save_made_from(
+        ctx,
+        &mut base,
+        link_type::DERIVED_KEY_LINK,
+        managed,
+        link_type::DERIVATION_BASE_OBJECT_LINK,
+        ue::DERIVE_KEY,
+    )
 }
 
 /// The first `len` bytes of a derivation's output, which must be long enough.

@@ -45,31 +45,21 @@ pub(super) fn hash(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, Kmip
     let mut reply = Vec::new();
     match step {
         Step::Whole | Step::Final(_) => reply.push(bytes_item(tag::DATA, &hasher.finish())),
-        Step::Init => {
-            let id = ctx.streams.open(
-                &limits,
-                ctx.now,
-                Stream {
-                    operation: Operation::HASH,
-                    owner: ctx.caller.identity.clone(),
-                    key_uid: String::new(),
-                    opened: ctx.now,
-                    state: StreamState::Hash(hasher),
-                },
-            )?;
-            reply.push(bytes_item(tag::CORRELATION_VALUE, &id));
-        }
-        Step::Continue(id) => {
-            ctx.streams.put_back(
-                id.clone(),
-                Stream {
-                    operation: Operation::HASH,
-                    owner: ctx.caller.identity.clone(),
-                    key_uid: String::new(),
-                    opened: ctx.now,
-                    state: StreamState::Hash(hasher),
-                },
-            )?;
+        Step::Init | Step::Continue(_) => {
+            let stream = Stream {
+                operation: Operation::HASH,
+                owner: ctx.caller.identity.clone(),
+                key_uid: String::new(),
+                opened: ctx.now,
+                state: StreamState::Hash(hasher),
+            };
+            let id = match step {
+                Step::Continue(id) => {
+                    ctx.streams.put_back(id.clone(), stream)?;
+                    id
+                }
+                _ => ctx.streams.open(&limits, ctx.now, stream)?,
+            };
             reply.push(bytes_item(tag::CORRELATION_VALUE, &id));
         }
     }

@@ -14,7 +14,54 @@ use crate::ttlv::{Ttlv, Value};
 
 use super::OpContext;
 use super::lifecycle::DEFAULT_LEASE_SECONDS;
-use super::object::Managed;
+use super::object::{self, Managed};
+
+/// A Link attribute instance: how a new object and the one it came from or beside (a pair's other half, a
+/// derivation base, the key it replaces) point at each other.
+pub fn link(kind: u32, uid: &str) -> Attribute {
+    Attribute::standard(
+        tag::LINK,
+        Value::Structure(vec![
+            Ttlv::new(tag::LINK_TYPE, Value::Enumeration(kind)),
+            Ttlv::new(
+                tag::LINKED_OBJECT_IDENTIFIER,
+                Value::TextString(uid.to_string()),
+            ),
+        ]),
+    )
+}
+
+/// Saves an object made from `source` (derived from it, or replacing it) in one commit with `source`, each
+/// linked to the other (`to_source` on the new object, `to_new` on the source), and answers the new object's
+/// Unique Identifier, which the ID Placeholder names from now on (as `producer`).
+pub fn save_made_from(
+    ctx: &mut OpContext<'_>,
+    source: &mut Managed,
+    to_new: u32,
+    mut new: Managed,
+    to_source: u32,
+    producer: u32,
+) -> Result<Ttlv, KmipError> {
+    new.attrs.add(link(to_source, &source.uid));
+    source.attrs.add(link(to_new, &new.uid));
+    source.touch(ctx.now);
+    object::save(ctx, &[source, &new])?;
+    ctx.batch.produced(producer, &new.uid);
+    Ok(Ttlv::structure(
+        tag::RESPONSE_PAYLOAD,
+        vec![object::uid_item(&new.uid)],
+    ))
+}
+
+/// The last value of a single-valued standard attribute as a number (Integer or Enumeration alike): the
+/// algorithm and length a new object's attributes ask for are read this way.
+pub fn number(attrs: &Attributes, t: u32) -> Option<i64> {
+    match attrs.get_value(t) {
+        Some(Value::Integer(i)) => Some(i64::from(*i)),
+        Some(Value::Enumeration(e)) => Some(i64::from(*e)),
+        _ => None,
+    }
+}
 
 /// Builds a new object with a fresh Unique Identifier from the object's TTLV and the client's attributes.
 pub fn build(

@@ -27,19 +27,6 @@ const NOT_INHERITED: &[u32] = &[
     tag::ORIGINAL_CREATION_DATE,
 ];
 
-fn link(kind: u32, uid: &str) -> Attribute {
-    Attribute::standard(
-        tag::LINK,
-        Value::Structure(vec![
-            Ttlv::new(tag::LINK_TYPE, Value::Enumeration(kind)),
-            Ttlv::new(
-                tag::LINKED_OBJECT_IDENTIFIER,
-                Value::TextString(uid.to_string()),
-            ),
-        ]),
-    )
-}
-
 /// Runs ReKey.
 pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
     let mut old = object::load_named(ctx, payload)?;
@@ -101,15 +88,12 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
     let key = create::generate(&inherited)?;
     let mut new = new_object::build(ctx, key, inherited.clone())?;
     new_object::mark_generated(ctx, &mut new, &inherited)?;
-    new.attrs
-        .add(link(link_type::REPLACED_OBJECT_LINK, &old.uid));
-    old.attrs
-        .add(link(link_type::REPLACEMENT_OBJECT_LINK, &new.uid));
-    old.touch(ctx.now);
-    object::save(ctx, &[&old, &new])?;
-    ctx.batch.produced(ue::RE_KEY, &new.uid);
-    Ok(Ttlv::structure(
-        tag::RESPONSE_PAYLOAD,
-        vec![object::uid_item(&new.uid)],
-    ))
+    new_object::save_made_from(
+        ctx,
+        &mut old,
+        link_type::REPLACEMENT_OBJECT_LINK,
+        new,
+        link_type::REPLACED_OBJECT_LINK,
+        ue::RE_KEY,
+    )
 }

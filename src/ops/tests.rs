@@ -1,28 +1,15 @@
 //! Engine tests: requests built by hand as item trees for each header generation, answered through
 //! [`Engine::handle_request`], and frames answered through [`Engine::respond_to_frame`].
 
+use super::test_support::{NOW, en as enumeration, engine, int};
 use super::*;
 use crate::kmip::enums::QueryFunction;
 use crate::kmip::{ResultReason, ResultStatus};
 use crate::spec::tag;
 use crate::ttlv::{self, Value};
 
-const NOW: i64 = 1_700_000_000;
-
-fn engine() -> super::test_support::TestEngine {
-    super::test_support::engine_at(|| NOW)
-}
-
 fn version(major: i32, minor: i32) -> Ttlv {
     ProtocolVersion::new(major, minor).to_ttlv()
-}
-
-fn int(t: u32, v: i32) -> Ttlv {
-    Ttlv::new(t, Value::Integer(v))
-}
-
-fn enumeration(t: u32, v: u32) -> Ttlv {
-    Ttlv::new(t, Value::Enumeration(v))
 }
 
 fn header(major: i32, minor: i32, extra: Vec<Ttlv>, batch_count: i32) -> Ttlv {

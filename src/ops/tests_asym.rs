@@ -2,7 +2,9 @@
 //! fresh store, in 1.x and 2.x shapes.
 
 use super::object::Managed;
-use super::test_support::{TestEngine, engine_at};
+use super::test_support::{
+    self, NOW, b as bytes, bytes_of, en, engine, enum_of, run, st, text_of, uid, v,
+};
 use super::*;
 use crate::kmip::{ResultReason, ResultStatus};
 use crate::spec::enums::{
@@ -12,103 +14,29 @@ use crate::spec::enums::{
 use crate::spec::tag;
 use crate::ttlv::Value;
 
-const NOW: i64 = 1_700_000_000;
 const SIGN: i32 = 0x01;
 const VERIFY: i32 = 0x02;
 const ENCRYPT: i32 = 0x04;
 const DECRYPT: i32 = 0x08;
 
-fn engine() -> TestEngine {
-    engine_at(|| NOW)
-}
-
-fn v(t: u32, value: Value) -> Ttlv {
-    Ttlv::new(t, value)
-}
-
-fn en(t: u32, e: u32) -> Ttlv {
-    v(t, Value::Enumeration(e))
-}
-
-fn bytes(t: u32, b: &[u8]) -> Ttlv {
-    v(t, Value::ByteString(b.to_vec().into()))
-}
-
-fn st(t: u32, children: Vec<Ttlv>) -> Ttlv {
-    Ttlv::structure(t, children)
-}
-
-fn uid(u: &str) -> Ttlv {
-    v(tag::UNIQUE_IDENTIFIER, Value::TextString(u.to_string()))
-}
-
-fn run(engine: &Engine, major: i32, minor: i32, items: Vec<(Operation, Vec<Ttlv>)>) -> Vec<Ttlv> {
-    let count = i32::try_from(items.len()).unwrap();
-    let mut fields = vec![st(
-        tag::REQUEST_HEADER,
-        vec![
-            ProtocolVersion::new(major, minor).to_ttlv(),
-            v(tag::BATCH_COUNT, Value::Integer(count)),
-        ],
-    )];
-    for (op, payload) in items {
-        fields.push(st(
-            tag::BATCH_ITEM,
-            vec![en(tag::OPERATION, op.0), st(tag::REQUEST_PAYLOAD, payload)],
-        ));
-    }
-    let resp = engine.handle_request(&st(tag::REQUEST_MESSAGE, fields));
-    resp.children_with(tag::BATCH_ITEM).cloned().collect()
-}
-
-fn enum_of(item: &Ttlv, t: u32) -> u32 {
-    match item.child(t).unwrap().value {
-        Value::Enumeration(e) => e,
-        _ => panic!("not an enumeration"),
-    }
+/// The version `minor` stands for in these tests: 14 is 1.4, 21 is 2.1.
+fn version(minor: i32) -> (i32, i32) {
+    (if minor >= 10 { 2 } else { 1 }, minor % 10)
 }
 
 fn ok(engine: &Engine, minor: i32, op: Operation, payload: Vec<Ttlv>) -> Ttlv {
-    let major = if minor >= 10 { 2 } else { 1 };
-    let items = run(engine, major, minor % 10, vec![(op, payload)]);
-    let item = items.first().unwrap();
-    assert_eq!(
-        enum_of(item, tag::RESULT_STATUS),
-        ResultStatus::Success.code(),
-        "{op}: {item:?}"
-    );
-    item.child(tag::RESPONSE_PAYLOAD).unwrap().clone()
+    let (major, minor) = version(minor);
+    test_support::ok(engine, major, minor, op, payload)
 }
 
 fn fails(engine: &Engine, minor: i32, op: Operation, payload: Vec<Ttlv>) -> ResultReason {
-    let major = if minor >= 10 { 2 } else { 1 };
-    let items = run(engine, major, minor % 10, vec![(op, payload)]);
-    let item = items.first().unwrap();
-    assert_eq!(
-        enum_of(item, tag::RESULT_STATUS),
-        ResultStatus::OperationFailed.code(),
-        "{op}: {item:?}"
-    );
-    let code = enum_of(item, tag::RESULT_REASON);
+    let (major, minor) = version(minor);
+    let code = test_support::fails(engine, major, minor, op, payload);
     ResultReason::ALL
         .iter()
         .copied()
-        .find(|r| r.code_in(ProtocolVersion::new(major, minor % 10)) == code)
+        .find(|r| r.code_in(ProtocolVersion::new(major, minor)) == code)
         .unwrap()
-}
-
-fn text_of(payload: &Ttlv, t: u32) -> String {
-    match &payload.child(t).unwrap().value {
-        Value::TextString(s) => s.clone(),
-        _ => panic!("not text"),
-    }
-}
-
-fn bytes_of(payload: &Ttlv, t: u32) -> Vec<u8> {
-    match &payload.child(t).unwrap().value {
-        Value::ByteString(b) => b.as_slice().to_vec(),
-        _ => panic!("not bytes"),
-    }
 }
 
 fn stored(engine: &Engine, u: &str) -> Managed {

@@ -2,11 +2,11 @@
 //! [`Engine::handle_request`] in 2.1 shapes over a fresh store, cross-checked with the `crypto` functions and
 //! their published vectors.
 
-use super::test_support::{TestEngine, engine_at};
+use super::test_support::{self, NOW, b, bytes_of as bytes, en, engine, int, st, text_of, uid, v};
 use super::*;
 use crate::crypto;
+use crate::kmip::ResultReason;
 use crate::kmip::enums::{BlockCipherMode, HashingAlgorithm, PaddingMethod};
-use crate::kmip::{ResultReason, ResultStatus};
 use crate::spec::enums::{
     cryptographic_algorithm as alg, derivation_method, key_format_type as kft, link_type,
     object_type as ot, secret_data_type, usage_limits_unit, validity_indicator,
@@ -14,94 +14,23 @@ use crate::spec::enums::{
 use crate::spec::tag;
 use crate::ttlv::Value;
 
-const NOW: i64 = 1_700_000_000;
 const ALL_USES: i32 = 0x0000_000C | 0x80 | 0x100 | 0x200;
-
-fn engine() -> TestEngine {
-    engine_at(|| NOW)
-}
-
-fn v(t: u32, value: Value) -> Ttlv {
-    Ttlv::new(t, value)
-}
-
-fn b(t: u32, bytes: &[u8]) -> Ttlv {
-    v(t, Value::ByteString(bytes.to_vec().into()))
-}
-
-fn en(t: u32, e: u32) -> Ttlv {
-    v(t, Value::Enumeration(e))
-}
-
-fn int(t: u32, i: i32) -> Ttlv {
-    v(t, Value::Integer(i))
-}
-
-fn st(t: u32, children: Vec<Ttlv>) -> Ttlv {
-    Ttlv::structure(t, children)
-}
 
 fn h(s: &str) -> Vec<u8> {
     hex::decode(s).unwrap()
 }
 
-fn request(items: Vec<(Operation, Vec<Ttlv>)>) -> Ttlv {
-    let count = i32::try_from(items.len()).unwrap();
-    let mut fields = vec![st(
-        tag::REQUEST_HEADER,
-        vec![
-            ProtocolVersion::new(2, 1).to_ttlv(),
-            int(tag::BATCH_COUNT, count),
-        ],
-    )];
-    for (op, payload) in items {
-        fields.push(st(
-            tag::BATCH_ITEM,
-            vec![en(tag::OPERATION, op.0), st(tag::REQUEST_PAYLOAD, payload)],
-        ));
-    }
-    st(tag::REQUEST_MESSAGE, fields)
-}
-
+/// Requests of these tests are 2.1.
 fn answer(engine: &Engine, op: Operation, payload: Vec<Ttlv>) -> Ttlv {
-    let resp = engine.handle_request(&request(vec![(op, payload)]));
-    resp.child(tag::BATCH_ITEM).unwrap().clone()
+    test_support::answer(engine, 2, 1, op, payload)
 }
 
 fn ok(engine: &Engine, op: Operation, payload: Vec<Ttlv>) -> Ttlv {
-    let item = answer(engine, op, payload);
-    assert_eq!(
-        item.child(tag::RESULT_STATUS).unwrap().value,
-        Value::Enumeration(ResultStatus::Success.code()),
-        "{op}: {item:?}"
-    );
-    item.child(tag::RESPONSE_PAYLOAD).unwrap().clone()
+    test_support::ok(engine, 2, 1, op, payload)
 }
 
 fn fails(engine: &Engine, op: Operation, payload: Vec<Ttlv>) -> ResultReason {
-    let item = answer(engine, op, payload);
-    match item.child(tag::RESULT_REASON).map(|r| &r.value) {
-        Some(Value::Enumeration(r)) => ResultReason::from_code(*r).unwrap(),
-        _ => panic!("{op} did not fail: {item:?}"),
-    }
-}
-
-fn bytes(payload: &Ttlv, t: u32) -> Vec<u8> {
-    match &payload.child(t).unwrap().value {
-        Value::ByteString(b) => b.as_slice().to_vec(),
-        other => panic!("not bytes: {other:?}"),
-    }
-}
-
-fn text_of(payload: &Ttlv, t: u32) -> String {
-    match &payload.child(t).unwrap().value {
-        Value::TextString(s) => s.clone(),
-        other => panic!("not text: {other:?}"),
-    }
-}
-
-fn uid(u: &str) -> Ttlv {
-    v(tag::UNIQUE_IDENTIFIER, Value::TextString(u.to_string()))
+    ResultReason::from_code(test_support::fails(engine, 2, 1, op, payload)).unwrap()
 }
 
 /// Registers and activates a symmetric key of `algorithm` with these bytes and extra attributes.
@@ -692,6 +621,59 @@ fn hash_rng_and_seed() {
     assert_eq!(
         seed.child(tag::DATA_LENGTH).unwrap().value,
         Value::Integer(0)
+    );
+}
+
+#[test]
+fn streamed_hash_gives_what_one_request_gives() {
+    let e = engine();
+    let sha256 = || {
+        params(vec![en(
+            tag::HASHING_ALGORITHM,
+            HashingAlgorithm::SHA_256.0,
+        )])
+    };
+    let first = ok(
+        &e,
+        Operation::HASH,
+        vec![
+            sha256(),
+            b(tag::DATA, b"a"),
+            v(tag::INIT_INDICATOR, Value::Boolean(true)),
+        ],
+    );
+    assert!(first.child(tag::DATA).is_none());
+    let cv = bytes(&first, tag::CORRELATION_VALUE);
+    let middle = ok(&e, Operation::HASH, chunk(None, Some(&cv), false, b"b"));
+    assert_eq!(bytes(&middle, tag::CORRELATION_VALUE), cv);
+    let last = ok(&e, Operation::HASH, chunk(None, Some(&cv), true, b"c"));
+    assert_eq!(
+        bytes(&last, tag::DATA),
+        h("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    );
+    // The stream is gone once finished, and another operation cannot continue a Hash stream.
+    assert_eq!(
+        fails(&e, Operation::HASH, chunk(None, Some(&cv), true, b"d")),
+        ResultReason::InvalidCorrelationValue
+    );
+    let other = ok(
+        &e,
+        Operation::HASH,
+        vec![
+            sha256(),
+            b(tag::DATA, b"a"),
+            v(tag::INIT_INDICATOR, Value::Boolean(true)),
+        ],
+    );
+    let other_cv = bytes(&other, tag::CORRELATION_VALUE);
+    let k = register_key(&e, alg::HMAC_SHA256, &[7u8; 32], vec![]);
+    assert_eq!(
+        fails(
+            &e,
+            Operation::MAC,
+            chunk(Some(&k), Some(&other_cv), true, b"b")
+        ),
+        ResultReason::InvalidCorrelationValue
     );
 }
 

@@ -1,7 +1,9 @@
 //! Lifecycle operation tests: requests built as item trees in 1.x and 2.x shapes, run through
 //! [`Engine::handle_request`] over a fresh temporary store, including the client flows of CLIENTS.md.
 
-use super::test_support::{TestEngine, engine_at};
+use super::test_support::{
+    NOW, en, engine, fails, int, ok, request, run, st, status, text, text_of, uid, v,
+};
 use super::*;
 use crate::kmip::{ResultReason, ResultStatus};
 use crate::spec::enums::{
@@ -11,32 +13,6 @@ use crate::spec::enums::{
 };
 use crate::spec::tag;
 use crate::ttlv::Value;
-
-const NOW: i64 = 1_700_000_000;
-
-fn engine() -> TestEngine {
-    engine_at(|| NOW)
-}
-
-fn v(t: u32, value: Value) -> Ttlv {
-    Ttlv::new(t, value)
-}
-
-fn text(t: u32, s: &str) -> Ttlv {
-    v(t, Value::TextString(s.to_string()))
-}
-
-fn en(t: u32, e: u32) -> Ttlv {
-    v(t, Value::Enumeration(e))
-}
-
-fn int(t: u32, i: i32) -> Ttlv {
-    v(t, Value::Integer(i))
-}
-
-fn st(t: u32, children: Vec<Ttlv>) -> Ttlv {
-    Ttlv::structure(t, children)
-}
 
 /// A 1.x Attribute structure.
 fn attr1(name: &str, value: Value) -> Ttlv {
@@ -56,76 +32,8 @@ fn name_value(name: &str) -> Value {
     ])
 }
 
-/// A request of `major.minor` with these (operation, payload) items, batch item IDs 1, 2, ...
-fn request(major: i32, minor: i32, items: Vec<(Operation, Vec<Ttlv>)>) -> Ttlv {
-    let count = i32::try_from(items.len()).unwrap();
-    let mut fields = vec![st(
-        tag::REQUEST_HEADER,
-        vec![
-            ProtocolVersion::new(major, minor).to_ttlv(),
-            int(tag::BATCH_COUNT, count),
-        ],
-    )];
-    for (i, (op, payload)) in items.into_iter().enumerate() {
-        let mut item = vec![en(tag::OPERATION, op.0)];
-        if count > 1 {
-            let id = u8::try_from(i + 1).unwrap();
-            item.push(v(
-                tag::UNIQUE_BATCH_ITEM_ID,
-                Value::ByteString(vec![id].into()),
-            ));
-        }
-        item.push(st(tag::REQUEST_PAYLOAD, payload));
-        fields.push(st(tag::BATCH_ITEM, item));
-    }
-    st(tag::REQUEST_MESSAGE, fields)
-}
-
-/// Runs a request and returns its response batch items.
-fn run(engine: &Engine, major: i32, minor: i32, items: Vec<(Operation, Vec<Ttlv>)>) -> Vec<Ttlv> {
-    let resp = engine.handle_request(&request(major, minor, items));
-    resp.children_with(tag::BATCH_ITEM).cloned().collect()
-}
-
-/// Runs one item that must succeed and returns its response payload.
-fn ok(engine: &Engine, major: i32, minor: i32, op: Operation, payload: Vec<Ttlv>) -> Ttlv {
-    let items = run(engine, major, minor, vec![(op, payload)]);
-    let item = items.first().unwrap();
-    assert_eq!(status(item), ResultStatus::Success.code(), "{op}: {item:?}");
-    item.child(tag::RESPONSE_PAYLOAD).unwrap().clone()
-}
-
-/// Runs one item that must fail and returns its Result Reason.
-fn fails(engine: &Engine, major: i32, minor: i32, op: Operation, payload: Vec<Ttlv>) -> u32 {
-    let items = run(engine, major, minor, vec![(op, payload)]);
-    let item = items.first().unwrap();
-    assert_eq!(
-        status(item),
-        ResultStatus::OperationFailed.code(),
-        "{op}: {item:?}"
-    );
-    match item.child(tag::RESULT_REASON).unwrap().value {
-        Value::Enumeration(r) => r,
-        _ => panic!("Result Reason is not an enumeration"),
-    }
-}
-
-fn status(item: &Ttlv) -> u32 {
-    match item.child(tag::RESULT_STATUS).unwrap().value {
-        Value::Enumeration(e) => e,
-        _ => panic!("Result Status is not an enumeration"),
-    }
-}
-
 fn uid_of(payload: &Ttlv) -> String {
-    match &payload.child(tag::UNIQUE_IDENTIFIER).unwrap().value {
-        Value::TextString(s) => s.clone(),
-        _ => panic!("Unique Identifier is not text"),
-    }
-}
-
-fn uid(u: &str) -> Ttlv {
-    text(tag::UNIQUE_IDENTIFIER, u)
+    text_of(payload, tag::UNIQUE_IDENTIFIER)
 }
 
 /// 1.x Create of an AES key.

@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use kmipd::spec::enums::{result_status, state};
+use kmipd::spec::enums::{cryptographic_algorithm, object_type, operation, result_status, state};
 use kmipd::spec::tag;
 use kmipd::ttlv::{SecretBytes, Tag, Ttlv, Value};
 
@@ -112,6 +112,35 @@ pub fn name_value(name: &str) -> Vec<Ttlv> {
 /// A 1.x Template-Attribute holding `attributes`.
 pub fn template_attribute(attributes: Vec<Ttlv>) -> Ttlv {
     structure(tag::TEMPLATE_ATTRIBUTE, attributes)
+}
+
+/// A 1.x Create of a symmetric key: Cryptographic Algorithm, Length and Usage Mask in a Template-Attribute, the
+/// way most clients ask for a key.
+pub fn create_symmetric_key(algorithm: u32, length: i32, usage_mask: i32) -> Ttlv {
+    item(
+        operation::CREATE,
+        vec![
+            enumeration(tag::OBJECT_TYPE, object_type::SYMMETRIC_KEY),
+            template_attribute(vec![
+                attribute(
+                    "Cryptographic Algorithm",
+                    None,
+                    Value::Enumeration(algorithm),
+                ),
+                attribute("Cryptographic Length", None, Value::Integer(length)),
+                attribute("Cryptographic Usage Mask", None, Value::Integer(usage_mask)),
+            ]),
+        ],
+    )
+}
+
+/// A 1.4 request creating one AES-256 key for Encrypt and Decrypt: the load the lifecycle, durability and
+/// access measurements repeat.
+pub fn create_aes256_request() -> Ttlv {
+    request(
+        (1, 4),
+        vec![create_symmetric_key(cryptographic_algorithm::AES, 256, 12)],
+    )
 }
 
 /// The Batch Items of a response.

@@ -20,6 +20,18 @@ use rustls::{ClientConnection, StreamOwned};
 /// How long a client waits for one answer before the test fails.
 const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// A server certificate from `ca` for localhost and 127.0.0.1, valid 30 days: what a loopback server (KMIP
+/// listener or zone node) presents.
+pub fn localhost_server(ca: &CertificateAuthority) -> IssuedPair {
+    ca.issue_server(
+        &["localhost".into()],
+        &["127.0.0.1".parse().unwrap()],
+        30,
+        KeyType::EcdsaP256,
+    )
+    .unwrap()
+}
+
 /// A listening server; stopped when dropped.
 pub struct TlsServer {
     pub address: SocketAddr,
@@ -44,14 +56,7 @@ impl TlsServer {
     ) -> TlsServer {
         let (ca, ca_pair) =
             CertificateAuthority::generate("test CA", 30, KeyType::EcdsaP256).unwrap();
-        let server = ca
-            .issue_server(
-                &["localhost".into()],
-                &["127.0.0.1".parse().unwrap()],
-                30,
-                KeyType::EcdsaP256,
-            )
-            .unwrap();
+        let server = localhost_server(&ca);
         let client = ca
             .issue_client("conformance", 30, KeyType::EcdsaP256)
             .unwrap();
