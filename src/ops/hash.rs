@@ -17,6 +17,9 @@ pub(super) fn hash(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, Kmip
     let data = bytes_field(payload, tag::DATA)?.unwrap_or_default();
     let limits = ctx.config.crypto;
     let step = step(payload)?;
+    // A continued stream keeps the time it was opened: its lifetime limit counts from Init, as for Encrypt,
+    // Decrypt and MAC streams.
+    let mut opened = ctx.now;
     let mut hasher = match &step {
         Step::Whole | Step::Init => {
             let params = CryptographicParameters::from_parent(payload)?
@@ -30,6 +33,7 @@ pub(super) fn hash(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, Kmip
             let stream =
                 ctx.streams
                     .take(&limits, ctx.now, id, &ctx.caller.identity, Operation::HASH)?;
+            opened = stream.opened;
             match stream.state {
                 StreamState::Hash(h) => h,
                 _ => {
@@ -50,7 +54,7 @@ pub(super) fn hash(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, Kmip
                 operation: Operation::HASH,
                 owner: ctx.caller.identity.clone(),
                 key_uid: String::new(),
-                opened: ctx.now,
+                opened,
                 state: StreamState::Hash(hasher),
             };
             let id = match step {

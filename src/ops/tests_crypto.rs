@@ -898,3 +898,41 @@ fn encrypt_of_a_non_key_object_is_invalid_object_type() {
         ResultReason::InvalidObjectType
     );
 }
+
+#[test]
+fn a_hash_stream_expires_from_its_init_even_when_continued() {
+    let dir = tempfile::tempdir().unwrap();
+    static CLOCK: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(NOW);
+    let e = Engine::open(EngineConfig {
+        clock: || CLOCK.load(std::sync::atomic::Ordering::SeqCst),
+        data_dir: dir.path().to_path_buf(),
+        crypto: CryptoLimits {
+            stream_lifetime_secs: 60,
+            ..CryptoLimits::default()
+        },
+        ..EngineConfig::default()
+    })
+    .unwrap();
+    let first = ok(
+        &e,
+        Operation::HASH,
+        vec![
+            params(vec![en(
+                tag::HASHING_ALGORITHM,
+                HashingAlgorithm::SHA_256.0,
+            )]),
+            b(tag::DATA, b"a"),
+            v(tag::INIT_INDICATOR, Value::Boolean(true)),
+        ],
+    );
+    let cv = bytes(&first, tag::CORRELATION_VALUE);
+    // Continued at 40 s: still inside its lifetime.
+    CLOCK.store(NOW + 40, std::sync::atomic::Ordering::SeqCst);
+    ok(&e, Operation::HASH, chunk(None, Some(&cv), false, b"b"));
+    // At 70 s it has lived past 60 s since Init, however recently it was continued.
+    CLOCK.store(NOW + 70, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        fails(&e, Operation::HASH, chunk(None, Some(&cv), true, b"c")),
+        ResultReason::InvalidCorrelationValue
+    );
+}
