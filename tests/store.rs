@@ -148,9 +148,15 @@ fn locate_at_scale_is_index_bound() {
         }],
         ..LocateQuery::default()
     };
-    let t = Instant::now();
-    assert_eq!(store.locate(&by_name).unwrap(), ["scale-012345"]);
-    let name_latency = t.elapsed();
+    // The fastest of five: a loaded machine can pause any one run, but not make an index lookup a scan.
+    let name_latency = (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            assert_eq!(store.locate(&by_name).unwrap(), ["scale-012345"]);
+            t.elapsed()
+        })
+        .min()
+        .unwrap();
 
     let range = LocateQuery {
         filters: vec![
