@@ -728,3 +728,52 @@ fn a_key_made_through_the_follower_is_owned_and_audited_as_its_client() {
         "{log}"
     );
 }
+
+#[test]
+fn a_follower_started_with_another_nodes_certificate_is_not_taken_for_zone_b() {
+    let d = Deployment::new();
+    let b_node: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let mut a = d.node("a", "sequencer", &[("b", b_node)], &[("r", free_addr())]);
+    let b_kmip: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let mut b = d.node_at("b", "follower", b_kmip, b_node, &[("a", a.node)], &[]);
+    // Node b's configuration points at the remote's certificate: a valid node certificate, of node r.
+    let right = std::fs::read_to_string(&b.config).unwrap();
+    std::fs::write(&b.config, right.replace("node-b.", "node-r.")).unwrap();
+    b.start();
+    a.start();
+    let mut via_a = d.wait_client(&a);
+    wait_until(
+        WAIT,
+        "zone a reports zone b down: the node at b is not zone b",
+        || {
+            let status = a.status();
+            status["zones"].as_array().unwrap().iter().any(|z| {
+                z["name"] == "b"
+                    && z["up"] == false
+                    && z["reason"].as_str().is_some_and(|r| {
+                        r.contains("does not name b.node.kmipd (it names r.node.kmipd)")
+                    })
+            })
+        },
+    );
+    let refused = create(&mut via_a, "refused").unwrap_err();
+    assert!(refused.contains("changes are refused"), "{refused}");
+    // Nor may it forward its clients' changes to the sequencer as zone b.
+    let mut via_b = d.wait_client(&b);
+    let refused = create(&mut via_b, "refused too").unwrap_err();
+    assert!(
+        refused.contains("node r may not send changes to commit"),
+        "{refused}"
+    );
+
+    // With its own certificate it is zone b again, and changes go through on both nodes.
+    b.kill();
+    std::fs::write(&b.config, right).unwrap();
+    b.start();
+    wait_create(&d, &a, "accepted");
+    wait_create(&d, &b, "accepted too");
+}
+
+fn free_addr() -> SocketAddr {
+    format!("127.0.0.1:{}", free_port()).parse().unwrap()
+}

@@ -976,8 +976,6 @@ fn serve_peer(
     while conn.is_handshaking() {
         conn.complete_io(&mut tcp)?;
     }
-    // A peer may stay idle between changes for a while, not forever.
-    tcp.set_read_timeout(Some(NODE_IDLE_LIMIT))?;
     let Some(me) = node.upgrade() else {
         return Ok(());
     };
@@ -990,7 +988,11 @@ fn serve_peer(
     drop(me);
     let mut stream = StreamOwned::new(conn, tcp);
     let from = match identified {
-        Ok(zone) => zone,
+        Ok(zone) => {
+            // A peer may stay idle between changes for a while, not forever.
+            stream.sock.set_read_timeout(Some(NODE_IDLE_LIMIT))?;
+            zone
+        }
         Err(e) => {
             tracing::warn!(peer = ?stream.sock.peer_addr().ok(), error = %e, "node connection refused");
             // Said once, in the answer to whatever the peer sends first; then the connection is closed.
