@@ -971,7 +971,9 @@ fn serve_peer(
     let mut tcp = tcp;
     tcp.set_nodelay(true)?;
     tcp.set_write_timeout(Some(limits.timeout))?;
-    tcp.set_read_timeout(Some(limits.timeout))?;
+    // A peer may stay idle between changes for a while, not forever. (The handshake gets as long: a loaded
+    // peer can be slow to finish it, and the peer's own timeout is what bounds its wait.)
+    tcp.set_read_timeout(Some(NODE_IDLE_LIMIT))?;
     let mut conn = ServerConnection::new(tls).map_err(std::io::Error::other)?;
     while conn.is_handshaking() {
         conn.complete_io(&mut tcp)?;
@@ -988,21 +990,19 @@ fn serve_peer(
     drop(me);
     let mut stream = StreamOwned::new(conn, tcp);
     let from = match identified {
-        Ok(zone) => {
-            // A peer may stay idle between changes for a while, not forever.
-            stream.sock.set_read_timeout(Some(NODE_IDLE_LIMIT))?;
-            zone
-        }
+        Ok(zone) => zone,
         Err(e) => {
             tracing::warn!(peer = ?stream.sock.peer_addr().ok(), error = %e, "node connection refused");
-            // Said once, in the answer to whatever the peer sends first; then the connection is closed.
+            // Said once, as the answer to whatever the peer sends first (read, briefly, so that closing does
+            // not reset the connection before the peer reads the answer); then the connection is closed.
             let frame = Message::Error {
                 zone: own_zone,
                 message: e.to_string(),
             }
             .encode();
-            let _ = wire::read_frame(&mut stream, limits.max_frame_bytes).map(wire::wipe);
             stream.write_all(&frame).and_then(|()| stream.flush())?;
+            stream.sock.set_read_timeout(Some(limits.timeout))?;
+            let _ = wire::read_frame(&mut stream, limits.max_frame_bytes).map(wire::wipe);
             return Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, e));
         }
     };
