@@ -128,6 +128,7 @@ impl NodePeers {
             .known()
             .filter(|zone| named.iter().any(|n| n.eq_ignore_ascii_case(zone)))
             .collect();
+        matched.sort();
         matched.dedup();
         match matched.as_slice() {
             [one] => Ok((*one).clone()),
