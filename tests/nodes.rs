@@ -27,7 +27,9 @@ use std::time::{Duration, Instant};
 use kmipd::replication::node::{NodeLimits, NodeLink, NodeTls};
 use kmipd::replication::wire::Message;
 use kmipd::replication::zones::Forwarder;
-use kmipd::server::pki::{CertificateAuthority, KeyType, write_pair, write_public_file};
+use kmipd::server::pki::{
+    CertificateAuthority, KeyType, write_pair, write_private_file, write_public_file,
+};
 use kmipd::spec::enums::operation;
 
 use zoned::*;
@@ -85,6 +87,11 @@ impl Deployment {
         write_public_file(
             &root.path().join("node-ca.pem"),
             &node_ca_pair.certificate_pem,
+        )
+        .unwrap();
+        write_private_file(
+            &root.path().join("node-ca.key"),
+            &node_ca_pair.private_key_pem,
         )
         .unwrap();
         for name in ["a", "b", "r"] {
@@ -776,9 +783,25 @@ fn a_follower_started_with_another_nodes_certificate_is_not_taken_for_zone_b() {
         refused.contains("node r may not send changes to commit")
     });
 
-    // With its own certificate it is zone b again, and changes go through on both nodes.
+    // With a certificate of its own (issued as an operator would) it is zone b again, and changes go through
+    // on both nodes.
     b.kill();
-    std::fs::write(&b.config, right).unwrap();
+    let issued = Command::new(env!("CARGO_BIN_EXE_kmipd"))
+        .args(["cert", "issue-node", "--zone", "b", "--dns", "localhost"])
+        .args(["--ip", "127.0.0.1", "--ca-cert"])
+        .arg(d.dir().join("node-ca.pem"))
+        .arg("--ca-key")
+        .arg(d.dir().join("node-ca.key"))
+        .arg("--out")
+        .arg(d.dir().join("issued"))
+        .output()
+        .unwrap();
+    assert!(
+        issued.status.success(),
+        "{}",
+        String::from_utf8_lossy(&issued.stderr)
+    );
+    std::fs::write(&b.config, right.replace("node-b.", "issued/node-b.")).unwrap();
     b.start();
     wait_create(&d, &a, "accepted");
     wait_create(&d, &b, "accepted too");
