@@ -13,7 +13,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use kmipd::ops::{Engine, EngineConfig};
-use kmipd::replication::node::{Node, NodeLimits, NodeLink, NodeRole, NodeSetup, NodeTls};
+use kmipd::replication::node::{
+    Node, NodeLimits, NodeLink, NodePeers, NodeRole, NodeSetup, NodeTls,
+};
 use kmipd::replication::{NodeZone, ZonesConfig};
 use kmipd::server::pki::{CertificateAuthority, KeyType};
 use kmipd::store::{DB_FILE_NAME, MasterKey, MasterKeySource, Store};
@@ -46,13 +48,26 @@ fn engine_config(dir: &Path, zones: ZonesConfig) -> EngineConfig {
     }
 }
 
-/// Node TLS material: one CA, a certificate for localhost used by both nodes.
-fn node_tls() -> NodeTls {
+/// Node TLS material of zones a and b: one CA, each node's certificate naming its node and localhost.
+fn node_tls() -> (NodeTls, NodeTls) {
     let (ca, ca_pair) = CertificateAuthority::generate("node CA", 30, KeyType::EcdsaP256).unwrap();
-    let pair = tls::localhost_server(&ca);
+    let tls = |zone: &str| node_tls_of(&ca, &ca_pair.certificate_pem, zone);
+    (tls("a"), tls("b"))
+}
+
+fn node_tls_of(ca: &CertificateAuthority, ca_pem: &str, zone: &str) -> NodeTls {
+    let pair = ca
+        .issue_node(
+            zone,
+            &["localhost".into()],
+            &["127.0.0.1".parse().unwrap()],
+            30,
+            KeyType::EcdsaP256,
+        )
+        .unwrap();
     let chain = vec![CertificateDer::from_pem_slice(pair.certificate_pem.as_bytes()).unwrap()];
     let key = PrivateKeyDer::from_pem_slice(pair.private_key_pem.as_bytes()).unwrap();
-    let cas = [CertificateDer::from_pem_slice(ca_pair.certificate_pem.as_bytes()).unwrap()];
+    let cas = [CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap()];
     NodeTls::from_parts(chain, key, &cas, Path::new("node-ca.pem")).unwrap()
 }
 
@@ -93,23 +108,29 @@ fn main() {
 
     // Two zone nodes on loopback: the follower (zone b), then the sequencer (zone a) shipping to it.
     let nodes = tempfile::tempdir().unwrap();
-    let tls = node_tls();
+    let (a_tls, b_tls) = node_tls();
     let limits = NodeLimits::default();
     let (a_node, b_node) = (free_addr(), free_addr());
     let b_zones = ZonesConfig::one_local("b", nodes.path().join("zone-b"));
     let b_engine = Engine::open(engine_config(nodes.path(), b_zones)).unwrap();
     let sequencer_link =
-        Arc::new(NodeLink::new("a", &a_node.to_string(), "localhost", &tls, limits).unwrap());
+        Arc::new(NodeLink::new("a", &a_node.to_string(), "localhost", &b_tls, limits).unwrap());
     let _b = Node::start(
         NodeSetup {
             role: NodeRole::Follower,
             zone: "b".into(),
             listen: b_node,
-            tls: tls.clone(),
+            tls: b_tls,
             limits,
             sequencer: Some(sequencer_link),
             remotes: Vec::new(),
             interval: Duration::from_millis(200),
+            peers: NodePeers {
+                own: "b".into(),
+                sequencer: Some("a".into()),
+                ..NodePeers::default()
+            },
+            audit: None,
         },
         b_engine.store().clone(),
     )
@@ -119,7 +140,7 @@ fn main() {
         name: "b".into(),
         address: b_node.to_string(),
         replica: Arc::new(
-            NodeLink::new("b", &b_node.to_string(), "localhost", &tls, limits).unwrap(),
+            NodeLink::new("b", &b_node.to_string(), "localhost", &a_tls, limits).unwrap(),
         ),
     });
     let a_engine = Arc::new(Engine::open(engine_config(nodes.path(), a_zones)).unwrap());
@@ -128,11 +149,17 @@ fn main() {
             role: NodeRole::Sequencer,
             zone: "a".into(),
             listen: a_node,
-            tls,
+            tls: a_tls,
             limits,
             sequencer: None,
             remotes: Vec::new(),
             interval: Duration::from_millis(200),
+            peers: NodePeers {
+                own: "a".into(),
+                followers: vec!["b".into()],
+                ..NodePeers::default()
+            },
+            audit: None,
         },
         a_engine.store().clone(),
     )

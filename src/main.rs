@@ -20,7 +20,7 @@ use kmipd::access::{AccessControl, grants::Target};
 use kmipd::backup::{self, Backups, DataDirLock};
 use kmipd::ops::{Engine, EngineConfig};
 use kmipd::replication::ZonedStore;
-use kmipd::replication::node::Node;
+use kmipd::replication::node::{Node, NodeSetup};
 use kmipd::server::bootstrap::{self, DevFiles};
 use kmipd::server::pki::{CertificateAuthority, KeyType, LEAF_VALIDITY_DAYS, write_pair};
 use kmipd::server::{FrameHandler, ServerConfig};
@@ -210,6 +210,7 @@ struct ServeArgs {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::enum_variant_names)] // the variants are the `cert issue-*` subcommands
 enum CertCommand {
     /// Issue a client certificate; its subject CN is the identity kmipd records for the client.
     IssueClient {
@@ -230,6 +231,24 @@ enum CertCommand {
         #[arg(long = "dns")]
         dns: Vec<String>,
         /// IP address the server is reached by (repeatable).
+        #[arg(long = "ip")]
+        ip: Vec<IpAddr>,
+    },
+    /// Issue a node certificate (from the node CA) for zone `--zone`: it carries the node name
+    /// `<zone>.node.kmipd`, which peers check, plus the names and addresses peers reach the node by.
+    IssueNode {
+        #[command(flatten)]
+        ca: CaArgs,
+        /// The node's zone, as `[node].zone` and its peers' `zone` name it.
+        #[arg(long)]
+        zone: String,
+        /// File base name of the output; default node-<zone>.
+        #[arg(long)]
+        name: Option<String>,
+        /// DNS name peers reach the node by (repeatable; `server_name` in their [node] peers entry).
+        #[arg(long = "dns")]
+        dns: Vec<String>,
+        /// IP address peers reach the node by (repeatable).
         #[arg(long = "ip")]
         ip: Vec<IpAddr>,
     },
@@ -377,12 +396,18 @@ fn engine(config: &ServerConfig) -> Result<Serving, String> {
         }
         None => (config.zones_config(), None),
     };
+    let access = access_control(config)?;
+    // The sequencer records the changes follower nodes forward in the same audit log, under the client.
+    let setup = setup.map(|setup| NodeSetup {
+        audit: access.audit.clone(),
+        ..setup
+    });
     let engine = Engine::open(EngineConfig {
         limits: config.limits.ttlv(),
         crypto: config.crypto.limits(),
         data_dir: config.data_dir.clone(),
         master_key: master_key_source(),
-        access: access_control(config)?,
+        access,
         zones: Some(zones),
         ..EngineConfig::default()
     })
@@ -686,6 +711,8 @@ fn restore_from_remote(args: RestoreArgs) -> Result<(), String> {
         .node
         .as_ref()
         .ok_or("--from-remote needs a [node] configuration naming the remote in `remotes`")?;
+    // Held until the zone is rebuilt: a running node must not have its zone file written under it.
+    let _data_dir_lock = DataDirLock::acquire(&config.data_dir).map_err(|e| e.to_string())?;
     let plan = nodes::plan(&config, settings)?;
     let remote = plan
         .setup
@@ -868,6 +895,19 @@ fn cert(command: CertCommand) -> Result<(), String> {
                 .issue_server(&dns, &ip, ca.days, ca.key_type)
                 .map_err(|e| e.to_string())?;
             (ca, name, pair)
+        }
+        CertCommand::IssueNode {
+            ca,
+            zone,
+            name,
+            dns,
+            ip,
+        } => {
+            let authority = load_ca(&ca)?;
+            let pair = authority
+                .issue_node(&zone, &dns, &ip, ca.days, ca.key_type)
+                .map_err(|e| e.to_string())?;
+            (ca, name.unwrap_or_else(|| format!("node-{zone}")), pair)
         }
     };
     if base.is_empty() || base.contains(['/', '\\']) || base.starts_with('.') {

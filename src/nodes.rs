@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use kmipd::replication::node::{NodeLimits, NodeLink, NodeRole, NodeSetup, NodeTls};
+use kmipd::replication::node::{
+    NodeLimits, NodeLink, NodePeers, NodeRole, NodeSetup, NodeTls, valid_zone_name,
+};
 use kmipd::replication::{NodeZone, ZonesConfig};
 use kmipd::server::ServerConfig;
 use kmipd::server::config::NodeSettings;
@@ -47,9 +49,57 @@ fn limits(settings: &NodeSettings) -> NodeLimits {
     }
 }
 
+/// Every zone name must fit in a node name (`<zone>.node.kmipd`), which node certificates carry.
+fn check_zone_names(settings: &NodeSettings) -> Result<(), String> {
+    let named = std::iter::once(&settings.zone).chain(
+        settings
+            .peers
+            .iter()
+            .chain(&settings.remotes)
+            .map(|p| &p.zone),
+    );
+    for zone in named {
+        if !valid_zone_name(zone) {
+            return Err(format!(
+                "zone name `{zone}`: a node's zone is one DNS label (letters, digits, inner hyphens), \
+                 as its node certificate names it"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Who may connect to this node's port, by role: a sequencer's followers forward changes and its remotes
+/// read; a follower's or remote's sequencer (its first peer) ships changes.
+fn node_peers(role: NodeRole, settings: &NodeSettings) -> Result<NodePeers, String> {
+    let zones = |list: &[kmipd::server::config::PeerSettings]| {
+        list.iter().map(|p| p.zone.clone()).collect::<Vec<_>>()
+    };
+    let mut peers = NodePeers {
+        own: settings.zone.clone(),
+        ..NodePeers::default()
+    };
+    match role {
+        NodeRole::Sequencer => {
+            peers.followers = zones(&settings.peers);
+            peers.readers = zones(&settings.remotes);
+        }
+        NodeRole::Follower | NodeRole::Remote => {
+            let sequencer = settings.peers.first().ok_or(
+                "a follower or remote node needs its sequencer in [node].peers (the only node whose \
+                 changes it applies)",
+            )?;
+            peers.sequencer = Some(sequencer.zone.clone());
+        }
+    }
+    Ok(peers)
+}
+
 /// The zones and node setup a `[node]` section describes.
 pub fn plan(config: &ServerConfig, settings: &NodeSettings) -> Result<Plan, String> {
     let role = role(&settings.role)?;
+    check_zone_names(settings)?;
+    let peers = node_peers(role, settings)?;
     let tls = tls(config, settings)?;
     let limits = limits(settings);
     let link = |p: &kmipd::server::config::PeerSettings| {
@@ -99,6 +149,8 @@ pub fn plan(config: &ServerConfig, settings: &NodeSettings) -> Result<Plan, Stri
             sequencer,
             remotes,
             interval: settings.interval,
+            peers,
+            audit: None,
         },
     })
 }

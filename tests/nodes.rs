@@ -4,7 +4,10 @@
 //! node catches up when restarted; `kill -9` during a stream of creates loses no acknowledged key in either
 //! zone; a partition (a stalling proxy between the zone nodes) refuses changes on both sides and never
 //! diverges; the remote copy's lag stays within seconds under load; a region rebuilt from the remote copy has
-//! every key the remote had. Every wait is bounded.
+//! every key the remote had (and is not rebuilt under a running node). The node port takes only the
+//! certificate of the node a peer must be (never a client certificate, even from the node CA), and a change
+//! made through the follower is owned by, and audited on the sequencer under, the client that asked for it.
+//! Every wait is bounded.
 
 #[path = "support/kmip.rs"]
 mod kmip;
@@ -21,7 +24,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
-use kmipd::server::pki::{CertificateAuthority, KeyType, write_pair, write_public_file};
+use kmipd::replication::node::{NodeLimits, NodeLink, NodeTls};
+use kmipd::replication::wire::Message;
+use kmipd::replication::zones::Forwarder;
+use kmipd::server::pki::{
+    CertificateAuthority, KeyType, write_pair, write_private_file, write_public_file,
+};
 use kmipd::spec::enums::operation;
 
 use zoned::*;
@@ -43,6 +51,9 @@ struct Deployment {
     ca_pem: String,
     client_pem: String,
     client_key: String,
+    /// A second KMIP client, "other".
+    other_pem: String,
+    other_key: String,
 }
 
 /// One node's addresses and process.
@@ -70,6 +81,7 @@ impl Deployment {
         write_pair(root.path(), "server", &server).unwrap();
         write_public_file(&root.path().join("client-ca.pem"), &ca_pair.certificate_pem).unwrap();
         let client = ca.issue_client("app", 30, KeyType::EcdsaP256).unwrap();
+        let other = ca.issue_client("other", 30, KeyType::EcdsaP256).unwrap();
         let (node_ca, node_ca_pair) =
             CertificateAuthority::generate("node CA", 30, KeyType::EcdsaP256).unwrap();
         write_public_file(
@@ -77,9 +89,15 @@ impl Deployment {
             &node_ca_pair.certificate_pem,
         )
         .unwrap();
+        write_private_file(
+            &root.path().join("node-ca.key"),
+            &node_ca_pair.private_key_pem,
+        )
+        .unwrap();
         for name in ["a", "b", "r"] {
             let pair = node_ca
-                .issue_server(
+                .issue_node(
+                    name,
                     &["localhost".into()],
                     &["127.0.0.1".parse().unwrap()],
                     30,
@@ -88,11 +106,18 @@ impl Deployment {
                 .unwrap();
             write_pair(root.path(), &format!("node-{name}"), &pair).unwrap();
         }
+        // Client certificates from the node CA: one named like zone b, one with b's node name as its CN.
+        for (file, cn) in [("client-b", "b"), ("client-b-cn", "b.node.kmipd")] {
+            let pair = node_ca.issue_client(cn, 30, KeyType::EcdsaP256).unwrap();
+            write_pair(root.path(), file, &pair).unwrap();
+        }
         Deployment {
             root,
             ca_pem: ca_pair.certificate_pem.clone(),
             client_pem: client.certificate_pem.clone(),
             client_key: client.private_key_pem.to_string(),
+            other_pem: other.certificate_pem.clone(),
+            other_key: other.private_key_pem.to_string(),
         }
     }
 
@@ -147,6 +172,26 @@ impl Deployment {
             node,
             child: None,
         }
+    }
+
+    /// A node link to `zone` at `address`, presenting certificate `<cert>.pem` (from the deployment's files).
+    fn link(&self, cert: &str, zone: &str, address: SocketAddr) -> NodeLink {
+        let tls = NodeTls::load(
+            &self.dir().join(format!("{cert}.pem")),
+            &self.dir().join(format!("{cert}.key")),
+            &self.dir().join("node-ca.pem"),
+        )
+        .unwrap();
+        let limits = NodeLimits {
+            timeout: Duration::from_secs(5),
+            ..NodeLimits::default()
+        };
+        NodeLink::new(zone, &address.to_string(), "localhost", &tls, limits).unwrap()
+    }
+
+    /// A KMIP connection to `node` as client "other".
+    fn other_client(&self, node: &NodeProc) -> tls::KmipClient {
+        tls::KmipClient::connect_with_pem(node.kmip, &self.ca_pem, &self.other_pem, &self.other_key)
     }
 
     fn client(&self, node: &NodeProc) -> Option<tls::KmipClient> {
@@ -216,6 +261,14 @@ impl NodeProc {
         }
     }
 
+    /// `kmipd status` for this node, parsed; None while it does not answer (e.g. still starting).
+    fn try_status(&self) -> Option<serde_json::Value> {
+        let out = kmipd(&self.config, &["status"]).output().unwrap();
+        out.status
+            .success()
+            .then(|| serde_json::from_slice(&out.stdout).unwrap())
+    }
+
     /// `kmipd status` for this node, parsed.
     fn status(&self) -> serde_json::Value {
         let out = kmipd(&self.config, &["status"]).output().unwrap();
@@ -270,9 +323,18 @@ fn assert_zones_hold(d: &Deployment, uids: &[String]) {
 
 /// Zone a (sequencer), zone b (follower) and remote r, started.
 fn three_nodes(d: &Deployment) -> (NodeProc, NodeProc, NodeProc) {
-    let mut r = d.node("r", "remote", &[], &[]);
+    let a_kmip: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let a_node: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let mut r = d.node("r", "remote", &[("a", a_node)], &[]);
     let b_node: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let mut a = d.node("a", "sequencer", &[("b", b_node)], &[("r", r.node)]);
+    let mut a = d.node_at(
+        "a",
+        "sequencer",
+        a_kmip,
+        a_node,
+        &[("b", b_node)],
+        &[("r", r.node)],
+    );
     let b_kmip: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let mut b = d.node_at("b", "follower", b_kmip, b_node, &[("a", a.node)], &[]);
     r.start();
@@ -512,6 +574,18 @@ fn remote_lag_stays_within_seconds_under_load_and_the_region_is_rebuilt_from_it(
         s["remotes"][0]["lag_changes"] == 0 && s["remotes"][0]["reachable"] == true
     });
 
+    // Never under a running node: the restore takes the data directory's lock first.
+    let refused = kmipd(&a.config, &["restore", "--from-remote"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("in use by a running kmipd"), "{said}");
+    assert!(
+        a.status()["last_seq"].as_u64().unwrap() >= acked.len() as u64,
+        "zone a untouched and serving"
+    );
+
     // The region is lost (both zone nodes and their files); it is rebuilt from the remote copy.
     a.kill();
     b.kill();
@@ -538,4 +612,201 @@ fn remote_lag_stays_within_seconds_under_load_and_the_region_is_rebuilt_from_it(
     });
     assert_zones_hold(&d, &acked);
     r.kill();
+}
+
+/// An error's text, for matching.
+fn refusal<T: std::fmt::Debug>(result: Result<T, kmipd::store::StoreError>) -> String {
+    result.expect_err("must be refused").to_string()
+}
+
+#[test]
+fn the_node_port_takes_only_the_certificate_of_the_node_a_peer_must_be() {
+    let d = Deployment::new();
+    let (a, b, _r) = three_nodes(&d);
+    wait_create(&d, &a, "up");
+
+    // Client certificates from the node CA itself: one whose CN is zone b's name, one whose CN is b's node
+    // name. Neither carries a node name as a DNS name, so neither is a node.
+    for cert in ["client-b", "client-b-cn"] {
+        let said = refusal(d.link(cert, "a", a.node).seqs());
+        assert!(
+            said.contains("names no node of this deployment"),
+            "{cert}: {said}"
+        );
+        let said = refusal(d.link(cert, "b", b.node).seqs());
+        assert!(
+            said.contains("names no node of this deployment"),
+            "{cert}: {said}"
+        );
+    }
+    // A KMIP client certificate (client CA) does not even complete the handshake.
+    let kmip_client = tempfile::tempdir().unwrap();
+    std::fs::write(kmip_client.path().join("app.pem"), &d.client_pem).unwrap();
+    std::fs::write(kmip_client.path().join("app.key"), &d.client_key).unwrap();
+    let tls = NodeTls::load(
+        &kmip_client.path().join("app.pem"),
+        &kmip_client.path().join("app.key"),
+        &d.dir().join("node-ca.pem"),
+    )
+    .unwrap();
+    let link = NodeLink::new(
+        "a",
+        &a.node.to_string(),
+        "localhost",
+        &tls,
+        NodeLimits::default(),
+    )
+    .unwrap();
+    assert!(link.seqs().is_err());
+
+    // A valid node certificate of the wrong node: the remote's may read from the sequencer (it is one of
+    // its nodes) but not forward changes as if it were follower b; to zone b it is no node at all.
+    let as_remote = d.link("node-r", "a", a.node);
+    as_remote
+        .seqs()
+        .expect("the remote reads the sequence numbers");
+    let said = refusal(as_remote.commit(Vec::new()));
+    assert!(
+        said.contains("node r may not send changes to commit"),
+        "{said}"
+    );
+    let said = refusal(
+        d.link("node-r", "b", b.node)
+            .call(&Message::Apply(Vec::new())),
+    );
+    assert!(said.contains("names no node of this deployment"), "{said}");
+    // Follower b ships nothing either; only zone a does.
+    let said = refusal(
+        d.link("node-b", "b", b.node)
+            .call(&Message::Apply(Vec::new())),
+    );
+    assert!(
+        said.contains("node b may not send shipped changes"),
+        "{said}"
+    );
+    // A node reached where zone b was expected, presenting zone a's certificate, is not zone b.
+    let said = refusal(d.link("node-a", "b", a.node).seqs());
+    assert!(
+        said.contains("does not name b.node.kmipd (it names a.node.kmipd)"),
+        "{said}"
+    );
+    // The rightful peers still work: b forwards, a ships.
+    d.link("node-b", "a", a.node).seqs().unwrap();
+    wait_create(&d, &b, "through b");
+}
+
+#[test]
+fn a_key_made_through_the_follower_is_owned_and_audited_as_its_client() {
+    let d = Deployment::new();
+    let (a, b, _r) = three_nodes(&d);
+    wait_create(&d, &a, "up");
+    let uid = wait_create(&d, &b, "made through b");
+
+    // Owned by client "app": it reads the key on both zones, client "other" on neither.
+    for node in [&a, &b] {
+        let mut app = d.wait_client(node);
+        outcome(&app.send(&on_uid(operation::GET, &uid))).expect("the creator gets its key");
+        let mut other = d.other_client(node);
+        let refused = outcome(&other.send(&on_uid(operation::GET, &uid))).unwrap_err();
+        // Another client's object is answered as if it did not exist.
+        assert!(
+            refused.contains("no object has Unique Identifier"),
+            "zone {}: {refused}",
+            node.name
+        );
+    }
+
+    // The sequencer's audit log names the client (and the follower it came through), not the node.
+    let log =
+        std::fs::read_to_string(d.dir().join("data-a").join("audit").join("audit.log")).unwrap();
+    let line: serde_json::Value = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|l| {
+            l["operation"] == "Create"
+                && l["objects"]
+                    .as_array()
+                    .is_some_and(|o| o.iter().any(|u| u == uid.as_str()))
+        })
+        .expect("an audit line on the sequencer names the key");
+    assert_eq!(line["identity"], "app", "{line}");
+    assert_eq!(line["operation"], "Create", "{line}");
+    assert_eq!(line["status"], "success", "{line}");
+    let source = line["source"].as_str().unwrap();
+    assert!(source.starts_with("node b for 127.0.0.1:"), "{line}");
+    // The follower records its client as well.
+    let log =
+        std::fs::read_to_string(d.dir().join("data-b").join("audit").join("audit.log")).unwrap();
+    assert!(
+        log.lines()
+            .any(|l| l.contains(&uid) && l.contains("\"identity\":\"app\"")),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_follower_started_with_another_nodes_certificate_is_not_taken_for_zone_b() {
+    let d = Deployment::new();
+    let b_node: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let mut a = d.node("a", "sequencer", &[("b", b_node)], &[("r", free_addr())]);
+    let b_kmip: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let mut b = d.node_at("b", "follower", b_kmip, b_node, &[("a", a.node)], &[]);
+    // Node b's configuration points at the remote's certificate: a valid node certificate, of node r.
+    let right = std::fs::read_to_string(&b.config).unwrap();
+    std::fs::write(&b.config, right.replace("node-b.", "node-r.")).unwrap();
+    b.start();
+    a.start();
+    let mut via_a = d.wait_client(&a);
+    wait_until(
+        WAIT,
+        "zone a reports zone b down: the node at b is not zone b",
+        || {
+            let Some(status) = a.try_status() else {
+                return false;
+            };
+            status["zones"].as_array().unwrap().iter().any(|z| {
+                z["name"] == "b"
+                    && z["up"] == false
+                    && z["reason"].as_str().is_some_and(|r| {
+                        r.contains("does not name b.node.kmipd (it names r.node.kmipd)")
+                    })
+            })
+        },
+    );
+    let refused = create(&mut via_a, "refused").unwrap_err();
+    assert!(refused.contains("changes are refused"), "{refused}");
+    // Nor may it forward its clients' changes to the sequencer as zone b (once it has seen it is current:
+    // until then it refuses them itself).
+    let mut via_b = d.wait_client(&b);
+    wait_until(WAIT, "the sequencer refuses b's commits", || {
+        let refused = create(&mut via_b, "refused too").unwrap_err();
+        refused.contains("node r may not send changes to commit")
+    });
+
+    // With a certificate of its own (issued as an operator would) it is zone b again, and changes go through
+    // on both nodes.
+    b.kill();
+    let issued = Command::new(env!("CARGO_BIN_EXE_kmipd"))
+        .args(["cert", "issue-node", "--zone", "b", "--dns", "localhost"])
+        .args(["--ip", "127.0.0.1", "--ca-cert"])
+        .arg(d.dir().join("node-ca.pem"))
+        .arg("--ca-key")
+        .arg(d.dir().join("node-ca.key"))
+        .arg("--out")
+        .arg(d.dir().join("issued"))
+        .output()
+        .unwrap();
+    assert!(
+        issued.status.success(),
+        "{}",
+        String::from_utf8_lossy(&issued.stderr)
+    );
+    std::fs::write(&b.config, right.replace("node-b.", "issued/node-b.")).unwrap();
+    b.start();
+    wait_create(&d, &a, "accepted");
+    wait_create(&d, &b, "accepted too");
+}
+
+fn free_addr() -> SocketAddr {
+    format!("127.0.0.1:{}", free_port()).parse().unwrap()
 }

@@ -445,6 +445,20 @@ impl Engine {
         for item in &request.items {
             let started = Instant::now();
             let mut objects = Vec::new();
+            // A follower node forwards the item's changes to the sequencer in the caller's name.
+            let _origin = crate::replication::origin::Origin {
+                identity: ctx
+                    .principal
+                    .as_ref()
+                    .map_or(ctx.caller.identity.clone(), |p| p.identity.clone()),
+                source: ctx.caller.peer.to_string(),
+                operation: item.as_ref().map_or(String::new(), |i| {
+                    i.operation
+                        .name()
+                        .map_or(format!("{:#x}", i.operation.0), str::to_string)
+                }),
+            }
+            .enter();
             let response = match item {
                 Ok(i) => run_item(i, ctx, &mut objects),
                 Err(bad) => unreadable(bad),

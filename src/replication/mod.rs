@@ -4,6 +4,7 @@
 //! `docs/replication.md` describes the protocol and its failure cases.
 
 pub mod node;
+pub mod origin;
 pub mod wire;
 pub mod zones;
 

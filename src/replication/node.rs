@@ -4,6 +4,12 @@
 //! node sends the changes its clients ask for to the sequencer instead of making them itself; a remote-region
 //! node receives the stream asynchronously and reports its lag. Blocking I/O on a few threads: node links are
 //! few and long-lived.
+//!
+//! Chaining to the node CA is not enough to be a node: every node certificate carries its node's name,
+//! `<zone>.node.kmipd`, as a DNS subject alternative name ([`node_name`]). A link checks that the node it
+//! reached presents the certificate of the zone it meant to reach; the node port identifies every connecting
+//! peer by that name, refuses a certificate naming no configured node (a KMIP client certificate never names
+//! one, even from the same CA), and lets each peer send only what its role sends ([`NodePeers`]).
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
@@ -16,12 +22,153 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConnection, ServerConnection, StreamOwned};
 use serde::Serialize;
 
+use super::origin::Origin;
 use super::wire::{self, Message};
 use super::zones::{Forwarder, Replica, ZonedStore, age_of};
+use crate::access::audit::{AuditEvent, AuditLog};
 use crate::server::tls::{
     TlsError, build_server_tls_config, provider, read_certificates, read_private_key,
 };
 use crate::store::{ChangeRecord, Mutation, Store, StoreError};
+
+/// What follows the zone name in a node's name (`a.node.kmipd`); a KMIP host name never ends so.
+pub const NODE_NAME_SUFFIX: &str = ".node.kmipd";
+
+/// The name a node certificate of zone `zone` carries as a DNS subject alternative name.
+pub fn node_name(zone: &str) -> String {
+    format!("{zone}{NODE_NAME_SUFFIX}")
+}
+
+/// Whether `zone` can be part of a node name: one DNS label (letters, digits, inner hyphens, at most 63).
+pub fn valid_zone_name(zone: &str) -> bool {
+    (1..=63).contains(&zone.len())
+        && zone.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !zone.starts_with('-')
+        && !zone.ends_with('-')
+}
+
+/// The zones whose node names certificate `der` carries (lower case).
+fn certified_zones(der: &[u8]) -> Result<Vec<String>, String> {
+    use x509_parser::extensions::GeneralName;
+    use x509_parser::prelude::{FromDer, X509Certificate};
+    let (_, cert) =
+        X509Certificate::from_der(der).map_err(|e| format!("unreadable peer certificate: {e}"))?;
+    let san = cert
+        .subject_alternative_name()
+        .map_err(|e| format!("malformed subject alternative names: {e}"))?;
+    Ok(san
+        .map(|s| s.value.general_names.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|n| match n {
+            GeneralName::DNSName(dns) => {
+                let dns = dns.to_ascii_lowercase();
+                dns.strip_suffix(NODE_NAME_SUFFIX).map(str::to_string)
+            }
+            _ => None,
+        })
+        .collect())
+}
+
+/// Why a connection on the node port, or a message on it, is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeAccessError {
+    /// The peer presented no certificate.
+    #[error("node port: the peer presented no certificate")]
+    NoCertificate,
+    /// The certificate cannot be read.
+    #[error("node port: {0}")]
+    Certificate(String),
+    /// The certificate names no node this node knows (e.g. a KMIP client certificate).
+    #[error(
+        "node port: the certificate names no node of this deployment (expected a DNS name <zone>{NODE_NAME_SUFFIX} of one of: {known})"
+    )]
+    NotANode {
+        /// The zones this node accepts.
+        known: String,
+    },
+    /// The certificate names several known nodes: it cannot say which one connected.
+    #[error("node port: the certificate names several nodes ({0}); a node certificate names one")]
+    SeveralNodes(String),
+    /// A known node sent what its role never sends.
+    #[error("node {zone} may not send {what} to this node")]
+    NotAllowed {
+        /// The peer's zone.
+        zone: String,
+        /// The message.
+        what: &'static str,
+    },
+}
+
+/// Which nodes may connect to this node's port and what each may send, by the zone its certificate names.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodePeers {
+    /// This node's own zone (its own `kmipd status` connects with its certificate).
+    pub own: String,
+    /// The zone whose shipped changes this node applies: a follower's or remote's sequencer.
+    pub sequencer: Option<String>,
+    /// Zones that forward their clients' changes here: a sequencer's followers.
+    pub followers: Vec<String>,
+    /// Zones that only read sequence numbers and changes here: a sequencer's remote-region nodes.
+    pub readers: Vec<String>,
+}
+
+impl NodePeers {
+    fn known(&self) -> impl Iterator<Item = &String> {
+        std::iter::once(&self.own)
+            .chain(&self.sequencer)
+            .chain(&self.followers)
+            .chain(&self.readers)
+    }
+
+    /// The zone of the node presenting certificate `der`: it must name exactly one known node.
+    pub fn identify(&self, der: &[u8]) -> Result<String, NodeAccessError> {
+        let named = certified_zones(der).map_err(NodeAccessError::Certificate)?;
+        let mut matched: Vec<&String> = self
+            .known()
+            .filter(|zone| named.iter().any(|n| n.eq_ignore_ascii_case(zone)))
+            .collect();
+        matched.sort();
+        matched.dedup();
+        match matched.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => Err(NodeAccessError::NotANode {
+                known: self
+                    .known()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+            several => Err(NodeAccessError::SeveralNodes(
+                several
+                    .iter()
+                    .map(|z| z.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )),
+        }
+    }
+
+    /// Whether `zone` may send `message`: shipped changes only from the sequencer, forwarded commits only
+    /// from a follower; reads and status from any known node.
+    fn allow(&self, zone: &str, message: &Message) -> Result<(), NodeAccessError> {
+        let refuse = |what| {
+            Err(NodeAccessError::NotAllowed {
+                zone: zone.to_string(),
+                what,
+            })
+        };
+        match message {
+            Message::Apply(_) if self.sequencer.as_deref() != Some(zone) => {
+                refuse("shipped changes (only its sequencer does)")
+            }
+            Message::Commit { .. } if !self.followers.iter().any(|f| f == zone) => {
+                refuse("changes to commit (only a follower zone does)")
+            }
+            _ => Ok(()),
+        }
+    }
+}
 
 /// The TLS material of a node: its certificate (used both to serve and to connect) and the CA that issued
 /// every node certificate.
@@ -162,9 +309,41 @@ impl NodeLink {
             .and_then(|()| tcp.set_write_timeout(Some(self.limits.timeout)))
             .and_then(|()| tcp.set_nodelay(true))
             .map_err(|e| self.unreachable(e))?;
-        let conn = ClientConnection::new(self.tls.clone(), self.server_name.clone())
+        let mut conn = ClientConnection::new(self.tls.clone(), self.server_name.clone())
             .map_err(|e| self.unreachable(e))?;
+        let mut tcp = tcp;
+        while conn.is_handshaking() {
+            conn.complete_io(&mut tcp)
+                .map_err(|e| self.unreachable(e))?;
+        }
+        self.check_peer(&conn)?;
         Ok(StreamOwned::new(conn, tcp))
+    }
+
+    /// The node reached must present the certificate of the zone this link is for, not just any node's.
+    fn check_peer(&self, conn: &ClientConnection) -> Result<(), StoreError> {
+        let der = conn
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .ok_or_else(|| self.unreachable("presented no certificate"))?;
+        let named = certified_zones(der).map_err(|e| self.unreachable(e))?;
+        if named.iter().any(|z| z.eq_ignore_ascii_case(&self.zone)) {
+            Ok(())
+        } else {
+            Err(self.unreachable(format!(
+                "presents a certificate that does not name {} (it names {})",
+                node_name(&self.zone),
+                if named.is_empty() {
+                    "no node".to_string()
+                } else {
+                    named
+                        .iter()
+                        .map(|z| node_name(z))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            )))
+        }
     }
 
     /// Sends one message and reads the answer; an Error answer comes back as the error it names.
@@ -268,8 +447,14 @@ impl Replica for NodeLink {
 }
 
 impl Forwarder for NodeLink {
+    /// Forwards on behalf of the client this thread serves ([`Origin::current`]), so that the sequencer
+    /// audits the change under the client's identity.
     fn commit(&self, mutations: Vec<Mutation>) -> Result<u64, StoreError> {
-        match self.call(&Message::Commit(mutations))? {
+        let message = Message::Commit {
+            origin: Origin::current(),
+            mutations,
+        };
+        match self.call(&message)? {
             Message::Seq { held, .. } => Ok(held),
             _ => Err(self.unreachable("unexpected answer to Commit")),
         }
@@ -449,6 +634,10 @@ pub struct Node {
     remotes: Vec<Arc<RemoteShipper>>,
     /// The peer a follower forwards to (its sequencer), for status.
     sequencer: Option<Arc<NodeLink>>,
+    /// Who may connect and send what.
+    peers: NodePeers,
+    /// Where forwarded changes are recorded under their client's identity.
+    audit: Option<Arc<AuditLog>>,
     stop: Arc<AtomicBool>,
     /// The node port actually bound.
     pub address: SocketAddr,
@@ -480,6 +669,10 @@ pub struct NodeSetup {
     pub remotes: Vec<Arc<NodeLink>>,
     /// How often remotes are shipped to and a follower checks it is current.
     pub interval: Duration,
+    /// The nodes that may connect to the node port, by zone, and what each may send.
+    pub peers: NodePeers,
+    /// The audit log forwarded changes are recorded in (the engine's); None: not recorded.
+    pub audit: Option<Arc<AuditLog>>,
 }
 
 impl Node {
@@ -528,6 +721,8 @@ impl Node {
             zone: setup.zone,
             remotes,
             sequencer: setup.sequencer,
+            peers: setup.peers,
+            audit: setup.audit,
             stop: stop.clone(),
             address,
         });
@@ -579,8 +774,15 @@ impl Node {
         }
     }
 
-    /// Answers one peer message.
-    fn answer(&self, message: Message) -> Message {
+    /// Answers one message from the node of zone `from` (identified by its certificate).
+    fn answer(&self, message: Message, from: &str) -> Message {
+        if let Err(e) = self.peers.allow(from, &message) {
+            tracing::warn!(peer = %from, error = %e, "node message refused");
+            return Message::Error {
+                zone: String::new(),
+                message: e.to_string(),
+            };
+        }
         let result = match message {
             Message::LastSeq => self.store.local_last_seq().map(|held| Message::Seq {
                 held,
@@ -601,10 +803,16 @@ impl Node {
                         .map(|held| Message::Seq { held, acked: 0 })
                 }
             }
-            Message::Commit(mutations) => self.store.commit(mutations).map(|held| Message::Seq {
-                held,
-                acked: self.store.acked_seq(),
-            }),
+            Message::Commit { origin, mutations } => {
+                let started = Instant::now();
+                let objects = changed_objects(&mutations);
+                let committed = self.store.commit(mutations);
+                self.audit_forwarded(from, origin, objects, &committed, started);
+                committed.map(|held| Message::Seq {
+                    held,
+                    acked: self.store.acked_seq(),
+                })
+            }
             Message::Status => serde_json::to_string(&self.status())
                 .map(Message::Text)
                 .map_err(|_| StoreError::Internal("status does not serialise")),
@@ -621,6 +829,67 @@ impl Node {
             },
         })
     }
+}
+
+impl Node {
+    /// The sequencer's audit line of a change a follower node forwarded: the client's identity and address
+    /// (as the follower authenticated them), the follower's zone in the source, the client's operation.
+    fn audit_forwarded(
+        &self,
+        from: &str,
+        origin: Origin,
+        objects: Vec<String>,
+        committed: &Result<u64, StoreError>,
+        started: Instant,
+    ) {
+        let Some(log) = &self.audit else {
+            return;
+        };
+        let identity = if origin.identity.is_empty() {
+            format!("node {from}")
+        } else {
+            origin.identity
+        };
+        let event = AuditEvent {
+            identity,
+            source: format!("node {from} for {}", origin.source),
+            operation: if origin.operation.is_empty() {
+                "(forwarded change)".to_string()
+            } else {
+                origin.operation
+            },
+            objects,
+            status: if committed.is_ok() {
+                "success"
+            } else {
+                "failure"
+            },
+            reason: committed
+                .as_ref()
+                .err()
+                .map(|e| e.to_kmip().reason.name().to_string()),
+            duration: started.elapsed(),
+        };
+        if let Err(e) = log.record(&event) {
+            tracing::error!(error = %e, "cannot write the audit log");
+        }
+    }
+}
+
+/// The objects a forwarded change writes, for its audit line (grant keys are not objects).
+fn changed_objects(mutations: &[Mutation]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for m in mutations {
+        let uid = match m {
+            Mutation::Put(o) => &o.uid,
+            Mutation::Delete { uid } => uid,
+            Mutation::SetAccess { .. } | Mutation::ClearAccess { .. } => continue,
+        };
+        if !out.contains(uid) {
+            out.push(uid.clone());
+        }
+    }
+    out
 }
 
 /// A follower refuses reads while it holds less than the sequencer acknowledged (e.g. it lost its file);
@@ -700,12 +969,44 @@ fn serve_peer(
     limits: NodeLimits,
     node: &std::sync::Weak<Node>,
 ) -> std::io::Result<()> {
+    let mut tcp = tcp;
     tcp.set_nodelay(true)?;
     tcp.set_write_timeout(Some(limits.timeout))?;
-    // A peer may stay idle between changes for a while, not forever.
+    // A peer may stay idle between changes for a while, not forever. (The handshake gets as long: a loaded
+    // peer can be slow to finish it, and the peer's own timeout is what bounds its wait.)
     tcp.set_read_timeout(Some(NODE_IDLE_LIMIT))?;
-    let conn = ServerConnection::new(tls).map_err(std::io::Error::other)?;
+    let mut conn = ServerConnection::new(tls).map_err(std::io::Error::other)?;
+    while conn.is_handshaking() {
+        conn.complete_io(&mut tcp)?;
+    }
+    let Some(me) = node.upgrade() else {
+        return Ok(());
+    };
+    let identified = conn
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .ok_or(NodeAccessError::NoCertificate)
+        .and_then(|der| me.peers.identify(der));
+    let own_zone = me.zone.clone();
+    drop(me);
     let mut stream = StreamOwned::new(conn, tcp);
+    let from = match identified {
+        Ok(zone) => zone,
+        Err(e) => {
+            tracing::warn!(peer = ?stream.sock.peer_addr().ok(), error = %e, "node connection refused");
+            // Said once, as the answer to whatever the peer sends first (read, briefly, so that closing does
+            // not reset the connection before the peer reads the answer); then the connection is closed.
+            let frame = Message::Error {
+                zone: own_zone,
+                message: e.to_string(),
+            }
+            .encode();
+            stream.write_all(&frame).and_then(|()| stream.flush())?;
+            stream.sock.set_read_timeout(Some(limits.timeout))?;
+            let _ = wire::read_frame(&mut stream, limits.max_frame_bytes).map(wire::wipe);
+            return Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, e));
+        }
+    };
     let started = Instant::now();
     loop {
         let body = wire::read_frame(&mut stream, limits.max_frame_bytes)?;
@@ -715,7 +1016,7 @@ fn serve_peer(
             return Ok(());
         };
         let answer = match message {
-            Ok(m) => node.answer(m),
+            Ok(m) => node.answer(m, &from),
             Err(e) => Message::Error {
                 zone: String::new(),
                 message: e.to_string(),
@@ -743,5 +1044,108 @@ pub fn restore_from_remote(link: &NodeLink, store: &Store) -> Result<u64, StoreE
         };
         store.apply_changes(&batch)?;
         held = last;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::pki::{CertificateAuthority, IssuedPair, KeyType};
+
+    fn der(pair: &IssuedPair) -> Vec<u8> {
+        use rustls::pki_types::pem::PemObject;
+        CertificateDer::from_pem_slice(pair.certificate_pem.as_bytes())
+            .unwrap()
+            .to_vec()
+    }
+
+    fn sequencer_peers() -> NodePeers {
+        NodePeers {
+            own: "a".into(),
+            sequencer: None,
+            followers: vec!["b".into()],
+            readers: vec!["r".into()],
+        }
+    }
+
+    #[test]
+    fn a_peer_is_the_one_known_node_its_certificate_names() {
+        let (ca, _) = CertificateAuthority::generate("node CA", 30, KeyType::EcdsaP256).unwrap();
+        let node = |zone| {
+            der(&ca
+                .issue_node(zone, &[], &[], 30, KeyType::EcdsaP256)
+                .unwrap())
+        };
+        let server = |names: &[&str]| {
+            let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+            der(&ca
+                .issue_server(&names, &[], 30, KeyType::EcdsaP256)
+                .unwrap())
+        };
+        let peers = sequencer_peers();
+        assert_eq!(peers.identify(&node("b")).unwrap(), "b");
+        assert_eq!(peers.identify(&node("a")).unwrap(), "a");
+        // DNS names are case-insensitive.
+        assert_eq!(peers.identify(&server(&["R.Node.Kmipd"])).unwrap(), "r");
+        // Unknown nodes, client certificates (CN only), wildcards and look-alikes name no node.
+        for der in [
+            node("c"),
+            der(&ca.issue_client("b", 30, KeyType::EcdsaP256).unwrap()),
+            der(&ca
+                .issue_client("b.node.kmipd", 30, KeyType::EcdsaP256)
+                .unwrap()),
+            server(&["*.node.kmipd"]),
+            server(&["b.node.kmipd.example.com", "localhost"]),
+        ] {
+            assert!(matches!(
+                peers.identify(&der),
+                Err(NodeAccessError::NotANode { .. })
+            ));
+        }
+        assert!(matches!(
+            peers.identify(&server(&["a.node.kmipd", "b.node.kmipd"])),
+            Err(NodeAccessError::SeveralNodes(_))
+        ));
+        assert!(matches!(
+            peers.identify(b"not a certificate"),
+            Err(NodeAccessError::Certificate(_))
+        ));
+    }
+
+    #[test]
+    fn each_role_sends_only_its_own_messages() {
+        let commit = Message::Commit {
+            origin: Origin::default(),
+            mutations: Vec::new(),
+        };
+        let apply = Message::Apply(Vec::new());
+        let sequencer = sequencer_peers();
+        assert!(sequencer.allow("b", &commit).is_ok());
+        assert!(sequencer.allow("r", &commit).is_err());
+        assert!(sequencer.allow("a", &commit).is_err());
+        for zone in ["a", "b", "r"] {
+            assert!(sequencer.allow(zone, &apply).is_err());
+            assert!(sequencer.allow(zone, &Message::LastSeq).is_ok());
+        }
+        let follower = NodePeers {
+            own: "b".into(),
+            sequencer: Some("a".into()),
+            ..NodePeers::default()
+        };
+        assert!(follower.allow("a", &apply).is_ok());
+        assert!(follower.allow("b", &apply).is_err());
+        assert!(follower.allow("a", &commit).is_err());
+        assert!(follower.allow("b", &Message::Status).is_ok());
+    }
+
+    #[test]
+    fn zone_names_are_single_dns_labels() {
+        for good in ["a", "zone-b", "eu1", "R"] {
+            assert!(valid_zone_name(good), "{good}");
+        }
+        for bad in ["", "-a", "a-", "a.b", "a b", "a_b", &"x".repeat(64)] {
+            assert!(!valid_zone_name(bad), "{bad}");
+        }
+        assert_eq!(node_name("b"), "b.node.kmipd");
     }
 }

@@ -9,6 +9,8 @@ use crate::store::{
 };
 use crate::ttlv::SecretBytes;
 
+use super::origin::Origin;
+
 /// One request or answer between nodes.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Message {
@@ -23,8 +25,13 @@ pub enum Message {
     },
     /// The sequencer ships changes to a zone or remote node, to be applied in one transaction.
     Apply(Vec<ChangeRecord>),
-    /// A follower node asks the sequencer to commit a change.
-    Commit(Vec<Mutation>),
+    /// A follower node asks the sequencer to commit a change on behalf of one of its clients.
+    Commit {
+        /// The client the change is made for (the sequencer audits it under this identity).
+        origin: Origin,
+        /// Whole after-images.
+        mutations: Vec<Mutation>,
+    },
     /// Asks for the node's status (JSON).
     Status,
     /// Answer: what the node holds and the highest sequence it acknowledged to a client.
@@ -313,8 +320,11 @@ impl Message {
                 w.u8(APPLY);
                 write_changes(&mut w, changes);
             }
-            Message::Commit(mutations) => {
+            Message::Commit { origin, mutations } => {
                 w.u8(COMMIT);
+                w.text(&origin.identity);
+                w.text(&origin.source);
+                w.text(&origin.operation);
                 write_mutations(&mut w, mutations);
             }
             Message::Status => w.u8(STATUS),
@@ -353,7 +363,14 @@ impl Message {
                 max: r.u32()?,
             },
             APPLY => Message::Apply(read_changes(&mut r)?),
-            COMMIT => Message::Commit(read_mutations(&mut r)?),
+            COMMIT => Message::Commit {
+                origin: Origin {
+                    identity: r.text()?,
+                    source: r.text()?,
+                    operation: r.text()?,
+                },
+                mutations: read_mutations(&mut r)?,
+            },
             STATUS => Message::Status,
             SEQ => Message::Seq {
                 held: r.u64()?,
@@ -426,17 +443,24 @@ mod tests {
             Message::LastSeq,
             Message::ChangesSince { after: 3, max: 10 },
             Message::Apply(vec![change.clone()]),
-            Message::Commit(vec![
-                Mutation::Put(record),
-                Mutation::Delete { uid: "u-3".into() },
-                Mutation::SetAccess {
-                    key: "owner/u-3".into(),
-                    value: b"alice".to_vec(),
+            Message::Commit {
+                origin: Origin {
+                    identity: "alice".into(),
+                    source: "127.0.0.1:40000".into(),
+                    operation: "Create".into(),
                 },
-                Mutation::ClearAccess {
-                    key: "grant/g-1".into(),
-                },
-            ]),
+                mutations: vec![
+                    Mutation::Put(record),
+                    Mutation::Delete { uid: "u-3".into() },
+                    Mutation::SetAccess {
+                        key: "owner/u-3".into(),
+                        value: b"alice".to_vec(),
+                    },
+                    Mutation::ClearAccess {
+                        key: "grant/g-1".into(),
+                    },
+                ],
+            },
             Message::Status,
             Message::Seq { held: 5, acked: 4 },
             Message::Changes(vec![change]),

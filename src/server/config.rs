@@ -156,8 +156,8 @@ pub struct NodeSettings {
     pub listen: SocketAddr,
     /// Directory of this node's zone file; default `<data_dir>/zone-<zone>`.
     pub dir: Option<PathBuf>,
-    /// Sequencer: the follower zone node(s) every change must reach before it is acknowledged. Follower: the
-    /// sequencer node. Remote: unused.
+    /// Sequencer: the follower zone node(s) every change must reach before it is acknowledged. Follower and
+    /// remote: the sequencer node, the only one whose shipped changes they apply.
     #[serde(default)]
     pub peers: Vec<PeerSettings>,
     /// Sequencer: remote-region nodes fed asynchronously.
@@ -191,7 +191,8 @@ pub struct PeerSettings {
     pub zone: String,
     /// host:port of its node port.
     pub address: String,
-    /// The name its node certificate carries; default "localhost".
+    /// The TLS host name its node certificate carries; default "localhost". (The certificate must also carry
+    /// the node name `<zone>.node.kmipd`.)
     #[serde(default = "default_server_name")]
     pub server_name: String,
 }

@@ -203,6 +203,39 @@ impl CertificateAuthority {
         self.sign_leaf(params, key_type)
     }
 
+    /// Issues a node certificate for zone `zone`: it both serves the node port and connects to peers
+    /// (extended key usages serverAuth and clientAuth), and carries the node's name `<zone>.node.kmipd` as
+    /// subject CN and as its first DNS name, which is what binds it to that node (a KMIP client certificate,
+    /// named by its CN alone, can never pass for a node). `dns_names`/`ip_addresses` are the addresses the
+    /// node's peers reach it by.
+    pub fn issue_node(
+        &self,
+        zone: &str,
+        dns_names: &[String],
+        ip_addresses: &[IpAddr],
+        validity_days: u32,
+        key_type: KeyType,
+    ) -> Result<IssuedPair, PkiError> {
+        let node = crate::replication::node::node_name(zone);
+        if !crate::replication::node::valid_zone_name(zone) {
+            return Err(PkiError::DnsName(node));
+        }
+        let mut params = base_params(&node, validity_days)?;
+        for dns in std::iter::once(&node).chain(dns_names) {
+            let name = rcgen::string::Ia5String::try_from(dns.as_str())
+                .map_err(|_| PkiError::DnsName(dns.clone()))?;
+            params.subject_alt_names.push(SanType::DnsName(name));
+        }
+        params
+            .subject_alt_names
+            .extend(ip_addresses.iter().map(|ip| SanType::IpAddress(*ip)));
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        self.sign_leaf(params, key_type)
+    }
+
     /// Issues a TLS client certificate whose subject CN is `name`, the caller identity kmipd sees
     /// (extended key usage clientAuth; kmipd itself does not demand it).
     pub fn issue_client(
@@ -406,6 +439,36 @@ mod tests {
         write_private_file(&path, "one").unwrap();
         assert!(write_private_file(&path, "two").is_err());
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "one");
+    }
+
+    #[test]
+    fn a_node_certificate_names_its_node_first() {
+        let (ca, _) = CertificateAuthority::generate("node CA", 30, KeyType::EcdsaP256).unwrap();
+        let node = ca
+            .issue_node(
+                "b",
+                &["localhost".into()],
+                &["127.0.0.1".parse().unwrap()],
+                30,
+                KeyType::EcdsaP256,
+            )
+            .unwrap();
+        let node_der = der(&node.certificate_pem);
+        let (_, cert) = X509Certificate::from_der(&node_der).unwrap();
+        let eku = cert.extended_key_usage().unwrap().unwrap().value;
+        assert!(eku.server_auth && eku.client_auth);
+        let san = cert.subject_alternative_name().unwrap().unwrap().value;
+        assert_eq!(
+            san.general_names.first(),
+            Some(&x509_parser::extensions::GeneralName::DNSName(
+                "b.node.kmipd"
+            ))
+        );
+        assert_eq!(san.general_names.len(), 3);
+        assert!(
+            ca.issue_node("bad zone", &[], &[], 30, KeyType::EcdsaP256)
+                .is_err()
+        );
     }
 
     #[test]
