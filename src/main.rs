@@ -327,6 +327,8 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     let (handler, zones, node) = engine(&config)?;
+    // After the node started: remote copies are tracked, so pruning never outruns them.
+    zones.start_pruning();
     let scheduler = config.backup.enabled.then(|| {
         let backups = Backups::new(&config.backup, &config.data_dir);
         info!(
@@ -367,7 +369,8 @@ type Serving = (Arc<dyn FrameHandler>, Arc<ZonedStore>, Option<Arc<Node>>);
 fn engine(config: &ServerConfig) -> Result<Serving, String> {
     let (zones, setup) = match &config.node {
         Some(settings) => {
-            let plan = nodes::plan(config, settings)?;
+            let mut plan = nodes::plan(config, settings)?;
+            plan.zones.change_log = config.zones.change_log_policy();
             (plan.zones, Some(plan.setup))
         }
         None => (config.zones_config(), None),

@@ -63,6 +63,48 @@ pub struct ZonesConfig {
     /// Zones held by other nodes (over mutual TLS), after the local ones: each must hold a change before it
     /// is acknowledged, exactly like a local zone.
     pub nodes: Vec<NodeZone>,
+    /// How long the change log is kept for copies that fall behind, and how pruning paces itself.
+    pub change_log: ChangeLogPolicy,
+}
+
+/// When changes leave the log. A change is pruned only once every zone and every remote copy holds it AND it
+/// is older than `retention` AND it is not among the `keep_min` newest: a zone that returns or a remote that
+/// lags catches up from the log; one that needs a pruned change is refused and re-seeded, never silently
+/// skipped ahead.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangeLogPolicy {
+    /// Changes younger than this are always kept (default 7 days).
+    pub retention: Duration,
+    /// The newest changes always kept, whatever their age (default 10,000; at least 1 is always kept, so a
+    /// returning copy can be checked against the log's last change).
+    pub keep_min: u64,
+    /// How often `kmipd serve` prunes (default 10 minutes).
+    pub interval: Duration,
+    /// Most change rows removed from each zone in one pass (default 10,000): bounds how long the writer is
+    /// held; a longer backlog goes over several passes.
+    pub batch_max: usize,
+}
+
+impl Default for ChangeLogPolicy {
+    fn default() -> Self {
+        ChangeLogPolicy {
+            retention: Duration::from_secs(7 * 24 * 3600),
+            keep_min: 10_000,
+            interval: Duration::from_secs(600),
+            batch_max: 10_000,
+        }
+    }
+}
+
+/// What one pruning pass did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PruneReport {
+    /// Change rows removed from each local zone (the same in every zone).
+    pub removed: usize,
+    /// The highest sequence number every zone and remote copy holds (what pruning may not go beyond).
+    pub held_by_all: u64,
+    /// Why nothing was pruned, when nothing could be (a zone down, a follower node).
+    pub held_back: Option<String>,
 }
 
 /// A zone that is another node.
@@ -117,6 +159,7 @@ impl ZonesConfig {
             recheck_interval: Duration::from_secs(1),
             ship_batch_max: 1_000,
             nodes: Vec::new(),
+            change_log: ChangeLogPolicy::default(),
         }
     }
 
@@ -130,6 +173,7 @@ impl ZonesConfig {
             recheck_interval: Duration::from_secs(1),
             ship_batch_max: 1_000,
             nodes: Vec::new(),
+            change_log: ChangeLogPolicy::default(),
         }
     }
 }
@@ -197,6 +241,8 @@ struct Zone {
     /// Set for a zone held by another node.
     node: Option<Arc<dyn Replica>>,
     state: RwLock<ZoneState>,
+    /// A cap on the zone file's size in pages, applied each time it is (re)opened ([`Store::limit_pages`]).
+    page_limit: Mutex<Option<u64>>,
 }
 
 impl Zone {
@@ -312,6 +358,9 @@ struct Inner {
     forward: RwLock<Option<Arc<dyn Forwarder>>>,
     /// Why reads are refused (a node not yet known to be current, the remote-region copy); None = served.
     read_refusal: RwLock<Option<String>>,
+    /// Copies that follow the stream outside the zones (remote regions): name -> the last sequence number each
+    /// reported holding (0 until it is reached). The log is not pruned beyond the lowest.
+    copies: Mutex<HashMap<String, u64>>,
 }
 
 /// The zones as one store: the engine's view. `Send + Sync`; share it in an `Arc`.
@@ -366,6 +415,7 @@ impl ZonedStore {
                 path,
                 node: None,
                 state: RwLock::new(state),
+                page_limit: Mutex::new(None),
             });
         }
         for node in &config.nodes {
@@ -380,6 +430,7 @@ impl ZonedStore {
                     reason: format!("node {} not reached yet", node.address),
                     since: Instant::now(),
                 }),
+                page_limit: Mutex::new(None),
             });
         }
         let inner = Arc::new(Inner {
@@ -391,6 +442,7 @@ impl ZonedStore {
             acked: AtomicU64::new(0),
             forward: RwLock::new(None),
             read_refusal: RwLock::new(None),
+            copies: Mutex::new(HashMap::new()),
         });
         if inner.zones.iter().all(|z| z.store().is_none()) {
             return Err(first_error.unwrap_or(StoreError::Internal("no zone could be opened")));
@@ -411,8 +463,10 @@ impl ZonedStore {
                         .into(),
                 ));
             }
-            inner.recheck();
         }
+        // A zone that could not be aligned (e.g. an empty one while the log is pruned) gets its recovery now
+        // rather than one monitor interval later.
+        inner.recheck();
         start_monitor(&inner);
         Ok(ZonedStore { inner })
     }
@@ -443,6 +497,7 @@ impl ZonedStore {
                         local: Some((store, file)),
                         applied,
                     }),
+                    page_limit: Mutex::new(None),
                 }],
                 master,
                 options,
@@ -451,11 +506,13 @@ impl ZonedStore {
                     recheck_interval: Duration::from_secs(1),
                     ship_batch_max: 1_000,
                     nodes: Vec::new(),
+                    change_log: ChangeLogPolicy::default(),
                 },
                 ship: Mutex::new(()),
                 acked: AtomicU64::new(applied),
                 forward: RwLock::new(None),
                 read_refusal: RwLock::new(None),
+                copies: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -677,6 +734,87 @@ impl ZonedStore {
     /// every `recheck_interval`; tests call it to avoid waiting.
     pub fn recheck(&self) {
         self.inner.recheck();
+    }
+
+    /// Declares a copy outside the zones (a remote region) that follows the stream: the change log is not
+    /// pruned beyond what it holds. Until it reports (see [`ZonedStore::copy_holds`]) it counts as holding
+    /// nothing, so a copy not reached since the start holds pruning back.
+    pub fn track_copy(&self, name: &str) {
+        self.copies().entry(name.to_string()).or_insert(0);
+    }
+
+    /// Records that copy `name` durably holds every change up to `seq`.
+    pub fn copy_holds(&self, name: &str, seq: u64) {
+        self.copies().insert(name.to_string(), seq);
+    }
+
+    fn copies(&self) -> MutexGuard<'_, HashMap<String, u64>> {
+        self.inner
+            .copies
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// One pruning pass under [`ZonesConfig::change_log`]: removes, from every local zone's log, the oldest
+    /// changes every zone and every tracked copy holds that are older than the retention and not among the
+    /// newest kept; bounded to `batch_max` rows per zone. Nothing is pruned while a zone is down (it will
+    /// catch up from the log when it returns) or on a follower node (the sequencer decides what copies hold).
+    pub fn prune_change_log(&self) -> Result<PruneReport, StoreError> {
+        self.inner.prune_change_log()
+    }
+
+    /// Prunes every `change_log.interval` on a thread of its own until the store is dropped (`kmipd serve`
+    /// starts it once remote copies are tracked).
+    pub fn start_pruning(&self) {
+        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        let interval = self.inner.config.change_log.interval;
+        let spawned = std::thread::Builder::new()
+            .name("kmipd-prune".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(interval);
+                    let Some(inner) = weak.upgrade() else { return };
+                    match inner.prune_change_log() {
+                        Ok(report) if report.removed > 0 => {
+                            tracing::info!(
+                                removed = report.removed,
+                                held_by_all = report.held_by_all,
+                                "change log pruned"
+                            );
+                        }
+                        Ok(report) => {
+                            tracing::debug!(
+                                held_back = report.held_back.as_deref(),
+                                "nothing to prune"
+                            );
+                        }
+                        Err(e) => tracing::warn!(error = %e, "pruning the change log failed"),
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start change-log pruning; the log grows until restart");
+        }
+    }
+
+    /// Caps zone `zone`'s file at `max_pages` pages (`None` lifts the cap), now and each time the zone is
+    /// re-opened: a quota, and how a full disk of one zone is rehearsed (a change that needs more room fails
+    /// with `SQLITE_FULL`, the zone goes down, reads go on; lifting the cap lets it return and catch up).
+    pub fn limit_zone_pages(&self, zone: &str, max_pages: Option<u64>) -> Result<(), StoreError> {
+        let zone = self
+            .inner
+            .zones
+            .iter()
+            .find(|z| z.spec.name == zone)
+            .ok_or(StoreError::Internal("no such zone"))?;
+        *zone
+            .page_limit
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = max_pages;
+        if let Some(store) = zone.store() {
+            store.limit_pages(max_pages)?;
+        }
+        Ok(())
     }
 }
 
@@ -909,9 +1047,21 @@ impl Inner {
         target: u64,
     ) -> Result<u64, StoreError> {
         let mut applied = store.last_seq()?;
+        // The source's first change at or after this zone's last one: the two must agree on it, and a source
+        // whose log no longer reaches back to it cannot catch this zone up.
+        let theirs = source.changes_since(applied.saturating_sub(1), 1)?;
+        let pruned = |first: u64| StoreError::ChangesPruned {
+            copy: format!("zone {name}"),
+            held: applied,
+            first,
+        };
+        match theirs.first() {
+            Some(first) if applied == 0 && first.seq > 1 => return Err(pruned(first.seq)),
+            Some(first) if applied > 0 && first.seq > applied => return Err(pruned(first.seq)),
+            _ => {}
+        }
         if applied > 0 {
             let mine = store.changes_since(applied - 1, 1)?;
-            let theirs = source.changes_since(applied - 1, 1)?;
             if mine != theirs {
                 return Err(StoreError::CorruptChange {
                     seq: applied,
@@ -951,6 +1101,115 @@ impl Inner {
         }
     }
 
+    /// See [`ZonedStore::prune_change_log`]. Runs under the ship lock, so no zone goes down or catches up
+    /// while the horizon is computed and applied.
+    fn prune_change_log(&self) -> Result<PruneReport, StoreError> {
+        self.prune_by(&self.config.change_log)
+    }
+
+    /// Tests: one pass under another policy.
+    #[cfg(test)]
+    fn prune_with(zones: &ZonedStore, config: ZonesConfig) -> PruneReport {
+        zones.inner.prune_by(&config.change_log).unwrap()
+    }
+
+    fn prune_by(&self, policy: &ChangeLogPolicy) -> Result<PruneReport, StoreError> {
+        let held_back = |reason: String| {
+            Ok(PruneReport {
+                held_back: Some(reason),
+                ..PruneReport::default()
+            })
+        };
+        if self
+            .forward
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+        {
+            return held_back("a follower node keeps its log; the sequencer prunes".into());
+        }
+        let _ship = self.lock_ship();
+        let Some(sequencer) = self.zones.first().and_then(Zone::store) else {
+            return held_back("the sequencer zone is down".into());
+        };
+        let last = sequencer.last_seq()?;
+        let mut held_by_all = last;
+        for zone in self.zones.iter().skip(1) {
+            match &*zone.read() {
+                ZoneState::Up { applied, .. } => held_by_all = held_by_all.min(*applied),
+                ZoneState::Down { .. } => {
+                    return held_back(format!(
+                        "zone {} is down: its changes stay in the log until it returns",
+                        zone.spec.name
+                    ));
+                }
+            }
+        }
+        let copies = self
+            .copies
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        for held in copies.values() {
+            held_by_all = held_by_all.min(*held);
+        }
+        // Keep the last change every copy holds (a returning copy is checked against it) and the newest
+        // `keep_min`.
+        let up_to = held_by_all
+            .saturating_sub(1)
+            .min(last.saturating_sub(policy.keep_min.max(1)));
+        let mut report = PruneReport {
+            held_by_all,
+            ..PruneReport::default()
+        };
+        if up_to == 0 {
+            return Ok(report);
+        }
+        let retention_ms = i64::try_from(policy.retention.as_millis()).unwrap_or(i64::MAX);
+        let now_ms = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let cutoff_ms = now_ms.saturating_sub(retention_ms);
+        for zone in &self.zones {
+            let Some(store) = zone.store() else { continue };
+            let removed = store
+                .prune_changes_older_than(up_to, cutoff_ms, policy.batch_max.max(1))
+                .map_err(|e| self.zone_error(zone, e))?;
+            report.removed = report.removed.max(removed);
+        }
+        Ok(report)
+    }
+
+    /// Replaces the file of `zone` (down, empty, closed) with a snapshot of `seed`, a zone that is up: how an
+    /// empty zone returns once the changes it lacks were pruned from the log. The snapshot is written beside
+    /// the file, then renamed over it and the directory fsynced. Must hold the ship lock.
+    fn reseed(&self, zone: &Zone, seed: &Store, seed_name: &str) -> Result<u64, StoreError> {
+        let io = |action: &'static str, path: &Path| {
+            let path = path.to_path_buf();
+            move |source| StoreError::Io {
+                action,
+                path,
+                source,
+            }
+        };
+        let tmp = zone.spec.dir.join(format!("{DB_FILE_NAME}.reseed"));
+        remove_if_present(&tmp).map_err(io("removing", &tmp))?;
+        let seq = seed.snapshot_to(&tmp)?;
+        for suffix in ["-wal", "-shm"] {
+            let mut name = zone.path.clone().into_os_string();
+            name.push(suffix);
+            let side = PathBuf::from(name);
+            remove_if_present(&side).map_err(io("removing", &side))?;
+        }
+        std::fs::rename(&tmp, &zone.path).map_err(io("renaming the snapshot to", &zone.path))?;
+        std::fs::File::open(&zone.spec.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io("syncing", &zone.spec.dir))?;
+        tracing::warn!(zone = %zone.spec.name, from = %seed_name, last_seq = seq,
+            "empty zone re-seeded from a snapshot of the other zone (the changes it lacked were pruned from the log)");
+        Ok(seq)
+    }
+
     /// One monitor pass: an up zone whose file vanished goes down; a down zone is re-opened, caught up from
     /// an up zone (or, with none up, comes back alone only if it holds every acknowledged change), and goes up.
     fn recheck(&self) {
@@ -970,26 +1229,37 @@ impl Inner {
         }
     }
 
+    /// Opens a down zone's copy again: its node link, or its file (with its page cap, if any).
+    #[allow(clippy::type_complexity)]
+    fn open_for_recovery(
+        &self,
+        zone: &Zone,
+    ) -> Result<(Arc<dyn Replica>, Option<(Arc<Store>, FileId)>), StoreError> {
+        if let Some(node) = &zone.node {
+            node.last_seq()?;
+            return Ok((node.clone(), None));
+        }
+        let (store, file, _) = open_zone(
+            &zone.spec.dir,
+            &zone.path,
+            &self.master,
+            &self.options,
+            false,
+        )?;
+        let limit = *zone
+            .page_limit
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if limit.is_some() {
+            store.limit_pages(limit)?;
+        }
+        Ok((store.clone(), Some((store, file))))
+    }
+
     /// Re-opens a down zone, brings it level with the zones that are up (in whichever direction holds more),
     /// and only then marks it up, so it never answers a read from a state older than what was acknowledged.
     fn recover(&self, zone: &Zone) -> Result<(), StoreError> {
-        let (replica, local): (Arc<dyn Replica>, _) = match &zone.node {
-            Some(node) => {
-                node.last_seq()?;
-                (node.clone(), None)
-            }
-            None => {
-                let (store, file, _) = open_zone(
-                    &zone.spec.dir,
-                    &zone.path,
-                    &self.master,
-                    &self.options,
-                    false,
-                )?;
-                (store.clone(), Some((store, file)))
-            }
-        };
-        let store = &*replica;
+        let (mut replica, mut local) = self.open_for_recovery(zone)?;
         let _ship = self.lock_ship();
         let down_for = match &*zone.read() {
             ZoneState::Down { since, .. } => since.elapsed(),
@@ -1000,6 +1270,23 @@ impl Inner {
             .iter()
             .filter(|z| !std::ptr::eq(*z, zone) && z.replica().is_some())
             .collect();
+        // An empty local zone whose missing changes were pruned from the up zone's log takes a snapshot of it
+        // instead (it holds nothing that could be lost). A zone holding some changes is never overwritten: it
+        // is refused with ChangesPruned below and an operator decides (docs/replication.md).
+        if local.is_some()
+            && replica.last_seq()? == 0
+            && let Some(seed_zone) = others.first()
+            && let Some(seed) = seed_zone.store()
+            && match seed.first_retained_seq()? {
+                Some(first) => first > 1,
+                None => seed.last_seq()? > 0,
+            }
+        {
+            drop((replica, local));
+            self.reseed(zone, &seed, &seed_zone.spec.name)?;
+            (replica, local) = self.open_for_recovery(zone)?;
+        }
+        let store = &*replica;
         let held = store.last_seq()?;
         let held = match others.first().and_then(|z| z.replica()) {
             Some(source) => {
@@ -1058,6 +1345,14 @@ fn start_monitor(inner: &Arc<Inner>) {
     }
 }
 
+/// Removes `path`; a file that is not there is fine.
+fn remove_if_present(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
 /// Seconds since the Unix epoch of a change's time stamp, for lag reports.
 pub fn age_of(time_ms: i64) -> Duration {
     let now = SystemTime::now()
@@ -1085,6 +1380,273 @@ mod tests {
 
     fn put(uid: &str) -> Vec<Mutation> {
         vec![Mutation::Put(ObjectRecord::new(uid, 2, 1))]
+    }
+
+    /// Two zones that prune everything every copy holds, at once (no age, only the last change kept).
+    fn open_pruning(dir: &Path) -> ZonedStore {
+        let mut config = ZonesConfig::default_in(dir);
+        config.recheck_interval = Duration::from_secs(3600);
+        config.change_log = ChangeLogPolicy {
+            retention: Duration::ZERO,
+            keep_min: 1,
+            interval: Duration::from_secs(3600),
+            batch_max: 100_000,
+        };
+        ZonedStore::open(
+            config,
+            dir,
+            &MasterKeySource::DataDir,
+            StoreOptions::default(),
+        )
+        .unwrap()
+    }
+
+    fn commit_keys(zones: &ZonedStore, prefix: &str, n: usize) -> Vec<String> {
+        (0..n)
+            .map(|i| {
+                let uid = format!("{prefix}-{i}");
+                zones.commit(put(&uid)).unwrap();
+                uid
+            })
+            .collect()
+    }
+
+    fn zone_file(dir: &Path, zone: &str) -> PathBuf {
+        dir.join(format!("zone-{zone}")).join(DB_FILE_NAME)
+    }
+
+    /// Puts `copy` (a snapshot) where zone `zone`'s file is, as an operator restoring an old copy would.
+    fn replace_zone_file(dir: &Path, zone: &str, copy: &Path) {
+        let file = zone_file(dir, zone);
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = file.clone().into_os_string();
+            name.push(suffix);
+            remove_if_present(Path::new(&name)).unwrap();
+        }
+        std::fs::copy(copy, &file).unwrap();
+    }
+
+    /// Every key is in every zone and the zones' logs are identical.
+    fn assert_every_zone_holds(zones: &ZonedStore, uids: &[String]) {
+        let a = zones.zone_store(0).unwrap();
+        let b = zones.zone_store(1).unwrap();
+        for uid in uids {
+            assert!(a.exists(uid).unwrap(), "zone a lacks {uid}");
+            assert!(b.exists(uid).unwrap(), "zone b lacks {uid}");
+        }
+        assert_eq!(a.last_seq().unwrap(), b.last_seq().unwrap());
+        assert_eq!(
+            a.changes_since(0, usize::MAX).unwrap(),
+            b.changes_since(0, usize::MAX).unwrap()
+        );
+    }
+
+    #[test]
+    fn pruning_keeps_what_a_down_zone_needs_and_it_catches_up_from_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let zones = open_pruning(dir.path());
+        let mut uids = commit_keys(&zones, "early", 10);
+        let old_b = dir.path().join("old-b.sqlite");
+        assert_eq!(
+            zones.zone_store(1).unwrap().snapshot_to(&old_b).unwrap(),
+            10
+        );
+        uids.extend(commit_keys(&zones, "late", 10));
+        // Zone b's file is replaced by its older copy: b goes down, holding 10 of 20 changes.
+        replace_zone_file(dir.path(), "b", &old_b);
+        zones.recheck();
+        assert!(!zones.status()[1].up);
+        let report = zones.prune_change_log().unwrap();
+        assert_eq!(report.removed, 0);
+        assert!(
+            report
+                .held_back
+                .as_deref()
+                .unwrap_or("")
+                .contains("zone b is down"),
+            "{report:?}"
+        );
+        assert_eq!(
+            zones.zone_store(0).unwrap().first_retained_seq().unwrap(),
+            Some(1)
+        );
+        // It comes back (the monitor re-opens it) and replays changes 11..20 from zone a's log.
+        zones.recheck();
+        assert!(zones.status().iter().all(|z| z.up), "{:?}", zones.status());
+        assert_every_zone_holds(&zones, &uids);
+        // Now every zone holds everything: all but the last change go, in both zones alike.
+        let report = zones.prune_change_log().unwrap();
+        assert_eq!((report.removed, report.held_by_all), (19, 20));
+        for i in 0..2 {
+            let store = zones.zone_store(i).unwrap();
+            assert_eq!(store.first_retained_seq().unwrap(), Some(20));
+        }
+        uids.extend(commit_keys(&zones, "after", 3));
+        assert_every_zone_holds(&zones, &uids);
+    }
+
+    #[test]
+    fn an_empty_zone_returning_after_pruning_is_reseeded_from_a_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let zones = open_pruning(dir.path());
+        let mut uids = commit_keys(&zones, "k", 30);
+        assert_eq!(zones.prune_change_log().unwrap().removed, 29);
+        // Zone b's disk is lost, then comes back empty.
+        std::fs::remove_dir_all(dir.path().join("zone-b")).unwrap();
+        zones.recheck();
+        assert!(!zones.status()[1].up);
+        let refused = zones.commit(put("refused")).unwrap_err();
+        assert!(matches!(refused, StoreError::ZoneUnavailable { ref zone, .. } if zone == "b"));
+        std::fs::create_dir(dir.path().join("zone-b")).unwrap();
+        zones.recheck();
+        assert!(zones.status().iter().all(|z| z.up), "{:?}", zones.status());
+        // Its log is zone a's pruned log, its records every acknowledged key.
+        assert_every_zone_holds(&zones, &uids);
+        uids.extend(commit_keys(&zones, "after", 3));
+        assert_every_zone_holds(&zones, &uids);
+        drop(zones);
+
+        // The same at start: an empty zone b next to a pruned zone a is re-seeded before serving.
+        std::fs::remove_dir_all(dir.path().join("zone-b")).unwrap();
+        let zones = open_pruning(dir.path());
+        assert!(zones.status().iter().all(|z| z.up), "{:?}", zones.status());
+        assert_every_zone_holds(&zones, &uids);
+        assert!(
+            !dir.path()
+                .join("zone-b")
+                .join("kmipd.sqlite.reseed")
+                .exists()
+        );
+    }
+
+    #[test]
+    fn a_zone_behind_the_pruned_log_is_refused_until_moved_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let zones = open_pruning(dir.path());
+        let mut uids = commit_keys(&zones, "early", 5);
+        let old_b = dir.path().join("old-b.sqlite");
+        zones.zone_store(1).unwrap().snapshot_to(&old_b).unwrap();
+        uids.extend(commit_keys(&zones, "late", 25));
+        zones.prune_change_log().unwrap();
+        // An old copy of zone b comes back: changes 6..29 are no longer in any log. It must not skip them.
+        replace_zone_file(dir.path(), "b", &old_b);
+        zones.recheck();
+        zones.recheck();
+        let status = zones.status();
+        assert!(!status[1].up, "{status:?}");
+        let reason = status[1].reason.clone().unwrap_or_default();
+        assert!(
+            reason.contains("zone b holds changes up to 5")
+                && reason.contains("starts at 30")
+                && reason.contains("re-seeded"),
+            "{reason}"
+        );
+        let refused = zones.commit(put("refused")).unwrap_err();
+        assert!(matches!(refused, StoreError::ZoneUnavailable { ref zone, .. } if zone == "b"));
+        assert!(
+            zones.get("late-24").unwrap().is_some(),
+            "reads go on from zone a"
+        );
+        // The documented recovery: move the stale file aside; the empty zone is re-seeded.
+        replace_zone_file(dir.path(), "b", &old_b);
+        std::fs::remove_file(zone_file(dir.path(), "b")).unwrap();
+        zones.recheck();
+        assert!(zones.status().iter().all(|z| z.up), "{:?}", zones.status());
+        assert_every_zone_holds(&zones, &uids);
+    }
+
+    #[test]
+    fn a_tracked_copy_the_retention_the_kept_minimum_and_the_batch_bound_hold_pruning_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let zones = open_pruning(dir.path());
+        commit_keys(&zones, "k", 20);
+        let first = |zones: &ZonedStore| zones.zone_store(0).unwrap().first_retained_seq().unwrap();
+        // A remote copy not reached yet holds nothing: nothing goes.
+        zones.track_copy("r");
+        let report = zones.prune_change_log().unwrap();
+        assert_eq!((report.removed, report.held_by_all), (0, 0));
+        // It holds 8: changes up to 7 go (8 stays, to check the copy against when it asks for more).
+        zones.copy_holds("r", 8);
+        assert_eq!(zones.prune_change_log().unwrap().removed, 7);
+        assert_eq!(first(&zones), Some(8));
+        zones.copy_holds("r", 20);
+
+        let with = |policy: ChangeLogPolicy| {
+            let mut config = zones.inner.config.clone();
+            config.change_log = policy;
+            config
+        };
+        // Every remaining change is younger than an hour: kept.
+        let young = Inner::prune_with(
+            &zones,
+            with(ChangeLogPolicy {
+                retention: Duration::from_secs(3600),
+                keep_min: 1,
+                interval: Duration::from_secs(1),
+                batch_max: 100,
+            }),
+        );
+        assert_eq!(young.removed, 0);
+        // The newest 10 are always kept; at most 2 rows per pass.
+        let bounded = with(ChangeLogPolicy {
+            retention: Duration::ZERO,
+            keep_min: 10,
+            interval: Duration::from_secs(1),
+            batch_max: 2,
+        });
+        assert_eq!(Inner::prune_with(&zones, bounded.clone()).removed, 2);
+        assert_eq!(first(&zones), Some(10));
+        assert_eq!(Inner::prune_with(&zones, bounded.clone()).removed, 1);
+        assert_eq!(Inner::prune_with(&zones, bounded).removed, 0);
+        assert_eq!(first(&zones), Some(11));
+    }
+
+    #[test]
+    fn a_full_disk_in_zone_b_refuses_changes_keeps_reads_and_it_returns_when_space_is_freed() {
+        let dir = tempfile::tempdir().unwrap();
+        let zones = open(dir.path());
+        let mut uids = commit_keys(&zones, "before", 5);
+        // Zone b's file may not grow by a single page: a real SQLITE_FULL from the engine.
+        let pages = zones.zone_store(1).unwrap().page_count().unwrap();
+        zones.limit_zone_pages("b", Some(pages)).unwrap();
+        let mut refused = None;
+        for i in 0..2_000 {
+            let uid = format!("fill-{i}");
+            match zones.commit(put(&uid)) {
+                Ok(_) => uids.push(uid),
+                Err(e) => {
+                    refused = Some(e);
+                    break;
+                }
+            }
+        }
+        let refused = refused.expect("zone b never filled up");
+        assert!(
+            matches!(refused, StoreError::ZoneUnavailable { ref zone, ref reason }
+                if zone == "b" && reason.contains("full")),
+            "{refused}"
+        );
+        // Refused before anything is written now, still naming zone b; reads go on from zone a.
+        let again = zones.commit(put("refused")).unwrap_err();
+        assert!(matches!(again, StoreError::ZoneUnavailable { ref zone, .. } if zone == "b"));
+        assert!(zones.get(&uids[uids.len() - 1]).unwrap().is_some());
+        assert!(zones.locate(&LocateQuery::default()).unwrap().len() >= uids.len());
+        // Still full: the monitor re-opens it, the catch-up fails again, it stays down.
+        zones.recheck();
+        assert!(!zones.status()[1].up);
+        assert!(
+            zones.status()[1]
+                .reason
+                .as_deref()
+                .unwrap_or("")
+                .contains("full")
+        );
+        // Space is freed: it catches up (including the change zone a took when b filled) and returns.
+        zones.limit_zone_pages("b", None).unwrap();
+        zones.recheck();
+        assert!(zones.status().iter().all(|z| z.up), "{:?}", zones.status());
+        uids.extend(commit_keys(&zones, "after", 3));
+        assert_every_zone_holds(&zones, &uids);
     }
 
     #[test]
