@@ -48,6 +48,11 @@ pub trait Forwarder: Send + Sync {
     fn commit(&self, mutations: Vec<Mutation>) -> Result<u64, StoreError>;
 }
 
+/// File in the data directory where the embedded zones record the highest sequence number acknowledged (every
+/// `recheck_interval` and on shutdown): at start, a zone that is alone because the other cannot be opened
+/// serves reads only if it holds at least this much.
+pub const ACKED_FILE: &str = "zones-acked";
+
 /// Default directory names of the two zones inside the data directory.
 pub const DEFAULT_ZONE_DIRS: [&str; 2] = ["zone-a", "zone-b"];
 
@@ -361,6 +366,16 @@ struct Inner {
     /// Copies that follow the stream outside the zones (remote regions): name -> the last sequence number each
     /// reported holding (0 until it is reached). The log is not pruned beyond the lowest.
     copies: Mutex<HashMap<String, u64>>,
+    /// Where `acked` is recorded across restarts ([`ACKED_FILE`]; the embedded zones only), and the value last
+    /// written there.
+    acked_file: Option<PathBuf>,
+    acked_written: AtomicU64,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.persist_acked();
+    }
 }
 
 /// The zones as one store: the engine's view. `Send + Sync`; share it in an `Arc`.
@@ -433,6 +448,8 @@ impl ZonedStore {
                 page_limit: Mutex::new(None),
             });
         }
+        // Several zones in this one process: nothing else keeps track of what was acknowledged.
+        let config_is_embedded = config.nodes.is_empty() && config.zones.len() > 1;
         let inner = Arc::new(Inner {
             zones,
             master,
@@ -443,6 +460,8 @@ impl ZonedStore {
             forward: RwLock::new(None),
             read_refusal: RwLock::new(None),
             copies: Mutex::new(HashMap::new()),
+            acked_file: (config_is_embedded).then(|| data_dir.join(ACKED_FILE)),
+            acked_written: AtomicU64::new(u64::MAX),
         });
         if inner.zones.iter().all(|z| z.store().is_none()) {
             return Err(first_error.unwrap_or(StoreError::Internal("no zone could be opened")));
@@ -464,6 +483,7 @@ impl ZonedStore {
                 ));
             }
         }
+        inner.check_alone_is_current();
         // A zone that could not be aligned (e.g. an empty one while the log is pruned) gets its recovery now
         // rather than one monitor interval later.
         inner.recheck();
@@ -513,6 +533,8 @@ impl ZonedStore {
                 forward: RwLock::new(None),
                 read_refusal: RwLock::new(None),
                 copies: Mutex::new(HashMap::new()),
+                acked_file: None,
+                acked_written: AtomicU64::new(u64::MAX),
             }),
         })
     }
@@ -1210,9 +1232,62 @@ impl Inner {
         Ok(seq)
     }
 
+    /// At start, after aligning the zones that opened. All up: they agree, and what they hold is what was
+    /// acknowledged (written down, so a restore that rolled both back also resets it). A zone missing: the
+    /// others serve reads only if they hold at least what was acknowledged before the restart (and are not
+    /// empty); otherwise reads wait, refused, until the missing zone returns and they catch up from it.
+    fn check_alone_is_current(&self) {
+        let Some(file) = &self.acked_file else { return };
+        let down: Vec<&str> = self
+            .zones
+            .iter()
+            .filter(|z| z.replica().is_none())
+            .map(|z| z.spec.name.as_str())
+            .collect();
+        if down.is_empty() {
+            self.persist_acked();
+            return;
+        }
+        let held = self.acked.load(Ordering::SeqCst);
+        let before = read_acked(file);
+        let down = down.join(", ");
+        let refusal = if held == 0 {
+            Some(format!(
+                "this zone is empty and zone {down} cannot be opened: reads wait until it returns"
+            ))
+        } else if held < before {
+            Some(format!(
+                "this zone holds sequence {held} but {before} was acknowledged before kmipd stopped, and \
+                 zone {down}, which holds the rest, cannot be opened: reads wait until it returns"
+            ))
+        } else {
+            None
+        };
+        if let Some(reason) = refusal {
+            tracing::error!(%reason, "zones behind at start");
+            self.refuse_reads(Some(reason));
+        }
+        self.acked.fetch_max(before, Ordering::SeqCst);
+    }
+
+    /// Writes `acked` to [`ACKED_FILE`] when it changed (new file, fsync, rename, directory fsync). A failure
+    /// is logged: the file only sharpens the start-up check, it guards nothing acknowledged.
+    fn persist_acked(&self) {
+        let Some(file) = &self.acked_file else { return };
+        let acked = self.acked.load(Ordering::SeqCst);
+        if self.acked_written.swap(acked, Ordering::SeqCst) == acked {
+            return;
+        }
+        if let Err(e) = write_acked(file, acked) {
+            self.acked_written.store(u64::MAX, Ordering::SeqCst);
+            tracing::warn!(path = %file.display(), error = %e, "cannot record the acknowledged sequence");
+        }
+    }
+
     /// One monitor pass: an up zone whose file vanished goes down; a down zone is re-opened, caught up from
     /// an up zone (or, with none up, comes back alone only if it holds every acknowledged change), and goes up.
     fn recheck(&self) {
+        self.persist_acked();
         for zone in &self.zones {
             if zone.replica().is_some() {
                 if let Err(reason) = zone.check_file() {
@@ -1345,6 +1420,32 @@ fn start_monitor(inner: &Arc<Inner>) {
     }
 }
 
+/// The sequence number in [`ACKED_FILE`] (0 when there is none or it is unreadable).
+fn read_acked(path: &Path) -> u64 {
+    match std::fs::read_to_string(path) {
+        Ok(text) => text.trim().parse().unwrap_or_else(|_| {
+            tracing::warn!(path = %path.display(), "ignoring a malformed acknowledged-sequence file");
+            0
+        }),
+        Err(_) => 0,
+    }
+}
+
+fn write_acked(path: &Path, acked: u64) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut f = std::fs::File::create(&tmp)?;
+    writeln!(f, "{acked}")?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
 /// Removes `path`; a file that is not there is fine.
 fn remove_if_present(path: &Path) -> std::io::Result<()> {
     match std::fs::remove_file(path) {
@@ -1439,6 +1540,75 @@ mod tests {
             a.changes_since(0, usize::MAX).unwrap(),
             b.changes_since(0, usize::MAX).unwrap()
         );
+    }
+
+    /// Moves zone `zone`'s directory away and puts a directory where its database file was: it cannot open.
+    fn make_unopenable(dir: &Path, zone: &str) -> PathBuf {
+        let zone_dir = dir.join(format!("zone-{zone}"));
+        let away = dir.join(format!("zone-{zone}.away"));
+        std::fs::rename(&zone_dir, &away).unwrap();
+        std::fs::create_dir_all(zone_dir.join(DB_FILE_NAME)).unwrap();
+        away
+    }
+
+    fn put_back(dir: &Path, zone: &str, away: &Path) {
+        let zone_dir = dir.join(format!("zone-{zone}"));
+        std::fs::remove_dir_all(&zone_dir).unwrap();
+        std::fs::rename(away, &zone_dir).unwrap();
+    }
+
+    #[test]
+    fn a_zone_alone_at_start_serves_reads_only_if_it_holds_what_was_acknowledged() {
+        let dir = tempfile::tempdir().unwrap();
+        let zones = open(dir.path());
+        let mut uids = commit_keys(&zones, "early", 2);
+        let old_a = dir.path().join("old-a.sqlite");
+        zones.zone_store(0).unwrap().snapshot_to(&old_a).unwrap();
+        uids.extend(commit_keys(&zones, "late", 3));
+        drop(zones);
+        assert_eq!(read_acked(&dir.path().join(ACKED_FILE)), 5);
+
+        // Zone b missing, zone a holds everything acknowledged: reads go on, changes are refused naming b.
+        let away = make_unopenable(dir.path(), "b");
+        let zones = open(dir.path());
+        assert_eq!(zones.read_refusal(), None);
+        assert!(zones.get("late-2").unwrap().is_some());
+        let refused = zones.commit(put("refused")).unwrap_err();
+        assert!(matches!(refused, StoreError::ZoneUnavailable { ref zone, .. } if zone == "b"));
+        drop(zones);
+
+        // Zone a is an old copy (it lacks acknowledged changes) and zone b is missing: no read is answered
+        // from the old copy; when b returns, a catches up from it and every key is there.
+        replace_zone_file(dir.path(), "a", &old_a);
+        let zones = open(dir.path());
+        let refusal = zones.read_refusal().unwrap_or_default();
+        assert!(
+            refusal.contains("holds sequence 2 but 5 was acknowledged") && refusal.contains("zone b"),
+            "{refusal}"
+        );
+        assert!(zones.get("early-0").is_err());
+        let refused = zones.commit(put("refused")).unwrap_err();
+        assert!(matches!(refused, StoreError::ZoneUnavailable { ref zone, .. } if zone == "b"));
+        put_back(dir.path(), "b", &away);
+        zones.recheck();
+        assert_eq!(zones.read_refusal(), None);
+        assert!(zones.status().iter().all(|z| z.up), "{:?}", zones.status());
+        assert_every_zone_holds(&zones, &uids);
+        drop(zones);
+
+        // Zone a's disk was wiped (it starts empty) and zone b is missing: reads wait too.
+        std::fs::remove_dir_all(dir.path().join("zone-a")).unwrap();
+        let away = make_unopenable(dir.path(), "b");
+        let zones = open(dir.path());
+        assert!(
+            zones.read_refusal().unwrap_or_default().contains("this zone is empty"),
+            "{:?}",
+            zones.read_refusal()
+        );
+        put_back(dir.path(), "b", &away);
+        zones.recheck();
+        assert_eq!(zones.read_refusal(), None);
+        assert_every_zone_holds(&zones, &uids);
     }
 
     #[test]
