@@ -675,9 +675,7 @@ fn restore_from_backup(id: &str, args: RestoreArgs) -> Result<(), String> {
         println!("the replaced database is kept as {}", previous.display());
     }
     // The zones were rolled back on purpose: what was acknowledged before no longer applies.
-    let acked = config
-        .data_dir
-        .join(kmipd::replication::zones::ACKED_FILE);
+    let acked = config.data_dir.join(kmipd::replication::zones::ACKED_FILE);
     if let Err(e) = std::fs::remove_file(&acked)
         && e.kind() != std::io::ErrorKind::NotFound
     {

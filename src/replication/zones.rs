@@ -1583,7 +1583,8 @@ mod tests {
         let zones = open(dir.path());
         let refusal = zones.read_refusal().unwrap_or_default();
         assert!(
-            refusal.contains("holds sequence 2 but 5 was acknowledged") && refusal.contains("zone b"),
+            refusal.contains("holds sequence 2 but 5 was acknowledged")
+                && refusal.contains("zone b"),
             "{refusal}"
         );
         assert!(zones.get("early-0").is_err());
@@ -1601,7 +1602,10 @@ mod tests {
         let away = make_unopenable(dir.path(), "b");
         let zones = open(dir.path());
         assert!(
-            zones.read_refusal().unwrap_or_default().contains("this zone is empty"),
+            zones
+                .read_refusal()
+                .unwrap_or_default()
+                .contains("this zone is empty"),
             "{:?}",
             zones.read_refusal()
         );
