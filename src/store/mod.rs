@@ -569,7 +569,11 @@ impl Store {
                         results.push(Ok(seq));
                     }
                     Err(e) => {
-                        sp.rollback()?;
+                        if sp.rollback().is_err() {
+                            // SQLite already rolled the whole transaction back (it does on SQLITE_FULL and
+                            // some I/O errors): the group fails, with the batch's error, which says why.
+                            return Err(e);
+                        }
                         drop(sp);
                         seq = seq_before;
                         current = current_before;
