@@ -355,7 +355,7 @@ fn pruning_by_age_keeps_the_log_a_gapless_suffix_and_is_bounded() {
     for i in 0..10 {
         store
             .commit(vec![Mutation::Put(ObjectRecord::new(
-                &format!("p{i}"),
+                format!("p{i}"),
                 2,
                 1,
             ))])
