@@ -351,6 +351,8 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     let (handler, zones, node) = engine(&config)?;
+    // After the node started: remote copies are tracked, so pruning never outruns them.
+    zones.start_pruning();
     let scheduler = config.backup.enabled.then(|| {
         let backups = Backups::new(&config.backup, &config.data_dir);
         info!(
@@ -391,7 +393,8 @@ type Serving = (Arc<dyn FrameHandler>, Arc<ZonedStore>, Option<Arc<Node>>);
 fn engine(config: &ServerConfig) -> Result<Serving, String> {
     let (zones, setup) = match &config.node {
         Some(settings) => {
-            let plan = nodes::plan(config, settings)?;
+            let mut plan = nodes::plan(config, settings)?;
+            plan.zones.change_log = config.zones.change_log_policy();
             (plan.zones, Some(plan.setup))
         }
         None => (config.zones_config(), None),
@@ -700,6 +703,13 @@ fn restore_from_backup(id: &str, args: RestoreArgs) -> Result<(), String> {
     );
     for previous in &restored.previous {
         println!("the replaced database is kept as {}", previous.display());
+    }
+    // The zones were rolled back on purpose: what was acknowledged before no longer applies.
+    let acked = config.data_dir.join(kmipd::replication::zones::ACKED_FILE);
+    if let Err(e) = std::fs::remove_file(&acked)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        return Err(format!("{}: {e}", acked.display()));
     }
     Ok(())
 }

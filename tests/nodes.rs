@@ -810,3 +810,89 @@ fn a_follower_started_with_another_nodes_certificate_is_not_taken_for_zone_b() {
 fn free_addr() -> SocketAddr {
     format!("127.0.0.1:{}", free_port()).parse().unwrap()
 }
+
+#[test]
+fn the_sequencer_prunes_only_what_the_remote_holds_and_a_lagging_remote_catches_up_from_the_log() {
+    let d = Deployment::new();
+    let a_kmip: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let a_node: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let mut r = d.node("r", "remote", &[("a", a_node)], &[]);
+    let b_node: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let mut a = d.node_at(
+        "a",
+        "sequencer",
+        a_kmip,
+        a_node,
+        &[("b", b_node)],
+        &[("r", r.node)],
+    );
+    // The sequencer prunes every 100 ms whatever every copy holds, keeping only the last change.
+    let mut config = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&a.config)
+        .unwrap();
+    std::io::Write::write_all(
+        &mut config,
+        b"[zones]\nchange_log_retention = \"0s\"\nchange_log_keep = 1\nprune_interval = \"100ms\"\n",
+    )
+    .unwrap();
+    let b_kmip: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let mut b = d.node_at("b", "follower", b_kmip, b_node, &[("a", a.node)], &[]);
+    r.start();
+    b.start();
+    a.start();
+    let mut client = d.wait_client(&a);
+    let mut acked = vec![wait_create(&d, &a, "warm")];
+    acked.extend((0..9).map(|i| create(&mut client, &format!("first-{i}")).unwrap()));
+    let remote_level = |a: &NodeProc| {
+        let s = a.status();
+        s["remotes"][0]["lag_changes"] == 0 && s["remotes"][0]["reachable"] == true
+    };
+    wait_until(WAIT, "the remote holds everything", || remote_level(&a));
+    let first_retained = || d.zone("a").first_retained_seq().unwrap().unwrap_or(0);
+    // Pruned up to what the remote holds (no change is in flight: the sequencer knows what it holds).
+    let remote_held = d.zone("r").last_seq().unwrap();
+    wait_until(
+        WAIT,
+        "the log is pruned up to what the remote holds",
+        || first_retained() == remote_held,
+    );
+
+    // The remote is down while changes go on: the log keeps everything it lacks.
+    r.kill();
+    assert_eq!(d.zone("r").last_seq().unwrap(), remote_held);
+    acked.extend((0..10).map(|i| create(&mut client, &format!("second-{i}")).unwrap()));
+    std::thread::sleep(Duration::from_millis(500)); // several pruning passes
+    assert_eq!(
+        first_retained(),
+        remote_held,
+        "pruned what the remote lacks"
+    );
+    // It returns and catches up from the log; then pruning moves on.
+    r.start();
+    wait_until(WAIT, "the remote catches up", || remote_level(&a));
+    let remote = d.zone("r");
+    for uid in &acked {
+        assert!(
+            remote.exists(uid).unwrap(),
+            "remote lacks acknowledged {uid}"
+        );
+    }
+    drop(remote);
+    wait_until(WAIT, "pruning moves on", || first_retained() > remote_held);
+    assert_zones_hold(&d, &acked);
+
+    // A remote that lost its copy needs changes no log holds any more: it is refused, never skipped ahead.
+    r.kill();
+    std::fs::remove_dir_all(d.zone_dir("r")).unwrap();
+    r.start();
+    wait_until(WAIT, "the empty remote is refused", || {
+        let s = a.status();
+        s["remotes"][0]["error"].as_str().is_some_and(|e| {
+            e.contains("remote r holds changes up to 0") && e.contains("re-seeded")
+        })
+    });
+    assert_eq!(d.zone("r").last_seq().unwrap(), 0);
+    assert!(create(&mut client, "still-served").is_ok());
+    drop((a, b, r));
+}

@@ -193,13 +193,12 @@ fn free_port() -> u16 {
         .port()
 }
 
-#[test]
-fn kill_9_of_kmipd_serve_during_creates_loses_no_acknowledged_key_in_either_zone() {
-    let dir = tempfile::tempdir().unwrap();
+/// `kmipd serve` with the embedded default on `data_dir`, and a client once it listens.
+fn start_serve(data_dir: &Path) -> (std::process::Child, tls::KmipClient) {
     let port = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_kmipd"))
         .args(["serve", "--data-dir"])
-        .arg(dir.path())
+        .arg(data_dir)
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .env_remove("KMIPD_MASTER_KEY")
         .env("RUST_LOG", "warn")
@@ -212,10 +211,54 @@ fn kill_9_of_kmipd_serve_during_creates_loses_no_acknowledged_key_in_either_zone
     std::thread::spawn(move || for _ in BufReader::new(stdout).lines() {});
     let mut client = None;
     wait_until(WAIT, "kmipd serve accepts a connection", || {
-        client = dev_client(dir.path(), port);
+        client = dev_client(data_dir, port);
         client.is_some()
     });
-    let mut client = client.unwrap();
+    (child, client.unwrap())
+}
+
+#[test]
+fn restart_with_zone_b_missing_keeps_reads_refuses_changes_and_b_catches_up_when_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, mut client) = start_serve(dir.path());
+    let mut uids: Vec<String> = (0..5)
+        .map(|i| create(&mut client, &format!("before-{i}")).unwrap())
+        .collect();
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // Zone b's disk is not there at start: its directory is gone and a plain file stands in its place (so it
+    // cannot be re-created either).
+    let zone_b = dir.path().join("zone-b");
+    let away = dir.path().join("zone-b.away");
+    std::fs::rename(&zone_b, &away).unwrap();
+    std::fs::write(&zone_b, b"not a directory").unwrap();
+    let (mut child, mut client) = start_serve(dir.path());
+    // Zone a holds every acknowledged change: Get, Get Attributes and Locate are answered from it.
+    assert_reads_go_on(&mut client, &uids[4], "before-4");
+    let refused = create(&mut client, "refused").unwrap_err();
+    assert!(refused.contains("zone b is unavailable"), "{refused}");
+
+    // The disk is back: the monitor opens zone b, catches it up, and changes are taken with no operator action.
+    std::fs::remove_file(&zone_b).unwrap();
+    std::fs::rename(&away, &zone_b).unwrap();
+    let mut after = None;
+    wait_until(WAIT, "zone b returns", || {
+        after = create(&mut client, "after").ok();
+        after.is_some()
+    });
+    uids.push(after.unwrap());
+    assert_reads_go_on(&mut client, &uids[0], "before-0");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // A change refused after zone a wrote it may exist in both zones; every acknowledged one is in both.
+    assert_zones_identical(dir.path(), &uids);
+}
+
+#[test]
+fn kill_9_of_kmipd_serve_during_creates_loses_no_acknowledged_key_in_either_zone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, mut client) = start_serve(dir.path());
     let acked = Arc::new(std::sync::Mutex::new(Vec::new()));
     let writer = {
         let acked = acked.clone();

@@ -526,6 +526,8 @@ impl RemoteShipper {
             }),
             link,
         });
+        // The change log is kept for this copy until it reports what it holds.
+        store.track_copy(shipper.link.zone());
         let me = shipper.clone();
         let spawned = std::thread::Builder::new()
             .name("kmipd-remote".into())
@@ -547,11 +549,21 @@ impl RemoteShipper {
     fn ship_once(&self, store: &ZonedStore) -> Result<bool, StoreError> {
         let outcome = (|| {
             let held = self.link.last_seq()?;
+            store.copy_holds(self.link.zone(), held);
             let batch = store.local_changes_since(held, 1_000)?;
+            if let Some(first) = batch.first().filter(|c| c.seq > held + 1) {
+                // The changes it lacks were pruned: shipping on would skip them.
+                return Err(StoreError::ChangesPruned {
+                    copy: format!("remote {}", self.link.zone()),
+                    held,
+                    first: first.seq,
+                });
+            }
             let mut now_held = held;
             if let Some(last) = batch.last().map(|c| c.seq) {
                 self.link.apply_changes(&batch)?;
                 now_held = last;
+                store.copy_holds(self.link.zone(), now_held);
             }
             let head = store.local_last_seq()?;
             let oldest_missing = store.local_changes_since(now_held, 1)?;

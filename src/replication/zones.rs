@@ -14,6 +14,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
+mod acked;
+mod pruning;
+#[cfg(test)]
+mod tests;
+
+pub use acked::ACKED_FILE;
+pub use pruning::{ChangeLogPolicy, PruneReport};
+
 use crate::store::{
     ChangeRecord, DB_FILE_NAME, LocateQuery, MasterKey, MasterKeySource, Mutation, ObjectRecord,
     Store, StoreError, StoreOptions,
@@ -63,6 +71,8 @@ pub struct ZonesConfig {
     /// Zones held by other nodes (over mutual TLS), after the local ones: each must hold a change before it
     /// is acknowledged, exactly like a local zone.
     pub nodes: Vec<NodeZone>,
+    /// How long the change log is kept for copies that fall behind, and how pruning paces itself.
+    pub change_log: ChangeLogPolicy,
 }
 
 /// A zone that is another node.
@@ -117,6 +127,7 @@ impl ZonesConfig {
             recheck_interval: Duration::from_secs(1),
             ship_batch_max: 1_000,
             nodes: Vec::new(),
+            change_log: ChangeLogPolicy::default(),
         }
     }
 
@@ -130,6 +141,7 @@ impl ZonesConfig {
             recheck_interval: Duration::from_secs(1),
             ship_batch_max: 1_000,
             nodes: Vec::new(),
+            change_log: ChangeLogPolicy::default(),
         }
     }
 }
@@ -197,6 +209,8 @@ struct Zone {
     /// Set for a zone held by another node.
     node: Option<Arc<dyn Replica>>,
     state: RwLock<ZoneState>,
+    /// A cap on the zone file's size in pages, applied each time it is (re)opened ([`Store::limit_pages`]).
+    page_limit: Mutex<Option<u64>>,
 }
 
 impl Zone {
@@ -312,6 +326,19 @@ struct Inner {
     forward: RwLock<Option<Arc<dyn Forwarder>>>,
     /// Why reads are refused (a node not yet known to be current, the remote-region copy); None = served.
     read_refusal: RwLock<Option<String>>,
+    /// Copies that follow the stream outside the zones (remote regions): name -> the last sequence number each
+    /// reported holding (0 until it is reached). The log is not pruned beyond the lowest.
+    copies: Mutex<HashMap<String, u64>>,
+    /// Where `acked` is recorded across restarts ([`ACKED_FILE`]; the embedded zones only), and the value last
+    /// written there.
+    acked_file: Option<PathBuf>,
+    acked_written: AtomicU64,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.persist_acked();
+    }
 }
 
 /// The zones as one store: the engine's view. `Send + Sync`; share it in an `Arc`.
@@ -366,6 +393,7 @@ impl ZonedStore {
                 path,
                 node: None,
                 state: RwLock::new(state),
+                page_limit: Mutex::new(None),
             });
         }
         for node in &config.nodes {
@@ -380,8 +408,11 @@ impl ZonedStore {
                     reason: format!("node {} not reached yet", node.address),
                     since: Instant::now(),
                 }),
+                page_limit: Mutex::new(None),
             });
         }
+        // Several zones in this one process: nothing else keeps track of what was acknowledged.
+        let config_is_embedded = config.nodes.is_empty() && config.zones.len() > 1;
         let inner = Arc::new(Inner {
             zones,
             master,
@@ -391,6 +422,9 @@ impl ZonedStore {
             acked: AtomicU64::new(0),
             forward: RwLock::new(None),
             read_refusal: RwLock::new(None),
+            copies: Mutex::new(HashMap::new()),
+            acked_file: (config_is_embedded).then(|| data_dir.join(ACKED_FILE)),
+            acked_written: AtomicU64::new(u64::MAX),
         });
         if inner.zones.iter().all(|z| z.store().is_none()) {
             return Err(first_error.unwrap_or(StoreError::Internal("no zone could be opened")));
@@ -411,8 +445,11 @@ impl ZonedStore {
                         .into(),
                 ));
             }
-            inner.recheck();
         }
+        inner.check_alone_is_current();
+        // A zone that could not be aligned (e.g. an empty one while the log is pruned) gets its recovery now
+        // rather than one monitor interval later.
+        inner.recheck();
         start_monitor(&inner);
         Ok(ZonedStore { inner })
     }
@@ -443,6 +480,7 @@ impl ZonedStore {
                         local: Some((store, file)),
                         applied,
                     }),
+                    page_limit: Mutex::new(None),
                 }],
                 master,
                 options,
@@ -451,11 +489,15 @@ impl ZonedStore {
                     recheck_interval: Duration::from_secs(1),
                     ship_batch_max: 1_000,
                     nodes: Vec::new(),
+                    change_log: ChangeLogPolicy::default(),
                 },
                 ship: Mutex::new(()),
                 acked: AtomicU64::new(applied),
                 forward: RwLock::new(None),
                 read_refusal: RwLock::new(None),
+                copies: Mutex::new(HashMap::new()),
+                acked_file: None,
+                acked_written: AtomicU64::new(u64::MAX),
             }),
         })
     }
@@ -677,6 +719,26 @@ impl ZonedStore {
     /// every `recheck_interval`; tests call it to avoid waiting.
     pub fn recheck(&self) {
         self.inner.recheck();
+    }
+
+    /// Caps zone `zone`'s file at `max_pages` pages (`None` lifts the cap), now and each time the zone is
+    /// re-opened: a quota, and how a full disk of one zone is rehearsed (a change that needs more room fails
+    /// with `SQLITE_FULL`, the zone goes down, reads go on; lifting the cap lets it return and catch up).
+    pub fn limit_zone_pages(&self, zone: &str, max_pages: Option<u64>) -> Result<(), StoreError> {
+        let zone = self
+            .inner
+            .zones
+            .iter()
+            .find(|z| z.spec.name == zone)
+            .ok_or(StoreError::Internal("no such zone"))?;
+        *zone
+            .page_limit
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = max_pages;
+        if let Some(store) = zone.store() {
+            store.limit_pages(max_pages)?;
+        }
+        Ok(())
     }
 }
 
@@ -909,9 +971,21 @@ impl Inner {
         target: u64,
     ) -> Result<u64, StoreError> {
         let mut applied = store.last_seq()?;
+        // The source's first change at or after this zone's last one: the two must agree on it, and a source
+        // whose log no longer reaches back to it cannot catch this zone up.
+        let theirs = source.changes_since(applied.saturating_sub(1), 1)?;
+        let pruned = |first: u64| StoreError::ChangesPruned {
+            copy: format!("zone {name}"),
+            held: applied,
+            first,
+        };
+        match theirs.first() {
+            Some(first) if applied == 0 && first.seq > 1 => return Err(pruned(first.seq)),
+            Some(first) if applied > 0 && first.seq > applied => return Err(pruned(first.seq)),
+            _ => {}
+        }
         if applied > 0 {
             let mine = store.changes_since(applied - 1, 1)?;
-            let theirs = source.changes_since(applied - 1, 1)?;
             if mine != theirs {
                 return Err(StoreError::CorruptChange {
                     seq: applied,
@@ -954,6 +1028,7 @@ impl Inner {
     /// One monitor pass: an up zone whose file vanished goes down; a down zone is re-opened, caught up from
     /// an up zone (or, with none up, comes back alone only if it holds every acknowledged change), and goes up.
     fn recheck(&self) {
+        self.persist_acked();
         for zone in &self.zones {
             if zone.replica().is_some() {
                 if let Err(reason) = zone.check_file() {
@@ -970,26 +1045,37 @@ impl Inner {
         }
     }
 
+    /// Opens a down zone's copy again: its node link, or its file (with its page cap, if any).
+    #[allow(clippy::type_complexity)]
+    fn open_for_recovery(
+        &self,
+        zone: &Zone,
+    ) -> Result<(Arc<dyn Replica>, Option<(Arc<Store>, FileId)>), StoreError> {
+        if let Some(node) = &zone.node {
+            node.last_seq()?;
+            return Ok((node.clone(), None));
+        }
+        let (store, file, _) = open_zone(
+            &zone.spec.dir,
+            &zone.path,
+            &self.master,
+            &self.options,
+            false,
+        )?;
+        let limit = *zone
+            .page_limit
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if limit.is_some() {
+            store.limit_pages(limit)?;
+        }
+        Ok((store.clone(), Some((store, file))))
+    }
+
     /// Re-opens a down zone, brings it level with the zones that are up (in whichever direction holds more),
     /// and only then marks it up, so it never answers a read from a state older than what was acknowledged.
     fn recover(&self, zone: &Zone) -> Result<(), StoreError> {
-        let (replica, local): (Arc<dyn Replica>, _) = match &zone.node {
-            Some(node) => {
-                node.last_seq()?;
-                (node.clone(), None)
-            }
-            None => {
-                let (store, file, _) = open_zone(
-                    &zone.spec.dir,
-                    &zone.path,
-                    &self.master,
-                    &self.options,
-                    false,
-                )?;
-                (store.clone(), Some((store, file)))
-            }
-        };
-        let store = &*replica;
+        let (mut replica, mut local) = self.open_for_recovery(zone)?;
         let _ship = self.lock_ship();
         let down_for = match &*zone.read() {
             ZoneState::Down { since, .. } => since.elapsed(),
@@ -1000,6 +1086,23 @@ impl Inner {
             .iter()
             .filter(|z| !std::ptr::eq(*z, zone) && z.replica().is_some())
             .collect();
+        // An empty local zone whose missing changes were pruned from the up zone's log takes a snapshot of it
+        // instead (it holds nothing that could be lost). A zone holding some changes is never overwritten: it
+        // is refused with ChangesPruned below and an operator decides (docs/replication.md).
+        if local.is_some()
+            && replica.last_seq()? == 0
+            && let Some(seed_zone) = others.first()
+            && let Some(seed) = seed_zone.store()
+            && match seed.first_retained_seq()? {
+                Some(first) => first > 1,
+                None => seed.last_seq()? > 0,
+            }
+        {
+            drop((replica, local));
+            self.reseed(zone, &seed, &seed_zone.spec.name)?;
+            (replica, local) = self.open_for_recovery(zone)?;
+        }
+        let store = &*replica;
         let held = store.last_seq()?;
         let held = match others.first().and_then(|z| z.replica()) {
             Some(source) => {
@@ -1065,83 +1168,4 @@ pub fn age_of(time_ms: i64) -> Duration {
         .map_or(0, |d| d.as_millis());
     let then = u128::try_from(time_ms).unwrap_or(0);
     Duration::from_millis(u64::try_from(now.saturating_sub(then)).unwrap_or(u64::MAX))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn open(dir: &Path) -> ZonedStore {
-        let mut config = ZonesConfig::default_in(dir);
-        config.recheck_interval = Duration::from_secs(3600);
-        ZonedStore::open(
-            config,
-            dir,
-            &MasterKeySource::DataDir,
-            StoreOptions::default(),
-        )
-        .unwrap()
-    }
-
-    fn put(uid: &str) -> Vec<Mutation> {
-        vec![Mutation::Put(ObjectRecord::new(uid, 2, 1))]
-    }
-
-    #[test]
-    fn a_zone_that_diverged_is_refused_never_merged() {
-        let dir = tempfile::tempdir().unwrap();
-        let zones = open(dir.path());
-        zones.commit(put("shared")).unwrap();
-        drop(zones);
-        // Each zone file gets a different change at the same sequence number (only possible by hand).
-        let master = || MasterKey::from_file(&dir.path().join("master.key")).unwrap();
-        let a = Store::open(&dir.path().join("zone-a").join(DB_FILE_NAME), master()).unwrap();
-        let b = Store::open(&dir.path().join("zone-b").join(DB_FILE_NAME), master()).unwrap();
-        assert_eq!(
-            a.commit(put("only-in-a")).unwrap(),
-            b.commit(put("only-in-b")).unwrap()
-        );
-        drop((a, b));
-
-        let zones = open(dir.path());
-        let status = zones.status();
-        assert!(status[0].up, "{status:?}");
-        assert!(!status[1].up, "{status:?}");
-        assert!(
-            status[1]
-                .reason
-                .as_deref()
-                .unwrap_or("")
-                .contains("diverges"),
-            "{status:?}"
-        );
-        let refused = zones.commit(put("new")).unwrap_err();
-        assert!(matches!(refused, StoreError::ZoneUnavailable { ref zone, .. } if zone == "b"));
-        // Zone b never received zone a's divergent change, nor the other way round.
-        assert!(zones.get("only-in-b").unwrap().is_none());
-        assert!(zones.get("only-in-a").unwrap().is_some());
-    }
-
-    #[test]
-    fn a_lagging_zone_is_caught_up_at_start_and_both_logs_are_identical() {
-        let dir = tempfile::tempdir().unwrap();
-        let zones = open(dir.path());
-        zones.commit(put("one")).unwrap();
-        drop(zones);
-        let master = MasterKey::from_file(&dir.path().join("master.key")).unwrap();
-        let a = Store::open(&dir.path().join("zone-a").join(DB_FILE_NAME), master).unwrap();
-        // Zone a holds two changes zone b never received (committed, never acknowledged).
-        a.commit(put("two")).unwrap();
-        a.commit(put("three")).unwrap();
-        drop(a);
-        let zones = open(dir.path());
-        assert!(zones.status().iter().all(|z| z.up));
-        let a = zones.zone_store(0).unwrap();
-        let b = zones.zone_store(1).unwrap();
-        assert_eq!(
-            a.changes_since(0, usize::MAX).unwrap(),
-            b.changes_since(0, usize::MAX).unwrap()
-        );
-        assert!(b.exists("three").unwrap());
-    }
 }

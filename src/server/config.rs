@@ -228,14 +228,43 @@ pub struct ZoneDirs {
     /// How often a zone that is down is retried (it catches up and returns by itself).
     #[serde(deserialize_with = "duration_text")]
     pub recheck_interval: Duration,
+    /// Changes younger than this stay in the change log (a returning zone or lagging remote catches up
+    /// from it); older ones go once every zone and remote holds them.
+    #[serde(deserialize_with = "duration_text")]
+    pub change_log_retention: Duration,
+    /// The newest changes always kept in the log, whatever their age.
+    pub change_log_keep: u64,
+    /// How often the change log is pruned.
+    #[serde(deserialize_with = "duration_text")]
+    pub prune_interval: Duration,
+    /// Most change rows one pruning pass removes from each zone.
+    pub prune_batch_max: usize,
 }
 
 impl Default for ZoneDirs {
     fn default() -> Self {
+        let policy = crate::replication::zones::ChangeLogPolicy::default();
         ZoneDirs {
             a: None,
             b: None,
             recheck_interval: Duration::from_secs(1),
+            change_log_retention: policy.retention,
+            change_log_keep: policy.keep_min,
+            prune_interval: policy.interval,
+            prune_batch_max: policy.batch_max,
+        }
+    }
+}
+
+impl ZoneDirs {
+    /// When changes leave the log (`[zones] change_log_retention`, `change_log_keep`, `prune_interval`,
+    /// `prune_batch_max`); also used by a node's sequencer.
+    pub fn change_log_policy(&self) -> crate::replication::zones::ChangeLogPolicy {
+        crate::replication::zones::ChangeLogPolicy {
+            retention: self.change_log_retention,
+            keep_min: self.change_log_keep.max(1),
+            interval: self.prune_interval.max(Duration::from_millis(10)),
+            batch_max: self.prune_batch_max.max(1),
         }
     }
 }
@@ -472,6 +501,7 @@ impl ServerConfig {
             }
         }
         zones.recheck_interval = self.zones.recheck_interval;
+        zones.change_log = self.zones.change_log_policy();
         zones
     }
 
@@ -756,13 +786,21 @@ mod tests {
         let file = dir.path().join("kmipd.toml");
         std::fs::write(
             &file,
-            "[zones]\na = \"disk1/a\"\nrecheck_interval = \"250ms\"\n",
+            "[zones]\na = \"disk1/a\"\nrecheck_interval = \"250ms\"\nchange_log_retention = \"2d\"\n\
+             change_log_keep = 0\nprune_interval = \"30s\"\nprune_batch_max = 500\n",
         )
         .unwrap();
         let zones = ServerConfig::load(&file).unwrap().zones_config();
         assert_eq!(zones.zones[0].dir, dir.path().join("disk1/a"));
         assert_eq!(zones.zones[1].dir, dir.path().join("kmipd-data/zone-b"));
         assert_eq!(zones.recheck_interval, Duration::from_millis(250));
+        assert_eq!(zones.change_log.retention, Duration::from_secs(2 * 86_400));
+        assert_eq!(
+            zones.change_log.keep_min, 1,
+            "at least the last change is kept"
+        );
+        assert_eq!(zones.change_log.interval, Duration::from_secs(30));
+        assert_eq!(zones.change_log.batch_max, 500);
     }
 
     #[test]

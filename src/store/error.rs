@@ -122,6 +122,23 @@ pub enum StoreError {
     #[error("store encryption: {0}")]
     Crypto(&'static str),
 
+    /// A copy (a zone coming back, a remote) lacks changes that were already pruned from the log it would
+    /// catch up from: replaying the log would skip them, so it is refused and must be re-seeded from a full
+    /// copy (`docs/replication.md`, "Re-seeding a copy").
+    #[error(
+        "{copy} holds changes up to {held} but the change log it would catch up from starts at {first}: the \
+         changes in between were pruned; it must be re-seeded from a full copy (see docs/replication.md, \
+         \"Re-seeding a copy\")"
+    )]
+    ChangesPruned {
+        /// The copy that is behind ("zone b", "remote r").
+        copy: String,
+        /// The last sequence number it holds.
+        held: u64,
+        /// The oldest change the source log still holds.
+        first: u64,
+    },
+
     /// A zone (its file, its disk or its node) is not reachable: changes need every zone, so they are refused
     /// until it returns; reads go on from the other zone.
     #[error("zone {zone} is unavailable ({reason}); changes are refused until it returns")]

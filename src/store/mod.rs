@@ -569,7 +569,11 @@ impl Store {
                         results.push(Ok(seq));
                     }
                     Err(e) => {
-                        sp.rollback()?;
+                        if sp.rollback().is_err() {
+                            // SQLite already rolled the whole transaction back (it does on SQLITE_FULL and
+                            // some I/O errors): the group fails, with the batch's error, which says why.
+                            return Err(e);
+                        }
                         drop(sp);
                         seq = seq_before;
                         current = current_before;
@@ -837,6 +841,77 @@ impl Store {
             .conn
             .execute("DELETE FROM changes WHERE seq <= ?", [to_i64(up_to_seq)?])?;
         Ok(n)
+    }
+
+    /// Drops the oldest change rows that every copy already holds: those at or below `up_to_seq` committed at
+    /// or before `cutoff_ms` (milliseconds since the Unix epoch), at most `max_rows` of them, stopping at the
+    /// first newer one so the log stays a gapless run of the newest changes. Bounded work for a periodic
+    /// task; returns how many rows were removed.
+    pub fn prune_changes_older_than(
+        &self,
+        up_to_seq: u64,
+        cutoff_ms: i64,
+        max_rows: usize,
+    ) -> Result<usize, StoreError> {
+        let guard = self.lock_writer();
+        let conn = &guard.conn;
+        let limit = i64::try_from(max_rows).unwrap_or(i64::MAX);
+        let mut last_old = None;
+        {
+            let mut stmt = conn.prepare_cached(
+                "SELECT seq, time_ms FROM changes WHERE seq <= ? ORDER BY seq LIMIT ?",
+            )?;
+            let mut rows = stmt.query(params![to_i64(up_to_seq)?, limit])?;
+            while let Some(row) = rows.next()? {
+                let (seq, time_ms): (i64, i64) = (row.get(0)?, row.get(1)?);
+                if time_ms > cutoff_ms {
+                    break;
+                }
+                last_old = Some(seq);
+            }
+        }
+        let Some(last_old) = last_old else {
+            return Ok(0);
+        };
+        Ok(conn.execute("DELETE FROM changes WHERE seq <= ?", [last_old])?)
+    }
+
+    /// The oldest change the log still holds (`None` when it holds none). A copy that lacks an older change
+    /// cannot catch up from this log: it must be re-seeded.
+    pub fn first_retained_seq(&self) -> Result<Option<u64>, StoreError> {
+        self.with_reader(|conn| {
+            let seq: Option<i64> = conn
+                .prepare_cached("SELECT MIN(seq) FROM changes")?
+                .query_row([], |r| r.get(0))?;
+            seq.map(to_u64).transpose()
+        })
+    }
+
+    /// Caps the file at `max_pages` database pages (SQLite's `max_page_count` on the write connection), or
+    /// lifts the cap (`None`). A write that needs more space fails exactly as on a full disk (`SQLITE_FULL`):
+    /// a size quota, and the way the full-disk behaviour of the zones is rehearsed without a small file
+    /// system. Returns the limit now in force. The cap lasts while this store is open.
+    pub fn limit_pages(&self, max_pages: Option<u64>) -> Result<u64, StoreError> {
+        /// SQLite's own ceiling for `max_page_count`: "no limit".
+        const NO_PAGE_LIMIT: u64 = 4_294_967_294;
+        let pages = max_pages.unwrap_or(NO_PAGE_LIMIT).min(NO_PAGE_LIMIT);
+        let guard = self.lock_writer();
+        let now: i64 =
+            guard
+                .conn
+                .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |r| {
+                    r.get(0)
+                })?;
+        to_u64(now)
+    }
+
+    /// How many pages the database file has now (for [`Store::limit_pages`]).
+    pub fn page_count(&self) -> Result<u64, StoreError> {
+        let guard = self.lock_writer();
+        let n: i64 = guard
+            .conn
+            .query_row("PRAGMA page_count", [], |r| r.get(0))?;
+        to_u64(n)
     }
 
     fn lock_writer(&self) -> MutexGuard<'_, Writer> {

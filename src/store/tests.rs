@@ -348,6 +348,90 @@ fn pruned_changes_keep_sequence_numbers() {
     assert_eq!(next, last + 1);
 }
 
+#[test]
+fn pruning_by_age_keeps_the_log_a_gapless_suffix_and_is_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    for i in 0..10 {
+        store
+            .commit(vec![Mutation::Put(ObjectRecord::new(
+                format!("p{i}"),
+                2,
+                1,
+            ))])
+            .unwrap();
+    }
+    assert_eq!(store.first_retained_seq().unwrap(), Some(1));
+    // Change 4 is made newer than the cutoff: nothing from it on goes, even below `up_to_seq`.
+    let conn = Connection::open(dir.path().join(DB_FILE_NAME)).unwrap();
+    conn.execute("UPDATE changes SET time_ms = 5000 WHERE seq = 4", [])
+        .unwrap();
+    conn.execute("UPDATE changes SET time_ms = 1000 WHERE seq <> 4", [])
+        .unwrap();
+    drop(conn);
+    assert_eq!(
+        store.prune_changes_older_than(8, 2000, 2).unwrap(),
+        2,
+        "bounded"
+    );
+    assert_eq!(store.first_retained_seq().unwrap(), Some(3));
+    assert_eq!(store.prune_changes_older_than(8, 2000, 100).unwrap(), 1);
+    assert_eq!(
+        store.first_retained_seq().unwrap(),
+        Some(4),
+        "stops at the newer change"
+    );
+    assert_eq!(store.prune_changes_older_than(8, 6000, 100).unwrap(), 5);
+    assert_eq!(
+        store.first_retained_seq().unwrap(),
+        Some(9),
+        "never beyond up_to_seq"
+    );
+    let left: Vec<u64> = store
+        .changes_since(0, 100)
+        .unwrap()
+        .iter()
+        .map(|c| c.seq)
+        .collect();
+    assert_eq!(left, vec![9, 10]);
+    assert_eq!(store.last_seq().unwrap(), 10);
+}
+
+#[test]
+fn a_full_file_fails_commits_as_disk_full_and_takes_them_again_when_lifted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store
+        .commit(vec![Mutation::Put(record("first", b"k"))])
+        .unwrap();
+    let pages = store.page_count().unwrap();
+    assert_eq!(store.limit_pages(Some(pages)).unwrap(), pages);
+    let failed = (0..2_000)
+        .find_map(|i| {
+            store
+                .commit(vec![Mutation::Put(record(&format!("f{i}"), b"k"))])
+                .err()
+        })
+        .expect("the capped file never filled");
+    assert!(failed.is_disk_full(), "{failed}");
+    assert_eq!(
+        failed.to_kmip().reason,
+        crate::kmip::ResultReason::ServerLimitExceeded
+    );
+    // Nothing of the failed group is visible; the store works again once the cap is lifted.
+    let before = store.last_seq().unwrap();
+    store.limit_pages(None).unwrap();
+    let seq = store
+        .commit(vec![Mutation::Put(record("after", b"k"))])
+        .unwrap();
+    assert!(seq > before);
+    assert!(store.get("after").unwrap().is_some());
+    assert_eq!(
+        store.changes_since(0, usize::MAX).unwrap().len() as u64,
+        store.last_seq().unwrap()
+    );
+}
+
 fn locate_fixture(store: &Store) -> Vec<String> {
     let mut uids = Vec::new();
     for i in 0..20i64 {
