@@ -21,6 +21,8 @@ pub mod kmip;
 #[cfg(feature = "server")]
 pub mod ops;
 #[cfg(feature = "server")]
+pub mod private_fs;
+#[cfg(feature = "server")]
 pub mod replication;
 #[cfg(feature = "server")]
 pub mod server;

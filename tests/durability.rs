@@ -10,7 +10,7 @@ mod kmip;
 mod tls;
 
 use std::fs;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -84,10 +84,7 @@ impl Drop for Server {
 
 /// A free loopback port (the small window before the server binds it is acceptable for a test).
 fn free_port() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+    SocketAddr::from(([127, 0, 0, 1], tls::free_port()))
 }
 
 /// The development CA and admin client certificate `serve` makes in its data directory on first start.

@@ -37,14 +37,6 @@ use zoned::*;
 const WAIT: Duration = Duration::from_secs(20);
 const MASTER_KEY_HEX: &str = "8f3a9c1e5b7d2f4608a1c3e5f7092b4d6e8f0a1c3e5b7d9f1a2c4e6f8b0d2f41";
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Certificates of one deployment: KMIP (server + client) and node (one CA, one certificate per node).
 struct Deployment {
     root: tempfile::TempDir,
@@ -133,8 +125,8 @@ impl Deployment {
         peers: &[(&str, SocketAddr)],
         remotes: &[(&str, SocketAddr)],
     ) -> NodeProc {
-        let kmip: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let node: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let kmip: SocketAddr = format!("127.0.0.1:{}", tls::free_port()).parse().unwrap();
+        let node: SocketAddr = format!("127.0.0.1:{}", tls::free_port()).parse().unwrap();
         self.node_at(name, role, kmip, node, peers, remotes)
     }
 
@@ -323,10 +315,10 @@ fn assert_zones_hold(d: &Deployment, uids: &[String]) {
 
 /// Zone a (sequencer), zone b (follower) and remote r, started.
 fn three_nodes(d: &Deployment) -> (NodeProc, NodeProc, NodeProc) {
-    let a_kmip: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let a_node: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let a_kmip: SocketAddr = format!("127.0.0.1:{}", tls::free_port()).parse().unwrap();
+    let a_node: SocketAddr = format!("127.0.0.1:{}", tls::free_port()).parse().unwrap();
     let mut r = d.node("r", "remote", &[("a", a_node)], &[]);
-    let b_node: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let b_node: SocketAddr = format!("127.0.0.1:{}", tls::free_port()).parse().unwrap();
     let mut a = d.node_at(
         "a",
         "sequencer",
@@ -335,7 +327,7 @@ fn three_nodes(d: &Deployment) -> (NodeProc, NodeProc, NodeProc) {
         &[("b", b_node)],
         &[("r", r.node)],
     );
-    let b_kmip: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let b_kmip: SocketAddr = format!("127.0.0.1:{}", tls::free_port()).parse().unwrap();
     let mut b = d.node_at("b", "follower", b_kmip, b_node, &[("a", a.node)], &[]);
     r.start();
     b.start();
@@ -491,10 +483,10 @@ impl Proxy {
 #[test]
 fn a_partition_between_the_zones_refuses_changes_on_both_sides_and_never_diverges() {
     let d = Deployment::new();
-    let a_kmip: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let a_node: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let b_kmip: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let b_node: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let a_kmip: SocketAddr = format!("127.0.0.1:{}", tls::free_port()).parse().unwrap();
+    let a_node: SocketAddr = format!("127.0.0.1:{}", tls::free_port()).parse().unwrap();
+    let b_kmip: SocketAddr = format!("127.0.0.1:{}", tls::free_port()).parse().unwrap();
+    let b_node: SocketAddr = format!("127.0.0.1:{}", tls::free_port()).parse().unwrap();
     let to_b = Proxy::start(b_node);
     let to_a = Proxy::start(a_node);
     let mut a = d.node_at(
@@ -747,9 +739,9 @@ fn a_key_made_through_the_follower_is_owned_and_audited_as_its_client() {
 #[test]
 fn a_follower_started_with_another_nodes_certificate_is_not_taken_for_zone_b() {
     let d = Deployment::new();
-    let b_node: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let b_node: SocketAddr = format!("127.0.0.1:{}", tls::free_port()).parse().unwrap();
     let mut a = d.node("a", "sequencer", &[("b", b_node)], &[("r", free_addr())]);
-    let b_kmip: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let b_kmip: SocketAddr = format!("127.0.0.1:{}", tls::free_port()).parse().unwrap();
     let mut b = d.node_at("b", "follower", b_kmip, b_node, &[("a", a.node)], &[]);
     // Node b's configuration points at the remote's certificate: a valid node certificate, of node r.
     let right = std::fs::read_to_string(&b.config).unwrap();
@@ -808,16 +800,16 @@ fn a_follower_started_with_another_nodes_certificate_is_not_taken_for_zone_b() {
 }
 
 fn free_addr() -> SocketAddr {
-    format!("127.0.0.1:{}", free_port()).parse().unwrap()
+    format!("127.0.0.1:{}", tls::free_port()).parse().unwrap()
 }
 
 #[test]
 fn the_sequencer_prunes_only_what_the_remote_holds_and_a_lagging_remote_catches_up_from_the_log() {
     let d = Deployment::new();
-    let a_kmip: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let a_node: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let a_kmip: SocketAddr = format!("127.0.0.1:{}", tls::free_port()).parse().unwrap();
+    let a_node: SocketAddr = format!("127.0.0.1:{}", tls::free_port()).parse().unwrap();
     let mut r = d.node("r", "remote", &[("a", a_node)], &[]);
-    let b_node: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let b_node: SocketAddr = format!("127.0.0.1:{}", tls::free_port()).parse().unwrap();
     let mut a = d.node_at(
         "a",
         "sequencer",
@@ -836,7 +828,7 @@ fn the_sequencer_prunes_only_what_the_remote_holds_and_a_lagging_remote_catches_
         b"[zones]\nchange_log_retention = \"0s\"\nchange_log_keep = 1\nprune_interval = \"100ms\"\n",
     )
     .unwrap();
-    let b_kmip: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let b_kmip: SocketAddr = format!("127.0.0.1:{}", tls::free_port()).parse().unwrap();
     let mut b = d.node_at("b", "follower", b_kmip, b_node, &[("a", a.node)], &[]);
     r.start();
     b.start();

@@ -184,18 +184,9 @@ fn a_zone_file_replaced_by_something_unwritable_stays_down_until_repaired() {
     assert_zones_identical(zones.dir.path(), &[kept, after.unwrap()]);
 }
 
-/// A free loopback port (bound, then released for the child to take).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `kmipd serve` with the embedded default on `data_dir`, and a client once it listens.
 fn start_serve(data_dir: &Path) -> (std::process::Child, tls::KmipClient) {
-    let port = free_port();
+    let port = tls::free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_kmipd"))
         .args(["serve", "--data-dir"])
         .arg(data_dir)

@@ -797,16 +797,7 @@ fn create_new_private(path: &Path) -> Result<File, BackupError> {
 }
 
 pub(crate) fn create_private_dir(dir: &Path) -> Result<(), BackupError> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder
-        .create(dir)
-        .map_err(BackupError::io("creating directory", dir))
+    crate::private_fs::create_dir(dir).map_err(BackupError::io("creating directory", dir))
 }
 
 /// Copies `from` into a new 0600 file `to` and syncs it.
@@ -832,11 +823,5 @@ fn remove_if_exists(path: &Path) -> Result<(), BackupError> {
 
 /// Makes renames and new entries in `dir` durable.
 fn sync_dir(dir: &Path) -> Result<(), BackupError> {
-    #[cfg(unix)]
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(BackupError::io("syncing directory", dir))?;
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
+    crate::private_fs::sync_dir(dir).map_err(BackupError::io("syncing directory", dir))
 }

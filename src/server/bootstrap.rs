@@ -236,19 +236,10 @@ fn pair_exists(certificate: &Path, key: &Path) -> Result<bool, BootstrapError> {
 }
 
 fn create_private_dir(dir: &Path) -> Result<(), BootstrapError> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder
-        .create(dir)
-        .map_err(|source| BootstrapError::CreateDir {
-            path: dir.to_owned(),
-            source,
-        })?;
+    crate::private_fs::create_dir(dir).map_err(|source| BootstrapError::CreateDir {
+        path: dir.to_owned(),
+        source,
+    })?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

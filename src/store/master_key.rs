@@ -195,14 +195,7 @@ fn check_permissions(_path: &Path) -> Result<(), StoreError> {
 }
 
 fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(dir).map_err(|source| StoreError::Io {
+    crate::private_fs::create_dir(dir).map_err(|source| StoreError::Io {
         action: "creating data directory",
         path: dir.to_path_buf(),
         source,
@@ -211,17 +204,9 @@ fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
 
 /// Makes a new directory entry durable (the key file must survive a crash right after creation).
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    #[cfg(unix)]
-    {
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|source| StoreError::Io {
-                action: "syncing data directory",
-                path: dir.to_path_buf(),
-                source,
-            })?;
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
+    crate::private_fs::sync_dir(dir).map_err(|source| StoreError::Io {
+        action: "syncing data directory",
+        path: dir.to_path_buf(),
+        source,
+    })
 }

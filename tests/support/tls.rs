@@ -265,3 +265,12 @@ impl KmipClient {
         ttlv::decode(&answer, &limits).unwrap()
     }
 }
+
+/// A loopback port free at the time of asking, for servers a test starts as separate processes.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

@@ -86,7 +86,7 @@ pub(super) fn write_acked(path: &Path, acked: u64) -> std::io::Result<()> {
     f.sync_all()?;
     std::fs::rename(&tmp, path)?;
     if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
+        crate::private_fs::sync_dir(dir)?;
     }
     Ok(())
 }

@@ -222,9 +222,7 @@ impl Inner {
             remove_if_present(&side).map_err(io("removing", &side))?;
         }
         std::fs::rename(&tmp, &zone.path).map_err(io("renaming the snapshot to", &zone.path))?;
-        std::fs::File::open(&zone.spec.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io("syncing", &zone.spec.dir))?;
+        crate::private_fs::sync_dir(&zone.spec.dir).map_err(io("syncing", &zone.spec.dir))?;
         tracing::warn!(zone = %zone.spec.name, from = %seed_name, last_seq = seq,
             "empty zone re-seeded from a snapshot of the other zone (the changes it lacked were pruned from the log)");
         Ok(seq)
