@@ -375,6 +375,10 @@ fn engine(config: &ServerConfig) -> Result<Serving, String> {
     let engine = Engine::open(EngineConfig {
         limits: config.limits.ttlv(),
         crypto: config.crypto.limits(),
+        lease_seconds: config
+            .lifecycle
+            .lease_seconds()
+            .unwrap_or(kmipd::ops::DEFAULT_LEASE_SECONDS),
         data_dir: config.data_dir.clone(),
         master_key: master_key_source(),
         access: access_control(config)?,

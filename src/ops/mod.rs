@@ -37,6 +37,7 @@ pub(crate) mod usage;
 
 pub use batch::BatchIds;
 pub use frame::FrameReply;
+pub use lifecycle::DEFAULT_LEASE_SECONDS;
 pub use streams::CryptoLimits;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -85,6 +86,8 @@ pub struct EngineConfig {
     pub zones: Option<ZonesConfig>,
     /// Bounds on the cryptographic services (open streams, RNG Retrieve).
     pub crypto: CryptoLimits,
+    /// The Lease Time new objects carry and the longest lease Obtain Lease grants, in seconds.
+    pub lease_seconds: u32,
 }
 
 impl Default for EngineConfig {
@@ -105,6 +108,7 @@ impl Default for EngineConfig {
             access: AccessControl::default(),
             zones: None,
             crypto: CryptoLimits::DEFAULT,
+            lease_seconds: lifecycle::DEFAULT_LEASE_SECONDS,
         }
     }
 }

@@ -1267,6 +1267,47 @@ fn keys_survive_a_restart() {
 }
 
 #[test]
+fn the_configured_lease_is_set_on_new_objects_and_caps_obtain_lease() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = |lease_seconds| {
+        Engine::open(EngineConfig {
+            clock: || NOW,
+            data_dir: dir.path().to_path_buf(),
+            lease_seconds,
+            ..EngineConfig::default()
+        })
+        .unwrap()
+    };
+    let lease_of = |e: &Engine, u: &str| {
+        ok(e, 2, 1, Operation::OBTAIN_LEASE, vec![uid(u)])
+            .child(tag::LEASE_TIME)
+            .map(|l| l.value.clone())
+    };
+    let attr_of = |e: &Engine, u: &str| {
+        ok(e, 2, 1, Operation::GET_ATTRIBUTES, vec![uid(u)])
+            .child(tag::ATTRIBUTES)
+            .and_then(|a| a.child(tag::LEASE_TIME))
+            .map(|l| l.value.clone())
+    };
+    // Made under the default lease (3600 s).
+    let old = {
+        let e = open(super::lifecycle::DEFAULT_LEASE_SECONDS);
+        let u = create_2x(&e, vec![]);
+        ok(&e, 2, 1, Operation::ACTIVATE, vec![uid(&u)]);
+        assert_eq!(lease_of(&e, &u), Some(Value::Interval(3600)));
+        u
+    };
+    // Reopened with a 90-second lease: new objects carry it, and no lease granted is longer.
+    let e = open(90);
+    let new = create_2x(&e, vec![]);
+    assert_eq!(attr_of(&e, &new), Some(Value::Interval(90)));
+    ok(&e, 2, 1, Operation::ACTIVATE, vec![uid(&new)]);
+    assert_eq!(lease_of(&e, &new), Some(Value::Interval(90)));
+    assert_eq!(attr_of(&e, &old), Some(Value::Interval(3600)));
+    assert_eq!(lease_of(&e, &old), Some(Value::Interval(90)));
+}
+
+#[test]
 fn query_reports_the_lifecycle_operations() {
     let ops: Vec<Operation> = implemented_operations().collect();
     for op in [
