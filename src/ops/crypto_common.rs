@@ -148,7 +148,7 @@ pub fn crypto_error(e: CryptoError) -> KmipError {
         CryptoError::Authentication | CryptoError::Padding | CryptoError::Random => {
             ResultReason::CryptographicFailure
         }
-        CryptoError::TagLength(..) => ResultReason::GeneralFailure,
+        CryptoError::TagLength(..) => ResultReason::BadCryptographicParameters,
         CryptoError::KeyLength(..)
         | CryptoError::IvLength(..)
         | CryptoError::DataLength(..)
