@@ -153,6 +153,8 @@ pub struct OpContext<'a> {
     pub new_owner: Option<String>,
     /// The open streams of Encrypt, Decrypt, MAC and Hash.
     pub streams: &'a streams::Streams,
+    /// What the access checks of this request have read (grants, owners, Object Groups), for its later items.
+    pub(crate) access_cache: authorize::AccessCache,
 }
 
 /// An operation: its Request Payload in, its Response Payload out.
@@ -327,6 +329,7 @@ impl Engine {
             principal: principal.as_ref().ok().cloned().flatten(),
             new_owner: None,
             streams: &self.streams,
+            access_cache: authorize::AccessCache::default(),
         };
         let refused = match principal {
             Err(e) => Some(Box::new(move |_| e.clone()) as Box<dyn Fn(usize) -> KmipError>),
@@ -502,6 +505,7 @@ fn run_item(
         }
     });
     ctx.new_owner = None;
+    ctx.access_cache.after(item.operation);
     match result {
         Ok(payload) => ResponseBatchItem::success(item.operation, id, payload),
         Err(e) => ResponseBatchItem::failure(Some(item.operation), id, &e),
