@@ -2155,7 +2155,7 @@ fn access_checks_read_grants_once_and_each_object_once_per_request() {
     let hidden_err = super::authorize::object_allowed(&mut ctx, &principal, &hidden, OpClass::Get);
     assert_eq!(hidden_err.unwrap_err().reason, ResultReason::ObjectNotFound);
     // The grants once; existence and owner once for each of the 7 objects (no rule or grant of alice's turns
-    // on Object Groups, so none are read): the 19 checks of the old per-item path read 4 times each.
+    // on Object Groups, so none are read): the 18 checks of the old per-item path read 4 times each.
     assert_eq!(ctx.access_cache.reads(), 1 + 7 * 2);
     // A missing object is read again each time (it may be created by a later item).
     for _ in 0..2 {
