@@ -104,7 +104,8 @@ fn padding(params: Option<&CryptographicParameters>) -> Result<Padding, KmipErro
 }
 
 /// The Tag Length in force (16 bytes when none is given), if it is one of `allowed` for `mode`; any other is
-/// Bad Cryptographic Parameters (Invalid Field in 1.x), naming the lengths that would do.
+/// General Failure, as the OASIS test cases CS-BC-M-GCM-1 and CS-BC-M-CHACHA20POLY1305-1 expect for Tag Lengths
+/// 1 and 32, with a message naming the lengths that would do.
 fn tag_len(
     params: &CryptographicParameters,
     allowed: &[usize],
@@ -116,9 +117,9 @@ fn tag_len(
     match usize::try_from(asked) {
         Ok(n) if allowed.contains(&n) => Ok(n),
         _ => Err(KmipError::new(
-            ResultReason::BadCryptographicParameters,
+            ResultReason::GeneralFailure,
             format!(
-                "Tag Length {asked} bytes is not supported for {mode}: use {} to {} bytes",
+                "invalid tag length: Tag Length {asked} bytes is not supported for {mode}: use {} to {} bytes",
                 allowed.iter().min().unwrap_or(&16),
                 allowed.iter().max().unwrap_or(&16)
             ),
@@ -240,9 +241,9 @@ fn apply(
             let tag = aead_tag(tag)?;
             if tag.len() != tag_len {
                 return Err(KmipError::new(
-                    ResultReason::BadCryptographicParameters,
+                    ResultReason::GeneralFailure,
                     format!(
-                        "the Authenticated Encryption Tag has {} bytes, the Tag Length says {tag_len}",
+                        "invalid tag length: the Authenticated Encryption Tag has {} bytes, the Tag Length says {tag_len}",
                         tag.len()
                     ),
                 ));

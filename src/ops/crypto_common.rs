@@ -148,7 +148,7 @@ pub fn crypto_error(e: CryptoError) -> KmipError {
         CryptoError::Authentication | CryptoError::Padding | CryptoError::Random => {
             ResultReason::CryptographicFailure
         }
-        CryptoError::TagLength(..) => ResultReason::BadCryptographicParameters,
+        CryptoError::TagLength(..) => ResultReason::GeneralFailure,
         CryptoError::KeyLength(..)
         | CryptoError::IvLength(..)
         | CryptoError::DataLength(..)
