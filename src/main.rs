@@ -5,6 +5,7 @@
 //! `grant`, `revoke` and `grants list` manage grants on a running server, `audit verify` checks the audit log's
 //! hash chain and `policy hash-password` makes the Argon2 hash a policy file's credential needs.
 
+use std::io::IsTerminal;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -273,13 +274,24 @@ struct CaArgs {
     key_type: KeyType,
 }
 
+/// Whether log lines carry ANSI colours: only for a person at a terminal, so log files, pipes and journald get
+/// plain text, and never when NO_COLOR is set to anything but the empty string (https://no-color.org).
+fn colour_logs(to_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    to_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
 fn main() -> ExitCode {
+    let colour = colour_logs(
+        std::io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
@@ -408,6 +420,10 @@ fn engine(config: &ServerConfig) -> Result<Serving, String> {
     let engine = Engine::open(EngineConfig {
         limits: config.limits.ttlv(),
         crypto: config.crypto.limits(),
+        lease_seconds: config
+            .lifecycle
+            .lease_seconds()
+            .unwrap_or(kmipd::ops::DEFAULT_LEASE_SECONDS),
         data_dir: config.data_dir.clone(),
         master_key: master_key_source(),
         access,
@@ -933,4 +949,19 @@ fn cert(command: CertCommand) -> Result<(), String> {
 
 fn load_ca(args: &CaArgs) -> Result<CertificateAuthority, String> {
     CertificateAuthority::load(&args.ca_cert, &args.ca_key).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::colour_logs;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn colours_only_at_a_terminal_without_no_color() {
+        assert!(colour_logs(true, None));
+        assert!(colour_logs(true, Some(OsStr::new(""))));
+        assert!(!colour_logs(true, Some(OsStr::new("1"))));
+        assert!(!colour_logs(false, None));
+        assert!(!colour_logs(false, Some(OsStr::new("1"))));
+    }
 }

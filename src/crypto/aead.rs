@@ -17,8 +17,10 @@ use super::{CryptoError, Secret};
 /// and KMIP test vectors.
 pub const GCM_IV_LENGTHS: &[usize] = &[8, 12, 16, 60];
 
-/// GCM tag lengths accepted, in bytes: 96 to 128 bits (NIST SP 800-38D section 5.2.1.2; the 32- and 64-bit
-/// tags it allows only under extra limits on use are refused).
+/// GCM tag lengths accepted, in bytes: 96 to 128 bits, every length the aes-gcm crate's `TagSize` takes
+/// (NIST SP 800-38D section 5.2.1.2). The 32- and 64-bit tags it allows only under the limits of its appendix C
+/// (bounded message lengths and invocations per key, which a key server cannot enforce on its clients) are
+/// refused; the crate offers them only behind its `hazmat` feature, with none of those limits.
 pub const GCM_TAG_LENGTHS: &[usize] = &[12, 13, 14, 15, 16];
 
 /// Ciphertext and its authentication tag.

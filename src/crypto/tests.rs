@@ -198,6 +198,85 @@ fn aes_gcm_sp800_38d_test_cases_1_to_4() {
     );
 }
 
+/// NIST CAVP gcmEncryptExtIV128.rsp cases, one per truncated tag length (Taglen 96, 104, 112, 120): key, IV,
+/// plaintext, AAD, ciphertext, tag.
+const GCM_TRUNCATED_TAG_KATS: &[[&str; 6]] = &[
+    [
+        "70fb02388301f16c4193b0fc70683f3f",
+        "aec612be7c1ddb659a4b315c",
+        "68e6bc0b08b8adbdc00005ae44723c8e",
+        "3859b3c9d0b42d45c43e8ebd4c8cbde1b6eb2106",
+        "a7c52a23b09062a1fb77d47ff83a114f",
+        "79f91fa572220432ee3a6495",
+    ],
+    [
+        "27e3626a8347f252519f3a391712f65a",
+        "e50b6bbe4ac7307f75421a71",
+        "bf386209503082f15ed8461ddd",
+        "96fe6e72597f596ae93907a820ba79a8",
+        "34d347fa1b56d2cf691f1ce062",
+        "cb083ec9d63075bea3bba1c0d4",
+    ],
+    [
+        "c75116c19f5ea4ed1b10bf0eaaebe5a1",
+        "48a53fc17d4300f4a23a5a39",
+        "4569944fcde5b3f4ae4d50eb7a0e3ef88dab44b684c737b90aa88cf579bf0558",
+        "",
+        "d58b89300c62e0b0ea729d6de39545ea35ddc5a04e22b709f45af532bc67d90d",
+        "c428abd4bf85468d57236ed16d36",
+    ],
+    [
+        "da0b615656135194ba6d3c851099bc48",
+        "d39d4b4d3cc927885090e6c3",
+        "",
+        "e7e5e6f8dac913036cb2ff29e8625e0e",
+        "",
+        "ab967711a5770461724460b07237e2",
+    ],
+];
+
+#[test]
+fn aes_gcm_nist_truncated_tag_vectors_12_to_15_bytes() {
+    for [key, iv, pt, aad, ct, tag] in GCM_TRUNCATED_TAG_KATS.iter().map(|c| c.map(h)) {
+        let s = gcm_seal(&key, &iv, &aad, &pt, tag.len()).unwrap();
+        assert_eq!(
+            (&s.ciphertext, &s.tag),
+            (&ct, &tag),
+            "tag of {} bytes",
+            tag.len()
+        );
+        assert_eq!(*gcm_open(&key, &iv, &aad, &ct, &tag).unwrap(), pt);
+        // Every bit of a truncated tag is checked.
+        let mut bad = tag.clone();
+        *bad.last_mut().unwrap() ^= 1;
+        assert_eq!(
+            gcm_open(&key, &iv, &aad, &ct, &bad).unwrap_err(),
+            CryptoError::Authentication
+        );
+        // A tag is checked at the length it has: one byte less is the tag of that length (MSB_t), down to 12.
+        let shorter = tag.get(..tag.len() - 1).unwrap();
+        match shorter.len() {
+            11 => assert_eq!(
+                gcm_open(&key, &iv, &aad, &ct, shorter).unwrap_err(),
+                CryptoError::TagLength(11, "AES-GCM")
+            ),
+            _ => assert_eq!(*gcm_open(&key, &iv, &aad, &ct, shorter).unwrap(), pt),
+        }
+    }
+    // The lengths SP 800-38D allows only under extra limits (32 and 64 bits) are refused both ways.
+    let (key, iv) = ([0u8; 16], [0u8; 12]);
+    for n in [4, 8] {
+        assert_eq!(
+            gcm_seal(&key, &iv, &[], b"data", n).unwrap_err(),
+            CryptoError::TagLength(n, "AES-GCM")
+        );
+        assert_eq!(
+            gcm_open(&key, &iv, &[], b"data", &vec![0; n]).unwrap_err(),
+            CryptoError::TagLength(n, "AES-GCM")
+        );
+    }
+}
+
 #[test]
 fn aes_gcm_refuses_a_wrong_tag_and_bad_lengths() {
     let key = [0u8; 16];

@@ -2,12 +2,19 @@
 //! item names, its owner, its Object Groups, the grants) and asks it; while the item runs, makes the caller the
 //! owner of what it creates; for Locate, keeps only what the caller may see. An object the caller has no right
 //! on at all is answered exactly as a missing one.
+//!
+//! What the checks read is kept for the rest of the request message in an [`AccessCache`]: the caller's
+//! grants once, each object's owner (and Object Groups, when the caller's rules or grants turn on them) once,
+//! until an item that may change them runs. A batch of N Gets reads the grants once, not N times. The cache is a
+//! snapshot per request: a grant revoked by another connection while a batch runs applies from the next request.
 
 use std::collections::HashMap;
 
-use crate::access::grants;
-use crate::access::policy::{Decision, Need, ObjectFacts, OpClass, Principal, need_of};
+use crate::access::client::OP_LIST_GRANTS;
+use crate::access::grants::{self, Grant};
+use crate::access::policy::{Decision, Need, ObjectFacts, OpClass, Policy, Principal, need_of};
 use crate::kmip::{KmipError, Operation, RequestBatchItem, ResultReason};
+use crate::replication::ZonedStore;
 use crate::spec::tag;
 use crate::store::Mutation;
 use crate::ttlv::{Ttlv, Value};
@@ -24,6 +31,143 @@ const DERIVING: [Operation; 5] = [
     Operation::CERTIFY,
     Operation::RECERTIFY,
 ];
+
+/// Operations that change no owner, Object Group, grant or object existence (they read, use keys, or move an
+/// object's state): after them the request's [`AccessCache`] stays valid. After any other item it is cleared.
+const LEAVES_ACCESS_FACTS: &[Operation] = &[
+    Operation::GET,
+    Operation::GET_ATTRIBUTES,
+    Operation::GET_ATTRIBUTE_LIST,
+    Operation::LOCATE,
+    Operation::CHECK,
+    Operation::OBTAIN_LEASE,
+    Operation::GET_USAGE_ALLOCATION,
+    Operation::ACTIVATE,
+    Operation::REVOKE,
+    Operation::ENCRYPT,
+    Operation::DECRYPT,
+    Operation::MAC,
+    Operation::MAC_VERIFY,
+    Operation::SIGN,
+    Operation::SIGNATURE_VERIFY,
+    Operation::HASH,
+    Operation::RNG_RETRIEVE,
+    Operation::QUERY,
+    Operation::DISCOVER_VERSIONS,
+    OP_LIST_GRANTS,
+];
+
+/// What the access checks of one request message have read from the store, kept for its later items so that a
+/// batch does not read the same grants, owners and Object Groups once per item. Valid only for one principal
+/// (that of the request) and only until an item that may change them: [`AccessCache::after`] clears it.
+#[derive(Debug, Default)]
+pub(crate) struct AccessCache {
+    /// The grants whose subject covers the principal; None until first needed.
+    grants: Option<Vec<Grant>>,
+    /// Whether some rule or grant of the principal turns on Object Groups (known with `grants`); when not,
+    /// objects' Object Groups are not read.
+    needs_groups: bool,
+    /// The facts of objects found to exist, by Unique Identifier.
+    facts: HashMap<String, ObjectFacts>,
+    /// Store reads made through the cache, so tests can see what it saves.
+    #[cfg(test)]
+    reads: usize,
+}
+
+impl AccessCache {
+    /// Keeps what was read if `operation` cannot have changed it, else forgets it.
+    pub(crate) fn after(&mut self, operation: Operation) {
+        if !LEAVES_ACCESS_FACTS.contains(&operation) {
+            self.grants = None;
+            self.needs_groups = false;
+            self.facts.clear();
+        }
+    }
+
+    /// Store reads made through the cache so far.
+    #[cfg(test)]
+    pub(super) fn reads(&self) -> usize {
+        self.reads
+    }
+
+    fn note_read(&mut self) {
+        #[cfg(test)]
+        {
+            self.reads += 1;
+        }
+    }
+
+    /// Reads the principal's grants unless already read in this request.
+    fn load_grants(
+        &mut self,
+        store: &ZonedStore,
+        policy: &Policy,
+        principal: &Principal,
+    ) -> Result<(), KmipError> {
+        if self.grants.is_none() {
+            self.note_read();
+            let mine: Vec<Grant> = grants::all(store)
+                .map_err(|e| e.to_kmip())?
+                .into_iter()
+                .filter(|g| g.subject.covers(principal))
+                .collect();
+            self.needs_groups = policy.depends_on_groups(principal, &mine);
+            self.grants = Some(mine);
+        }
+        Ok(())
+    }
+
+    /// Reads whether `uid` exists and, if so, its owner and (when decisions turn on them) Object Groups, unless
+    /// already known in this request. False: no such object.
+    fn load_facts(&mut self, store: &ZonedStore, uid: &str) -> Result<bool, KmipError> {
+        if self.facts.contains_key(uid) {
+            return Ok(true);
+        }
+        self.note_read();
+        if !store.exists(uid).map_err(|e| e.to_kmip())? {
+            return Ok(false);
+        }
+        self.note_read();
+        let owner = grants::owner(store, uid).map_err(|e| e.to_kmip())?;
+        let groups = if self.needs_groups {
+            self.note_read();
+            store
+                .attribute_texts(uid, &object_group_storage_name())
+                .map_err(|e| e.to_kmip())?
+        } else {
+            Vec::new()
+        };
+        self.facts.insert(
+            uid.to_string(),
+            ObjectFacts {
+                uid: uid.to_string(),
+                owner,
+                groups,
+            },
+        );
+        Ok(true)
+    }
+
+    /// The policy's decision on `class` for `uid`; None when no object has that identifier.
+    fn decide(
+        &mut self,
+        store: &ZonedStore,
+        policy: &Policy,
+        principal: &Principal,
+        uid: &str,
+        class: OpClass,
+    ) -> Result<Option<Decision>, KmipError> {
+        self.load_grants(store, policy, principal)?;
+        if !self.load_facts(store, uid)? {
+            return Ok(None);
+        }
+        let grants = self.grants.as_deref().unwrap_or_default();
+        Ok(self
+            .facts
+            .get(uid)
+            .map(|facts| policy.decide(principal, facts, class, grants)))
+    }
+}
 
 /// Checks that the principal may run `item`; on the way, names the objects it refers to (for the audit log)
 /// and sets who will own what it creates.
@@ -95,9 +239,11 @@ pub(super) fn check(
                 }
             }
             if DERIVING.contains(&item.operation) {
-                ctx.new_owner = grants::owner(ctx.store, &uid)
-                    .map_err(|e| e.to_kmip())?
-                    .or_else(|| Some(principal.identity.clone()));
+                let owner = match ctx.access_cache.facts.get(&uid) {
+                    Some(facts) => facts.owner.clone(),
+                    None => grants::owner(ctx.store, &uid).map_err(|e| e.to_kmip())?,
+                };
+                ctx.new_owner = owner.or_else(|| Some(principal.identity.clone()));
             }
             Ok(())
         }
@@ -106,8 +252,8 @@ pub(super) fn check(
 
 /// Whether `principal` may do `class` on `uid`: Ok, Permission Denied for a visible object, and for an
 /// invisible one the very error a missing object gets.
-fn object_allowed(
-    ctx: &OpContext<'_>,
+pub(super) fn object_allowed(
+    ctx: &mut OpContext<'_>,
     principal: &Principal,
     uid: &str,
     class: OpClass,
@@ -117,24 +263,19 @@ fn object_allowed(
     }
     // A missing object is refused here too, before the operation looks at the rest of the payload, so that a
     // missing and a hidden object get the very same answer whatever else the request holds.
-    if !ctx.store.exists(uid).map_err(|e| e.to_kmip())? {
-        return Err(not_found(uid));
-    }
-    let all_grants = grants::all(ctx.store).map_err(|e| e.to_kmip())?;
-    let facts = facts(ctx, uid)?;
+    let store = ctx.store;
+    let policy = &*ctx.config.access.policy;
     match ctx
-        .config
-        .access
-        .policy
-        .decide(principal, &facts, class, &all_grants)
+        .access_cache
+        .decide(store, policy, principal, uid, class)?
     {
-        Decision::Allow => Ok(()),
-        Decision::Deny => Err(KmipError::permission_denied(format!(
+        Some(Decision::Allow) => Ok(()),
+        Some(Decision::Deny) => Err(KmipError::permission_denied(format!(
             "{:?} may not {} object {uid:?}",
             principal.identity,
             class.name()
         ))),
-        Decision::Hidden => Err(not_found(uid)),
+        Some(Decision::Hidden) | None => Err(not_found(uid)),
     }
 }
 

@@ -12,7 +12,8 @@ use crate::ttlv::{Ttlv, Value};
 use super::OpContext;
 use super::object::{self, Managed};
 
-/// The lease Obtain Lease grants when the object carries no Lease Time of its own, in seconds.
+/// The lease length, in seconds, when the configuration names none (`[lifecycle] lease_time`): the Lease
+/// Time set on new objects and the longest lease Obtain Lease grants.
 pub const DEFAULT_LEASE_SECONDS: u32 = 3600;
 
 fn uid_only(uid: &str) -> Ttlv {
@@ -160,8 +161,9 @@ fn usage_left(managed: &Managed) -> Option<i64> {
     }
 }
 
-/// Runs Obtain Lease: the object's Lease Time (or the server's default) and its Last Change Date. Only an
-/// Active object may be leased.
+/// Runs Obtain Lease: the object's Lease Time, never longer than the configured lease (so shortening
+/// `lease_time` also shortens the leases of objects made before), and its Last Change Date. Only an Active
+/// object may be leased.
 pub(super) fn obtain_lease(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
     let managed = object::load_named(ctx, payload)?;
     if managed.state != crate::kmip::state::State::Active {
@@ -170,9 +172,10 @@ pub(super) fn obtain_lease(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Tt
             managed.state
         )));
     }
+    let configured = ctx.config.lease_seconds;
     let lease = match managed.get(tag::LEASE_TIME).map(|l| &l.value) {
-        Some(Value::Interval(l)) => *l,
-        _ => DEFAULT_LEASE_SECONDS,
+        Some(Value::Interval(l)) => (*l).min(configured),
+        _ => configured,
     };
     let changed = managed.date(tag::LAST_CHANGE_DATE).unwrap_or(ctx.now);
     Ok(Ttlv::structure(

@@ -37,6 +37,7 @@ pub(crate) mod usage;
 
 pub use batch::BatchIds;
 pub use frame::FrameReply;
+pub use lifecycle::DEFAULT_LEASE_SECONDS;
 pub use streams::CryptoLimits;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -85,6 +86,8 @@ pub struct EngineConfig {
     pub zones: Option<ZonesConfig>,
     /// Bounds on the cryptographic services (open streams, RNG Retrieve).
     pub crypto: CryptoLimits,
+    /// The Lease Time new objects carry and the longest lease Obtain Lease grants, in seconds.
+    pub lease_seconds: u32,
 }
 
 impl Default for EngineConfig {
@@ -105,6 +108,7 @@ impl Default for EngineConfig {
             access: AccessControl::default(),
             zones: None,
             crypto: CryptoLimits::DEFAULT,
+            lease_seconds: lifecycle::DEFAULT_LEASE_SECONDS,
         }
     }
 }
@@ -149,6 +153,8 @@ pub struct OpContext<'a> {
     pub new_owner: Option<String>,
     /// The open streams of Encrypt, Decrypt, MAC and Hash.
     pub streams: &'a streams::Streams,
+    /// What the access checks of this request have read (grants, owners, Object Groups), for its later items.
+    pub(crate) access_cache: authorize::AccessCache,
 }
 
 /// An operation: its Request Payload in, its Response Payload out.
@@ -323,6 +329,7 @@ impl Engine {
             principal: principal.as_ref().ok().cloned().flatten(),
             new_owner: None,
             streams: &self.streams,
+            access_cache: authorize::AccessCache::default(),
         };
         let refused = match principal {
             Err(e) => Some(Box::new(move |_| e.clone()) as Box<dyn Fn(usize) -> KmipError>),
@@ -512,6 +519,7 @@ fn run_item(
         }
     });
     ctx.new_owner = None;
+    ctx.access_cache.after(item.operation);
     match result {
         Ok(payload) => ResponseBatchItem::success(item.operation, id, payload),
         Err(e) => ResponseBatchItem::failure(Some(item.operation), id, &e),

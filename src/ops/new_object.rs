@@ -13,7 +13,6 @@ use crate::spec::tag;
 use crate::ttlv::{Ttlv, Value};
 
 use super::OpContext;
-use super::lifecycle::DEFAULT_LEASE_SECONDS;
 use super::object::{self, Managed};
 
 /// A Link attribute instance: how a new object and the one it came from or beside (a pair's other half, a
@@ -135,7 +134,7 @@ pub fn build(
         managed.set(tag::KEY_FORMAT_TYPE, Value::Enumeration(kb.key_format_type));
     }
     // The longest lease the server grants (2.1 section 4.30: set on every new object, read-only to clients).
-    managed.set(tag::LEASE_TIME, Value::Interval(DEFAULT_LEASE_SECONDS));
+    managed.set(tag::LEASE_TIME, Value::Interval(ctx.config.lease_seconds));
     // SHA-256 of the Unique Identifier, as 2.1 section 4.56 recommends.
     let short = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, managed.uid.as_bytes());
     managed.set(

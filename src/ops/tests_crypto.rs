@@ -365,6 +365,88 @@ fn chunk(first: Option<&str>, correlation: Option<&[u8]>, last: bool, data: &[u8
 }
 
 #[test]
+fn gcm_tag_lengths_12_to_16_are_served_and_others_refused_as_the_oasis_cases_expect() {
+    let e = engine();
+    // NIST CAVP gcmEncryptExtIV128.rsp, Taglen = 104: a 13-byte tag.
+    let k = register_key(&e, alg::AES, &h("27e3626a8347f252519f3a391712f65a"), vec![]);
+    let iv = h("e50b6bbe4ac7307f75421a71");
+    let aad = h("96fe6e72597f596ae93907a820ba79a8");
+    let pt = h("bf386209503082f15ed8461ddd");
+    let encrypt = |tag_len: i32| {
+        vec![
+            uid(&k),
+            gcm(tag_len),
+            b(tag::DATA, &pt),
+            b(tag::IV_COUNTER_NONCE, &iv),
+            b(tag::AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA, &aad),
+        ]
+    };
+    let reply = ok(&e, Operation::ENCRYPT, encrypt(13));
+    assert_eq!(bytes(&reply, tag::DATA), h("34d347fa1b56d2cf691f1ce062"));
+    assert_eq!(
+        bytes(&reply, tag::AUTHENTICATED_ENCRYPTION_TAG),
+        h("cb083ec9d63075bea3bba1c0d4")
+    );
+    for n in 12..=16 {
+        let reply = ok(&e, Operation::ENCRYPT, encrypt(n));
+        let t = bytes(&reply, tag::AUTHENTICATED_ENCRYPTION_TAG);
+        assert_eq!(t.len(), usize::try_from(n).unwrap());
+        let back = ok(
+            &e,
+            Operation::DECRYPT,
+            vec![
+                uid(&k),
+                gcm(n),
+                b(tag::DATA, &bytes(&reply, tag::DATA)),
+                b(tag::IV_COUNTER_NONCE, &iv),
+                b(tag::AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA, &aad),
+                b(tag::AUTHENTICATED_ENCRYPTION_TAG, &t),
+            ],
+        );
+        assert_eq!(bytes(&back, tag::DATA), pt, "tag of {n} bytes");
+    }
+    for n in [-1, 0, 4, 8, 11, 17, 32] {
+        let item = answer(&e, Operation::ENCRYPT, encrypt(n));
+        assert_eq!(
+            item.child(tag::RESULT_REASON).map(|r| r.value.clone()),
+            Some(Value::Enumeration(ResultReason::GeneralFailure.code())),
+            "tag of {n} bytes: {item:?}"
+        );
+        assert_eq!(
+            text_of(&item, tag::RESULT_MESSAGE),
+            format!(
+                "invalid tag length: Tag Length {n} bytes is not supported for AES-GCM: use 12 to 16 bytes"
+            )
+        );
+    }
+    // A Decrypt whose tag is not as long as its Tag Length says.
+    assert_eq!(
+        fails(
+            &e,
+            Operation::DECRYPT,
+            vec![
+                uid(&k),
+                gcm(16),
+                b(tag::DATA, &pt),
+                b(tag::IV_COUNTER_NONCE, &iv),
+                b(tag::AUTHENTICATED_ENCRYPTION_TAG, &[0; 13]),
+            ],
+        ),
+        ResultReason::GeneralFailure
+    );
+    // KMIP 1.4 answers the same (CS-BC-M-GCM-1-14 expects General Failure too).
+    let v14 = test_support::request(1, 4, vec![(Operation::ENCRYPT, encrypt(8))]);
+    let resp = e.handle_request(&v14);
+    let item = resp.child(tag::BATCH_ITEM).unwrap();
+    assert_eq!(
+        item.child(tag::RESULT_REASON).unwrap().value,
+        Value::Enumeration(ResultReason::GeneralFailure.code()),
+        "{item:?}"
+    );
+    assert!(text_of(item, tag::RESULT_MESSAGE).contains("Tag Length 8 bytes"));
+}
+
+#[test]
 fn streamed_gcm_and_cbc_give_what_one_request_gives() {
     let e = engine();
     let key = h("feffe9928665731c6d6a8f9467308308");

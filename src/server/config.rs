@@ -14,7 +14,7 @@ use crate::access::allow_list::{AllowList, DEFAULT_ALLOW};
 use crate::access::audit::AuditSettings;
 use crate::access::limits::IdentityLimitSettings;
 use crate::backup::BackupConfig;
-use crate::ops::CryptoLimits;
+use crate::ops::{CryptoLimits, DEFAULT_LEASE_SECONDS};
 use crate::ttlv::Limits;
 
 /// The port IANA assigned to KMIP over TLS.
@@ -42,6 +42,8 @@ pub struct ServerConfig {
     pub node: Option<NodeSettings>,
     /// Bounds on the cryptographic services (streams, RNG Retrieve).
     pub crypto: CryptoConfig,
+    /// How objects are leased to clients.
+    pub lifecycle: LifecycleConfig,
 }
 
 /// Who may connect and act, and how it is recorded.
@@ -140,6 +142,37 @@ impl CryptoConfig {
             max_stream_bytes: self.max_stream_bytes,
             max_rng_bytes: self.max_rng_bytes,
         }
+    }
+}
+
+/// The `[lifecycle]` section: what the server promises clients about using objects over time.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LifecycleConfig {
+    /// The Lease Time set on every new object and the longest lease Obtain Lease grants; whole seconds,
+    /// from 1s to u32::MAX seconds (the Interval type's range).
+    #[serde(deserialize_with = "duration_text")]
+    pub lease_time: Duration,
+}
+
+impl Default for LifecycleConfig {
+    fn default() -> Self {
+        LifecycleConfig {
+            lease_time: Duration::from_secs(u64::from(DEFAULT_LEASE_SECONDS)),
+        }
+    }
+}
+
+impl LifecycleConfig {
+    /// The lease in the seconds a KMIP Interval carries; None when it is not a whole number of seconds in
+    /// 1..=u32::MAX (which `validate` refuses).
+    pub fn lease_seconds(&self) -> Option<u32> {
+        if self.lease_time.subsec_nanos() != 0 {
+            return None;
+        }
+        u32::try_from(self.lease_time.as_secs())
+            .ok()
+            .filter(|s| *s > 0)
     }
 }
 
@@ -322,6 +355,7 @@ impl Default for ServerConfig {
             zones: ZoneDirs::default(),
             node: None,
             crypto: CryptoConfig::default(),
+            lifecycle: LifecycleConfig::default(),
         }
     }
 }
@@ -464,6 +498,12 @@ impl ServerConfig {
             return Err(ConfigError::Invalid(
                 "crypto.stream_lifetime must be at least 1s".into(),
             ));
+        }
+        if self.lifecycle.lease_seconds().is_none() {
+            return Err(ConfigError::Invalid(format!(
+                "lifecycle.lease_time must be a whole number of seconds from 1s to {}s",
+                u32::MAX
+            )));
         }
         Ok(())
     }
@@ -622,10 +662,13 @@ mod tests {
             stream_lifetime = "90s"
             max_stream_bytes = 4096
             max_rng_bytes = 128
+            [lifecycle]
+            lease_time = "15m"
             "#,
         )
         .unwrap();
         assert_eq!(config.listen.port(), 15696);
+        assert_eq!(config.lifecycle.lease_seconds(), Some(900));
         assert_eq!(
             config.client_ca_path(),
             PathBuf::from("/etc/kmipd/clients.pem")
@@ -730,6 +773,13 @@ mod tests {
         assert!(ServerConfig::from_toml("listen = \"localhost\"").is_err());
         assert!(ServerConfig::from_toml("[crypto]\nmax_open_streams = 0").is_err());
         assert!(ServerConfig::from_toml("[crypto]\nstream_lifetime = \"0s\"").is_err());
+        for lease in ["0s", "1500ms", "49711d"] {
+            let e = ServerConfig::from_toml(&format!("[lifecycle]\nlease_time = \"{lease}\""));
+            assert!(
+                matches!(&e, Err(ConfigError::Invalid(m)) if m.contains("lifecycle.lease_time")),
+                "{lease}: {e:?}"
+            );
+        }
     }
 
     #[test]
@@ -759,6 +809,8 @@ mod tests {
         access.audit.dir = None;
         assert_eq!(access, AccessSettings::default());
         assert_eq!(config.crypto.limits(), CryptoLimits::DEFAULT);
+        assert_eq!(config.lifecycle, LifecycleConfig::default());
+        assert_eq!(config.lifecycle.lease_seconds(), Some(3600));
         assert_eq!(config.listen.port(), KMIP_PORT);
         assert_eq!(config.backup, crate::backup::BackupConfig::default());
     }
