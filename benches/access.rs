@@ -1,6 +1,6 @@
-//! What access control costs: Get in-process (no policy) against Get by an owner and by a grantee (each check
-//! reads the owner, the Object Groups and the grants), Locate filtered to what a user may see, an audit line
-//! written per item, and one Argon2 password check.
+//! What access control costs: Get in-process (no policy) against Get by an owner and by a grantee (a request's
+//! checks read the caller's grants once, and each object's owner and, when a rule needs them, Object Groups
+//! once), Locate filtered to what a user may see, an audit line written per item, and one Argon2 password check.
 //!
 //! Run with `cargo bench --bench access`; each measurement runs for a fixed budget, the whole run stays under
 //! 20 seconds.
