@@ -315,6 +315,11 @@ fn assert_zones_hold(d: &Deployment, uids: &[String]) {
 
 /// Zone a (sequencer), zone b (follower) and remote r, started.
 fn three_nodes(d: &Deployment) -> (NodeProc, NodeProc, NodeProc) {
+    three_nodes_with(d, "")
+}
+
+/// Three nodes as [`three_nodes`], with `a_config` (TOML) appended to the sequencer's configuration.
+fn three_nodes_with(d: &Deployment, a_config: &str) -> (NodeProc, NodeProc, NodeProc) {
     let a_kmip: SocketAddr = format!("127.0.0.1:{}", tls::free_port()).parse().unwrap();
     let a_node: SocketAddr = format!("127.0.0.1:{}", tls::free_port()).parse().unwrap();
     let mut r = d.node("r", "remote", &[("a", a_node)], &[]);
@@ -327,6 +332,13 @@ fn three_nodes(d: &Deployment) -> (NodeProc, NodeProc, NodeProc) {
         &[("b", b_node)],
         &[("r", r.node)],
     );
+    if !a_config.is_empty() {
+        let mut config = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&a.config)
+            .unwrap();
+        std::io::Write::write_all(&mut config, a_config.as_bytes()).unwrap();
+    }
     let b_kmip: SocketAddr = format!("127.0.0.1:{}", tls::free_port()).parse().unwrap();
     let mut b = d.node_at("b", "follower", b_kmip, b_node, &[("a", a.node)], &[]);
     r.start();
@@ -806,33 +818,11 @@ fn free_addr() -> SocketAddr {
 #[test]
 fn the_sequencer_prunes_only_what_the_remote_holds_and_a_lagging_remote_catches_up_from_the_log() {
     let d = Deployment::new();
-    let a_kmip: SocketAddr = format!("127.0.0.1:{}", tls::free_port()).parse().unwrap();
-    let a_node: SocketAddr = format!("127.0.0.1:{}", tls::free_port()).parse().unwrap();
-    let mut r = d.node("r", "remote", &[("a", a_node)], &[]);
-    let b_node: SocketAddr = format!("127.0.0.1:{}", tls::free_port()).parse().unwrap();
-    let mut a = d.node_at(
-        "a",
-        "sequencer",
-        a_kmip,
-        a_node,
-        &[("b", b_node)],
-        &[("r", r.node)],
-    );
     // The sequencer prunes every 100 ms whatever every copy holds, keeping only the last change.
-    let mut config = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&a.config)
-        .unwrap();
-    std::io::Write::write_all(
-        &mut config,
-        b"[zones]\nchange_log_retention = \"0s\"\nchange_log_keep = 1\nprune_interval = \"100ms\"\n",
-    )
-    .unwrap();
-    let b_kmip: SocketAddr = format!("127.0.0.1:{}", tls::free_port()).parse().unwrap();
-    let mut b = d.node_at("b", "follower", b_kmip, b_node, &[("a", a.node)], &[]);
-    r.start();
-    b.start();
-    a.start();
+    let (a, b, mut r) = three_nodes_with(
+        &d,
+        "[zones]\nchange_log_retention = \"0s\"\nchange_log_keep = 1\nprune_interval = \"100ms\"\n",
+    );
     let mut client = d.wait_client(&a);
     let mut acked = vec![wait_create(&d, &a, "warm")];
     acked.extend((0..9).map(|i| create(&mut client, &format!("first-{i}")).unwrap()));
