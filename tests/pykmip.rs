@@ -8,120 +8,18 @@
 //! When `.venv` lacks PyKMIP the test runs `tests/pykmip/setup-venv.sh` first; when that fails,
 //! the test fails (it never skips) and says so.
 
-use std::fs;
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+#[path = "support/pykmip_script.rs"]
+mod pykmip_script;
 
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use pykmip_script::{Server, free_loopback_addr, pykmip_python, repo_root};
 use serde_json::Value;
 
 /// The KMIP versions PyKMIP 0.11 can speak (its `enums.KMIPVersion`).
 const PYKMIP_VERSIONS: [&str; 6] = ["1.0", "1.1", "1.2", "1.3", "1.4", "2.0"];
-
-/// How long the server may take to create its data directory and start listening.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The virtualenv's Python, with PyKMIP importable: installs it with setup-venv.sh when it is not.
-fn pykmip_python() -> PathBuf {
-    let root = repo_root();
-    let python = root.join(".venv/bin/python");
-    let has_pykmip = |python: &Path| {
-        Command::new(python)
-            .args(["-c", "import kmip.services.kmip_client"])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if has_pykmip(&python) {
-        return python;
-    }
-    let setup = root.join("tests/pykmip/setup-venv.sh");
-    eprintln!(
-        "PyKMIP not found in {}; running {}",
-        python.display(),
-        setup.display()
-    );
-    let status = Command::new("bash").arg(&setup).status();
-    assert!(
-        status.as_ref().is_ok_and(|s| s.success()) && has_pykmip(&python),
-        "PyKMIP is missing from {} and {} did not install it ({status:?}): \
-         run tests/pykmip/setup-venv.sh (it needs python3 and PyPI)",
-        python.display(),
-        setup.display(),
-    );
-    python
-}
-
-/// A loopback port nobody listens on right now.
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-/// The running server; killed when dropped, so that a failing assertion does not leave it behind.
-struct Server {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Server {
-    fn start(data_dir: &Path, addr: SocketAddr, log: PathBuf) -> Server {
-        let out = fs::File::create(&log).unwrap();
-        let err = out.try_clone().unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_kmipd"))
-            .arg("serve")
-            .arg("--data-dir")
-            .arg(data_dir)
-            .arg("--listen")
-            .arg(addr.to_string())
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .unwrap();
-        Server { child, log }
-    }
-
-    /// What the server printed so far, for failure messages.
-    fn log(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Waits until `addr` accepts connections; fails if the server exits or the time runs out.
-    fn wait_until_listening(&mut self, addr: SocketAddr) {
-        let deadline = Instant::now() + STARTUP_TIMEOUT;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!(
-                    "kmipd serve exited with {status} before listening on {addr}; it printed:\n{}",
-                    self.log()
-                );
-            }
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "kmipd serve did not listen on {addr} within {STARTUP_TIMEOUT:?}; it printed:\n{}",
-                self.log()
-            );
-            thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// How discover_query.py learns where to connect and with which certificate.
 enum Connect<'a> {
@@ -226,9 +124,8 @@ fn pykmip_discovers_versions_and_queries_in_every_version_it_speaks() {
     let python = pykmip_python();
     let data = tempfile::tempdir().unwrap();
     let data_dir = data.path().join("kmipd-data");
-    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let mut server = Server::start(&data_dir, addr, data.path().join("kmipd.log"));
-    server.wait_until_listening(addr);
+    let addr = free_loopback_addr();
+    let server = Server::start(&data_dir, addr, data.path().join("kmipd.log"));
 
     for file in ["ca.pem", "admin.pem", "admin.key", "pykmip.conf"] {
         assert!(

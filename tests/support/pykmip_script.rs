@@ -44,13 +44,14 @@ pub fn pykmip_python() -> PathBuf {
 }
 
 /// `kmipd serve`, killed when dropped so that a failed assertion leaves no process behind.
-struct Server {
+pub struct Server {
     child: Child,
     log: PathBuf,
 }
 
 impl Server {
-    fn start(data_dir: &Path, addr: SocketAddr, log: PathBuf) -> Server {
+    /// Starts `kmipd serve` on `data_dir` and `addr`, its output in `log`, and waits until it listens.
+    pub fn start(data_dir: &Path, addr: SocketAddr, log: PathBuf) -> Server {
         let out = fs::File::create(&log).unwrap();
         let err = out.try_clone().unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_kmipd"))
@@ -69,7 +70,8 @@ impl Server {
         server
     }
 
-    fn log(&self) -> String {
+    /// What the server printed so far, for failure messages.
+    pub fn log(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
 
@@ -99,6 +101,14 @@ impl Drop for Server {
     }
 }
 
+/// A loopback address whose port nobody listens on right now.
+pub fn free_loopback_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
 /// Runs `tests/pykmip/<script>` against a fresh `kmipd serve` on a free loopback port with the admin
 /// certificate the server made, and fails unless at least `min_steps` steps ran and every one succeeded
 /// (`what` names them in the failure message).
@@ -106,12 +116,7 @@ pub fn run_script(script: &str, min_steps: usize, what: &str) {
     let python = pykmip_python();
     let temp = tempfile::tempdir().unwrap();
     let data_dir = temp.path().join("kmipd-data");
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let addr = free_loopback_addr();
     let server = Server::start(&data_dir, addr, temp.path().join("kmipd.log"));
 
     let output = Command::new(&python)
