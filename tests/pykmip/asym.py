@@ -15,7 +15,6 @@ bad arguments. The Rust test tests/pykmip_asym.rs drives it.
 Usage: asym.py HOST PORT CERT KEY CA
 """
 
-import json
 import logging
 import sys
 import warnings
@@ -26,40 +25,11 @@ from cryptography.exceptions import InvalidSignature  # noqa: E402
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec, padding  # noqa: E402
 from kmip.core import enums  # noqa: E402
-from kmip.pie import client as pie_client  # noqa: E402
+from steps import Steps, cannot_connect, connect, expect  # noqa: E402
 
 MESSAGE = b"signed by kmipd for PyKMIP"
 SECRET = b"a 32-byte data encryption key..."
 
-
-def connect(args, version):
-    host, port, cert, key, ca = args
-    return pie_client.ProxyKmipClient(
-        hostname=host, port=int(port), cert=cert, key=key, ca=ca,
-        ssl_version="PROTOCOL_SSLv23", kmip_version=version)
-
-
-class Steps:
-    """Runs steps, recording each outcome instead of stopping at the first failure."""
-
-    def __init__(self):
-        self.results = []
-
-    def run(self, name, action):
-        try:
-            detail = action()
-            self.results.append({"step": name, "ok": True, "detail": detail})
-            return detail
-        except Exception as error:  # a failed step is a result, not a crash
-            self.results.append({
-                "step": name, "ok": False,
-                "error": "{}: {}".format(type(error).__name__, error)})
-            return None
-
-
-def expect(condition, message):
-    if not condition:
-        raise AssertionError(message)
 
 
 def local_public_key(managed):
@@ -208,16 +178,12 @@ def main(argv):
         c = connect(argv[1:], enums.KMIPVersion.KMIP_1_2)
         c.open()
     except Exception as error:
-        json.dump({"error": "{}: {}".format(type(error).__name__, error)}, sys.stdout)
-        sys.stdout.write("\n")
-        return 2
+        return cannot_connect(error)
     try:
         asymmetric(c, steps)
     finally:
         c.close()
-    json.dump({"steps": steps.results}, sys.stdout, default=str)
-    sys.stdout.write("\n")
-    return 0 if all(s["ok"] for s in steps.results) else 1
+    return steps.report()
 
 
 if __name__ == "__main__":

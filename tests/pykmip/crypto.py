@@ -15,7 +15,6 @@ Usage: crypto.py HOST PORT CERT KEY CA
 
 import hashlib
 import hmac
-import json
 import logging
 import sys
 import warnings
@@ -24,8 +23,8 @@ warnings.simplefilter("ignore")
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes  # noqa: E402
 from kmip.core import enums  # noqa: E402
-from kmip.pie import client as pie_client  # noqa: E402
 from kmip.pie import objects  # noqa: E402
+from steps import Steps, cannot_connect, connect, expect  # noqa: E402
 
 MASKS = [
     enums.CryptographicUsageMask.ENCRYPT,
@@ -37,44 +36,17 @@ MASKS = [
 DATA = b"MongoDB encrypts its audit log through the server."
 
 
-class Steps:
-    def __init__(self):
-        self.results = []
-
-    def run(self, name, action):
-        try:
-            detail = action()
-            self.results.append({"step": name, "ok": True, "detail": detail})
-            return detail
-        except Exception as error:  # a failed step is a result, not a crash
-            self.results.append({
-                "step": name,
-                "ok": False,
-                "error": "{}: {}".format(type(error).__name__, error),
-            })
-            return None
-
-
-def expect(condition, message):
-    if not condition:
-        raise AssertionError(message)
-
 
 def main(argv):
     if len(argv) != 6:
         print(__doc__, file=sys.stderr)
         return 64
     logging.disable(logging.CRITICAL)
-    host, port, cert, key, ca = argv[1:]
-    client = pie_client.ProxyKmipClient(
-        hostname=host, port=int(port), cert=cert, key=key, ca=ca,
-        ssl_version="PROTOCOL_SSLv23",
-    )
+    client = connect(argv[1:])
     try:
         client.open()
     except Exception as error:
-        print(json.dumps({"error": "{}: {}".format(type(error).__name__, error)}))
-        return 2
+        return cannot_connect(error)
     steps = Steps()
     state = {}
 
@@ -170,8 +142,7 @@ def main(argv):
     steps.run("derive_key HMAC", derive_hmac)
     steps.run("derive_key ENCRYPT", derive_encrypt)
     client.close()
-    print(json.dumps({"steps": steps.results}))
-    return 0 if all(s["ok"] for s in steps.results) else 1
+    return steps.report()
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ bad arguments. The Rust test tests/pykmip_lifecycle.rs drives it.
 Usage: lifecycle.py HOST PORT CERT KEY CA
 """
 
-import json
 import logging
 import sys
 import warnings
@@ -24,50 +23,13 @@ warnings.simplefilter("ignore")
 
 from kmip.core import enums  # noqa: E402
 from kmip.core.factories import attributes as attribute_factory  # noqa: E402
-from kmip.pie import client as pie_client  # noqa: E402
 from kmip.pie import objects  # noqa: E402
+from steps import Steps, cannot_connect, connect, expect  # noqa: E402
 
 # A recognisable 256-bit key for register; compared after get.
 REGISTERED_KEY = bytes(range(0x40, 0x60))
 NAME = "pykmip-lifecycle-key"
 
-
-def connect(args, version):
-    host, port, cert, key, ca = args
-    return pie_client.ProxyKmipClient(
-        hostname=host,
-        port=int(port),
-        cert=cert,
-        key=key,
-        ca=ca,
-        ssl_version="PROTOCOL_SSLv23",
-        kmip_version=version,
-    )
-
-
-class Steps:
-    """Runs steps, recording each outcome instead of stopping at the first failure."""
-
-    def __init__(self):
-        self.results = []
-
-    def run(self, name, action):
-        try:
-            detail = action()
-            self.results.append({"step": name, "ok": True, "detail": detail})
-            return detail
-        except Exception as error:  # a failed step is a result, not a crash
-            self.results.append({
-                "step": name,
-                "ok": False,
-                "error": "{}: {}".format(type(error).__name__, error),
-            })
-            return None
-
-
-def expect(condition, message):
-    if not condition:
-        raise AssertionError(message)
 
 
 def attribute_names(attributes):
@@ -238,17 +200,13 @@ def main(argv):
         c.open()
         c20.open()
     except Exception as error:
-        json.dump({"error": "{}: {}".format(type(error).__name__, error)}, sys.stdout)
-        sys.stdout.write("\n")
-        return 2
+        return cannot_connect(error)
     try:
         lifecycle(c, c20, steps)
     finally:
         c.close()
         c20.close()
-    json.dump({"steps": steps.results}, sys.stdout, default=str)
-    sys.stdout.write("\n")
-    return 0 if all(s["ok"] for s in steps.results) else 1
+    return steps.report()
 
 
 if __name__ == "__main__":
