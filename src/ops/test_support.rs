@@ -72,6 +72,26 @@ pub(crate) fn st(t: u32, children: Vec<Ttlv>) -> Ttlv {
     Ttlv::structure(t, children)
 }
 
+/// A Secret Data object of `kind` (Secret Data Type) holding `material` in Opaque format.
+pub(crate) fn secret_data(kind: u32, material: &[u8]) -> Ttlv {
+    st(
+        tag::SECRET_DATA,
+        vec![
+            en(tag::SECRET_DATA_TYPE, kind),
+            st(
+                tag::KEY_BLOCK,
+                vec![
+                    en(
+                        tag::KEY_FORMAT_TYPE,
+                        crate::spec::enums::key_format_type::OPAQUE,
+                    ),
+                    st(tag::KEY_VALUE, vec![b(tag::KEY_MATERIAL, material)]),
+                ],
+            ),
+        ],
+    )
+}
+
 /// A Unique Identifier field naming `u`.
 pub(crate) fn uid(u: &str) -> Ttlv {
     text(tag::UNIQUE_IDENTIFIER, u)

@@ -2,7 +2,9 @@
 //! [`Engine::handle_request`] in 2.1 shapes over a fresh store, cross-checked with the `crypto` functions and
 //! their published vectors.
 
-use super::test_support::{self, NOW, b, bytes_of as bytes, en, engine, int, st, text_of, uid, v};
+use super::test_support::{
+    self, NOW, b, bytes_of as bytes, en, engine, int, secret_data, st, text_of, uid, v,
+};
 use super::*;
 use crate::crypto;
 use crate::kmip::ResultReason;
@@ -850,19 +852,7 @@ fn derive_key_by_hkdf_pbkdf2_hmac_and_encrypt_stores_a_linked_key() {
                 tag::ATTRIBUTES,
                 vec![int(tag::CRYPTOGRAPHIC_USAGE_MASK, 0x200)],
             ),
-            st(
-                tag::SECRET_DATA,
-                vec![
-                    en(tag::SECRET_DATA_TYPE, secret_data_type::PASSWORD),
-                    st(
-                        tag::KEY_BLOCK,
-                        vec![
-                            en(tag::KEY_FORMAT_TYPE, kft::OPAQUE),
-                            st(tag::KEY_VALUE, vec![b(tag::KEY_MATERIAL, b"password")]),
-                        ],
-                    ),
-                ],
-            ),
+            secret_data(secret_data_type::PASSWORD, b"password"),
         ],
     );
     let pw = text_of(&password, tag::UNIQUE_IDENTIFIER);
@@ -954,19 +944,7 @@ fn encrypt_of_a_non_key_object_is_invalid_object_type() {
         vec![
             en(tag::OBJECT_TYPE, ot::SECRET_DATA),
             st(tag::ATTRIBUTES, vec![int(tag::CRYPTOGRAPHIC_USAGE_MASK, 4)]),
-            st(
-                tag::SECRET_DATA,
-                vec![
-                    en(tag::SECRET_DATA_TYPE, secret_data_type::SEED),
-                    st(
-                        tag::KEY_BLOCK,
-                        vec![
-                            en(tag::KEY_FORMAT_TYPE, kft::OPAQUE),
-                            st(tag::KEY_VALUE, vec![b(tag::KEY_MATERIAL, &[1u8; 16])]),
-                        ],
-                    ),
-                ],
-            ),
+            secret_data(secret_data_type::SEED, &[1u8; 16]),
         ],
     );
     let s = text_of(&secret, tag::UNIQUE_IDENTIFIER);

@@ -2,7 +2,7 @@
 //! [`Engine::handle_request`] over a fresh temporary store, including the client flows of CLIENTS.md.
 
 use super::test_support::{
-    NOW, en, engine, fails, int, ok, request, run, st, status, text, text_of, uid, v,
+    NOW, en, engine, fails, int, ok, request, run, secret_data, st, status, text, text_of, uid, v,
 };
 use super::*;
 use crate::kmip::{ResultReason, ResultStatus};
@@ -523,22 +523,7 @@ fn vsphere_asks_for_custom_attributes_before_they_exist_then_adds_three_in_one_b
 #[test]
 fn synology_registers_secret_data_keeps_operation_policy_name_and_modifies_the_name() {
     let e = engine();
-    let secret = st(
-        tag::SECRET_DATA,
-        vec![
-            en(tag::SECRET_DATA_TYPE, secret_data_type::PASSWORD),
-            st(
-                tag::KEY_BLOCK,
-                vec![
-                    en(tag::KEY_FORMAT_TYPE, kft::OPAQUE),
-                    st(
-                        tag::KEY_VALUE,
-                        vec![v(tag::KEY_MATERIAL, Value::ByteString(vec![7; 32].into()))],
-                    ),
-                ],
-            ),
-        ],
-    );
+    let secret = secret_data(secret_data_type::PASSWORD, &[7; 32]);
     let reg = ok(
         &e,
         1,
@@ -1703,25 +1688,7 @@ fn generated_objects_carry_their_generator_lease_and_short_identifier() {
         vec![
             en(tag::OBJECT_TYPE, ot::SECRET_DATA),
             st(tag::ATTRIBUTES, vec![int(tag::CRYPTOGRAPHIC_USAGE_MASK, 0)]),
-            st(
-                tag::SECRET_DATA,
-                vec![
-                    en(tag::SECRET_DATA_TYPE, secret_data_type::PASSWORD),
-                    st(
-                        tag::KEY_BLOCK,
-                        vec![
-                            en(tag::KEY_FORMAT_TYPE, kft::OPAQUE),
-                            st(
-                                tag::KEY_VALUE,
-                                vec![v(
-                                    tag::KEY_MATERIAL,
-                                    Value::ByteString(b"pw".to_vec().into()),
-                                )],
-                            ),
-                        ],
-                    ),
-                ],
-            ),
+            secret_data(secret_data_type::PASSWORD, b"pw"),
         ],
     ));
     let reg = ok(&e, 2, 1, Operation::GET_ATTRIBUTES, vec![uid(&registered)]);
