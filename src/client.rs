@@ -327,7 +327,7 @@ pub fn create_named_aes_key(
                     attribute("Cryptographic Length", Value::Integer(bits)),
                     attribute(
                         "Cryptographic Usage Mask",
-                        Value::Integer(i32::try_from(usage).unwrap_or(12)),
+                        Value::Integer(usage.cast_signed()),
                     ),
                     name_attribute(name),
                 ],

@@ -43,13 +43,9 @@ fn payload_json_item(json: &str) -> Ttlv {
 
 /// The JSON of a successful response, or the failure's reason and message.
 pub fn response_json(response: &Ttlv) -> Result<String, String> {
-    crate::client::success_payload(response)
-        .map_err(|e| e.to_string())?
-        .child(TAG_ACCESS_JSON)
-        .and_then(|j| match &j.value {
-            Value::TextString(s) => Some(s.clone()),
-            _ => None,
-        })
+    let payload = crate::client::success_payload(response).map_err(|e| e.to_string())?;
+    payload_json(payload)
+        .map(str::to_string)
         .ok_or_else(|| "the response carries no JSON".to_string())
 }
 
