@@ -1,4 +1,4 @@
-//! The KMIP conformance test vectors (KMIP Profiles 1.4 and 2.1, `../shared/kmip/vectors/v1.4` and `v2.1`)
+//! The KMIP conformance test vectors (KMIP Profiles 1.4 and 2.1, `testdata/kmip-vectors/v1.4` and `v2.1`, copied from the OASIS publication with its notice)
 //! replayed against kmipd: every request of every test case the folders' `index.html` list is sent to the
 //! engine in-process, and each response is compared with the vector's structurally (see
 //! `conformance/rules.rs` for what may differ and why). A fresh engine on an empty store

@@ -1,4 +1,4 @@
-//! Every conformance test vector (KMIP Profiles 1.4 and 2.1, `../shared/kmip/vectors/**.xml`) must read with the
+//! Every conformance test vector (KMIP Profiles 1.4 and 2.1, `testdata/kmip-vectors/**.xml`) must read with the
 //! specification's dictionary, and each message must come back unchanged through the XML form, the JSON form and
 //! the binary TTLV form. Placeholders are bound to fixed values of their declared type.
 
@@ -40,7 +40,7 @@ fn stand_in(p: &Placeholder<'_>) -> Result<Option<Value>, String> {
 }
 
 fn vector_files() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/kmip/vectors");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/kmip-vectors");
     let mut files = Vec::new();
     let mut dirs = vec![root];
     while let Some(dir) = dirs.pop() {

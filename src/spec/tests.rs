@@ -232,7 +232,7 @@ struct Siblings {
 /// Reads the elements of the XML test vectors. The files are simple (no CDATA, attributes in double quotes), so
 /// a small scanner serves.
 fn vector_elements() -> Vec<Element> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/kmip/vectors");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/kmip-vectors");
     let mut files = Vec::new();
     let mut dirs = vec![root.clone()];
     while let Some(dir) = dirs.pop() {

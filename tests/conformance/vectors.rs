@@ -80,7 +80,7 @@ pub fn profile_of(name: &str) -> &'static str {
 }
 
 pub fn vectors_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/kmip/vectors")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/kmip-vectors")
 }
 
 /// The test-case files a folder's `index.html` links to, in its order.
