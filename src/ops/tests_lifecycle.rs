@@ -2237,3 +2237,23 @@ fn create_makes_keys_of_every_symmetric_algorithm_with_des_parity() {
         );
     }
 }
+
+/// Get of a destroyed key: Object Destroyed in 2.x; Item Not Found in 1.x, which has no Object Destroyed and
+/// whose clients expect a destroyed object to be gone.
+#[test]
+fn get_after_destroy_answers_each_version_in_its_own_terms() {
+    let e = engine();
+    let k = create_2x(&e, vec![]);
+    ok(&e, 2, 1, Operation::DESTROY, vec![uid(&k)]);
+    assert_eq!(
+        fails(&e, 2, 1, Operation::GET, vec![uid(&k)]),
+        ResultReason::ObjectDestroyed.code()
+    );
+    for minor in [0, 2, 4] {
+        assert_eq!(
+            fails(&e, 1, minor, Operation::GET, vec![uid(&k)]),
+            ResultReason::ItemNotFound.code(),
+            "1.{minor}"
+        );
+    }
+}
