@@ -1047,3 +1047,49 @@ fn triple_des_encrypts_in_ecb_and_cbc() {
         ResultReason::InvalidField
     );
 }
+
+/// Streaming (Init Indicator, Final Indicator, Correlation Value) exists from KMIP 1.3: a 1.3 and a 1.4 client
+/// stream a CBC encryption and get what one request gives; Query's Capability Information says so from 1.3.
+#[test]
+fn streaming_works_in_1_3_and_1_4_and_query_says_so() {
+    let e = engine();
+    let key = h(KEY);
+    let k = register_key(&e, alg::AES, &key, vec![]);
+    let data: Vec<u8> = (0u8..100).collect();
+    let iv = [7u8; 16];
+    for minor in [3, 4] {
+        let run14 =
+            |payload: Vec<Ttlv>| test_support::ok(&e, 1, minor, Operation::ENCRYPT, payload);
+        let mut first = chunk(Some(&k), None, false, &data[..30]);
+        first.push(b(tag::IV_COUNTER_NONCE, &iv));
+        let r1 = run14(first);
+        let cv = bytes(&r1, tag::CORRELATION_VALUE);
+        let r2 = run14(chunk(None, Some(&cv), true, &data[30..]));
+        let mut streamed = bytes(&r1, tag::DATA);
+        streamed.extend(bytes(&r2, tag::DATA));
+        let whole = ok(
+            &e,
+            Operation::ENCRYPT,
+            vec![uid(&k), b(tag::DATA, &data), b(tag::IV_COUNTER_NONCE, &iv)],
+        );
+        assert_eq!(streamed, bytes(&whole, tag::DATA), "1.{minor}");
+    }
+    for (major, minor) in [(1, 3), (1, 4), (2, 0), (2, 1)] {
+        let reply = test_support::ok(
+            &e,
+            major,
+            minor,
+            Operation::QUERY,
+            vec![en(
+                tag::QUERY_FUNCTION,
+                crate::spec::enums::query_function::QUERY_CAPABILITIES,
+            )],
+        );
+        let capability = reply.child(tag::CAPABILITY_INFORMATION).unwrap();
+        assert_eq!(
+            capability.child(tag::STREAMING_CAPABILITY).unwrap().value,
+            Value::Boolean(true),
+            "{major}.{minor}"
+        );
+    }
+}
