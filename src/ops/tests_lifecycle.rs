@@ -2257,3 +2257,61 @@ fn get_after_destroy_answers_each_version_in_its_own_terms() {
         );
     }
 }
+
+/// An Activation Date at or before now, given at creation (1.x and 2.x) or set later, makes the object Active;
+/// a Deactivation Date at or before now makes it Deactivated; dates in the future leave it Pre-Active.
+#[test]
+fn reached_lifecycle_dates_move_the_state_at_creation_and_when_set() {
+    let e = engine();
+    let state_of = |u: &str| state_1x(&e, u);
+    let past = create_2x(&e, vec![v(tag::ACTIVATION_DATE, Value::DateTime(NOW - 10))]);
+    assert_eq!(state_of(&past), Value::Enumeration(state::ACTIVE));
+    let now = create_2x(&e, vec![v(tag::ACTIVATION_DATE, Value::DateTime(NOW))]);
+    assert_eq!(state_of(&now), Value::Enumeration(state::ACTIVE));
+    let future = create_2x(
+        &e,
+        vec![v(tag::ACTIVATION_DATE, Value::DateTime(NOW + 100))],
+    );
+    assert_eq!(state_of(&future), Value::Enumeration(state::PRE_ACTIVE));
+    let both = create_2x(
+        &e,
+        vec![
+            v(tag::ACTIVATION_DATE, Value::DateTime(NOW - 20)),
+            v(tag::DEACTIVATION_DATE, Value::DateTime(NOW - 10)),
+        ],
+    );
+    assert_eq!(state_of(&both), Value::Enumeration(state::DEACTIVATED));
+    let old = create_1x(
+        &e,
+        4,
+        256,
+        vec![attr1("Activation Date", Value::DateTime(NOW - 5))],
+    );
+    assert_eq!(state_of(&old), Value::Enumeration(state::ACTIVE));
+    // Set later on a Pre-Active object.
+    let later = create_2x(&e, vec![]);
+    assert_eq!(state_of(&later), Value::Enumeration(state::PRE_ACTIVE));
+    ok(
+        &e,
+        2,
+        1,
+        Operation::SET_ATTRIBUTE,
+        vec![
+            uid(&later),
+            st(
+                tag::NEW_ATTRIBUTE,
+                vec![v(tag::ACTIVATION_DATE, Value::DateTime(NOW - 1))],
+            ),
+        ],
+    );
+    assert_eq!(state_of(&later), Value::Enumeration(state::ACTIVE));
+    let added = create_1x(&e, 4, 256, vec![]);
+    ok(
+        &e,
+        1,
+        4,
+        Operation::ADD_ATTRIBUTE,
+        vec![uid(&added), attr1("Activation Date", Value::DateTime(NOW))],
+    );
+    assert_eq!(state_of(&added), Value::Enumeration(state::ACTIVE));
+}
