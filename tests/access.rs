@@ -21,6 +21,7 @@ use kmipd::spec::enums::{
     credential_type, cryptographic_algorithm, object_type, operation, query_function, result_reason,
 };
 use kmipd::spec::tag;
+use kmipd::store::MasterKey;
 use kmipd::ttlv::{Ttlv, Value};
 
 use kmip::*;
@@ -40,16 +41,24 @@ impl Fixture {
 
     fn with_server(policy: &str, adjust: impl FnOnce(&mut kmipd::server::ServerConfig)) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
-        let audit = AuditLog::open(&dir.path().join("audit"), AuditSettings::default()).unwrap();
+        // The engine's master key (generated into the data directory), from which the audit key derives.
+        let master = MasterKey::load_or_generate(dir.path()).unwrap();
+        let key = audit::AuditKey::derive(&master).unwrap();
+        let audit = Arc::new(
+            AuditLog::open(&dir.path().join("audit"), AuditSettings::default(), key).unwrap(),
+        );
         let engine = Engine::open(EngineConfig {
             data_dir: dir.path().to_owned(),
             access: AccessControl {
                 policy: Arc::new(Policy::from_toml(policy).unwrap()),
-                audit: Some(Arc::new(audit)),
+                audit: Some(audit.clone()),
             },
             ..EngineConfig::default()
         })
         .unwrap();
+        audit
+            .start_checkpoints(engine.store().clone(), "local")
+            .unwrap();
         let server = tls::TlsServer::start_with(Arc::new(engine), adjust);
         Fixture { server, dir }
     }
@@ -538,8 +547,16 @@ fn the_audit_chain_verifies_and_breaks_when_a_line_is_edited_removed_or_reordere
     drop((alice, bob));
 
     let dir = f.audit_dir();
-    let report = audit::verify(&dir).unwrap();
-    assert_eq!(report.lines, 3);
+    let master = MasterKey::from_file(&f.dir.path().join("master.key")).unwrap();
+    let audit_key = audit::AuditKey::derive(&master).unwrap();
+    let options = audit::VerifyOptions {
+        key: &audit_key,
+        checkpoint: None,
+        accept_legacy: false,
+    };
+    let report = audit::verify(&dir, options).unwrap();
+    // The Create's intent line, its outcome, alice's Get, bob's refused Get.
+    assert_eq!(report.lines, 4);
     let current = dir.join(audit::CURRENT_FILE);
     let text = std::fs::read_to_string(&current).unwrap();
     let lines: Vec<serde_json::Value> = text
@@ -548,18 +565,21 @@ fn the_audit_chain_verifies_and_breaks_when_a_line_is_edited_removed_or_reordere
         .collect();
     assert_eq!(lines[0]["identity"], "alice");
     assert_eq!(lines[0]["operation"], "Create");
-    assert_eq!(lines[0]["objects"][0], key.as_str());
+    assert_eq!(lines[0]["status"], audit::INTENT);
+    assert_eq!(lines[1]["operation"], "Create");
     assert_eq!(lines[1]["status"], "success");
-    assert_eq!(lines[2]["identity"], "bob");
-    assert_eq!(lines[2]["status"], "failure");
-    assert_eq!(lines[2]["reason"], "Object Not Found");
+    assert_eq!(lines[1]["objects"][0], key.as_str());
+    assert_eq!(lines[2]["status"], "success");
+    assert_eq!(lines[3]["identity"], "bob");
+    assert_eq!(lines[3]["status"], "failure");
+    assert_eq!(lines[3]["reason"], "Object Not Found");
     assert!(
-        lines[2]["source"]
+        lines[3]["source"]
             .as_str()
             .unwrap()
             .starts_with("127.0.0.1:")
     );
-    assert!(lines[2]["duration_us"].is_u64());
+    assert!(lines[3]["duration_us"].is_u64());
     for encoding in [hex::encode(&material), hex::encode_upper(&material)] {
         assert!(!text.contains(&encoding), "key material in the audit log");
     }
@@ -570,8 +590,10 @@ fn the_audit_chain_verifies_and_breaks_when_a_line_is_edited_removed_or_reordere
     let kmipd = env!("CARGO_BIN_EXE_kmipd");
     let verify = || {
         std::process::Command::new(kmipd)
-            .args(["audit", "verify"])
+            .args(["audit", "verify", "--no-checkpoint", "--data-dir"])
+            .arg(f.dir.path())
             .arg(&dir)
+            .env_remove("KMIPD_MASTER_KEY")
             .output()
             .unwrap()
     };
