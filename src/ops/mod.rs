@@ -578,9 +578,14 @@ fn audited_identity(ctx: &OpContext<'_>) -> String {
 
 /// An operation as audit lines name it.
 fn operation_name(operation: Option<Operation>) -> String {
-    operation.map_or("(unreadable)".to_string(), |op| {
-        op.name().map_or(format!("{:#x}", op.0), str::to_string)
-    })
+    use crate::access::client::{OP_GRANT, OP_LIST_GRANTS, OP_REVOKE_GRANT};
+    match operation {
+        None => "(unreadable)".to_string(),
+        Some(OP_GRANT) => "Grant".to_string(),
+        Some(OP_REVOKE_GRANT) => "Revoke Grant".to_string(),
+        Some(OP_LIST_GRANTS) => "List Grants".to_string(),
+        Some(op) => op.name().map_or(format!("{:#x}", op.0), str::to_string),
+    }
 }
 
 /// For Grant and Revoke Grant, the grant's subject, target and classes (and identifier) from a request or
