@@ -1444,6 +1444,50 @@ mod tests {
     }
 
     #[test]
+    fn checkpoints_are_stored_by_time_when_few_lines_are_written() {
+        let store_dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(
+            ZonedStore::single(Arc::new(
+                Store::open(
+                    &store_dir.path().join("s.sqlite"),
+                    MasterKey::from_bytes([7; 32]),
+                )
+                .unwrap(),
+            ))
+            .unwrap(),
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let settings = AuditSettings {
+            checkpoint_every_lines: 1_000_000,
+            checkpoint_interval: Duration::from_millis(1),
+            ..AuditSettings::default()
+        };
+        let log = Arc::new(AuditLog::open(dir.path(), settings, key()).unwrap());
+        log.start_checkpoints(store.clone(), "timed").unwrap();
+        log.record(&event(0)).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while stored_checkpoint(&store, "timed").unwrap().is_none() {
+            assert!(Instant::now() < deadline, "no checkpoint stored by time");
+            std::thread::yield_now();
+        }
+        assert_eq!(stored_checkpoint(&store, "timed").unwrap().unwrap().seq, 1);
+    }
+
+    #[test]
+    fn the_key_is_hkdf_of_the_master_key_with_the_documented_label() {
+        assert_eq!(
+            KEY_INFO,
+            b"kmipd audit v2 line authentication key (HMAC-SHA256)"
+        );
+        let master = MasterKey::from_bytes([7; 32]);
+        let mut expected = [0u8; 32];
+        Hkdf::<Sha256>::new(None, &[7; 32])
+            .expand(KEY_INFO, &mut expected)
+            .unwrap();
+        assert_eq!(AuditKey::derive(&master).unwrap().0.as_slice(), &expected);
+    }
+
+    #[test]
     fn the_key_is_derived_with_its_own_label() {
         let master = MasterKey::from_bytes([7; 32]);
         let a = AuditKey::derive(&master).unwrap();

@@ -423,10 +423,10 @@ impl Engine {
             source: ctx.caller.peer.to_string(),
             operation: operation_name(item.operation),
             objects,
-            status: if item.is_failure() {
-                "failure"
-            } else {
-                "success"
+            status: match item.result_status {
+                ResultStatus::Success => "success",
+                ResultStatus::OperationUndone => "undone",
+                _ => "failure",
             },
             reason: item.result_reason.map(|r| r.name().to_string()),
             duration: started.elapsed(),
@@ -488,6 +488,15 @@ impl Engine {
             if failed && option != BatchErrorContinuationOption::Continue {
                 if let Some(journal) = ctx.undo {
                     undo_earlier(journal, ctx.store, &mut out);
+                    // Their success lines are already written: the log says they were undone after all.
+                    for undone in out
+                        .iter()
+                        .filter(|i| i.result_status == ResultStatus::OperationUndone)
+                    {
+                        if let Err(e) = self.audit(ctx, undone, Vec::new(), Instant::now()) {
+                            tracing::error!(error = %e, "cannot write the audit log");
+                        }
+                    }
                 }
                 break;
             }
@@ -696,6 +705,8 @@ mod test_support;
 mod tests;
 #[cfg(test)]
 mod tests_asym;
+#[cfg(test)]
+mod tests_audit;
 #[cfg(test)]
 mod tests_crypto;
 #[cfg(test)]
