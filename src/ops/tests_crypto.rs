@@ -996,3 +996,54 @@ fn a_hash_stream_expires_from_its_init_even_when_continued() {
         ResultReason::InvalidCorrelationValue
     );
 }
+
+/// Triple DES through Encrypt/Decrypt: a registered three-key TDES key gives the NIST SP 800-67 example in ECB;
+/// without a mode it is CBC with PKCS#5 padding and a server-made 8-byte IV that Decrypt takes back; a mode
+/// other than ECB or CBC is refused.
+#[test]
+fn triple_des_encrypts_in_ecb_and_cbc() {
+    let e = engine();
+    let key = h("0123456789ABCDEF23456789ABCDEF01456789ABCDEF0123");
+    let k = register_key(&e, alg::DES3, &key, vec![]);
+    let plain = h("54686520717566636B2062726F776E20666F78206A756D70");
+    let ecb = ok(
+        &e,
+        Operation::ENCRYPT,
+        vec![
+            uid(&k),
+            params(vec![
+                en(tag::BLOCK_CIPHER_MODE, BlockCipherMode::ECB.0),
+                en(tag::PADDING_METHOD, PaddingMethod::NONE.0),
+            ]),
+            b(tag::DATA, &plain),
+        ],
+    );
+    assert_eq!(
+        bytes(&ecb, tag::DATA),
+        h("A826FD8CE53B855FCCE21C8112256FE668D5C05DD9B6B900")
+    );
+    let data = b"tape volume key, 29 bytes ...".to_vec();
+    let cbc = ok(&e, Operation::ENCRYPT, vec![uid(&k), b(tag::DATA, &data)]);
+    let iv = bytes(&cbc, tag::IV_COUNTER_NONCE);
+    let ct = bytes(&cbc, tag::DATA);
+    assert_eq!(iv.len(), 8);
+    assert_eq!(ct.len(), 32);
+    let back = ok(
+        &e,
+        Operation::DECRYPT,
+        vec![uid(&k), b(tag::DATA, &ct), b(tag::IV_COUNTER_NONCE, &iv)],
+    );
+    assert_eq!(bytes(&back, tag::DATA), data);
+    assert_eq!(
+        fails(
+            &e,
+            Operation::ENCRYPT,
+            vec![
+                uid(&k),
+                params(vec![en(tag::BLOCK_CIPHER_MODE, BlockCipherMode::GCM.0)]),
+                b(tag::DATA, &data),
+            ],
+        ),
+        ResultReason::InvalidField
+    );
+}
