@@ -12,7 +12,7 @@ use crate::spec::tag;
 use crate::ttlv::Ttlv;
 
 use super::OpContext;
-use super::authorize;
+use super::{authorize, object};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -52,7 +52,9 @@ pub(super) fn run(
                 classes: req.classes,
                 granted_by: identity(ctx),
             };
-            grants::put(ctx.store, &grant).map_err(|e| e.to_kmip())?;
+            // Through the engine's commit, so that a batch with Undo takes the grant back.
+            let stored = grants::put_mutation(&grant).map_err(|e| e.to_kmip())?;
+            object::commit(ctx, vec![stored]).map_err(|e| e.to_kmip())?;
             tracing::info!(id = %grant.id, by = %grant.granted_by, subject = %grant.subject,
                 target = %grant.target, "grant stored");
             serde_json::to_string(&grant)
@@ -76,7 +78,8 @@ pub(super) fn run(
             {
                 return Err(missing());
             }
-            grants::remove(ctx.store, &grant.id).map_err(|e| e.to_kmip())?;
+            object::commit(ctx, vec![grants::remove_mutation(&grant.id)])
+                .map_err(|e| e.to_kmip())?;
             tracing::info!(id = %grant.id, by = %identity(ctx), "grant revoked");
             serde_json::to_string(&serde_json::json!({ "revoked": grant.id }))
         }

@@ -19,6 +19,7 @@ mod crypto_common;
 mod derive;
 mod discover_versions;
 mod frame;
+mod gate;
 mod get;
 mod hash;
 mod interop;
