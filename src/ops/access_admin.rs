@@ -140,7 +140,7 @@ fn may_manage(ctx: &OpContext<'_>, target: &Target) -> Result<(), KmipError> {
             }
             // Visible but not owned: Permission Denied; otherwise as if it did not exist.
             let all = grants::all(ctx.store).map_err(|e| e.to_kmip())?;
-            let visible = OpClass::ALL.iter().any(|c| {
+            let visible = OpClass::ON_OBJECTS.iter().any(|c| {
                 policy.decide(principal, &facts, *c, &all) == crate::access::policy::Decision::Allow
             });
             if visible {

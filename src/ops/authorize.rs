@@ -293,7 +293,7 @@ pub(super) fn reference_allowed(
             .decide(store, policy, principal, uid, class)?,
         Right::See => {
             let mut seen = None;
-            for class in OpClass::ALL {
+            for class in OpClass::ON_OBJECTS {
                 seen = ctx
                     .access_cache
                     .decide(store, policy, principal, uid, class)?;
@@ -355,8 +355,8 @@ pub(super) fn visible(ctx: &OpContext<'_>, uids: Vec<String>) -> Result<Vec<Stri
             groups: groups.remove(&uid).unwrap_or_default(),
             uid,
         };
-        // Any class will do: Locate reveals the object, not its contents.
-        if OpClass::ALL
+        // Any right on the object will do (Create is none): Locate reveals the object, not its contents.
+        if OpClass::ON_OBJECTS
             .iter()
             .any(|c| policy.decide(principal, &facts, *c, &all_grants) == Decision::Allow)
         {

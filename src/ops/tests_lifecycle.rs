@@ -1934,7 +1934,7 @@ fn locate_set_based_visibility_matches_the_per_object_check() {
             .iter()
             .filter(|uid| {
                 let facts = super::authorize::facts(&ctx, uid).unwrap();
-                OpClass::ALL.iter().any(|c| {
+                OpClass::ON_OBJECTS.iter().any(|c| {
                     config
                         .access
                         .policy
