@@ -13,6 +13,7 @@ mod kmip;
 mod tls;
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -810,5 +811,41 @@ fn undo_takes_back_grants_and_revocations() {
         like_missing(&mut alice, V14, &created, |k| {
             item(operation::GET, vec![uid(k)])
         });
+    }
+}
+
+/// docs/security.md maps each threat to tests: every test it names exists (as a test function under `tests/`
+/// or `src/`), and every row names one.
+#[test]
+fn the_threat_model_names_tests_that_exist() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(root.join("docs/security.md")).unwrap();
+    let mut sources = String::new();
+    let mut dirs = vec![root.join("tests"), root.join("src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                sources.push_str(&std::fs::read_to_string(&path).unwrap());
+            }
+        }
+    }
+    let rows: Vec<&str> = doc
+        .lines()
+        .filter(|l| l.starts_with('|') && !l.starts_with("|---") && !l.starts_with("| Threat"))
+        .collect();
+    assert!(rows.len() >= 10, "the threat table is missing");
+    for row in rows {
+        let test_column = row.trim_end_matches('|').rsplit('|').next().unwrap();
+        let names: Vec<&str> = test_column.split('`').skip(1).step_by(2).collect();
+        assert!(!names.is_empty(), "a threat without a test: {row}");
+        for name in names {
+            assert!(
+                sources.contains(&format!("fn {name}(")),
+                "docs/security.md names {name}, which is no test"
+            );
+        }
     }
 }
