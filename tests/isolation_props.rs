@@ -156,11 +156,10 @@ impl Model {
         if let Some(payload) = batch_items(&got)
             .first()
             .and_then(|i| i.child(tag::RESPONSE_PAYLOAD))
+            && payload.child(tag::SYMMETRIC_KEY).is_some()
         {
-            if payload.child(tag::SYMMETRIC_KEY).is_some() {
-                self.material
-                    .insert(uid.to_string(), raw_key_material(payload));
-            }
+            self.material
+                .insert(uid.to_string(), raw_key_material(payload));
         }
     }
 }
@@ -266,8 +265,7 @@ fn request_item(step: &Step, target: &str, other: &str, model: &Model) -> Ttlv {
         Kind::Revoke => {
             let id = model
                 .grants
-                .iter()
-                .nth(step.target % model.grants.len().max(1))
+                .get(step.target % model.grants.len().max(1))
                 .map_or("no-such-grant".to_string(), |(id, _, _, _)| id.clone());
             grant_payload(OP_REVOKE_GRANT, serde_json::json!({ "id": id }))
         }
@@ -312,11 +310,11 @@ fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
         made: [BTreeSet::new(), BTreeSet::new()],
     };
     let callers = [caller("alice"), caller("bob")];
-    for who in 0..2 {
+    for (who, acting) in callers.iter().enumerate() {
         for _ in 0..2 {
             let answer = model
                 .engine
-                .handle_request_from(&request(V14, vec![create_item()]), &callers[who]);
+                .handle_request_from(&request(V14, vec![create_item()]), acting);
             let id = text_child(only_success(&answer), tag::UNIQUE_IDENTIFIER);
             model.learn(&id, who, who);
         }
