@@ -1,7 +1,8 @@
 //! The engine's side of access control: before each batch item, gathers what the policy needs (the object the
 //! item names, its owner, its Object Groups, the grants) and asks it; while the item runs, makes the caller the
-//! owner of what it creates; for Locate, keeps only what the caller may see. An object the caller has no right
-//! on at all is answered exactly as a missing one.
+//! owner of what it creates; for Locate, keeps only what the caller may see. The other objects an item
+//! references (wrapping keys, Link targets, Object Groups) are read and authorized by `gate`. An object the
+//! caller has no right on at all is answered exactly as a missing one.
 //!
 //! What the checks read is kept for the rest of the request message in an [`AccessCache`]: the caller's
 //! grants once, each object's owner (and Object Groups, when the caller's rules or grants turn on them) once,
