@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{ArgGroup, Args, Parser, Subcommand};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use kmipd::access::audit::AuditLog;
 use kmipd::access::client::{self, OP_GRANT, OP_LIST_GRANTS, OP_REVOKE_GRANT};
@@ -208,6 +208,9 @@ struct ServeArgs {
     /// Address to listen on, overriding the configuration's (the KMIP port is 5696).
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
+    /// Answer the Interop operation of the KMIP test cases (conformance runs only; never in production).
+    #[arg(long)]
+    interop_tests: bool,
 }
 
 #[derive(Subcommand)]
@@ -329,6 +332,7 @@ fn load_config(args: &ServeArgs) -> Result<ServerConfig, String> {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
+    config.interop_tests |= args.interop_tests;
     config.validate().map_err(|e| e.to_string())?;
     Ok(config)
 }
@@ -428,9 +432,16 @@ fn engine(config: &ServerConfig) -> Result<Serving, String> {
         master_key: master_key_source(),
         access,
         zones: Some(zones),
+        interop_tests: config.interop_tests,
         ..EngineConfig::default()
     })
     .map_err(|e| e.to_string())?;
+    if config.interop_tests {
+        warn!(
+            "INTEROP TEST MODE: the Interop operation of the KMIP test cases is answered; \
+             the specification forbids this on a production server"
+        );
+    }
     for zone in engine.store().status() {
         info!(zone = %zone.name, path = %zone.path.display(), up = zone.up, last_seq = zone.last_seq,
             reason = zone.reason.as_deref(), "zone");

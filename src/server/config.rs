@@ -44,6 +44,9 @@ pub struct ServerConfig {
     pub crypto: CryptoConfig,
     /// How objects are leased to clients.
     pub lifecycle: LifecycleConfig,
+    /// Answer the Interop operation of the KMIP interoperability test cases. The specification forbids it on
+    /// a production server: off unless set, and `serve` warns loudly at start when it is on.
+    pub interop_tests: bool,
 }
 
 /// Who may connect and act, and how it is recorded.
@@ -356,6 +359,7 @@ impl Default for ServerConfig {
             node: None,
             crypto: CryptoConfig::default(),
             lifecycle: LifecycleConfig::default(),
+            interop_tests: false,
         }
     }
 }
