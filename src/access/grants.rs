@@ -98,21 +98,31 @@ pub fn get(store: &ZonedStore, id: &str) -> Result<Option<Grant>, StoreError> {
         .and_then(|v| serde_json::from_slice(&v).ok()))
 }
 
-/// Stores a grant (one durable change).
-pub fn put(store: &ZonedStore, grant: &Grant) -> Result<(), StoreError> {
+/// The mutation that stores a grant (the engine commits it so that a batch with Undo can undo it).
+pub fn put_mutation(grant: &Grant) -> Result<Mutation, StoreError> {
     let value = serde_json::to_vec(grant).map_err(|_| StoreError::Internal("grant encoding"))?;
-    store.commit(vec![Mutation::SetAccess {
+    Ok(Mutation::SetAccess {
         key: format!("{GRANT_PREFIX}{}", grant.id),
         value,
-    }])?;
+    })
+}
+
+/// The mutation that removes grant `id`.
+pub fn remove_mutation(id: &str) -> Mutation {
+    Mutation::ClearAccess {
+        key: format!("{GRANT_PREFIX}{id}"),
+    }
+}
+
+/// Stores a grant (one durable change).
+pub fn put(store: &ZonedStore, grant: &Grant) -> Result<(), StoreError> {
+    store.commit(vec![put_mutation(grant)?])?;
     Ok(())
 }
 
 /// Removes grant `id` (one durable change).
 pub fn remove(store: &ZonedStore, id: &str) -> Result<(), StoreError> {
-    store.commit(vec![Mutation::ClearAccess {
-        key: format!("{GRANT_PREFIX}{id}"),
-    }])?;
+    store.commit(vec![remove_mutation(id)])?;
     Ok(())
 }
 

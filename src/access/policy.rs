@@ -51,6 +51,16 @@ impl OpClass {
         OpClass::Destroy,
     ];
 
+    /// The classes that are rights on an existing object (all but Create): holding one of them on an object
+    /// is what makes it visible.
+    pub const ON_OBJECTS: [OpClass; 5] = [
+        OpClass::Get,
+        OpClass::Use,
+        OpClass::ManageAttributes,
+        OpClass::Lifecycle,
+        OpClass::Destroy,
+    ];
+
     /// Reads a class name as the command line and the policy file spell it.
     pub fn parse(text: &str) -> Option<OpClass> {
         match text.trim() {
@@ -544,7 +554,8 @@ impl Policy {
             if held == class {
                 return Decision::Allow;
             }
-            any = true;
+            // The right to create is no right on an existing object: it does not reveal one.
+            any |= held != OpClass::Create;
         }
         if any {
             Decision::Deny

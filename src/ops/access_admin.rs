@@ -12,7 +12,7 @@ use crate::spec::tag;
 use crate::ttlv::Ttlv;
 
 use super::OpContext;
-use super::authorize;
+use super::{authorize, object};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -52,7 +52,9 @@ pub(super) fn run(
                 classes: req.classes,
                 granted_by: identity(ctx),
             };
-            grants::put(ctx.store, &grant).map_err(|e| e.to_kmip())?;
+            // Through the engine's commit, so that a batch with Undo takes the grant back.
+            let stored = grants::put_mutation(&grant).map_err(|e| e.to_kmip())?;
+            object::commit(ctx, vec![stored]).map_err(|e| e.to_kmip())?;
             tracing::info!(id = %grant.id, by = %grant.granted_by, subject = %grant.subject,
                 target = %grant.target, "grant stored");
             serde_json::to_string(&grant)
@@ -76,7 +78,8 @@ pub(super) fn run(
             {
                 return Err(missing());
             }
-            grants::remove(ctx.store, &grant.id).map_err(|e| e.to_kmip())?;
+            object::commit(ctx, vec![grants::remove_mutation(&grant.id)])
+                .map_err(|e| e.to_kmip())?;
             tracing::info!(id = %grant.id, by = %identity(ctx), "grant revoked");
             // What was revoked, in full: the answer and its audit line name subject, target and classes.
             serde_json::to_string(&serde_json::json!({
@@ -143,7 +146,7 @@ fn may_manage(ctx: &OpContext<'_>, target: &Target) -> Result<(), KmipError> {
             }
             // Visible but not owned: Permission Denied; otherwise as if it did not exist.
             let all = grants::all(ctx.store).map_err(|e| e.to_kmip())?;
-            let visible = OpClass::ALL.iter().any(|c| {
+            let visible = OpClass::ON_OBJECTS.iter().any(|c| {
                 policy.decide(principal, &facts, *c, &all) == crate::access::policy::Decision::Allow
             });
             if visible {

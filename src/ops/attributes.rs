@@ -92,7 +92,10 @@ pub(super) fn get_attribute_list(
 
 /// The one attribute a 1.x (`Attribute`) or 2.x (`container`, e.g. New Attribute) request carries, with the
 /// index a 1.x request names.
-fn one_attribute(payload: &Ttlv, container: u32) -> Result<(Attribute, Option<u32>), KmipError> {
+pub(super) fn one_attribute(
+    payload: &Ttlv,
+    container: u32,
+) -> Result<(Attribute, Option<u32>), KmipError> {
     if let Some(item) = payload.child(tag::ATTRIBUTE) {
         return Attribute::from_1x(item);
     }

@@ -1,7 +1,8 @@
 //! The engine's side of access control: before each batch item, gathers what the policy needs (the object the
 //! item names, its owner, its Object Groups, the grants) and asks it; while the item runs, makes the caller the
-//! owner of what it creates; for Locate, keeps only what the caller may see. An object the caller has no right
-//! on at all is answered exactly as a missing one.
+//! owner of what it creates; for Locate, keeps only what the caller may see. The other objects an item
+//! references (wrapping keys, Link targets, Object Groups) are read and authorized by `gate`. An object the
+//! caller has no right on at all is answered exactly as a missing one.
 //!
 //! What the checks read is kept for the rest of the request message in an [`AccessCache`]: the caller's
 //! grants once, each object's owner (and Object Groups, when the caller's rules or grants turn on them) once,
@@ -13,15 +14,15 @@ use std::collections::HashMap;
 use crate::access::client::OP_LIST_GRANTS;
 use crate::access::grants::{self, Grant};
 use crate::access::policy::{Decision, Need, ObjectFacts, OpClass, Policy, Principal, need_of};
-use crate::kmip::{KmipError, Operation, RequestBatchItem, ResultReason};
+use crate::kmip::{KmipError, Operation, RequestBatchItem};
 use crate::replication::ZonedStore;
 use crate::spec::tag;
 use crate::store::Mutation;
-use crate::ttlv::{Ttlv, Value};
 
 use super::OpContext;
+use super::gate::{self, Missing, Right};
 use super::object::Managed;
-use crate::kmip::attributes::{Attribute, AttributeName, attribute_storage_name};
+use crate::kmip::attributes::{AttributeName, attribute_storage_name};
 
 /// Operations that make a new object out of one the request names: the new one gets that object's owner.
 const DERIVING: [Operation; 5] = [
@@ -207,7 +208,7 @@ pub(super) fn check(
             let groups = item
                 .payload
                 .as_ref()
-                .map(requested_groups)
+                .map(gate::requested_groups)
                 .unwrap_or_default();
             if !ctx.config.access.policy.may_create(&principal, &groups) {
                 return Err(KmipError::permission_denied(format!(
@@ -220,24 +221,20 @@ pub(super) fn check(
                     }
                 )));
             }
+            references(item, ctx, &principal, objects)?;
             ctx.new_owner = Some(principal.identity.clone());
             Ok(())
         }
         Need::Object(class) => {
+            if let Some(uid) = &named {
+                object_allowed(ctx, &principal, uid, class)?;
+            }
+            // The other objects the request references (`gate`), each with the right it needs.
+            references(item, ctx, &principal, objects)?;
             let Some(uid) = named else {
                 // The operation itself reports the missing or unresolvable identifier.
                 return Ok(());
             };
-            object_allowed(ctx, &principal, &uid, class)?;
-            if let Some(payload) = &item.payload {
-                // Keys the request uses on the side (a wrapping key, ...) need the right to use them.
-                for other in nested_uids(payload) {
-                    if other != uid {
-                        object_allowed(ctx, &principal, &other, OpClass::Use)?;
-                        objects.push(other);
-                    }
-                }
-            }
             if DERIVING.contains(&item.operation) {
                 let owner = match ctx.access_cache.facts.get(&uid) {
                     Some(facts) => facts.owner.clone(),
@@ -250,6 +247,20 @@ pub(super) fn check(
     }
 }
 
+/// Authorizes what the gate reads from the item's request (`gate::DECLARED`).
+fn references(
+    item: &RequestBatchItem,
+    ctx: &mut OpContext<'_>,
+    principal: &Principal,
+    objects: &mut Vec<String>,
+) -> Result<(), KmipError> {
+    let Some(payload) = &item.payload else {
+        return Ok(());
+    };
+    let asks = gate::asks(item.operation, payload, ctx);
+    gate::authorize(ctx, principal, &asks, objects)
+}
+
 /// Whether `principal` may do `class` on `uid`: Ok, Permission Denied for a visible object, and for an
 /// invisible one the very error a missing object gets.
 pub(super) fn object_allowed(
@@ -258,6 +269,18 @@ pub(super) fn object_allowed(
     uid: &str,
     class: OpClass,
 ) -> Result<(), KmipError> {
+    reference_allowed(ctx, principal, uid, Right::Class(class), Missing::Object)
+}
+
+/// Whether `principal` holds `right` on `uid`: Ok, Permission Denied for a visible object, and for an invisible
+/// one the very error a missing one gets (`missing`).
+pub(super) fn reference_allowed(
+    ctx: &mut OpContext<'_>,
+    principal: &Principal,
+    uid: &str,
+    right: Right,
+    missing: Missing,
+) -> Result<(), KmipError> {
     if principal.administrator {
         return Ok(());
     }
@@ -265,17 +288,41 @@ pub(super) fn object_allowed(
     // missing and a hidden object get the very same answer whatever else the request holds.
     let store = ctx.store;
     let policy = &*ctx.config.access.policy;
-    match ctx
-        .access_cache
-        .decide(store, policy, principal, uid, class)?
-    {
+    let decision = match right {
+        Right::Class(class) => ctx
+            .access_cache
+            .decide(store, policy, principal, uid, class)?,
+        Right::See => {
+            let mut seen = None;
+            for class in OpClass::ON_OBJECTS {
+                seen = ctx
+                    .access_cache
+                    .decide(store, policy, principal, uid, class)?;
+                if seen != Some(Decision::Deny) {
+                    break;
+                }
+            }
+            // Some class is held (Deny on every other one means the object is visible).
+            seen.map(|d| {
+                if d == Decision::Hidden {
+                    d
+                } else {
+                    Decision::Allow
+                }
+            })
+        }
+    };
+    match decision {
         Some(Decision::Allow) => Ok(()),
         Some(Decision::Deny) => Err(KmipError::permission_denied(format!(
             "{:?} may not {} object {uid:?}",
             principal.identity,
-            class.name()
+            match right {
+                Right::Class(class) => class.name(),
+                Right::See => "see",
+            }
         ))),
-        Some(Decision::Hidden) | None => Err(not_found(uid)),
+        Some(Decision::Hidden) | None => Err(missing.error(uid)),
     }
 }
 
@@ -309,8 +356,8 @@ pub(super) fn visible(ctx: &OpContext<'_>, uids: Vec<String>) -> Result<Vec<Stri
             groups: groups.remove(&uid).unwrap_or_default(),
             uid,
         };
-        // Any class will do: Locate reveals the object, not its contents.
-        if OpClass::ALL
+        // Any right on the object will do (Create is none): Locate reveals the object, not its contents.
+        if OpClass::ON_OBJECTS
             .iter()
             .any(|c| policy.decide(principal, &facts, *c, &all_grants) == Decision::Allow)
         {
@@ -357,88 +404,4 @@ pub(super) fn facts(ctx: &OpContext<'_>, uid: &str) -> Result<ObjectFacts, KmipE
 /// The name the store indexes Object Group under.
 fn object_group_storage_name() -> String {
     attribute_storage_name(&AttributeName::Standard(tag::OBJECT_GROUP))
-}
-
-/// The error a missing object gets (as `object::load_any` words it).
-fn not_found(uid: &str) -> KmipError {
-    KmipError::new(
-        ResultReason::ObjectNotFound,
-        format!("no object has Unique Identifier {uid:?}"),
-    )
-}
-
-/// The Object Groups a creating request asks for, wherever its templates or attribute lists carry them (2.x
-/// Object Group items, 1.x Attribute structures named "Object Group").
-fn requested_groups(payload: &Ttlv) -> Vec<String> {
-    fn walk(item: &Ttlv, out: &mut Vec<String>) {
-        if item.tag == tag::OBJECT_GROUP
-            && let Value::TextString(g) = &item.value
-        {
-            out.push(g.clone());
-        }
-        if item.tag == tag::ATTRIBUTE
-            && let Ok((attr, _)) = Attribute::from_1x(item)
-            && attr.name == AttributeName::Standard(tag::OBJECT_GROUP)
-            && let Value::TextString(g) = &attr.value.value
-        {
-            out.push(g.clone());
-            return;
-        }
-        if let Value::Structure(children) = &item.value {
-            for child in children {
-                walk(child, out);
-            }
-        }
-    }
-    let mut groups = Vec::new();
-    walk(payload, &mut groups);
-    groups.sort();
-    groups.dedup();
-    groups
-}
-
-/// Unique Identifiers nested below the payload's top level (a wrapping key's, a MAC key's...).
-fn nested_uids(payload: &Ttlv) -> Vec<String> {
-    fn walk(item: &Ttlv, depth: usize, out: &mut Vec<String>) {
-        if let Value::Structure(children) = &item.value {
-            for child in children {
-                if depth > 0
-                    && child.tag == tag::UNIQUE_IDENTIFIER
-                    && let Value::TextString(uid) = &child.value
-                {
-                    out.push(uid.clone());
-                }
-                walk(child, depth + 1, out);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(payload, 0, &mut out);
-    out.sort();
-    out.dedup();
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn nested_identifiers_are_found_below_the_top_level_only() {
-        let uid = |u: &str| Ttlv::new(tag::UNIQUE_IDENTIFIER, Value::TextString(u.into()));
-        let payload = Ttlv::structure(
-            tag::REQUEST_PAYLOAD,
-            vec![
-                uid("target"),
-                Ttlv::structure(
-                    tag::KEY_WRAPPING_SPECIFICATION,
-                    vec![Ttlv::structure(
-                        tag::ENCRYPTION_KEY_INFORMATION,
-                        vec![uid("wrapping-key")],
-                    )],
-                ),
-            ],
-        );
-        assert_eq!(nested_uids(&payload), vec!["wrapping-key".to_string()]);
-    }
 }

@@ -21,9 +21,11 @@ use super::asym_cipher;
 use super::crypto_common::{
     bytes_field, bytes_item, crypto_error, effective_params, load_for, secret_bytes,
 };
+use super::gate::{self, Missing, Right};
 use super::object::{self, Managed};
 use super::streams::{Step, Stream, StreamState, step};
 use super::usage::{self, Use};
+use crate::access::policy::OpClass;
 
 /// A cipher mode with what it needs besides the key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -333,7 +335,13 @@ fn run(payload: &Ttlv, ctx: &mut OpContext<'_>, encrypt: bool) -> Result<Ttlv, K
             // The key is the stream's; a Unique Identifier in the request must name the same key.
             let stream_uid = stream_key(ctx, &step, encrypt)?;
             same_key(payload, &stream_uid)?;
-            let managed = object::load(ctx, &stream_uid)?;
+            // The stream's key is loaded through the gate: the right to use it is checked at every step.
+            let managed = object::on_line(gate::load_reference(
+                ctx,
+                &stream_uid,
+                Right::Class(OpClass::Use),
+                Missing::Object,
+            )?)?;
             usage::check(&managed, purpose, ctx.now)?;
             managed
         }

@@ -60,8 +60,8 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
             "Derive Key takes one base object",
         ));
     }
-    let base_uid = ctx.batch.resolve(uids.first().copied())?;
-    let mut base = object::load(ctx, &base_uid)?;
+    // The base is the object the request names, authorized (Use) before the operation runs.
+    let mut base = object::load_named(ctx, payload)?;
     usage::check(&base, Use::DeriveKey, ctx.now)?;
     let attrs = Attributes::from_request(payload)?;
     let bits = new_object::number(&attrs, tag::CRYPTOGRAPHIC_LENGTH)

@@ -13,7 +13,9 @@ use crate::store::{Mutation, StoreError};
 use crate::ttlv::{Ttlv, Value};
 
 use super::OpContext;
+use super::gate::{self, Missing, Right};
 use super::object::{self, Managed};
+use crate::access::policy::OpClass;
 
 /// Runs Get.
 pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
@@ -74,7 +76,7 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
     quirks::key_value_material_only(&mut item, ctx.version);
     if managed.flag(tag::FRESH) == Some(true) {
         managed.set(tag::FRESH, Value::Boolean(false));
-        match ctx.store.commit(vec![Mutation::Put(managed.to_record())]) {
+        match object::commit(ctx, vec![Mutation::Put(managed.to_record())]) {
             Ok(_) => {}
             // Fresh is bookkeeping: with a zone down the key is still served (reads go on from the
             // surviving zone) and Fresh is cleared by the first Get after the zone returns.
@@ -96,7 +98,7 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
 
 /// The object wrapped under the key the specification names.
 fn wrap_for(
-    ctx: &OpContext<'_>,
+    ctx: &mut OpContext<'_>,
     managed: &Managed,
     object: &ManagedObject,
     spec: &KeyWrappingSpecification,
@@ -116,15 +118,12 @@ fn wrap_for(
     wrap::wrap(object, &wrapping_object, spec, &attributes, ctx.version)
 }
 
-/// The key object that wraps or unwraps another: it must exist (Wrapping Object Not Found), be on-line
+/// The key object that wraps or unwraps another: it must exist and the caller must be allowed to use it
+/// (Wrapping Object Not Found, alike for a key that is missing and one the caller may not see), be on-line
 /// (Wrapping Object Archived) and still hold its material (Wrapping Object Destroyed).
-pub(super) fn wrapping_key(ctx: &OpContext<'_>, id: &str) -> Result<ManagedObject, KmipError> {
-    let wrapping = object::load_any(ctx, id).map_err(|e| match e.reason {
-        ResultReason::ObjectNotFound => {
-            KmipError::new(ResultReason::WrappingObjectNotFound, e.message)
-        }
-        _ => e,
-    })?;
+pub(super) fn wrapping_key(ctx: &mut OpContext<'_>, id: &str) -> Result<ManagedObject, KmipError> {
+    let wrapping =
+        gate::load_reference(ctx, id, Right::Class(OpClass::Use), Missing::WrappingObject)?;
     if wrapping.archived {
         return Err(KmipError::new(
             ResultReason::WrappingObjectArchived,
@@ -142,7 +141,7 @@ pub(super) fn wrapping_key(ctx: &OpContext<'_>, id: &str) -> Result<ManagedObjec
 /// A key stored wrapped (registered so), unwrapped with the key that wrapped it: what a Get or Register with
 /// Key Wrap Type Not Wrapped asks for.
 pub(super) fn unwrapped(
-    ctx: &OpContext<'_>,
+    ctx: &mut OpContext<'_>,
     object: &ManagedObject,
 ) -> Result<ManagedObject, KmipError> {
     let id = object

@@ -103,8 +103,7 @@ pub(super) fn archive(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, K
 
 /// Runs Recover: an archived object returns on-line (one that is not archived is left as it is).
 pub(super) fn recover(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
-    let uid = ctx.batch.resolve(payload.child(tag::UNIQUE_IDENTIFIER))?;
-    let mut managed = object::load_any(ctx, &uid)?;
+    let mut managed = object::load_named_any(ctx, payload)?;
     if managed.archived {
         managed.archived = false;
         managed.remove(tag::ARCHIVE_DATE);

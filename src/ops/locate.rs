@@ -104,18 +104,21 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
     let mut uids = ctx.store.locate(&query).map_err(|e| e.to_kmip())?;
     // The store answers oldest first; the specification wants the most recently created first.
     uids.reverse();
+    // Only what the caller may see, decided on owners, groups and grants before any candidate is loaded and
+    // decrypted (no work, and no timing, on objects the caller cannot see); filtered before paging so that
+    // Located Items and Offset Items count only it.
+    let mut uids = super::authorize::visible(ctx, uids)?;
     if !residual.is_empty() {
         let mut kept = Vec::with_capacity(uids.len());
         for uid in uids {
-            let managed = object::load_any(ctx, &uid)?;
+            // A candidate the caller may see (just decided).
+            let managed = object::load_unchecked(ctx, &uid)?;
             if residual.iter().all(|a| matches(&managed, a)) {
                 kept.push(uid);
             }
         }
         uids = kept;
     }
-    // Only what the caller may see; filtered before paging so that Located Items and Offset Items count it.
-    let uids = super::authorize::visible(ctx, uids)?;
     let located = uids.len();
     let page: Vec<String> = uids
         .into_iter()

@@ -17,9 +17,11 @@ use super::OpContext;
 use super::crypto_common::{
     bytes_field, bytes_item, crypto_error, effective_params, load_for, secret_bytes,
 };
+use super::gate::{self, Missing, Right};
 use super::object::{self, Managed};
 use super::streams::{Step, Stream, StreamState, step};
 use super::usage::{self, Use};
+use crate::access::policy::OpClass;
 
 fn mac_alg(key_alg: Option<u32>, key: &Managed, payload: &Ttlv) -> Result<MacAlg, KmipError> {
     let params = effective_params(payload, key)?.unwrap_or_default();
@@ -149,7 +151,13 @@ fn run(
                 ctx.streams.put_back(id.clone(), stream)?;
                 return Err(e);
             }
-            let mut key = object::load(ctx, &stream.key_uid)?;
+            // The stream's key is loaded through the gate: the right to use it is checked at every step.
+            let mut key = object::on_line(gate::load_reference(
+                ctx,
+                &stream.key_uid,
+                Right::Class(OpClass::Use),
+                Missing::Object,
+            )?)?;
             usage::check(&key, purpose, ctx.now)?;
             usage::consume(ctx, &mut key, purpose, data.len())?;
             let StreamState::Mac(state) = &mut stream.state else {

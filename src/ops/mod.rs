@@ -19,6 +19,7 @@ mod crypto_common;
 mod derive;
 mod discover_versions;
 mod frame;
+mod gate;
 mod get;
 mod hash;
 mod interop;
@@ -666,6 +667,22 @@ fn unreadable(bad: &BatchItemError) -> ResponseBatchItem {
     ResponseBatchItem::failure(bad.operation, bad.unique_batch_item_id.clone(), &bad.error)
 }
 
+/// Whether the item opens, continues or ends a stream of Encrypt, Decrypt, MAC, MAC Verify or Hash.
+fn steps_a_stream(item: &RequestBatchItem) -> bool {
+    const STREAMED: [Operation; 5] = [
+        Operation::ENCRYPT,
+        Operation::DECRYPT,
+        Operation::MAC,
+        Operation::MAC_VERIFY,
+        Operation::HASH,
+    ];
+    STREAMED.contains(&item.operation)
+        && item
+            .payload
+            .as_ref()
+            .is_some_and(|p| !matches!(streams::step(p), Ok(streams::Step::Whole)))
+}
+
 /// Why the whole request is refused before any item runs, as the error each item (by index) is answered with;
 /// `None` when the batch may run.
 fn refusal(request: &RequestMessage) -> Option<Box<dyn Fn(usize) -> KmipError + '_>> {
@@ -674,6 +691,19 @@ fn refusal(request: &RequestMessage) -> Option<Box<dyn Fn(usize) -> KmipError + 
         return Some(Box::new(|_| {
             KmipError::feature_not_supported(
                 "asynchronous processing is not supported; the Asynchronous Indicator is Mandatory",
+            )
+        }));
+    }
+    // An open stream lives in memory and changes with each step: it cannot be undone, so a batch with Undo that
+    // steps a stream is refused whole, before anything runs (rather than answer Operation Undone for a stream
+    // that stays opened or advanced).
+    if header.batch_error_continuation_option == Some(BatchErrorContinuationOption::Undo)
+        && request.items.iter().flatten().any(steps_a_stream)
+    {
+        return Some(Box::new(|_| {
+            KmipError::feature_not_supported(
+                "a batch with Batch Error Continuation Option Undo cannot step a stream (Init Indicator, \
+                 Correlation Value): an open stream cannot be undone",
             )
         }));
     }

@@ -7,7 +7,7 @@ use crate::kmip::object::ManagedObject;
 use crate::kmip::state::{self, LifecycleDates, State};
 use crate::kmip::{KmipError, ResultReason};
 use crate::spec::tag;
-use crate::store::{AttributeRecord, Mutation, ObjectRecord};
+use crate::store::{AttributeRecord, Mutation, ObjectRecord, StoreError};
 use crate::ttlv::{Ttlv, Value};
 
 use super::OpContext;
@@ -159,8 +159,10 @@ impl Managed {
     }
 }
 
-/// Loads an object as of the request's time, archived or not.
-pub fn load_any(ctx: &OpContext<'_>, uid: &str) -> Result<Managed, KmipError> {
+/// Loads an object as of the request's time, archived or not, with no access check: only for the object the
+/// request names (authorized before the operation runs, `authorize::check`) and for the gate's own loader
+/// (`gate::load_reference`), through which every other object is loaded.
+pub(super) fn load_unchecked(ctx: &OpContext<'_>, uid: &str) -> Result<Managed, KmipError> {
     let record = ctx
         .store
         .get(uid)
@@ -176,45 +178,51 @@ pub fn load_any(ctx: &OpContext<'_>, uid: &str) -> Result<Managed, KmipError> {
     Ok(managed)
 }
 
-/// Loads an object that is not archived (the operations other than Recover refuse archived objects with
-/// Object Archived).
-pub fn load(ctx: &OpContext<'_>, uid: &str) -> Result<Managed, KmipError> {
-    let managed = load_any(ctx, uid)?;
+/// Refuses an archived object with Object Archived (the operations other than Recover do).
+pub fn on_line(managed: Managed) -> Result<Managed, KmipError> {
     if managed.archived {
         return Err(KmipError::new(
             ResultReason::ObjectArchived,
-            format!("object {uid:?} is archived; Recover it first"),
+            format!("object {:?} is archived; Recover it first", managed.uid),
         ));
     }
     Ok(managed)
 }
 
-/// Loads the object a payload names (its Unique Identifier, or the ID Placeholder).
-pub fn load_named(ctx: &OpContext<'_>, payload: &Ttlv) -> Result<Managed, KmipError> {
+/// Loads the object a payload names (its Unique Identifier, or the ID Placeholder), archived or not (Recover).
+pub fn load_named_any(ctx: &OpContext<'_>, payload: &Ttlv) -> Result<Managed, KmipError> {
     let uid = ctx.batch.resolve(payload.child(tag::UNIQUE_IDENTIFIER))?;
-    load(ctx, &uid)
+    load_unchecked(ctx, &uid)
+}
+
+/// Loads the object a payload names (its Unique Identifier, or the ID Placeholder); archived objects are
+/// refused with Object Archived.
+pub fn load_named(ctx: &OpContext<'_>, payload: &Ttlv) -> Result<Managed, KmipError> {
+    on_line(load_named_any(ctx, payload)?)
 }
 
 /// Saves objects in one durable transaction.
 pub fn save(ctx: &OpContext<'_>, objects: &[&Managed]) -> Result<(), KmipError> {
-    let records: Vec<ObjectRecord> = objects.iter().map(|m| m.to_record()).collect();
     // Objects a creating operation makes are owned in the same transaction.
     let ownership = super::authorize::ownership(ctx, objects)?;
-    let Some(journal) = ctx.undo else {
-        let mut mutations: Vec<Mutation> = records.into_iter().map(Mutation::Put).collect();
-        mutations.extend(ownership);
-        return ctx
-            .store
-            .commit(mutations)
-            .map(|_| ())
-            .map_err(|e| e.to_kmip());
-    };
-    // Under Batch Error Continuation Option Undo the journal keeps what each write replaced (`undo`).
-    journal.before_write(ctx.store, &records)?;
-    let mut mutations: Vec<Mutation> = records.iter().cloned().map(Mutation::Put).collect();
+    let mut mutations: Vec<Mutation> = objects
+        .iter()
+        .map(|m| Mutation::Put(m.to_record()))
+        .collect();
     mutations.extend(ownership);
-    ctx.store.commit(mutations).map_err(|e| e.to_kmip())?;
-    journal.written(&records);
+    commit(ctx, mutations).map_err(|e| e.to_kmip())
+}
+
+/// Commits `mutations` (objects and access entries alike) in one durable transaction; under Batch Error
+/// Continuation Option Undo the journal first keeps what each one replaces (`undo`). Every write an operation
+/// makes goes through here.
+pub fn commit(ctx: &OpContext<'_>, mutations: Vec<Mutation>) -> Result<(), StoreError> {
+    let Some(journal) = ctx.undo else {
+        return ctx.store.commit(mutations).map(|_| ());
+    };
+    journal.before_write(ctx.store, &mutations)?;
+    ctx.store.commit(mutations.clone())?;
+    journal.written(&mutations);
     Ok(())
 }
 

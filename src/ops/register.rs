@@ -12,7 +12,7 @@ use crate::spec::tag;
 use crate::ttlv::{Ttlv, Value};
 
 use super::OpContext;
-use super::{get, new_object, object};
+use super::{gate, get, new_object, object};
 
 /// Each Object Type's structure tag.
 pub const OBJECT_TAGS: &[(u32, u32)] = &[
@@ -60,6 +60,13 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
                 .and_then(|d| d.encryption_key.as_ref().or(d.mac_signature_key.as_ref()))
                 .map(|k| k.unique_identifier.clone());
         }
+    }
+    // The link is made only to a key the caller may see: a missing key and one it may not see are alike (no
+    // link), so the answer tells nothing about another owner's keys.
+    if let Some(uid) = &wrapped_by
+        && !gate::sees(ctx, uid)?
+    {
+        wrapped_by = None;
     }
     let mut managed = new_object::build(ctx, object, attrs)?;
     if let Some(wrapping) = wrapped_by {

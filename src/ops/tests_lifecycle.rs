@@ -1503,6 +1503,36 @@ fn undo_batches_that_succeed_are_answered_success_and_kept() {
 }
 
 #[test]
+fn undo_batches_that_step_a_stream_are_refused_whole() {
+    let engine = engine();
+    let key = create_1x(&engine, 4, 256, vec![]);
+    let items = run_undo(
+        &engine,
+        vec![
+            (Operation::ACTIVATE, vec![uid(&key)]),
+            (
+                Operation::ENCRYPT,
+                vec![uid(&key), v(tag::INIT_INDICATOR, Value::Boolean(true))],
+            ),
+        ],
+    );
+    assert_eq!(items.len(), 2);
+    let feature = ResultReason::FeatureNotSupported.code();
+    for item in &items {
+        assert_eq!(status(item), ResultStatus::OperationFailed.code());
+        assert_eq!(
+            item.child(tag::RESULT_REASON).map(|r| &r.value),
+            Some(&Value::Enumeration(feature))
+        );
+    }
+    // Nothing ran.
+    assert_eq!(
+        state_1x(&engine, &key),
+        Value::Enumeration(state::PRE_ACTIVE)
+    );
+}
+
+#[test]
 fn register_of_a_wrapped_key_stores_it_wrapped_or_unwraps_it_when_asked() {
     use crate::spec::enums::{key_wrap_type, wrapping_method};
     let e = engine();
@@ -1935,7 +1965,7 @@ fn locate_set_based_visibility_matches_the_per_object_check() {
             .iter()
             .filter(|uid| {
                 let facts = super::authorize::facts(&ctx, uid).unwrap();
-                OpClass::ALL.iter().any(|c| {
+                OpClass::ON_OBJECTS.iter().any(|c| {
                     config
                         .access
                         .policy

@@ -3,17 +3,18 @@
 //! answered Operation Undone.
 //!
 //! Every item commits its changes as it runs (each one durable transaction, as for any batch). While an Undo
-//! batch runs, [`UndoJournal`] keeps the pre-image of every object the batch writes, taken just before the
-//! batch's first write to it, and the record the batch wrote last. Undoing commits the compensating changes —
-//! the pre-images back, objects the batch created deleted — in one transaction. An object another request
-//! changed in the meantime is not overwritten: the undo is then refused as a whole and the earlier items keep
-//! their Success, so the answer never claims an undo that did not happen.
+//! batch runs, [`UndoJournal`] keeps the pre-image of everything the batch writes — objects, and the access
+//! entries beside them (owners of the objects it creates, grants it stores or revokes) — taken just before the
+//! batch's first write to it, and what the batch wrote last. Every write of an operation goes through
+//! `object::commit`, which feeds the journal. Undoing commits the compensating changes — the pre-images back,
+//! objects and entries the batch created removed — in one transaction. Something another request changed in
+//! the meantime is not overwritten: the undo is then refused as a whole and the earlier items keep their
+//! Success, so the answer never claims an undo that did not happen.
 
 use std::cell::RefCell;
 
-use crate::kmip::KmipError;
 use crate::replication::ZonedStore;
-use crate::store::{Mutation, ObjectRecord};
+use crate::store::{Mutation, ObjectRecord, StoreError};
 
 /// What an Undo batch has written so far.
 #[derive(Debug, Default)]
@@ -21,20 +22,36 @@ pub struct UndoJournal {
     entries: RefCell<Vec<Entry>>,
 }
 
+/// What the journal keeps a pre-image of.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Slot {
+    /// An object, by Unique Identifier.
+    Object(String),
+    /// An access entry (owner, grant), by key.
+    Access(String),
+}
+
+/// The content of a slot: `None` when absent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Image {
+    Object(Option<ObjectRecord>),
+    Access(Option<Vec<u8>>),
+}
+
 #[derive(Debug)]
 struct Entry {
-    uid: String,
-    /// The object before the batch touched it; `None` when the batch created it.
-    before: Option<ObjectRecord>,
-    /// The record the batch's latest successful write stored; `None` until one succeeds.
-    after: Option<ObjectRecord>,
+    slot: Slot,
+    /// The slot before the batch touched it.
+    before: Image,
+    /// What the batch's latest successful write left; `None` until one succeeds.
+    after: Option<Image>,
 }
 
 /// Why a batch's changes could not be undone.
 #[derive(Debug, thiserror::Error)]
 pub enum UndoError {
     /// Another request changed an object the batch had changed; undoing would lose that change.
-    #[error("object {0:?} was changed by another request after this batch changed it")]
+    #[error("{0} was changed by another request after this batch changed it")]
     ChangedMeanwhile(String),
     /// The store failed to read or commit.
     #[error("the store failed while undoing: {0}")]
@@ -48,6 +65,37 @@ fn comparable(record: &ObjectRecord) -> ObjectRecord {
     r
 }
 
+/// The slot a mutation writes and what it leaves there.
+fn effect(mutation: &Mutation) -> (Slot, Image) {
+    match mutation {
+        Mutation::Put(record) => (
+            Slot::Object(record.uid.clone()),
+            Image::Object(Some(comparable(record))),
+        ),
+        Mutation::Delete { uid } => (Slot::Object(uid.clone()), Image::Object(None)),
+        Mutation::SetAccess { key, value } => (
+            Slot::Access(key.clone()),
+            Image::Access(Some(value.clone())),
+        ),
+        Mutation::ClearAccess { key } => (Slot::Access(key.clone()), Image::Access(None)),
+    }
+}
+
+/// What `slot` holds in the store now (objects compared without their creation order).
+fn current(store: &ZonedStore, slot: &Slot) -> Result<Image, StoreError> {
+    Ok(match slot {
+        Slot::Object(uid) => Image::Object(store.get(uid)?),
+        Slot::Access(key) => Image::Access(store.access_entry(key)?),
+    })
+}
+
+fn comparable_image(image: Image) -> Image {
+    match image {
+        Image::Object(record) => Image::Object(record.as_ref().map(comparable)),
+        access => access,
+    }
+}
+
 impl UndoJournal {
     /// An empty journal.
     pub fn new() -> Self {
@@ -59,20 +107,22 @@ impl UndoJournal {
         self.entries.borrow().is_empty()
     }
 
-    /// Records the pre-images of `records` (the first time the batch writes each) before they are committed.
+    /// Records the pre-images of what `mutations` write (the first time the batch writes each) before they are
+    /// committed.
     pub fn before_write(
         &self,
         store: &ZonedStore,
-        records: &[ObjectRecord],
-    ) -> Result<(), KmipError> {
+        mutations: &[Mutation],
+    ) -> Result<(), StoreError> {
         let mut entries = self.entries.borrow_mut();
-        for record in records {
-            if entries.iter().any(|e| e.uid == record.uid) {
+        for mutation in mutations {
+            let (slot, _) = effect(mutation);
+            if entries.iter().any(|e| e.slot == slot) {
                 continue;
             }
-            let before = store.get(&record.uid).map_err(|e| e.to_kmip())?;
+            let before = current(store, &slot)?;
             entries.push(Entry {
-                uid: record.uid.clone(),
+                slot,
                 before,
                 after: None,
             });
@@ -80,17 +130,18 @@ impl UndoJournal {
         Ok(())
     }
 
-    /// Notes that `records` were committed.
-    pub fn written(&self, records: &[ObjectRecord]) {
+    /// Notes that `mutations` were committed.
+    pub fn written(&self, mutations: &[Mutation]) {
         let mut entries = self.entries.borrow_mut();
-        for record in records {
-            if let Some(entry) = entries.iter_mut().find(|e| e.uid == record.uid) {
-                entry.after = Some(comparable(record));
+        for mutation in mutations {
+            let (slot, image) = effect(mutation);
+            if let Some(entry) = entries.iter_mut().find(|e| e.slot == slot) {
+                entry.after = Some(image);
             }
         }
     }
 
-    /// The compensating changes, checked against the store's current records.
+    /// The compensating changes, checked against the store's current content.
     fn compensations(&self, store: &ZonedStore) -> Result<Vec<Mutation>, UndoError> {
         let entries = self.entries.borrow();
         let mut mutations = Vec::with_capacity(entries.len());
@@ -98,17 +149,21 @@ impl UndoJournal {
             let Some(after) = &entry.after else {
                 continue;
             };
-            let current = store
-                .get(&entry.uid)
-                .map_err(|e| UndoError::Store(e.to_string()))?;
-            if current.as_ref().map(comparable).as_ref() != Some(after) {
-                return Err(UndoError::ChangedMeanwhile(entry.uid.clone()));
+            let now = current(store, &entry.slot).map_err(|e| UndoError::Store(e.to_string()))?;
+            if comparable_image(now) != *after {
+                return Err(UndoError::ChangedMeanwhile(match &entry.slot {
+                    Slot::Object(uid) => format!("object {uid:?}"),
+                    Slot::Access(key) => format!("access entry {key:?}"),
+                }));
             }
-            mutations.push(match &entry.before {
-                Some(before) => Mutation::Put(before.clone()),
-                None => Mutation::Delete {
-                    uid: entry.uid.clone(),
+            mutations.push(match (&entry.slot, &entry.before) {
+                (_, Image::Object(Some(before))) => Mutation::Put(before.clone()),
+                (Slot::Object(uid), _) => Mutation::Delete { uid: uid.clone() },
+                (Slot::Access(key), Image::Access(Some(value))) => Mutation::SetAccess {
+                    key: key.clone(),
+                    value: value.clone(),
                 },
+                (Slot::Access(key), _) => Mutation::ClearAccess { key: key.clone() },
             });
         }
         Ok(mutations)
@@ -146,16 +201,17 @@ mod tests {
         .unwrap();
         store.commit(vec![Mutation::Put(record("old", 1))]).unwrap();
         let journal = UndoJournal::new();
-        let writes = [record("old", 2), record("new", 1)];
+        let writes = vec![
+            Mutation::Put(record("old", 2)),
+            Mutation::Put(record("new", 1)),
+        ];
         journal.before_write(&store, &writes).unwrap();
-        store
-            .commit(writes.iter().cloned().map(Mutation::Put).collect())
-            .unwrap();
+        store.commit(writes.clone()).unwrap();
         journal.written(&writes);
         // A second write of the same object keeps the first pre-image.
-        let again = [record("old", 3)];
+        let again = vec![Mutation::Put(record("old", 3))];
         journal.before_write(&store, &again).unwrap();
-        store.commit(vec![Mutation::Put(again[0].clone())]).unwrap();
+        store.commit(again.clone()).unwrap();
         journal.written(&again);
         journal.undo(&store).unwrap();
         assert_eq!(store.get("old").unwrap().unwrap().state, 1);
@@ -171,17 +227,15 @@ mod tests {
         .unwrap();
         store.commit(vec![Mutation::Put(record("k", 1))]).unwrap();
         let journal = UndoJournal::new();
-        let writes = [record("k", 2)];
+        let writes = vec![Mutation::Put(record("k", 2))];
         journal.before_write(&store, &writes).unwrap();
-        store
-            .commit(vec![Mutation::Put(writes[0].clone())])
-            .unwrap();
+        store.commit(writes.clone()).unwrap();
         journal.written(&writes);
         // Another request's change.
         store.commit(vec![Mutation::Put(record("k", 3))]).unwrap();
         assert!(matches!(
             journal.undo(&store),
-            Err(UndoError::ChangedMeanwhile(uid)) if uid == "k"
+            Err(UndoError::ChangedMeanwhile(what)) if what == "object \"k\""
         ));
         assert_eq!(store.get("k").unwrap().unwrap().state, 3);
     }
@@ -194,8 +248,69 @@ mod tests {
         ))
         .unwrap();
         let journal = UndoJournal::new();
-        journal.before_write(&store, &[record("never", 1)]).unwrap();
+        journal
+            .before_write(&store, &[Mutation::Put(record("never", 1))])
+            .unwrap();
         journal.undo(&store).unwrap();
         assert!(store.get("never").unwrap().is_none());
+    }
+
+    #[test]
+    fn undo_restores_access_entries_set_and_cleared_by_the_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ZonedStore::single(Arc::new(
+            Store::open(&dir.path().join("s.sqlite"), MasterKey::from_bytes([7; 32])).unwrap(),
+        ))
+        .unwrap();
+        let set = |key: &str, value: &[u8]| Mutation::SetAccess {
+            key: key.into(),
+            value: value.to_vec(),
+        };
+        store.commit(vec![set("grant:old", b"kept")]).unwrap();
+        let journal = UndoJournal::new();
+        let writes = vec![
+            set("grant:new", b"given"),
+            set("owner:k", b"alice"),
+            Mutation::ClearAccess {
+                key: "grant:old".into(),
+            },
+        ];
+        journal.before_write(&store, &writes).unwrap();
+        store.commit(writes.clone()).unwrap();
+        journal.written(&writes);
+        assert!(store.access_entry("grant:old").unwrap().is_none());
+        journal.undo(&store).unwrap();
+        assert_eq!(
+            store.access_entry("grant:old").unwrap().as_deref(),
+            Some(&b"kept"[..])
+        );
+        assert!(store.access_entry("grant:new").unwrap().is_none());
+        assert!(store.access_entry("owner:k").unwrap().is_none());
+    }
+
+    #[test]
+    fn undo_refuses_to_overwrite_an_access_entry_changed_meanwhile() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ZonedStore::single(Arc::new(
+            Store::open(&dir.path().join("s.sqlite"), MasterKey::from_bytes([7; 32])).unwrap(),
+        ))
+        .unwrap();
+        let journal = UndoJournal::new();
+        let writes = vec![Mutation::SetAccess {
+            key: "grant:g".into(),
+            value: b"mine".to_vec(),
+        }];
+        journal.before_write(&store, &writes).unwrap();
+        store.commit(writes.clone()).unwrap();
+        journal.written(&writes);
+        store
+            .commit(vec![Mutation::ClearAccess {
+                key: "grant:g".into(),
+            }])
+            .unwrap();
+        assert!(matches!(
+            journal.undo(&store),
+            Err(UndoError::ChangedMeanwhile(what)) if what.contains("grant:g")
+        ));
     }
 }
