@@ -607,11 +607,15 @@ impl ZonedStore {
         let Some(store) = first.store() else {
             return Err(first.unavailable());
         };
-        let seq = match store.commit(mutations) {
+        // Every other zone durably holds the group before the sequencer commits it: a change refused because a
+        // zone failed is rolled back in the sequencer and was never readable anywhere.
+        let seq = match store.commit_then(mutations, &|changes| inner.ship_group(changes)) {
             Ok(seq) => seq,
-            Err(e) => return Err(inner.zone_error(first, e)),
+            Err(e) => return Err(inner.sequencer_failed(first, &store, e)),
         };
-        inner.ship_up_to(seq)?;
+        if let Err(reason) = first.check_file() {
+            return Err(inner.sequencer_failed(first, &store, first.mark_down(reason)));
+        }
         inner.acked.fetch_max(seq, Ordering::SeqCst);
         Ok(seq)
     }
@@ -878,18 +882,27 @@ impl Inner {
         e
     }
 
-    /// Ships the sequencer's changes to every other zone until each holds `seq`, then checks that every zone's
-    /// file is still the one written to (a removed file accepts writes into a deleted inode).
-    fn ship_up_to(&self, seq: u64) -> Result<(), StoreError> {
-        let _ship = self.lock_ship();
-        let Some((sequencer, followers)) = self.zones.split_first() else {
-            return Err(StoreError::Internal("no zone configured"));
+    /// Inside the sequencer's group commit, before it commits: applies the group's `changes` to every other
+    /// zone (one durable transaction each), then checks that every zone's file is still the one written to (a
+    /// removed file accepts writes into a deleted inode). An error rolls the group back in the sequencer.
+    /// Takes no ship lock (the sequencer's connection is held; recovery takes the ship lock, then reads the
+    /// sequencer): while a zone is down no group commits, so a recovering zone catches up from a sequencer
+    /// that does not move.
+    fn ship_group(&self, changes: &[ChangeRecord]) -> Result<(), StoreError> {
+        let Some(last) = changes.last().map(|c| c.seq) else {
+            return Ok(());
         };
-        let Some(source) = sequencer.replica() else {
-            return Err(sequencer.unavailable());
-        };
-        for zone in followers {
-            self.ship_zone(&source, sequencer, zone, seq)?;
+        for zone in self.zones.iter().skip(1) {
+            let Some(target) = zone.replica() else {
+                return Err(zone.unavailable());
+            };
+            if let Err(e) = target.apply_changes(changes) {
+                // A follower refusing the stream (gap, divergent payload) is as unusable as a failing disk.
+                return Err(zone.mark_down(e.to_string()));
+            }
+            if let ZoneState::Up { applied, .. } = &mut *zone.write() {
+                *applied = last;
+            }
         }
         for zone in &self.zones {
             if let Err(reason) = zone.check_file() {
@@ -899,41 +912,38 @@ impl Inner {
         Ok(())
     }
 
-    /// Applies the sequencer's changes to `zone` until it holds `seq`, a batch per transaction. Must hold the
-    /// ship lock.
-    fn ship_zone(
-        &self,
-        source: &Arc<dyn Replica>,
-        sequencer: &Zone,
-        zone: &Zone,
-        seq: u64,
-    ) -> Result<(), StoreError> {
-        loop {
-            let (target, applied) = match &*zone.read() {
-                ZoneState::Up {
-                    replica, applied, ..
-                } => (replica.clone(), *applied),
-                ZoneState::Down { .. } => return Err(zone.unavailable()),
-            };
-            if applied >= seq {
-                return Ok(());
-            }
-            let batch = source
-                .changes_since(applied, self.config.ship_batch_max.max(1))
-                .map_err(|e| self.zone_error(sequencer, e))?;
-            let Some(last) = batch.last().map(|c| c.seq) else {
-                return Err(
-                    sequencer.mark_down(format!("its change log ends before sequence {seq}"))
-                );
-            };
-            if let Err(e) = target.apply_changes(&batch) {
-                // A follower refusing the stream (gap, divergent payload) is as unusable as a failing disk.
-                return Err(zone.mark_down(e.to_string()));
-            }
-            if let ZoneState::Up { applied, .. } = &mut *zone.write() {
-                *applied = last;
-            }
+    /// The error a change gets when the sequencer's group commit failed with `e`. When another zone already
+    /// holds changes the sequencer lacks (its own commit failed after [`Inner::ship_group`] succeeded), the
+    /// sequencer goes down and the outcome is unknown to the client but already decided: the change holds,
+    /// readable from the other zone at once, and the sequencer takes it when it returns
+    /// (docs/replication.md, "what a failed change means").
+    fn sequencer_failed(&self, sequencer: &Zone, store: &Store, e: StoreError) -> StoreError {
+        if matches!(&e, StoreError::ZoneUnavailable { zone, .. } if *zone != sequencer.spec.name) {
+            // Another zone refused the group: the sequencer rolled it back.
+            return e;
         }
+        // What the sequencer committed (when it cannot even be read: what was acknowledged, a lower bound).
+        let held = store
+            .last_seq()
+            .unwrap_or_else(|_| self.acked.load(Ordering::SeqCst));
+        let ahead = self
+            .zones
+            .iter()
+            .skip(1)
+            .filter_map(|z| match &*z.read() {
+                ZoneState::Up { applied, .. } if *applied > held => Some(*applied),
+                _ => None,
+            })
+            .max();
+        let Some(ahead) = ahead else {
+            return self.zone_error(sequencer, e);
+        };
+        // Reads may see it from now on: no zone may come back alone without it.
+        self.acked.fetch_max(ahead, Ordering::SeqCst);
+        sequencer.mark_down(format!(
+            "its commit failed after the other zones held the change (outcome: the change holds up to \
+             sequence {ahead}): {e}"
+        ))
     }
 
     /// At start-up: brings every up zone to the most advanced one's sequence (catching up from its stream).
