@@ -1109,8 +1109,37 @@ impl Inner {
             }
         {
             drop((replica, local));
-            self.reseed(zone, &seed, &seed_zone.spec.name)?;
+            self.reseed(
+                zone,
+                &seed,
+                &seed_zone.spec.name,
+                "it was empty and the changes it lacked were pruned from the log",
+            )?;
             (replica, local) = self.open_for_recovery(zone)?;
+        }
+        // A local zone holding more than an up local zone it can catch up from, and more than was ever
+        // acknowledged or readable: the extra changes are from a group it failed to commit (an fsync error can
+        // leave the written frames in its WAL) that the sequencer rolled back and its clients were told was
+        // refused. They are shed, never passed on: the zone takes a snapshot of the up zone.
+        if local.is_some()
+            && let Some(seed_zone) = others.first()
+            && let Some(seed) = seed_zone.store()
+        {
+            let held = replica.last_seq()?;
+            let target = seed.last_seq()?;
+            if held > target && held > self.acked.load(Ordering::SeqCst) {
+                drop((replica, local));
+                self.reseed(
+                    zone,
+                    &seed,
+                    &seed_zone.spec.name,
+                    &format!(
+                        "it held refused changes {}..={held} that no other zone holds",
+                        target + 1
+                    ),
+                )?;
+                (replica, local) = self.open_for_recovery(zone)?;
+            }
         }
         let store = &*replica;
         let held = store.last_seq()?;
