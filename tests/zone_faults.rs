@@ -265,8 +265,7 @@ impl Immutable {
             .map(|e| e.unwrap().path())
             .collect();
         paths.push(zone_dir.to_path_buf());
-        let guard = Immutable(Vec::new());
-        let mut guard = guard;
+        let mut guard = Immutable(Vec::new());
         for p in paths {
             if !run("chattr", &["+i", p.to_str().unwrap()]) {
                 return None;

@@ -650,6 +650,11 @@ impl ZonedStore {
         self.local()?.last_seq()
     }
 
+    /// The oldest change the first zone's log still holds, whether or not reads are served (status).
+    pub fn local_first_retained_seq(&self) -> Result<Option<u64>, StoreError> {
+        self.local()?.first_retained_seq()
+    }
+
     /// The first zone's changes above `after`, whether or not reads are served (replication).
     pub fn local_changes_since(
         &self,
@@ -882,9 +887,11 @@ impl Inner {
         e
     }
 
-    /// Inside the sequencer's group commit, before it commits: applies the group's `changes` to every other
-    /// zone (one durable transaction each), then checks that every zone's file is still the one written to (a
-    /// removed file accepts writes into a deleted inode). An error rolls the group back in the sequencer.
+    /// Inside the sequencer's group commit, before it commits: checks that every zone's file is still the one
+    /// written to (a removed file accepts writes into a deleted inode), applies the group's `changes` to every
+    /// other zone (one durable transaction each), and checks the files again. An error rolls the group back in
+    /// the sequencer; checking first keeps a group the sequencer's own lost file would refuse from reaching
+    /// the other zones.
     /// Takes no ship lock (the sequencer's connection is held; recovery takes the ship lock, then reads the
     /// sequencer): while a zone is down no group commits, so a recovering zone catches up from a sequencer
     /// that does not move.
@@ -892,6 +899,7 @@ impl Inner {
         let Some(last) = changes.last().map(|c| c.seq) else {
             return Ok(());
         };
+        self.check_files()?;
         for zone in self.zones.iter().skip(1) {
             let Some(target) = zone.replica() else {
                 return Err(zone.unavailable());
@@ -904,6 +912,11 @@ impl Inner {
                 *applied = last;
             }
         }
+        self.check_files()
+    }
+
+    /// Every zone's file is still the one it writes; the first that is not goes down.
+    fn check_files(&self) -> Result<(), StoreError> {
         for zone in &self.zones {
             if let Err(reason) = zone.check_file() {
                 return Err(zone.mark_down(reason));
