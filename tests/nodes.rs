@@ -290,6 +290,16 @@ fn assert_reads_go_on(client: &mut tls::KmipClient, uid: &str, name: &str) {
     assert_eq!(located(&found), vec![uid.to_string()]);
 }
 
+/// Locate by `name` finds nothing.
+fn assert_not_found(client: &mut tls::KmipClient, name: &str) {
+    let found = outcome(&client.send(&locate_by_name(name))).expect("Locate");
+    assert_eq!(
+        located(&found),
+        Vec::<String>::new(),
+        "refused {name} is visible"
+    );
+}
+
 /// A create succeeds on `node` within the wait (fresh connection each try: the node may be restarting).
 fn wait_create(d: &Deployment, node: &NodeProc, name: &str) -> String {
     let mut uid = None;
@@ -371,11 +381,16 @@ fn sigkill_of_either_zone_node_refuses_changes_keeps_reads_and_it_catches_up() {
     let refused = create(&mut via_a, "refused").unwrap_err();
     assert!(refused.contains("zone b"), "{refused}");
     assert_reads_go_on(&mut via_a, &first, "first");
+    // No dirty read: the refused Create is not found through a, then or after b returns, nor through b.
+    assert_not_found(&mut via_a, "refused");
     b.start();
     acked.push(wait_create(&d, &a, "after-b"));
     let mut via_b = d.wait_client(&b);
     assert_reads_go_on(&mut via_b, &first, "first");
     assert_zones_hold(&d, &[&a, &b], &acked);
+    let mut via_a = d.wait_client(&a);
+    assert_not_found(&mut via_a, "refused");
+    assert_not_found(&mut via_b, "refused");
 
     // Zone a's node (the sequencer) dies: changes through b are refused naming a; reads through b go on.
     a.kill();
