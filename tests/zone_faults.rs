@@ -1,10 +1,10 @@
 //! Real file faults under zone b of a running `kmipd serve` (embedded default, two zones, real TLS): immutable
 //! files (`chattr +i`, what a read-only remount or a failing device looks like to SQLite), a full file system (a
-//! 2 MB tmpfs mounted as zone b's directory), and EIO on read, write and fsync from an `LD_PRELOAD` injector
-//! (tests/faultfs/faultfs.c, compiled here with `cc`). In each: the server lives (no SIGBUS: the zone files map
-//! nothing), every change is refused naming zone b, Get, Get Attributes, Locate and Encrypt of existing keys
-//! are answered from zone a, a refused Create is never found (no dirty read), and once the fault is gone zone b
-//! returns by itself and both zone files are identical.
+//! 2 MB tmpfs mounted as zone b's directory), EIO on read, write and fsync and EROFS on write and fsync from an
+//! `LD_PRELOAD` injector (tests/faultfs/faultfs.c, compiled here with `cc`). In each: the server lives (no
+//! SIGBUS: the zone files map nothing), every change is refused naming zone b, Get, Get Attributes, Locate and
+//! Encrypt of existing keys are answered from zone a, a refused Create is never found (no dirty read), and once
+//! the fault is gone zone b returns by itself and both zone files are identical.
 //!
 //! These need root on ext4 (chattr, mount) and a C compiler. Where the machine refuses one, its test says so
 //! loudly and skips; CI sets KMIPD_REQUIRE_ZONE_FAULTS=1, which turns every such skip into a failure. Each test
@@ -381,8 +381,9 @@ fn faultfs(dir: &Path) -> Option<PathBuf> {
     Some(lib)
 }
 
-/// EIO on `ops` for zone b's files while the trigger file exists, injected into a running server.
-fn eio_while_running(ops: &str) {
+/// EIO (or the error `errno` names) on `ops` for zone b's files while the trigger file exists, injected into
+/// a running server.
+fn fault_while_running(ops: &str, errno: &str) {
     let dir = tempfile::tempdir().unwrap();
     let Some(lib) = faultfs(dir.path()) else {
         return;
@@ -395,6 +396,7 @@ fn eio_while_running(ops: &str) {
         ("FAULTFS_PATH", zone_b.as_str()),
         ("FAULTFS_TRIGGER", trigger.to_str().unwrap()),
         ("FAULTFS_OPS", ops),
+        ("FAULTFS_ERRNO", errno),
     ];
     let mut served = Served::start(&data_dir, &env);
     let mut uids = keys_before(&mut served);
@@ -406,14 +408,20 @@ fn eio_while_running(ops: &str) {
 
 #[test]
 fn eio_on_zone_b_writes_refuses_changes_keeps_reads_and_b_returns() {
-    eio_while_running("write");
+    fault_while_running("write", "EIO");
+}
+
+#[test]
+fn erofs_on_zone_b_writes_and_fsync_refuses_changes_keeps_reads_and_b_returns() {
+    // What a file system the kernel remounted read-only after an error answers to a file open for writing.
+    fault_while_running("write,fsync", "EROFS");
 }
 
 #[test]
 fn eio_on_zone_b_fsync_refuses_changes_never_shows_them_and_b_returns() {
     // A failed fsync can leave the group's frames in zone b's WAL: when it returns it must shed them (the
     // sequencer rolled the group back and its clients were told it was refused), never pass them on.
-    eio_while_running("fsync");
+    fault_while_running("fsync", "EIO");
 }
 
 #[test]
