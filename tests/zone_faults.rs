@@ -193,7 +193,7 @@ fn refused_while_faulty(served: &mut Served, uids: &mut Vec<String>) -> Vec<Stri
     refused
 }
 
-/// Once the fault is gone: zone b returns with no operator action, a Create is acknowledged, the refused ones
+/// Once the fault is gone: the zone returns with no operator action, a Create is acknowledged, the refused ones
 /// stay invisible, and after the server stops both zone files hold the same changes and every acknowledged key.
 fn returns_and_catches_up(
     mut served: Served,
@@ -202,7 +202,7 @@ fn returns_and_catches_up(
     refused: &[String],
 ) {
     let mut after = None;
-    wait_until(WAIT, "zone b returns", || {
+    wait_until(WAIT, "the faulty zone returns", || {
         served.assert_alive();
         after = served.create("after").ok();
         after.is_some()
@@ -449,4 +449,43 @@ fn eio_on_zone_b_reads_keeps_it_down_with_reads_from_a_and_b_returns() {
     let refused = refused_while_faulty(&mut served, &mut uids);
     std::fs::remove_file(&trigger).unwrap();
     returns_and_catches_up(served, &data_dir, uids, &refused);
+}
+
+#[test]
+fn eio_on_zone_a_commit_after_b_holds_the_change_is_a_decided_outcome_the_change_holds() {
+    // Zone a's WAL frames are written when its transaction commits, after zone b durably holds the group: a
+    // write error there fails the client although the change holds. The error says so, the change is readable
+    // (from zone b) at once, and zone a takes it when it returns.
+    let dir = tempfile::tempdir().unwrap();
+    let Some(lib) = faultfs(dir.path()) else {
+        return;
+    };
+    let data_dir = dir.path().join("data");
+    let trigger = dir.path().join("fault-on");
+    let zone_a = format!("{}/", data_dir.join("zone-a").display());
+    let env = [
+        ("LD_PRELOAD", lib.to_str().unwrap()),
+        ("FAULTFS_PATH", zone_a.as_str()),
+        ("FAULTFS_TRIGGER", trigger.to_str().unwrap()),
+        ("FAULTFS_OPS", "write,fsync"),
+        ("FAULTFS_ERRNO", "EIO"),
+    ];
+    let mut served = Served::start(&data_dir, &env);
+    let mut uids = keys_before(&mut served);
+    std::fs::write(&trigger, b"").unwrap();
+    let failed = served.create("decided").unwrap_err();
+    assert!(
+        failed.contains("zone a") && failed.contains("the change holds"),
+        "{failed}"
+    );
+    let found = served.locate("decided");
+    assert_eq!(found.len(), 1, "the change that holds is readable at once");
+    uids.extend(found);
+    let refused = served.create("refused").unwrap_err();
+    assert!(refused.contains("zone a"), "{refused}");
+    served.assert_alive();
+    served.assert_reads_and_crypto_go_on(&uids[0], "before-0");
+    assert_eq!(served.locate("refused"), Vec::<String>::new());
+    std::fs::remove_file(&trigger).unwrap();
+    returns_and_catches_up(served, &data_dir, uids, &["refused".to_string()]);
 }
