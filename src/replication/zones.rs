@@ -1,6 +1,7 @@
-//! Two (or more) zones in one process: every change is committed by the first zone (the sequencer, which
-//! numbers it) and then applied, in the same order, to every other zone's file before the caller is told it
-//! succeeded. A zone whose file fails (I/O error, full disk, file removed or replaced) is marked down: every
+//! Two (or more) zones in one process: every change is numbered and written by the first zone (the sequencer),
+//! applied durably, in the same order, to every other zone's file, and only then committed by the sequencer and
+//! the caller told it succeeded; reads see it only after that, and a change refused because another zone failed
+//! is rolled back, never read. A zone whose file fails (I/O error, full disk, file removed or replaced) is marked down: every
 //! change is then refused naming it, while reads go on from a zone that is up. A monitor thread re-opens a
 //! down zone, catches it up from the change stream and brings it back with no operator action.
 //!
