@@ -559,7 +559,18 @@ fn backup_command(command: BackupCommand) -> Result<(), String> {
                 )
             })?;
             let master = command_master_key(args.master_key_file.as_deref(), &config.data_dir)?;
-            let store = Store::open(database, master).map_err(|e| e.to_string())?;
+            let store = Store::open(database, master).map_err(|e| {
+                // A running server holds every zone file exclusively (docs/replication.md, file faults).
+                if e.is_locked() {
+                    format!(
+                        "{} is held by a running kmipd serve, which opens its zone files exclusively: its \
+                         scheduler takes the backups ([backup] interval); stop it to take one by hand",
+                        database.display()
+                    )
+                } else {
+                    e.to_string()
+                }
+            })?;
             let made = Backups::new(&config.backup, &config.data_dir)
                 .create(&store)
                 .map_err(|e| e.to_string())?;

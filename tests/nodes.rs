@@ -290,6 +290,16 @@ fn assert_reads_go_on(client: &mut tls::KmipClient, uid: &str, name: &str) {
     assert_eq!(located(&found), vec![uid.to_string()]);
 }
 
+/// Locate by `name` finds nothing.
+fn assert_not_found(client: &mut tls::KmipClient, name: &str) {
+    let found = outcome(&client.send(&locate_by_name(name))).expect("Locate");
+    assert_eq!(
+        located(&found),
+        Vec::<String>::new(),
+        "refused {name} is visible"
+    );
+}
+
 /// A create succeeds on `node` within the wait (fresh connection each try: the node may be restarting).
 fn wait_create(d: &Deployment, node: &NodeProc, name: &str) -> String {
     let mut uid = None;
@@ -304,12 +314,15 @@ fn wait_create(d: &Deployment, node: &NodeProc, name: &str) -> String {
     uid.unwrap()
 }
 
-fn assert_zones_hold(d: &Deployment, uids: &[String]) {
-    let a = d.zone("a");
-    let b = d.zone("b");
-    for uid in uids {
-        assert!(a.exists(uid).unwrap(), "zone a lacks acknowledged {uid}");
-        assert!(b.exists(uid).unwrap(), "zone b lacks acknowledged {uid}");
+/// Every node in `nodes` answers a Get of every uid from its own zone file (a running node holds its file
+/// exclusively: no other process can open it).
+fn assert_zones_hold(d: &Deployment, nodes: &[&NodeProc], uids: &[String]) {
+    for node in nodes {
+        let mut client = d.wait_client(node);
+        for uid in uids {
+            outcome(&client.send(&on_uid(operation::GET, uid)))
+                .unwrap_or_else(|e| panic!("zone {} lacks acknowledged {uid}: {e}", node.name));
+        }
     }
 }
 
@@ -361,18 +374,23 @@ fn sigkill_of_either_zone_node_refuses_changes_keeps_reads_and_it_catches_up() {
         acked.push(create(&mut via_a, &format!("a-{i}")).unwrap());
         acked.push(create(&mut via_b, &format!("b-{i}")).unwrap());
     }
-    assert_zones_hold(&d, &acked);
+    assert_zones_hold(&d, &[&a, &b], &acked);
 
     // Zone b's node dies: changes through a are refused naming b; reads through a go on.
     b.kill();
     let refused = create(&mut via_a, "refused").unwrap_err();
     assert!(refused.contains("zone b"), "{refused}");
     assert_reads_go_on(&mut via_a, &first, "first");
+    // No dirty read: the refused Create is not found through a, then or after b returns, nor through b.
+    assert_not_found(&mut via_a, "refused");
     b.start();
     acked.push(wait_create(&d, &a, "after-b"));
     let mut via_b = d.wait_client(&b);
     assert_reads_go_on(&mut via_b, &first, "first");
-    assert_zones_hold(&d, &acked);
+    assert_zones_hold(&d, &[&a, &b], &acked);
+    let mut via_a = d.wait_client(&a);
+    assert_not_found(&mut via_a, "refused");
+    assert_not_found(&mut via_b, "refused");
 
     // Zone a's node (the sequencer) dies: changes through b are refused naming a; reads through b go on.
     a.kill();
@@ -381,7 +399,7 @@ fn sigkill_of_either_zone_node_refuses_changes_keeps_reads_and_it_catches_up() {
     assert_reads_go_on(&mut via_b, &first, "first");
     a.start();
     acked.push(wait_create(&d, &b, "after-a"));
-    assert_zones_hold(&d, &acked);
+    assert_zones_hold(&d, &[&a, &b], &acked);
     let status = a.status();
     assert_eq!(status["role"], "sequencer");
     assert!(
@@ -426,16 +444,10 @@ fn kill_9_of_the_sequencer_during_creates_loses_no_acknowledged_key() {
     let acked = acked.lock().unwrap().clone();
     assert!(acked.len() >= 40);
     // Before a returns, b already holds every acknowledged key.
-    let b_zone = d.zone("b");
-    for uid in &acked {
-        assert!(
-            b_zone.exists(uid).unwrap(),
-            "zone b lacks acknowledged {uid}"
-        );
-    }
+    assert_zones_hold(&d, &[&b], &acked);
     a.start();
     wait_create(&d, &a, "after");
-    assert_zones_hold(&d, &acked);
+    assert_zones_hold(&d, &[&a, &b], &acked);
 }
 
 /// A TCP proxy whose traffic the test can stall (bytes held, connections kept) or let through.
@@ -537,14 +549,14 @@ fn a_partition_between_the_zones_refuses_changes_on_both_sides_and_never_diverge
     to_a.stall(false);
     let mut acked = vec![kept, wait_create(&d, &a, "healed-a")];
     acked.push(wait_create(&d, &b, "healed-b"));
-    assert_zones_hold(&d, &acked);
-    // Never diverged: the two change logs are identical.
-    wait_until(WAIT, "both zones hold the same log", || {
-        d.zone("a").changes_since(0, usize::MAX).unwrap()
-            == d.zone("b").changes_since(0, usize::MAX).unwrap()
-    });
+    assert_zones_hold(&d, &[&a, &b], &acked);
+    // Never diverged: the two change logs are identical (read once the nodes stopped: each holds its file).
     a.kill();
     b.kill();
+    assert_eq!(
+        d.zone("a").changes_since(0, usize::MAX).unwrap(),
+        d.zone("b").changes_since(0, usize::MAX).unwrap()
+    );
 }
 
 #[test]
@@ -614,7 +626,7 @@ fn remote_lag_stays_within_seconds_under_load_and_the_region_is_rebuilt_from_it(
     wait_until(WAIT, "zone b serves reads once current", || {
         outcome(&via_b.send(&on_uid(operation::GET, &acked[0]))).is_ok()
     });
-    assert_zones_hold(&d, &acked);
+    assert_zones_hold(&d, &[&a, &b], &acked);
     r.kill();
 }
 
@@ -831,9 +843,9 @@ fn the_sequencer_prunes_only_what_the_remote_holds_and_a_lagging_remote_catches_
         s["remotes"][0]["lag_changes"] == 0 && s["remotes"][0]["reachable"] == true
     };
     wait_until(WAIT, "the remote holds everything", || remote_level(&a));
-    let first_retained = || d.zone("a").first_retained_seq().unwrap().unwrap_or(0);
+    let first_retained = || a.status()["first_retained_seq"].as_u64().unwrap_or(0);
     // Pruned up to what the remote holds (no change is in flight: the sequencer knows what it holds).
-    let remote_held = d.zone("r").last_seq().unwrap();
+    let remote_held = r.status()["last_seq"].as_u64().unwrap();
     wait_until(
         WAIT,
         "the log is pruned up to what the remote holds",
@@ -853,6 +865,8 @@ fn the_sequencer_prunes_only_what_the_remote_holds_and_a_lagging_remote_catches_
     // It returns and catches up from the log; then pruning moves on.
     r.start();
     wait_until(WAIT, "the remote catches up", || remote_level(&a));
+    // The remote refuses KMIP reads: its file is read once it stopped.
+    r.kill();
     let remote = d.zone("r");
     for uid in &acked {
         assert!(
@@ -861,8 +875,10 @@ fn the_sequencer_prunes_only_what_the_remote_holds_and_a_lagging_remote_catches_
         );
     }
     drop(remote);
+    r.start();
+    wait_until(WAIT, "the remote is back", || remote_level(&a));
     wait_until(WAIT, "pruning moves on", || first_retained() > remote_held);
-    assert_zones_hold(&d, &acked);
+    assert_zones_hold(&d, &[&a, &b], &acked);
 
     // A remote that lost its copy needs changes no log holds any more: it is refused, never skipped ahead.
     r.kill();
@@ -874,7 +890,7 @@ fn the_sequencer_prunes_only_what_the_remote_holds_and_a_lagging_remote_catches_
             e.contains("remote r holds changes up to 0") && e.contains("re-seeded")
         })
     });
-    assert_eq!(d.zone("r").last_seq().unwrap(), 0);
+    assert_eq!(r.status()["last_seq"].as_u64(), Some(0));
     assert!(create(&mut client, "still-served").is_ok());
     drop((a, b, r));
 }

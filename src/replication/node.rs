@@ -612,6 +612,8 @@ pub struct NodeStatus {
     pub last_seq: Option<u64>,
     /// The highest sequence number it acknowledged (sequencer).
     pub acked_seq: u64,
+    /// The oldest change its zone's log still holds (`None` when it holds none): what pruning kept.
+    pub first_retained_seq: Option<u64>,
     /// Why it refuses reads, if it does.
     pub read_refusal: Option<String>,
     /// The zones (its own and the peer zone) and whether each is up.
@@ -779,6 +781,7 @@ impl Node {
             role: self.role,
             last_seq: self.store.local_last_seq().ok(),
             acked_seq: self.store.acked_seq(),
+            first_retained_seq: self.store.local_first_retained_seq().ok().flatten(),
             read_refusal: self.store.read_refusal(),
             zones: reports,
             remotes: self.remotes.iter().map(|r| r.status()).collect(),

@@ -1,6 +1,7 @@
-//! Two (or more) zones in one process: every change is committed by the first zone (the sequencer, which
-//! numbers it) and then applied, in the same order, to every other zone's file before the caller is told it
-//! succeeded. A zone whose file fails (I/O error, full disk, file removed or replaced) is marked down: every
+//! Two (or more) zones in one process: every change is numbered and written by the first zone (the sequencer),
+//! applied durably, in the same order, to every other zone's file, and only then committed by the sequencer and
+//! the caller told it succeeded; reads see it only after that, and a change refused because another zone failed
+//! is rolled back, never read. A zone whose file fails (I/O error, full disk, file removed or replaced) is marked down: every
 //! change is then refused naming it, while reads go on from a zone that is up. A monitor thread re-opens a
 //! down zone, catches it up from the change stream and brings it back with no operator action.
 //!
@@ -607,11 +608,19 @@ impl ZonedStore {
         let Some(store) = first.store() else {
             return Err(first.unavailable());
         };
-        let seq = match store.commit(mutations) {
+        // Every other zone durably holds the group before the sequencer commits it: a change refused because a
+        // zone failed is rolled back in the sequencer and was never readable anywhere.
+        let seq = match store.commit_then(mutations, &|changes| inner.ship_group(changes)) {
             Ok(seq) => seq,
-            Err(e) => return Err(inner.zone_error(first, e)),
+            Err(e) => return Err(inner.sequencer_failed(first, &store, e)),
         };
-        inner.ship_up_to(seq)?;
+        if let Err(reason) = first.check_file() {
+            // Committed into a file that is no longer zone a's: the other zones hold the change, so it holds.
+            inner.acked.fetch_max(seq, Ordering::SeqCst);
+            return Err(first.mark_down(format!(
+                "its file changed as it committed (outcome: the change holds up to sequence {seq}): {reason}"
+            )));
+        }
         inner.acked.fetch_max(seq, Ordering::SeqCst);
         Ok(seq)
     }
@@ -644,6 +653,11 @@ impl ZonedStore {
     /// The first zone's last sequence number, whether or not reads are served (replication, status).
     pub fn local_last_seq(&self) -> Result<u64, StoreError> {
         self.local()?.last_seq()
+    }
+
+    /// The oldest change the first zone's log still holds, whether or not reads are served (status).
+    pub fn local_first_retained_seq(&self) -> Result<Option<u64>, StoreError> {
+        self.local()?.first_retained_seq()
     }
 
     /// The first zone's changes above `after`, whether or not reads are served (replication).
@@ -878,19 +892,36 @@ impl Inner {
         e
     }
 
-    /// Ships the sequencer's changes to every other zone until each holds `seq`, then checks that every zone's
-    /// file is still the one written to (a removed file accepts writes into a deleted inode).
-    fn ship_up_to(&self, seq: u64) -> Result<(), StoreError> {
-        let _ship = self.lock_ship();
-        let Some((sequencer, followers)) = self.zones.split_first() else {
-            return Err(StoreError::Internal("no zone configured"));
+    /// Inside the sequencer's group commit, before it commits: checks that every zone's file is still the one
+    /// written to (a removed file accepts writes into a deleted inode), applies the group's `changes` to every
+    /// other zone (one durable transaction each), and checks the files again. An error rolls the group back in
+    /// the sequencer; checking first keeps a group the sequencer's own lost file would refuse from reaching
+    /// the other zones.
+    /// Takes no ship lock (the sequencer's connection is held; recovery takes the ship lock, then reads the
+    /// sequencer): while a zone is down no group commits, so a recovering zone catches up from a sequencer
+    /// that does not move.
+    fn ship_group(&self, changes: &[ChangeRecord]) -> Result<(), StoreError> {
+        let Some(last) = changes.last().map(|c| c.seq) else {
+            return Ok(());
         };
-        let Some(source) = sequencer.replica() else {
-            return Err(sequencer.unavailable());
-        };
-        for zone in followers {
-            self.ship_zone(&source, sequencer, zone, seq)?;
+        self.check_files()?;
+        for zone in self.zones.iter().skip(1) {
+            let Some(target) = zone.replica() else {
+                return Err(zone.unavailable());
+            };
+            if let Err(e) = target.apply_changes(changes) {
+                // A follower refusing the stream (gap, divergent payload) is as unusable as a failing disk.
+                return Err(zone.mark_down(e.to_string()));
+            }
+            if let ZoneState::Up { applied, .. } = &mut *zone.write() {
+                *applied = last;
+            }
         }
+        self.check_files()
+    }
+
+    /// Every zone's file is still the one it writes; the first that is not goes down.
+    fn check_files(&self) -> Result<(), StoreError> {
         for zone in &self.zones {
             if let Err(reason) = zone.check_file() {
                 return Err(zone.mark_down(reason));
@@ -899,41 +930,38 @@ impl Inner {
         Ok(())
     }
 
-    /// Applies the sequencer's changes to `zone` until it holds `seq`, a batch per transaction. Must hold the
-    /// ship lock.
-    fn ship_zone(
-        &self,
-        source: &Arc<dyn Replica>,
-        sequencer: &Zone,
-        zone: &Zone,
-        seq: u64,
-    ) -> Result<(), StoreError> {
-        loop {
-            let (target, applied) = match &*zone.read() {
-                ZoneState::Up {
-                    replica, applied, ..
-                } => (replica.clone(), *applied),
-                ZoneState::Down { .. } => return Err(zone.unavailable()),
-            };
-            if applied >= seq {
-                return Ok(());
-            }
-            let batch = source
-                .changes_since(applied, self.config.ship_batch_max.max(1))
-                .map_err(|e| self.zone_error(sequencer, e))?;
-            let Some(last) = batch.last().map(|c| c.seq) else {
-                return Err(
-                    sequencer.mark_down(format!("its change log ends before sequence {seq}"))
-                );
-            };
-            if let Err(e) = target.apply_changes(&batch) {
-                // A follower refusing the stream (gap, divergent payload) is as unusable as a failing disk.
-                return Err(zone.mark_down(e.to_string()));
-            }
-            if let ZoneState::Up { applied, .. } = &mut *zone.write() {
-                *applied = last;
-            }
+    /// The error a change gets when the sequencer's group commit failed with `e`. When another zone already
+    /// holds changes the sequencer lacks (its own commit failed after [`Inner::ship_group`] succeeded), the
+    /// sequencer goes down and the outcome is unknown to the client but already decided: the change holds,
+    /// readable from the other zone at once, and the sequencer takes it when it returns
+    /// (docs/replication.md, "what a failed change means").
+    fn sequencer_failed(&self, sequencer: &Zone, store: &Store, e: StoreError) -> StoreError {
+        if matches!(&e, StoreError::ZoneUnavailable { zone, .. } if *zone != sequencer.spec.name) {
+            // Another zone refused the group: the sequencer rolled it back.
+            return e;
         }
+        // What the sequencer committed (when it cannot even be read: what was acknowledged, a lower bound).
+        let held = store
+            .last_seq()
+            .unwrap_or_else(|_| self.acked.load(Ordering::SeqCst));
+        let ahead = self
+            .zones
+            .iter()
+            .skip(1)
+            .filter_map(|z| match &*z.read() {
+                ZoneState::Up { applied, .. } if *applied > held => Some(*applied),
+                _ => None,
+            })
+            .max();
+        let Some(ahead) = ahead else {
+            return self.zone_error(sequencer, e);
+        };
+        // Reads may see it from now on: no zone may come back alone without it.
+        self.acked.fetch_max(ahead, Ordering::SeqCst);
+        sequencer.mark_down(format!(
+            "its commit failed after the other zones held the change (outcome: the change holds up to \
+             sequence {ahead}): {e}"
+        ))
     }
 
     /// At start-up: brings every up zone to the most advanced one's sequence (catching up from its stream).
@@ -1099,8 +1127,37 @@ impl Inner {
             }
         {
             drop((replica, local));
-            self.reseed(zone, &seed, &seed_zone.spec.name)?;
+            self.reseed(
+                zone,
+                &seed,
+                &seed_zone.spec.name,
+                "it was empty and the changes it lacked were pruned from the log",
+            )?;
             (replica, local) = self.open_for_recovery(zone)?;
+        }
+        // A local zone holding more than an up local zone it can catch up from, and more than was ever
+        // acknowledged or readable: the extra changes are from a group it failed to commit (an fsync error can
+        // leave the written frames in its WAL) that the sequencer rolled back and its clients were told was
+        // refused. They are shed, never passed on: the zone takes a snapshot of the up zone.
+        if local.is_some()
+            && let Some(seed_zone) = others.first()
+            && let Some(seed) = seed_zone.store()
+        {
+            let held = replica.last_seq()?;
+            let target = seed.last_seq()?;
+            if held > target && held > self.acked.load(Ordering::SeqCst) {
+                drop((replica, local));
+                self.reseed(
+                    zone,
+                    &seed,
+                    &seed_zone.spec.name,
+                    &format!(
+                        "it held refused changes {}..={held} that no other zone holds",
+                        target + 1
+                    ),
+                )?;
+                (replica, local) = self.open_for_recovery(zone)?;
+            }
         }
         let store = &*replica;
         let held = store.last_seq()?;

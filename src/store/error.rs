@@ -189,4 +189,10 @@ impl StoreError {
         matches!(self, StoreError::Database(rusqlite::Error::SqliteFailure(e, _))
             if e.code == rusqlite::ErrorCode::DiskFull)
     }
+
+    /// True when another connection holds the file (every store holds its file exclusively while open).
+    pub fn is_locked(&self) -> bool {
+        matches!(self, StoreError::Database(rusqlite::Error::SqliteFailure(e, _))
+            if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
+    }
 }

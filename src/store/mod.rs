@@ -6,6 +6,10 @@
 //! AES-256-GCM under the current data key with a random nonce and its uid and type as associated data.
 //! Durability: WAL journal with `synchronous=FULL`; every [`Store::commit`] is one transaction that also
 //! appends its change rows. `docs/store.md` gives the full argument.
+//! File faults: the file is opened in exclusive locking mode with no memory-mapped I/O, so SQLite keeps its
+//! WAL index in heap memory and maps nothing of the file: a failing disk, a read-only or immutable file is an
+//! error code on a call (the zone goes down), never a signal that ends the process. One connection serves
+//! writes and reads alike (no other connection can open an exclusively locked file).
 
 mod changes;
 mod crypto;
@@ -132,8 +136,6 @@ pub struct ChangeRecord {
 /// Tunables of an open store.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoreOptions {
-    /// Read connections kept open for concurrent reads (WAL lets readers run beside the writer).
-    pub read_connections: usize,
     /// How long a connection waits for a lock held by another process before failing.
     pub busy_timeout: Duration,
     /// Encryptions under one data key before a new one is generated (random 96-bit nonces: stay far below
@@ -147,7 +149,6 @@ pub struct StoreOptions {
 impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
-            read_connections: 4,
             busy_timeout: Duration::from_secs(5),
             data_key_max_encryptions: 1 << 30,
             locate_driver_max: 2_000,
@@ -190,15 +191,14 @@ struct Writer {
     current: Option<CurrentKey>,
 }
 
-/// The encrypted object store. `Send + Sync`; share it in an `Arc`. Writes are serialized through one
-/// connection; reads use a small pool of connections and run concurrently with writes.
+/// The encrypted object store. `Send + Sync`; share it in an `Arc`. Writes and reads are serialized through
+/// its one connection (exclusive locking: see the module comment); a read never sees a commit in progress.
 pub struct Store {
     path: PathBuf,
     master: MasterKey,
     options: StoreOptions,
     writer: Mutex<Writer>,
     queue: Mutex<CommitQueue>,
-    readers: Mutex<Vec<Connection>>,
     keys: RwLock<HashMap<String, Arc<DataKeyBytes>>>,
 }
 
@@ -280,7 +280,6 @@ impl Store {
             options,
             writer: Mutex::new(Writer { conn, current }),
             queue: Mutex::new(CommitQueue::default()),
-            readers: Mutex::new(Vec::new()),
             keys: RwLock::new(keys),
         })
     }
@@ -297,8 +296,9 @@ impl Store {
     }
 
     /// Writes a consistent copy of the whole database to `dest` (which must not exist) with SQLite's online
-    /// backup API, copying every page in one step from a read connection: writers go on meanwhile (WAL) and
-    /// the copy is exactly one committed state, never a copy of a file in use. The copy is switched to a
+    /// backup API, copying every page in one step through the store's connection: commits wait meanwhile and
+    /// the copy is exactly one committed state, never a copy of a file in
+    /// use. The copy is switched to a
     /// rollback journal so that it is one self-contained file. Returns the copy's last sequence number.
     pub fn snapshot_to(&self, dest: &Path) -> Result<u64, StoreError> {
         if dest.exists() {
@@ -504,6 +504,19 @@ impl Store {
     /// commits every queued batch in one transaction (one fsync), each batch inside its own savepoint so a
     /// failing batch fails alone. Each caller returns only once its own batch is durable.
     pub fn commit(&self, mutations: Vec<Mutation>) -> Result<u64, StoreError> {
+        self.commit_then(mutations, &|_| Ok(()))
+    }
+
+    /// [`Store::commit`], calling `before_commit` with the group's change records after they are written and
+    /// before the transaction commits (the connection stays locked meanwhile, so no read sees them yet). When
+    /// it fails the whole group is rolled back and every caller in it gets its error: how the zones make a
+    /// change visible only once every other zone durably holds it. Whichever caller leads a group runs its own
+    /// `before_commit`, so every caller of one store must pass an equivalent one.
+    pub fn commit_then(
+        &self,
+        mutations: Vec<Mutation>,
+        before_commit: &dyn Fn(&[ChangeRecord]) -> Result<(), StoreError>,
+    ) -> Result<u64, StoreError> {
         let (reply, answer) = mpsc::channel();
         let lead = {
             let mut queue = self.lock_queue();
@@ -513,7 +526,7 @@ impl Store {
         let mut leading = lead;
         loop {
             if leading {
-                self.lead_one_group();
+                self.lead_one_group(before_commit);
             }
             match answer.recv() {
                 Ok(Reply::Done(result)) => return result,
@@ -525,11 +538,11 @@ impl Store {
 
     /// As leader: commits everything queued as one group, then hands leadership to the first batch queued
     /// meanwhile (or gives it up when none is), so no caller serves others for longer than one group.
-    fn lead_one_group(&self) {
+    fn lead_one_group(&self, before_commit: &dyn Fn(&[ChangeRecord]) -> Result<(), StoreError>) {
         let group = std::mem::take(&mut self.lock_queue().pending);
         {
             let mut writer = self.lock_writer();
-            self.commit_group(&mut writer, group);
+            self.commit_group(&mut writer, group, before_commit);
         }
         let mut queue = self.lock_queue();
         match queue.pending.first() {
@@ -549,13 +562,19 @@ impl Store {
     }
 
     /// Commits queued batches in one transaction and replies to each submitter.
-    fn commit_group(&self, writer: &mut Writer, group: Vec<PendingCommit>) {
+    fn commit_group(
+        &self,
+        writer: &mut Writer,
+        group: Vec<PendingCommit>,
+        before_commit: &dyn Fn(&[ChangeRecord]) -> Result<(), StoreError>,
+    ) {
         let mut replies = Vec::with_capacity(group.len());
         let outcome = (|| {
             let mut tx = writer
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut seq = last_seq(&tx)?;
+            let first_seq = last_seq(&tx)?;
+            let mut seq = first_seq;
             let now = now_ms();
             let mut current = writer.current.clone();
             let mut results = Vec::with_capacity(group.len());
@@ -580,6 +599,10 @@ impl Store {
                         results.push(Err(e));
                     }
                 }
+            }
+            if seq > first_seq {
+                let written = read_changes(&tx, first_seq, usize::MAX)?;
+                before_commit(&written)?;
             }
             tx.commit()?;
             Ok::<_, StoreError>((results, current))
@@ -688,41 +711,7 @@ impl Store {
         after_seq: u64,
         max: usize,
     ) -> Result<Vec<ChangeRecord>, StoreError> {
-        self.with_reader(|conn| {
-            let after = i64::try_from(after_seq)
-                .map_err(|_| StoreError::OutOfRange { what: "after_seq" })?;
-            let limit = i64::try_from(max).unwrap_or(i64::MAX);
-            let mut stmt = conn.prepare_cached(
-                "SELECT seq, time_ms, kind, uid, payload FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
-            )?;
-            let rows = stmt.query_map(params![after, limit], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, Vec<u8>>(4)?,
-                ))
-            })?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (seq, time_ms, kind, uid, payload) = row?;
-                let seq = to_u64(seq)?;
-                let kind =
-                    ChangeKind::from_code(kind).ok_or_else(|| StoreError::CorruptChange {
-                        seq,
-                        reason: format!("unknown kind {kind}"),
-                    })?;
-                out.push(ChangeRecord {
-                    seq,
-                    time_ms,
-                    kind,
-                    uid,
-                    payload,
-                });
-            }
-            Ok(out)
-        })
+        self.with_reader(|conn| read_changes(conn, after_seq, max))
     }
 
     /// The sequence number of the last change committed (0 for a new store).
@@ -919,26 +908,12 @@ impl Store {
         self.writer.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Runs `f` on a read connection borrowed from the pool (opened when the pool is empty, returned after).
+    /// Runs a read on the store's one connection, between commits (never inside a group's transaction).
     fn with_reader<T>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let pooled = self
-            .readers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop();
-        let mut conn = match pooled {
-            Some(c) => c,
-            None => open_connection(&self.path, &self.options)?,
-        };
-        let result = f(&mut conn);
-        let mut pool = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
-        if pool.len() < self.options.read_connections {
-            pool.push(conn);
-        }
-        result
+        f(&mut self.lock_writer().conn)
     }
 
     fn cache_key(&self, id: &str, key: Arc<DataKeyBytes>) {
@@ -1004,9 +979,18 @@ impl Store {
     }
 }
 
+/// Opens the file so that no file fault can become a signal: exclusive locking (set before the first read,
+/// so that the WAL index lives in heap memory instead of a mapped `-shm` file) and no memory-mapped I/O.
 fn open_connection(path: &Path, options: &StoreOptions) -> Result<Connection, StoreError> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(options.busy_timeout)?;
+    let locking: String = conn.query_row("PRAGMA locking_mode = EXCLUSIVE", [], |r| r.get(0))?;
+    let mmap: i64 = conn.query_row("PRAGMA mmap_size = 0", [], |r| r.get(0))?;
+    if !locking.eq_ignore_ascii_case("exclusive") || mmap != 0 {
+        return Err(StoreError::Internal(
+            "SQLite refused exclusive locking without memory-mapped I/O",
+        ));
+    }
     Ok(conn)
 }
 
@@ -1089,6 +1073,47 @@ fn last_seq(conn: &Connection) -> Result<u64, StoreError> {
         .query_row([], |r| r.get(0))
         .optional()?;
     to_u64(seq.unwrap_or(0))
+}
+
+/// Up to `max` change rows above `after_seq`, in order, as `conn` sees them (inside a transaction: its own
+/// uncommitted rows too).
+fn read_changes(
+    conn: &Connection,
+    after_seq: u64,
+    max: usize,
+) -> Result<Vec<ChangeRecord>, StoreError> {
+    let after =
+        i64::try_from(after_seq).map_err(|_| StoreError::OutOfRange { what: "after_seq" })?;
+    let limit = i64::try_from(max).unwrap_or(i64::MAX);
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, time_ms, kind, uid, payload FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
+    )?;
+    let rows = stmt.query_map(params![after, limit], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, Vec<u8>>(4)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (seq, time_ms, kind, uid, payload) = row?;
+        let seq = to_u64(seq)?;
+        let kind = ChangeKind::from_code(kind).ok_or_else(|| StoreError::CorruptChange {
+            seq,
+            reason: format!("unknown kind {kind}"),
+        })?;
+        out.push(ChangeRecord {
+            seq,
+            time_ms,
+            kind,
+            uid,
+            payload,
+        });
+    }
+    Ok(out)
 }
 
 fn insert_change(

@@ -135,20 +135,22 @@ fn tampered_ciphertext_is_detected() {
             Mutation::Put(record("other", b"secret two")),
         ])
         .unwrap();
-    let raw = Connection::open(&path).unwrap();
-    let mut ct: Vec<u8> = raw
-        .query_row(
+    let mut ct: Vec<u8> = raw(&store, |raw| {
+        raw.query_row(
             "SELECT ciphertext FROM objects WHERE uid = 'victim'",
             [],
             |r| r.get(0),
         )
-        .unwrap();
+        .unwrap()
+    });
     ct[0] ^= 1;
-    raw.execute(
-        "UPDATE objects SET ciphertext = ? WHERE uid = 'victim'",
-        [&ct],
-    )
-    .unwrap();
+    raw(&store, |raw| {
+        raw.execute(
+            "UPDATE objects SET ciphertext = ? WHERE uid = 'victim'",
+            [&ct],
+        )
+        .unwrap()
+    });
     let err = store.get("victim").unwrap_err();
     assert!(
         matches!(&err, StoreError::Integrity { uid, .. } if uid == "victim"),
@@ -156,12 +158,14 @@ fn tampered_ciphertext_is_detected() {
     );
     assert!(err.to_string().contains("victim"));
     // A blob moved under another uid fails too (uid is associated data).
-    raw.execute(
+    raw(&store, |raw| {
+        raw.execute(
         "UPDATE objects SET (nonce, ciphertext) = (SELECT nonce, ciphertext FROM objects WHERE uid = 'other')
          WHERE uid = 'victim'",
         [],
     )
-    .unwrap();
+    .unwrap()
+    });
     let err = store.get("victim").unwrap_err();
     assert!(
         matches!(&err, StoreError::Integrity { uid, .. } if uid == "victim"),
@@ -363,12 +367,12 @@ fn pruning_by_age_keeps_the_log_a_gapless_suffix_and_is_bounded() {
     }
     assert_eq!(store.first_retained_seq().unwrap(), Some(1));
     // Change 4 is made newer than the cutoff: nothing from it on goes, even below `up_to_seq`.
-    let conn = Connection::open(dir.path().join(DB_FILE_NAME)).unwrap();
-    conn.execute("UPDATE changes SET time_ms = 5000 WHERE seq = 4", [])
-        .unwrap();
-    conn.execute("UPDATE changes SET time_ms = 1000 WHERE seq <> 4", [])
-        .unwrap();
-    drop(conn);
+    raw(&store, |conn| {
+        conn.execute("UPDATE changes SET time_ms = 5000 WHERE seq = 4", [])
+            .unwrap();
+        conn.execute("UPDATE changes SET time_ms = 1000 WHERE seq <> 4", [])
+            .unwrap();
+    });
     assert_eq!(
         store.prune_changes_older_than(8, 2000, 2).unwrap(),
         2,
@@ -610,7 +614,9 @@ fn locate_uses_the_attribute_indexes() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     locate_fixture(&store);
-    let raw = Connection::open(store.path()).unwrap();
+    // The store holds its file exclusively: read the plans through a connection of its own once it is closed.
+    drop(store);
+    let raw = Connection::open(dir.path().join(DB_FILE_NAME)).unwrap();
     let plan = |query: &LocateQuery| -> String {
         let (sql, params) = locate::plan(&raw, query, 2_000).unwrap().unwrap();
         let mut stmt = raw.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
@@ -695,6 +701,7 @@ fn schema_migrates_old_files_and_refuses_newer_ones() {
     drop(open(dir.path()));
     let raw = Connection::open(&path).unwrap();
     assert_eq!(schema::version(&raw).unwrap(), SCHEMA_VERSION);
+    drop(raw);
 
     // A later step applies on top of an existing file and keeps its rows.
     let mut conn = Connection::open(&path).unwrap();
@@ -992,7 +999,8 @@ fn locate_reads_index_ranges_not_tables() {
         })
         .collect();
     store.commit(batch).unwrap();
-    let raw = Connection::open(store.path()).unwrap();
+    drop(store);
+    let raw = Connection::open(dir.path().join(DB_FILE_NAME)).unwrap();
     let steps = |query: &LocateQuery| -> (usize, i32, i32) {
         let (sql, params) = locate::plan(&raw, query, 2_000).unwrap().unwrap();
         let mut stmt = raw.prepare(&sql).unwrap();
@@ -1046,7 +1054,8 @@ fn locate_reads_index_ranges_not_tables() {
     assert_eq!(n, 10);
     assert!(vm < 1000, "{vm} VM steps for the first 10 of 3000 matches");
     let first: Vec<String> = (0..10).map(|i| format!("s{i}")).collect();
-    assert_eq!(store.locate(&page).unwrap(), first);
+    drop(raw);
+    assert_eq!(open(dir.path()).locate(&page).unwrap(), first);
 }
 
 #[test]
@@ -1078,4 +1087,9 @@ fn set_based_attribute_texts_match_the_per_object_read_across_chunks() {
             .unwrap()
             .is_empty()
     );
+}
+
+/// Runs raw SQL on the store's own connection: no second connection can open a file the store holds.
+fn raw<T>(store: &Store, f: impl FnOnce(&Connection) -> T) -> T {
+    store.with_reader(|conn| Ok(f(conn))).unwrap()
 }

@@ -195,14 +195,16 @@ impl Inner {
         Ok(report)
     }
 
-    /// Replaces the file of `zone` (down, empty, closed) with a snapshot of `seed`, a zone that is up: how an
-    /// empty zone returns once the changes it lacks were pruned from the log. The snapshot is written beside
-    /// the file, then renamed over it and the directory fsynced. Must hold the ship lock.
+    /// Replaces the file of `zone` (down, closed) with a snapshot of `seed`, a zone that is up: how an empty
+    /// zone returns once the changes it lacks were pruned from the log, and how a zone sheds changes it alone
+    /// holds from a refused commit (`why` says which, for the log). The snapshot is written beside the file,
+    /// then renamed over it and the directory fsynced. Must hold the ship lock.
     pub(super) fn reseed(
         &self,
         zone: &Zone,
         seed: &Store,
         seed_name: &str,
+        why: &str,
     ) -> Result<u64, StoreError> {
         let io = |action: &'static str, path: &Path| {
             let path = path.to_path_buf();
@@ -223,8 +225,8 @@ impl Inner {
         }
         std::fs::rename(&tmp, &zone.path).map_err(io("renaming the snapshot to", &zone.path))?;
         crate::private_fs::sync_dir(&zone.spec.dir).map_err(io("syncing", &zone.spec.dir))?;
-        tracing::warn!(zone = %zone.spec.name, from = %seed_name, last_seq = seq,
-            "empty zone re-seeded from a snapshot of the other zone (the changes it lacked were pruned from the log)");
+        tracing::warn!(zone = %zone.spec.name, from = %seed_name, last_seq = seq, %why,
+            "zone re-seeded from a snapshot of the other zone");
         Ok(seq)
     }
 }
