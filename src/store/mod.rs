@@ -261,12 +261,9 @@ impl Store {
         let mut conn = open_connection(path, &options)?;
         // Before WAL mode: SQLite gives the -wal and -shm files the database file's permissions.
         restrict_permissions(path)?;
-        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            // Still durable (synchronous=FULL applies to every journal mode), but readers block writers.
-            tracing::warn!(path = %path.display(), %mode, "store file system refused WAL journal mode");
-        }
+        conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))?;
         conn.pragma_update(None, "synchronous", "FULL")?;
+        check_durable_settings(&conn, path)?;
         schema::migrate(&mut conn, schema::MIGRATIONS)?;
         check_master_key(&mut conn, &master)?;
         let current = load_current_key(&conn, &master)?;
@@ -1008,6 +1005,36 @@ fn open_connection(path: &Path, options: &StoreOptions) -> Result<Connection, St
     let conn = Connection::open(path)?;
     conn.busy_timeout(options.busy_timeout)?;
     Ok(conn)
+}
+
+/// Reads back what SQLite actually applied: the durability argument (`docs/store.md`) needs the WAL journal
+/// with `synchronous=FULL` (the WAL is fsynced before each commit returns) or `EXTRA`. A file system that
+/// refuses WAL, or a setting that did not take, is an error at open rather than weaker durability later.
+fn check_durable_settings(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::NotDurable {
+            path: path.to_path_buf(),
+            setting: "journal_mode",
+            found: mode,
+            needed: "WAL",
+        });
+    }
+    // 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA.
+    let sync: i64 = conn.query_row("PRAGMA synchronous", [], |r| r.get(0))?;
+    if sync < 2 {
+        return Err(StoreError::NotDurable {
+            path: path.to_path_buf(),
+            setting: "synchronous",
+            found: match sync {
+                0 => "OFF".to_string(),
+                1 => "NORMAL".to_string(),
+                other => other.to_string(),
+            },
+            needed: "FULL (or EXTRA)",
+        });
+    }
+    Ok(())
 }
 
 /// The database and its WAL/shared-memory files hold only ciphertext and attributes, but still: owner only.

@@ -1079,3 +1079,65 @@ fn set_based_attribute_texts_match_the_per_object_read_across_chunks() {
             .is_empty()
     );
 }
+
+#[test]
+fn an_open_store_writes_through_wal_with_synchronous_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let writer = store.lock_writer();
+    let mode: String = writer
+        .conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    let sync: i64 = writer
+        .conn
+        .query_row("PRAGMA synchronous", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!((mode.as_str(), sync), ("wal", 2));
+}
+
+#[test]
+fn settings_weaker_than_the_durability_argument_are_refused_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("probe.sqlite");
+    let conn = Connection::open(&path).unwrap();
+    conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))
+        .unwrap();
+    conn.pragma_update(None, "synchronous", "FULL").unwrap();
+    check_durable_settings(&conn, &path).unwrap();
+    conn.pragma_update(None, "synchronous", "EXTRA").unwrap();
+    check_durable_settings(&conn, &path).unwrap();
+    for (weak, shown) in [("NORMAL", "NORMAL"), ("OFF", "OFF")] {
+        conn.pragma_update(None, "synchronous", weak).unwrap();
+        let err = check_durable_settings(&conn, &path).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::NotDurable { setting: "synchronous", found, .. } if found == shown),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("durability needs FULL"), "{err}");
+    }
+    conn.pragma_update(None, "synchronous", "FULL").unwrap();
+    // A rollback journal (what a file system without shared memory would leave) is refused too.
+    conn.query_row("PRAGMA journal_mode = DELETE", [], |r| {
+        r.get::<_, String>(0)
+    })
+    .unwrap();
+    let err = check_durable_settings(&conn, &path).unwrap_err();
+    assert!(
+        matches!(&err, StoreError::NotDurable { setting: "journal_mode", found, .. } if found == "delete"),
+        "{err:?}"
+    );
+    // An in-memory database cannot take WAL at all.
+    let memory = Connection::open_in_memory().unwrap();
+    memory
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))
+        .unwrap();
+    memory.pragma_update(None, "synchronous", "FULL").unwrap();
+    assert!(matches!(
+        check_durable_settings(&memory, &path),
+        Err(StoreError::NotDurable {
+            setting: "journal_mode",
+            ..
+        })
+    ));
+}
