@@ -200,6 +200,15 @@ pub struct Store {
     queue: Mutex<CommitQueue>,
     readers: Mutex<Vec<Connection>>,
     keys: RwLock<HashMap<String, Arc<DataKeyBytes>>>,
+    groups: GroupCounts,
+}
+
+/// How many group commits were written and how many batches they held: the evidence that group commit
+/// batches concurrent callers (see [`Store::group_commit_counts`]).
+#[derive(Default)]
+struct GroupCounts {
+    groups: std::sync::atomic::AtomicU64,
+    batches: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Store {
@@ -279,6 +288,7 @@ impl Store {
             queue: Mutex::new(CommitQueue::default()),
             readers: Mutex::new(Vec::new()),
             keys: RwLock::new(keys),
+            groups: GroupCounts::default(),
         })
     }
 
@@ -520,6 +530,16 @@ impl Store {
         }
     }
 
+    /// (groups committed, batches they held) since the store was opened: one durable transaction (one WAL
+    /// fsync) per group, so `batches > groups` shows callers sharing fsyncs.
+    pub fn group_commit_counts(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            self.groups.groups.load(Relaxed),
+            self.groups.batches.load(Relaxed),
+        )
+    }
+
     /// As leader: commits everything queued as one group, then hands leadership to the first batch queued
     /// meanwhile (or gives it up when none is), so no caller serves others for longer than one group.
     fn lead_one_group(&self) {
@@ -584,6 +604,9 @@ impl Store {
         match outcome {
             Ok((results, current)) => {
                 writer.current = current;
+                use std::sync::atomic::Ordering::Relaxed;
+                self.groups.groups.fetch_add(1, Relaxed);
+                self.groups.batches.fetch_add(results.len() as u64, Relaxed);
                 for (reply, result) in replies.into_iter().zip(results) {
                     // A submitter that went away no longer needs its answer.
                     let _ = reply.send(Reply::Done(result));

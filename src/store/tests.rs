@@ -1141,3 +1141,50 @@ fn settings_weaker_than_the_durability_argument_are_refused_at_open() {
         })
     ));
 }
+
+/// Polls `check` until it holds (at most 20 s).
+fn wait_for(what: &str, check: impl Fn() -> bool) {
+    let start = std::time::Instant::now();
+    while !check() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "timed out: {what}"
+        );
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn group_commit_writes_several_waiting_callers_in_one_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open(dir.path()));
+    // The writer is busy (held here): the first caller leads and waits for it with its own batch; the
+    // callers arriving meanwhile queue behind it.
+    let busy = store.lock_writer();
+    let commit = |uid: &'static str| {
+        let store = store.clone();
+        std::thread::spawn(move || store.commit(vec![Mutation::Put(record(uid, b"k"))]))
+    };
+    let leader = commit("lead");
+    wait_for("the first caller leads with its batch", || {
+        let q = store.lock_queue();
+        q.leader_active && q.pending.is_empty()
+    });
+    let queued: Vec<_> = ["q1", "q2", "q3", "q4"].into_iter().map(commit).collect();
+    wait_for("four callers queued", || {
+        store.lock_queue().pending.len() == 4
+    });
+    drop(busy);
+    let mut seqs = vec![leader.join().unwrap().unwrap()];
+    for q in queued {
+        seqs.push(q.join().unwrap().unwrap());
+    }
+    // Two groups: the leader's alone, then the four queued batches in one transaction.
+    assert_eq!(store.group_commit_counts(), (2, 5));
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(seqs.len(), 5, "each caller gets its own sequence number");
+    for uid in ["lead", "q1", "q2", "q3", "q4"] {
+        assert!(store.exists(uid).unwrap(), "{uid}");
+    }
+}
