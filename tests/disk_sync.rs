@@ -146,10 +146,12 @@ fn every_acknowledged_create_follows_a_wal_sync_of_each_zone() {
         cannot_run(test, &reason);
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
+    // The data directory inside a temporary one: the default backup destinations are its siblings.
+    let temp = tempfile::tempdir().unwrap();
+    let data = temp.path().join("data");
     let trace_dir = tempfile::tempdir().unwrap();
     let prefix = trace_dir.path().join("sync");
-    let mut server = Serve::start(dir.path());
+    let mut server = Serve::start(&data);
     let tracer = Tracer::attach(server.pid(), &prefix);
 
     // (request sent, acknowledgement read) of each Create, from several connections at once so that group
@@ -183,11 +185,7 @@ fn every_acknowledged_create_follows_a_wal_sync_of_each_zone() {
         let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
         syncs.extend(text.lines().filter_map(parse_sync));
     }
-    let wal = |zone: &str| {
-        dir.path()
-            .join(format!("zone-{zone}"))
-            .join("kmipd.sqlite-wal")
-    };
+    let wal = |zone: &str| data.join(format!("zone-{zone}")).join("kmipd.sqlite-wal");
     let (wal_a, wal_b) = (wal("a"), wal("b"));
     // strace prints the path it resolves; the temporary directory has no symbolic links in it.
     let of = |file: &Path| syncs.iter().filter(|s| s.file == file).collect::<Vec<_>>();
