@@ -516,21 +516,31 @@ fn kill_9_of_the_sequencer_during_creates_loses_no_acknowledged_key() {
     assert_zones_hold(&d, &acked);
 }
 
-/// A TCP proxy whose traffic the test can stall (bytes held, connections kept) or let through.
+/// A TCP proxy whose traffic the test can stall (bytes held, connections kept) or let through. Dropping it
+/// closes it: its accepting thread and every copying thread end and are joined.
 struct Proxy {
     address: SocketAddr,
-    /// 0 forward, 1 stall.
+    /// 0 forward, 1 stall, 2 closed.
     mode: Arc<AtomicU8>,
+    accepting: Option<std::thread::JoinHandle<()>>,
+    copying: Arc<std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>>,
 }
+
+/// How often a copying thread looks at whether its proxy was closed while it waits for bytes.
+const PROXY_POLL: Duration = Duration::from_millis(100);
 
 impl Proxy {
     fn start(target: SocketAddr) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let address = listener.local_addr().unwrap();
         let mode = Arc::new(AtomicU8::new(0));
-        let m = mode.clone();
-        std::thread::spawn(move || {
+        let copying = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (m, threads) = (mode.clone(), copying.clone());
+        let accepting = std::thread::spawn(move || {
             for inbound in listener.incoming() {
+                if m.load(Ordering::SeqCst) == 2 {
+                    break;
+                }
                 let Ok(inbound) = inbound else { continue };
                 let Ok(outbound) = TcpStream::connect(target) else {
                     continue;
@@ -540,33 +550,66 @@ impl Proxy {
                     (outbound, inbound),
                 ] {
                     let m = m.clone();
-                    std::thread::spawn(move || {
+                    from.set_read_timeout(Some(PROXY_POLL)).unwrap();
+                    threads.lock().unwrap().push(std::thread::spawn(move || {
                         let mut buf = [0u8; 16 * 1024];
-                        loop {
+                        let stalled = || {
                             while m.load(Ordering::SeqCst) == 1 {
                                 std::thread::sleep(Duration::from_millis(20));
+                            }
+                            m.load(Ordering::SeqCst) == 2
+                        };
+                        loop {
+                            if stalled() {
+                                break;
                             }
                             let n = match from.read(&mut buf) {
-                                Ok(0) | Err(_) => break,
+                                Ok(0) => break,
                                 Ok(n) => n,
+                                Err(e)
+                                    if matches!(
+                                        e.kind(),
+                                        std::io::ErrorKind::WouldBlock
+                                            | std::io::ErrorKind::TimedOut
+                                    ) =>
+                                {
+                                    continue;
+                                }
+                                Err(_) => break,
                             };
-                            while m.load(Ordering::SeqCst) == 1 {
-                                std::thread::sleep(Duration::from_millis(20));
-                            }
-                            if to.write_all(&buf[..n]).is_err() {
+                            if stalled() || to.write_all(&buf[..n]).is_err() {
                                 break;
                             }
                         }
                         let _ = to.shutdown(std::net::Shutdown::Both);
-                    });
+                    }));
                 }
             }
         });
-        Proxy { address, mode }
+        Proxy {
+            address,
+            mode,
+            accepting: Some(accepting),
+            copying,
+        }
     }
 
     fn stall(&self, on: bool) {
         self.mode.store(u8::from(on), Ordering::SeqCst);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.mode.store(2, Ordering::SeqCst);
+        // Wakes the accepting thread, which then sees it is closed.
+        let _ = TcpStream::connect(self.address);
+        if let Some(accepting) = self.accepting.take() {
+            let _ = accepting.join();
+        }
+        for thread in std::mem::take(&mut *self.copying.lock().unwrap()) {
+            let _ = thread.join();
+        }
     }
 }
 
