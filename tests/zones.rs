@@ -173,7 +173,16 @@ fn a_zone_file_replaced_by_something_unwritable_stays_down_until_repaired() {
     std::fs::create_dir(dir.join(DB_FILE_NAME)).unwrap();
     let refused = create(&mut client, "refused").unwrap_err();
     assert!(refused.contains("zone b is unavailable"), "{refused}");
-    std::thread::sleep(Duration::from_millis(400)); // several monitor passes fail to reopen it
+    // The monitor tries to reopen it and fails (its reason becomes the open error), instead of a sleep.
+    wait_until(WAIT, "a monitor pass fails to reopen zone b", || {
+        zones.engine.store().status().iter().any(|z| {
+            z.name == "b"
+                && !z.up
+                && z.reason
+                    .as_deref()
+                    .is_some_and(|r| r.contains("unable to open database file"))
+        })
+    });
     let still = create(&mut client, "still-refused").unwrap_err();
     assert!(still.contains("zone b"), "{still}");
     assert_reads_go_on(&mut client, &kept, "kept");
