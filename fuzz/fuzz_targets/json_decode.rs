@@ -6,4 +6,6 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| kmipd::fuzz_checks::json_decode(data));
+fuzz_target!(|data: &[u8]| {
+    kmipd::fuzz_checks::json_decode(data);
+});

@@ -5,4 +5,6 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| kmipd::fuzz_checks::ttlv_decode(data));
+fuzz_target!(|data: &[u8]| {
+    kmipd::fuzz_checks::ttlv_decode(data);
+});
