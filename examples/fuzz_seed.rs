@@ -21,8 +21,10 @@ const NOW: i64 = 1_700_000_000;
 
 fn main() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [vectors, corpus] = args.as_slice() else {
-        return Err("usage: fuzz_seed VECTORS_DIR CORPUS_DIR".into());
+    let (vectors, corpus, fixtures) = match args.as_slice() {
+        [vectors, corpus] => (vectors, corpus, None),
+        [vectors, corpus, fixtures] => (vectors, corpus, Some(fixtures)),
+        _ => return Err("usage: fuzz_seed VECTORS_DIR CORPUS_DIR [TTLV_FIXTURES_DIR]".into()),
     };
     let corpus = Path::new(corpus);
     for target in TARGETS {
@@ -76,6 +78,10 @@ fn main() -> Result<(), Box<dyn Error>> {
     for problem in &unreadable {
         eprintln!("fuzz_seed: skipped {problem}");
     }
+    if let Some(fixtures) = fixtures {
+        let seeded = seed_fixtures(Path::new(fixtures), corpus)?;
+        println!("fuzz_seed: {seeded} hostile and valid TTLV fixtures from {fixtures}");
+    }
     if messages == 0 {
         return Err("no message could be read from the test vectors".into());
     }
@@ -121,4 +127,38 @@ fn collect_xml_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Box<dyn E
         }
     }
     Ok(())
+}
+
+/// Writes each `*.hex` fixture (hex digits, `#` comments) as binary seeds of `ttlv_decode` and
+/// `request_decode`; returns how many.
+fn seed_fixtures(dir: &Path, corpus: &Path) -> Result<usize, Box<dyn Error>> {
+    let mut n = 0;
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_none_or(|e| e != "hex") {
+            continue;
+        }
+        let text = fs::read_to_string(&path)?;
+        let digits: String = text
+            .lines()
+            .map(|l| l.split('#').next().unwrap_or(""))
+            .flat_map(|l| l.chars().filter(|c| !c.is_whitespace()))
+            .collect();
+        let bytes = hex::decode(&digits).map_err(|e| format!("{}: {e}", path.display()))?;
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("fixture");
+        for target in ["ttlv_decode", "request_decode"] {
+            fs::write(
+                corpus.join(target).join(format!("fixture-{stem}.ttlv")),
+                &bytes,
+            )?;
+        }
+        n += 1;
+    }
+    if n == 0 {
+        return Err(format!("no .hex fixtures under {}", dir.display()).into());
+    }
+    Ok(n)
 }

@@ -17,6 +17,8 @@ pub mod backup;
 pub mod client;
 #[cfg(feature = "server")]
 pub mod crypto;
+#[doc(hidden)]
+pub mod fuzz_checks;
 pub mod kmip;
 #[cfg(feature = "server")]
 pub mod ops;

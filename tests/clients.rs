@@ -4,6 +4,8 @@
 
 #[path = "support/kmip.rs"]
 mod kmip;
+#[path = "support/pykmip_script.rs"]
+mod pykmip_script;
 #[path = "support/engine.rs"]
 mod test_engine;
 #[path = "support/tls.rs"]
@@ -501,6 +503,35 @@ fn create_active_aes_256(s: &mut Session) -> String {
     id
 }
 
+/// AES-CBC decryption by Python's `cryptography` package (the PyKMIP test environment), the padding left in
+/// place: an oracle for the server's ciphertext and padding bytes that shares no code with kmipd.
+fn cbc_decrypt_by_cryptography(key: &[u8], iv: &[u8], ciphertext: &[u8]) -> Vec<u8> {
+    const SCRIPT: &str = "import sys\n\
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes\n\
+key, iv, data = (bytes.fromhex(a) for a in sys.argv[1:4])\n\
+d = Cipher(algorithms.AES(key), modes.CBC(iv)).decryptor()\n\
+print((d.update(data) + d.finalize()).hex())\n";
+    let out = std::process::Command::new(pykmip_script::pykmip_python())
+        .args(["-c", SCRIPT])
+        .args([hex::encode(key), hex::encode(iv), hex::encode(ciphertext)])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "cryptography: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    hex::decode(String::from_utf8(out.stdout).unwrap().trim()).unwrap()
+}
+
+/// `data` followed by its PKCS#5 padding: n bytes of value n, 1 <= n <= 16.
+fn pkcs5_padded(data: &[u8]) -> Vec<u8> {
+    let n = 16 - data.len() % 16;
+    let mut out = data.to_vec();
+    out.extend(std::iter::repeat_n(n as u8, n));
+    out
+}
+
 #[test]
 fn mongodb_audit_log_encrypt_without_parameters_and_decrypt() {
     let v12 = (1, 2);
@@ -521,11 +552,11 @@ fn mongodb_audit_log_encrypt_without_parameters_and_decrypt() {
     let iv = byte_child(payload, tag::IV_COUNTER_NONCE);
     let ciphertext = byte_child(payload, tag::DATA);
     assert_eq!(iv.len(), 16, "the server generates a 16-byte CBC IV");
-    // AES-CBC with PKCS#5 padding under the returned IV, checked with the crypto module.
-    let expected =
-        kmipd::crypto::block::cbc_encrypt(&key, &iv, &record, kmipd::crypto::block::Padding::Pkcs5)
-            .unwrap();
-    assert_eq!(ciphertext, expected);
+    // AES-CBC with PKCS#5 padding under the returned IV, checked with an independent implementation.
+    assert_eq!(
+        cbc_decrypt_by_cryptography(&key, &iv, &ciphertext),
+        pkcs5_padded(&record)
+    );
     let decrypted = s.send(&request(
         v12,
         vec![item(
@@ -573,6 +604,10 @@ fn libmongocrypt_delegated_cbc_random_iv_round_trip() {
         112,
         "96 bytes plus a full block of PKCS#5 padding"
     );
+    let key = raw_key_material(only_success(&s.send(&simple(v12, operation::GET, &id))));
+    let plain = cbc_decrypt_by_cryptography(&key, &iv, &ciphertext);
+    assert_eq!(plain, pkcs5_padded(&data_key));
+    assert_eq!(plain[96..], [16u8; 16], "a full block of 0x10");
     let decrypted = s.send(&request(
         v12,
         vec![item(

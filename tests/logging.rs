@@ -11,10 +11,11 @@ const START_WAIT: Duration = Duration::from_secs(60);
 
 #[test]
 fn serve_logs_to_a_pipe_without_colour_escapes() {
+    // The data directory inside a temporary one: the default backup destinations are its siblings.
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_kmipd"))
         .args(["serve", "--data-dir"])
-        .arg(dir.path())
+        .arg(dir.path().join("data"))
         .args(["--listen", "127.0.0.1:0"])
         .env_remove("KMIPD_MASTER_KEY")
         .env_remove("NO_COLOR")

@@ -412,37 +412,115 @@ fn sigkill_of_either_zone_node_refuses_changes_keeps_reads_and_it_catches_up() {
     );
 }
 
+/// At most this many Creates per writer in a kill test (the stream ends at the kill, long before).
+const MAX_STREAM: usize = 100_000;
+
+/// How a writer's stream ended at the kill.
+#[derive(Debug)]
+struct StreamEnd {
+    /// The node it wrote through.
+    via: &'static str,
+    /// Its Creates acknowledged before.
+    acknowledged: usize,
+    /// When its last, unacknowledged request was sent.
+    sent: Instant,
+    /// What that request got instead (a transport error, a refusal naming zone a).
+    why: String,
+}
+
 #[test]
 fn kill_9_of_the_sequencer_during_creates_loses_no_acknowledged_key() {
     let d = Deployment::new();
     let (mut a, b, _r) = three_nodes(&d);
     wait_create(&d, &a, "warm");
     let acked = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let writers: Vec<_> = [&a, &b, &a, &b]
+    // Each writer creates until its stream ends at the kill: through a, the connection dies (an I/O error);
+    // through b, the change is refused naming zone a. Any other ending fails the test.
+    let writers: Vec<_> = [("a", &a), ("b", &b), ("a", &a), ("b", &b)]
         .iter()
         .enumerate()
-        .map(|(t, node)| {
+        .map(|(t, (via, node))| {
+            let via = *via;
             let mut client = d.wait_client(node);
             let acked = acked.clone();
-            std::thread::spawn(move || {
-                for i in 0..300 {
-                    match create(&mut client, &format!("s-{t}-{i}")) {
-                        Ok(uid) => acked.lock().unwrap().push(uid),
-                        Err(_) => return, // refused once the sequencer is gone
+            std::thread::spawn(move || -> Result<StreamEnd, String> {
+                let mut mine = 0;
+                for i in 0..MAX_STREAM {
+                    let sent = Instant::now();
+                    let answer = match client.try_send(&create_request(&format!("s-{t}-{i}"))) {
+                        Ok(answer) => answer,
+                        Err(e) if via == "a" => {
+                            return Ok(StreamEnd {
+                                via,
+                                acknowledged: mine,
+                                sent,
+                                why: e.to_string(),
+                            });
+                        }
+                        Err(e) => return Err(format!("connection to b failed: {e}")),
+                    };
+                    match outcome(&answer) {
+                        Ok(p) => {
+                            acked.lock().unwrap().push(uid_of(&p));
+                            mine += 1;
+                        }
+                        Err(e) if via == "b" && e.contains("zone a") => {
+                            return Ok(StreamEnd {
+                                via,
+                                acknowledged: mine,
+                                sent,
+                                why: e,
+                            });
+                        }
+                        Err(e) => return Err(format!("through {via}, refused: {e}")),
                     }
                 }
+                Err(format!("{MAX_STREAM} creates through {via} and no kill"))
             })
         })
         .collect();
     wait_until(WAIT, "creates are acknowledged", || {
         acked.lock().unwrap().len() >= 40
     });
+    let killed = Instant::now();
     a.kill();
-    for w in writers {
-        let _ = w.join(); // connections to a die with it
+    let ends: Vec<StreamEnd> = writers
+        .into_iter()
+        .map(|w| {
+            w.join()
+                .expect("a writer thread panicked")
+                .expect("a writer's stream ended otherwise than by the kill")
+        })
+        .collect();
+    // Writes through each node were acknowledged before the kill.
+    for via in ["a", "b"] {
+        let through: usize = ends
+            .iter()
+            .filter(|e| e.via == via)
+            .map(|e| e.acknowledged)
+            .sum();
+        assert!(
+            through > 0,
+            "no write through {via} was acknowledged: {ends:?}"
+        );
     }
+    // The kill cut requests in flight: some request sent before it was never acknowledged.
+    assert!(
+        ends.iter().any(|e| e.sent < killed),
+        "no request was in flight at the kill: {ends:?}"
+    );
     let acked = acked.lock().unwrap().clone();
     assert!(acked.len() >= 40);
+    assert_eq!(
+        acked.len(),
+        ends.iter().map(|e| e.acknowledged).sum::<usize>()
+    );
+    for end in &ends {
+        eprintln!(
+            "through {}: {} acknowledged, then {}",
+            end.via, end.acknowledged, end.why
+        );
+    }
     // Before a returns, b already holds every acknowledged key.
     assert_zones_hold(&d, &[&b], &acked);
     a.start();
@@ -450,21 +528,31 @@ fn kill_9_of_the_sequencer_during_creates_loses_no_acknowledged_key() {
     assert_zones_hold(&d, &[&a, &b], &acked);
 }
 
-/// A TCP proxy whose traffic the test can stall (bytes held, connections kept) or let through.
+/// A TCP proxy whose traffic the test can stall (bytes held, connections kept) or let through. Dropping it
+/// closes it: its accepting thread and every copying thread end and are joined.
 struct Proxy {
     address: SocketAddr,
-    /// 0 forward, 1 stall.
+    /// 0 forward, 1 stall, 2 closed.
     mode: Arc<AtomicU8>,
+    accepting: Option<std::thread::JoinHandle<()>>,
+    copying: Arc<std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>>,
 }
+
+/// How often a copying thread looks at whether its proxy was closed while it waits for bytes.
+const PROXY_POLL: Duration = Duration::from_millis(100);
 
 impl Proxy {
     fn start(target: SocketAddr) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let address = listener.local_addr().unwrap();
         let mode = Arc::new(AtomicU8::new(0));
-        let m = mode.clone();
-        std::thread::spawn(move || {
+        let copying = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (m, threads) = (mode.clone(), copying.clone());
+        let accepting = std::thread::spawn(move || {
             for inbound in listener.incoming() {
+                if m.load(Ordering::SeqCst) == 2 {
+                    break;
+                }
                 let Ok(inbound) = inbound else { continue };
                 let Ok(outbound) = TcpStream::connect(target) else {
                     continue;
@@ -474,33 +562,66 @@ impl Proxy {
                     (outbound, inbound),
                 ] {
                     let m = m.clone();
-                    std::thread::spawn(move || {
+                    from.set_read_timeout(Some(PROXY_POLL)).unwrap();
+                    threads.lock().unwrap().push(std::thread::spawn(move || {
                         let mut buf = [0u8; 16 * 1024];
-                        loop {
+                        let stalled = || {
                             while m.load(Ordering::SeqCst) == 1 {
                                 std::thread::sleep(Duration::from_millis(20));
+                            }
+                            m.load(Ordering::SeqCst) == 2
+                        };
+                        loop {
+                            if stalled() {
+                                break;
                             }
                             let n = match from.read(&mut buf) {
-                                Ok(0) | Err(_) => break,
+                                Ok(0) => break,
                                 Ok(n) => n,
+                                Err(e)
+                                    if matches!(
+                                        e.kind(),
+                                        std::io::ErrorKind::WouldBlock
+                                            | std::io::ErrorKind::TimedOut
+                                    ) =>
+                                {
+                                    continue;
+                                }
+                                Err(_) => break,
                             };
-                            while m.load(Ordering::SeqCst) == 1 {
-                                std::thread::sleep(Duration::from_millis(20));
-                            }
-                            if to.write_all(&buf[..n]).is_err() {
+                            if stalled() || to.write_all(&buf[..n]).is_err() {
                                 break;
                             }
                         }
                         let _ = to.shutdown(std::net::Shutdown::Both);
-                    });
+                    }));
                 }
             }
         });
-        Proxy { address, mode }
+        Proxy {
+            address,
+            mode,
+            accepting: Some(accepting),
+            copying,
+        }
     }
 
     fn stall(&self, on: bool) {
         self.mode.store(u8::from(on), Ordering::SeqCst);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.mode.store(2, Ordering::SeqCst);
+        // Wakes the accepting thread, which then sees it is closed.
+        let _ = TcpStream::connect(self.address);
+        if let Some(accepting) = self.accepting.take() {
+            let _ = accepting.join();
+        }
+        for thread in std::mem::take(&mut *self.copying.lock().unwrap()) {
+            let _ = thread.join();
+        }
     }
 }
 

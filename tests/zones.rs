@@ -5,16 +5,17 @@
 
 #[path = "support/kmip.rs"]
 mod kmip;
+#[path = "support/serve.rs"]
+mod serve;
 #[path = "support/tls.rs"]
 mod tls;
 #[path = "support/zoned.rs"]
 mod zoned;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kmipd::ops::{Engine, EngineConfig};
 use kmipd::replication::ZonesConfig;
@@ -24,6 +25,8 @@ use kmipd::store::{DB_FILE_NAME, MasterKeySource, Store};
 use zoned::*;
 
 const WAIT: Duration = Duration::from_secs(20);
+/// At most this many Creates in a kill test's stream (it ends at the kill, long before).
+const MAX_STREAM: usize = 100_000;
 
 /// An engine on two zones in a temporary directory, served over TLS.
 struct TwoZones {
@@ -189,7 +192,16 @@ fn a_zone_file_replaced_by_something_unwritable_stays_down_until_repaired() {
     std::fs::create_dir(dir.join(DB_FILE_NAME)).unwrap();
     let refused = create(&mut client, "refused").unwrap_err();
     assert!(refused.contains("zone b is unavailable"), "{refused}");
-    std::thread::sleep(Duration::from_millis(400)); // several monitor passes fail to reopen it
+    // The monitor tries to reopen it and fails (its reason becomes the open error), instead of a sleep.
+    wait_until(WAIT, "a monitor pass fails to reopen zone b", || {
+        zones.engine.store().status().iter().any(|z| {
+            z.name == "b"
+                && !z.up
+                && z.reason
+                    .as_deref()
+                    .is_some_and(|r| r.contains("unable to open database file"))
+        })
+    });
     let still = create(&mut client, "still-refused").unwrap_err();
     assert!(still.contains("zone b"), "{still}");
     assert_reads_go_on(&mut client, &kept, "kept");
@@ -203,47 +215,32 @@ fn a_zone_file_replaced_by_something_unwritable_stays_down_until_repaired() {
     assert_live_zones_identical(&zones.engine, &[kept, after.unwrap()]);
 }
 
-/// `kmipd serve` with the embedded default on `data_dir`, and a client once it listens.
-fn start_serve(data_dir: &Path) -> (std::process::Child, tls::KmipClient) {
-    let port = tls::free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kmipd"))
-        .args(["serve", "--data-dir"])
-        .arg(data_dir)
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .env_remove("KMIPD_MASTER_KEY")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // The embedded default prints where its certificates are once they exist; then it listens.
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || for _ in BufReader::new(stdout).lines() {});
-    let mut client = None;
-    wait_until(WAIT, "kmipd serve accepts a connection", || {
-        client = dev_client(data_dir, port);
-        client.is_some()
-    });
-    (child, client.unwrap())
+/// `kmipd serve` with the embedded default on `data_dir` (behind a guard that kills it), and a client.
+fn start_serve(data_dir: &Path) -> (serve::Serve, tls::KmipClient) {
+    let server = serve::Serve::start(data_dir);
+    let client = server.connect();
+    (server, client)
 }
 
 #[test]
 fn restart_with_zone_b_missing_keeps_reads_refuses_changes_and_b_catches_up_when_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut child, mut client) = start_serve(dir.path());
+    // The data directory inside a temporary one: the default backup destinations are its siblings.
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("data");
+    let dir = dir.as_path();
+    let (mut child, mut client) = start_serve(dir);
     let mut uids: Vec<String> = (0..5)
         .map(|i| create(&mut client, &format!("before-{i}")).unwrap())
         .collect();
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.kill();
 
     // Zone b's disk is not there at start: its directory is gone and a plain file stands in its place (so it
     // cannot be re-created either).
-    let zone_b = dir.path().join("zone-b");
-    let away = dir.path().join("zone-b.away");
+    let zone_b = dir.join("zone-b");
+    let away = dir.join("zone-b.away");
     std::fs::rename(&zone_b, &away).unwrap();
     std::fs::write(&zone_b, b"not a directory").unwrap();
-    let (mut child, mut client) = start_serve(dir.path());
+    let (mut child, mut client) = start_serve(dir);
     // Zone a holds every acknowledged change: Get, Get Attributes and Locate are answered from it.
     assert_reads_go_on(&mut client, &uids[4], "before-4");
     let refused = create(&mut client, "refused").unwrap_err();
@@ -262,41 +259,77 @@ fn restart_with_zone_b_missing_keeps_reads_refuses_changes_and_b_catches_up_when
     // The refused change is in neither zone; every acknowledged one is in both.
     let found = outcome(&client.send(&locate_by_name("refused"))).unwrap();
     assert_eq!(located(&found), Vec::<String>::new());
-    child.kill().unwrap();
-    child.wait().unwrap();
-    assert_zones_identical(dir.path(), &uids);
+    child.kill();
+    assert_zones_identical(dir, &uids);
+}
+
+/// How a writer of a kill test ended: at the first request that got no answer, sent before or after the kill.
+#[derive(Debug)]
+struct Interrupted {
+    /// Creates acknowledged before it.
+    acknowledged: usize,
+    /// When the unanswered request was sent.
+    sent: Instant,
+    /// The transport error it got.
+    error: String,
 }
 
 #[test]
 fn kill_9_of_kmipd_serve_during_creates_loses_no_acknowledged_key_in_either_zone() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut child, mut client) = start_serve(dir.path());
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("data");
+    let dir = dir.as_path();
+    let (mut child, mut client) = start_serve(dir);
     let acked = Arc::new(std::sync::Mutex::new(Vec::new()));
+    // Creates one after the other until the connection dies; a refusal (a KMIP answer) before that is a
+    // failure of the test, and so is a writer that never sees the kill.
     let writer = {
         let acked = acked.clone();
-        std::thread::spawn(move || {
-            for i in 0.. {
-                match create(&mut client, &format!("stream-{i}")) {
-                    Ok(uid) => acked.lock().unwrap().push(uid),
-                    Err(e) => panic!("refused before the kill: {e}"),
-                }
-                if i >= 400 {
-                    break;
+        std::thread::spawn(move || -> Result<Interrupted, String> {
+            for i in 0..MAX_STREAM {
+                let sent = Instant::now();
+                match client.try_send(&create_request(&format!("stream-{i}"))) {
+                    Ok(answer) => {
+                        let uid = outcome(&answer)
+                            .map(|p| uid_of(&p))
+                            .map_err(|e| format!("refused before the kill: {e}"))?;
+                        acked.lock().unwrap().push(uid);
+                    }
+                    Err(e) => {
+                        return Ok(Interrupted {
+                            acknowledged: i,
+                            sent,
+                            error: e.to_string(),
+                        });
+                    }
                 }
             }
+            Err(format!("{MAX_STREAM} creates and no kill"))
         })
     };
     wait_until(WAIT, "some creates are acknowledged", || {
         acked.lock().unwrap().len() >= 30
     });
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    // The writer sees its connection die (a panic in the thread, which is expected).
-    let _ = writer.join();
+    let killed = Instant::now();
+    child.kill(); // SIGKILL
+    let interrupted = writer
+        .join()
+        .expect("the writer thread panicked")
+        .expect("the writer ended at the kill");
+    // The kill cut a request in flight: sent before the kill, never answered.
+    assert!(
+        interrupted.sent < killed,
+        "the writer was between requests at the kill: {interrupted:?}"
+    );
+    eprintln!(
+        "{} Creates acknowledged, then {}",
+        interrupted.acknowledged, interrupted.error
+    );
     let acked = acked.lock().unwrap().clone();
     assert!(acked.len() >= 30);
-    let a = open_zone(dir.path(), &dir.path().join("zone-a"));
-    let b = open_zone(dir.path(), &dir.path().join("zone-b"));
+    assert_eq!(acked.len(), interrupted.acknowledged);
+    let a = open_zone(dir, &dir.join("zone-a"));
+    let b = open_zone(dir, &dir.join("zone-b"));
     for uid in &acked {
         assert!(a.exists(uid).unwrap(), "zone a lost acknowledged {uid}");
         assert!(b.exists(uid).unwrap(), "zone b lost acknowledged {uid}");
@@ -306,7 +339,7 @@ fn kill_9_of_kmipd_serve_during_creates_loses_no_acknowledged_key_in_either_zone
     // one unacknowledged group more: the other takes it at the next start).
     let out = Command::new(env!("CARGO_BIN_EXE_kmipd"))
         .args(["status", "--data-dir"])
-        .arg(dir.path())
+        .arg(dir)
         .output()
         .unwrap();
     assert!(out.status.success());
@@ -319,25 +352,11 @@ fn kill_9_of_kmipd_serve_during_creates_loses_no_acknowledged_key_in_either_zone
     }
     // The next start brings the zones level before serving.
     let engine = Engine::open(EngineConfig {
-        data_dir: dir.path().to_owned(),
+        data_dir: dir.to_owned(),
         master_key: MasterKeySource::DataDir,
         ..EngineConfig::default()
     })
     .unwrap();
     assert!(engine.store().status().iter().all(|z| z.up));
     assert_live_zones_identical(&engine, &acked);
-}
-
-/// A client of a `kmipd serve` embedded default, with the admin certificate it wrote; `None` until it listens.
-fn dev_client(data_dir: &Path, port: u16) -> Option<tls::KmipClient> {
-    let ca = std::fs::read_to_string(data_dir.join("ca.pem")).ok()?;
-    let cert = std::fs::read_to_string(data_dir.join("admin.pem")).ok()?;
-    let key = std::fs::read_to_string(data_dir.join("admin.key")).ok()?;
-    std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    Some(tls::KmipClient::connect_with_pem(
-        ([127, 0, 0, 1], port).into(),
-        &ca,
-        &cert,
-        &key,
-    ))
 }

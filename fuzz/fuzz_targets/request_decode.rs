@@ -1,13 +1,11 @@
-//! A request from bytes to a typed message, as the server does for every frame: the TTLV decoder
-//! and then `RequestMessage::from_ttlv` must never panic, whatever the item tree holds.
+//! A request from bytes to a typed message, as the server does for every frame, and the answer the
+//! server would write back for it: no panic, the typed request read alike from the re-encoded tree,
+//! the response decoding to what was written (`kmipd::fuzz_checks::request_decode`, also run on
+//! committed inputs by tests/fuzz_regressions.rs).
 #![no_main]
 
-use kmipd::kmip::RequestMessage;
-use kmipd::ttlv::{self, Limits};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(item) = ttlv::decode(data, &Limits::DEFAULT) {
-        let _ = RequestMessage::from_ttlv(&item);
-    }
+    kmipd::fuzz_checks::request_decode(data);
 });

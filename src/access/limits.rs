@@ -93,12 +93,16 @@ impl IdentityLimits {
 
     /// How long a request of `identity` must wait for its turn (zero when it may go now); takes its token.
     pub fn request_delay(&self, identity: &str) -> Duration {
+        self.request_delay_at(identity, Instant::now())
+    }
+
+    /// [`IdentityLimits::request_delay`] as of `now` (tests give the time instead of reading the clock).
+    fn request_delay_at(&self, identity: &str, now: Instant) -> Duration {
         let rate = self.settings.max_requests_per_second;
         if rate == 0 {
             return Duration::ZERO;
         }
         let rate = f64::from(rate);
-        let now = Instant::now();
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if state.buckets.len() >= MAX_TRACKED_BUCKETS {
             // Forget identities whose bucket has refilled: they would start full anyway.
@@ -147,18 +151,23 @@ mod tests {
             max_connections_per_identity: 1,
             max_requests_per_second: 10,
         });
+        // All at one instant: no refill in between, whatever the machine's load.
+        let now = Instant::now();
         for _ in 0..10 {
-            assert_eq!(limits.request_delay("a"), Duration::ZERO);
+            assert_eq!(limits.request_delay_at("a", now), Duration::ZERO);
         }
-        let wait = limits.request_delay("a");
-        assert!(
-            wait > Duration::from_millis(50) && wait <= Duration::from_millis(101),
-            "{wait:?}"
-        );
-        let later = limits.request_delay("a");
-        assert!(later > wait);
+        let close = |d: Duration, ms: u64| {
+            d.abs_diff(Duration::from_millis(ms)) < Duration::from_micros(10)
+        };
+        let wait = limits.request_delay_at("a", now);
+        assert!(close(wait, 100), "{wait:?}");
+        let later = limits.request_delay_at("a", now);
+        assert!(close(later, 200), "{later:?}");
+        // 150 ms later one and a half tokens came back: -2 + 1.5 - 1 = -1.5 tokens, a 150 ms wait.
+        let refilled = limits.request_delay_at("a", now + Duration::from_millis(150));
+        assert!(close(refilled, 150), "{refilled:?}");
         // Another identity has its own bucket.
-        assert_eq!(limits.request_delay("b"), Duration::ZERO);
+        assert_eq!(limits.request_delay_at("b", now), Duration::ZERO);
     }
 
     #[test]
@@ -167,11 +176,11 @@ mod tests {
             max_connections_per_identity: 1,
             max_requests_per_second: 1_000_000,
         });
+        let now = Instant::now();
         for i in 0..MAX_TRACKED_BUCKETS + 10 {
-            limits.request_delay(&format!("id-{i}"));
+            limits.request_delay_at(&format!("id-{i}"), now);
         }
-        std::thread::sleep(Duration::from_millis(5));
-        limits.request_delay("late");
+        limits.request_delay_at("late", now + Duration::from_millis(5));
         let state = limits.state.lock().unwrap();
         assert!(
             state.buckets.len() < MAX_TRACKED_BUCKETS,

@@ -45,6 +45,20 @@ pub enum StoreError {
         mode: u32,
     },
 
+    /// SQLite did not take the journal mode or synchronous setting the durability argument needs
+    /// (`docs/store.md`, "Durability"): the file is refused rather than served with weaker guarantees.
+    #[error("store {path}: PRAGMA {setting} is {found}, durability needs {needed}")]
+    NotDurable {
+        /// The database file.
+        path: PathBuf,
+        /// Which setting ("journal_mode", "synchronous").
+        setting: &'static str,
+        /// What SQLite reported back.
+        found: String,
+        /// What is required.
+        needed: &'static str,
+    },
+
     /// The file was written by a newer kmipd whose schema this build does not know.
     #[error(
         "store schema version {found} is newer than this build supports ({supported}); upgrade kmipd"

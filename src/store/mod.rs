@@ -200,6 +200,15 @@ pub struct Store {
     writer: Mutex<Writer>,
     queue: Mutex<CommitQueue>,
     keys: RwLock<HashMap<String, Arc<DataKeyBytes>>>,
+    groups: GroupCounts,
+}
+
+/// How many group commits were written and how many batches they held: the evidence that group commit
+/// batches concurrent callers (see [`Store::group_commit_counts`]).
+#[derive(Default)]
+struct GroupCounts {
+    groups: std::sync::atomic::AtomicU64,
+    batches: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Store {
@@ -261,12 +270,9 @@ impl Store {
         let mut conn = open_connection(path, &options)?;
         // Before WAL mode: SQLite gives the -wal and -shm files the database file's permissions.
         restrict_permissions(path)?;
-        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            // Still durable (synchronous=FULL applies to every journal mode), but readers block writers.
-            tracing::warn!(path = %path.display(), %mode, "store file system refused WAL journal mode");
-        }
+        conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))?;
         conn.pragma_update(None, "synchronous", "FULL")?;
+        check_durable_settings(&conn, path)?;
         schema::migrate(&mut conn, schema::MIGRATIONS)?;
         check_master_key(&mut conn, &master)?;
         let current = load_current_key(&conn, &master)?;
@@ -281,6 +287,7 @@ impl Store {
             writer: Mutex::new(Writer { conn, current }),
             queue: Mutex::new(CommitQueue::default()),
             keys: RwLock::new(keys),
+            groups: GroupCounts::default(),
         })
     }
 
@@ -536,6 +543,16 @@ impl Store {
         }
     }
 
+    /// (groups committed, batches they held) since the store was opened: one durable transaction (one WAL
+    /// fsync) per group, so `batches > groups` shows callers sharing fsyncs.
+    pub fn group_commit_counts(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            self.groups.groups.load(Relaxed),
+            self.groups.batches.load(Relaxed),
+        )
+    }
+
     /// As leader: commits everything queued as one group, then hands leadership to the first batch queued
     /// meanwhile (or gives it up when none is), so no caller serves others for longer than one group.
     fn lead_one_group(&self, before_commit: &dyn Fn(&[ChangeRecord]) -> Result<(), StoreError>) {
@@ -610,6 +627,9 @@ impl Store {
         match outcome {
             Ok((results, current)) => {
                 writer.current = current;
+                use std::sync::atomic::Ordering::Relaxed;
+                self.groups.groups.fetch_add(1, Relaxed);
+                self.groups.batches.fetch_add(results.len() as u64, Relaxed);
                 for (reply, result) in replies.into_iter().zip(results) {
                     // A submitter that went away no longer needs its answer.
                     let _ = reply.send(Reply::Done(result));
@@ -992,6 +1012,36 @@ fn open_connection(path: &Path, options: &StoreOptions) -> Result<Connection, St
         ));
     }
     Ok(conn)
+}
+
+/// Reads back what SQLite actually applied: the durability argument (`docs/store.md`) needs the WAL journal
+/// with `synchronous=FULL` (the WAL is fsynced before each commit returns) or `EXTRA`. A file system that
+/// refuses WAL, or a setting that did not take, is an error at open rather than weaker durability later.
+fn check_durable_settings(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::NotDurable {
+            path: path.to_path_buf(),
+            setting: "journal_mode",
+            found: mode,
+            needed: "WAL",
+        });
+    }
+    // 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA.
+    let sync: i64 = conn.query_row("PRAGMA synchronous", [], |r| r.get(0))?;
+    if sync < 2 {
+        return Err(StoreError::NotDurable {
+            path: path.to_path_buf(),
+            setting: "synchronous",
+            found: match sync {
+                0 => "OFF".to_string(),
+                1 => "NORMAL".to_string(),
+                other => other.to_string(),
+            },
+            needed: "FULL (or EXTRA)",
+        });
+    }
+    Ok(())
 }
 
 /// The database and its WAL/shared-memory files hold only ciphertext and attributes, but still: owner only.

@@ -1093,3 +1093,112 @@ fn set_based_attribute_texts_match_the_per_object_read_across_chunks() {
 fn raw<T>(store: &Store, f: impl FnOnce(&Connection) -> T) -> T {
     store.with_reader(|conn| Ok(f(conn))).unwrap()
 }
+
+#[test]
+fn an_open_store_writes_through_wal_with_synchronous_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let writer = store.lock_writer();
+    let mode: String = writer
+        .conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    let sync: i64 = writer
+        .conn
+        .query_row("PRAGMA synchronous", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!((mode.as_str(), sync), ("wal", 2));
+}
+
+#[test]
+fn settings_weaker_than_the_durability_argument_are_refused_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("probe.sqlite");
+    let conn = Connection::open(&path).unwrap();
+    conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))
+        .unwrap();
+    conn.pragma_update(None, "synchronous", "FULL").unwrap();
+    check_durable_settings(&conn, &path).unwrap();
+    conn.pragma_update(None, "synchronous", "EXTRA").unwrap();
+    check_durable_settings(&conn, &path).unwrap();
+    for (weak, shown) in [("NORMAL", "NORMAL"), ("OFF", "OFF")] {
+        conn.pragma_update(None, "synchronous", weak).unwrap();
+        let err = check_durable_settings(&conn, &path).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::NotDurable { setting: "synchronous", found, .. } if found == shown),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("durability needs FULL"), "{err}");
+    }
+    conn.pragma_update(None, "synchronous", "FULL").unwrap();
+    // A rollback journal (what a file system without shared memory would leave) is refused too.
+    conn.query_row("PRAGMA journal_mode = DELETE", [], |r| {
+        r.get::<_, String>(0)
+    })
+    .unwrap();
+    let err = check_durable_settings(&conn, &path).unwrap_err();
+    assert!(
+        matches!(&err, StoreError::NotDurable { setting: "journal_mode", found, .. } if found == "delete"),
+        "{err:?}"
+    );
+    // An in-memory database cannot take WAL at all.
+    let memory = Connection::open_in_memory().unwrap();
+    memory
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))
+        .unwrap();
+    memory.pragma_update(None, "synchronous", "FULL").unwrap();
+    assert!(matches!(
+        check_durable_settings(&memory, &path),
+        Err(StoreError::NotDurable {
+            setting: "journal_mode",
+            ..
+        })
+    ));
+}
+
+/// Polls `check` until it holds (at most 20 s).
+fn wait_for(what: &str, check: impl Fn() -> bool) {
+    let start = std::time::Instant::now();
+    while !check() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "timed out: {what}"
+        );
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn group_commit_writes_several_waiting_callers_in_one_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open(dir.path()));
+    // The writer is busy (held here): the first caller leads and waits for it with its own batch; the
+    // callers arriving meanwhile queue behind it.
+    let busy = store.lock_writer();
+    let commit = |uid: &'static str| {
+        let store = store.clone();
+        std::thread::spawn(move || store.commit(vec![Mutation::Put(record(uid, b"k"))]))
+    };
+    let leader = commit("lead");
+    wait_for("the first caller leads with its batch", || {
+        let q = store.lock_queue();
+        q.leader_active && q.pending.is_empty()
+    });
+    let queued: Vec<_> = ["q1", "q2", "q3", "q4"].into_iter().map(commit).collect();
+    wait_for("four callers queued", || {
+        store.lock_queue().pending.len() == 4
+    });
+    drop(busy);
+    let mut seqs = vec![leader.join().unwrap().unwrap()];
+    for q in queued {
+        seqs.push(q.join().unwrap().unwrap());
+    }
+    // Two groups: the leader's alone, then the four queued batches in one transaction.
+    assert_eq!(store.group_commit_counts(), (2, 5));
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(seqs.len(), 5, "each caller gets its own sequence number");
+    for uid in ["lead", "q1", "q2", "q3", "q4"] {
+        assert!(store.exists(uid).unwrap(), "{uid}");
+    }
+}

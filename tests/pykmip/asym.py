@@ -4,9 +4,10 @@ server over mutual TLS, in KMIP 1.2 (PyKMIP's default), with the `cryptography` 
 with PyKMIP) as an independent second implementation:
 
 create_key_pair (RSA 2048, EC P-256, Ed25519), activate both halves, get the public keys, sign with
-RSA-PSS / RSA PKCS#1 v1.5 / ECDSA / Ed25519 and check each signature locally with `cryptography` and with
-signature_verify (a tampered message must come back Invalid), encrypt with RSA-OAEP on the server
-and decrypt locally, encrypt locally (OAEP SHA-256, PKCS#1 v1.5) and decrypt on the server.
+RSA-PSS (SHA-256, SHA-512) / RSA PKCS#1 v1.5 / ECDSA / Ed25519 and check each signature locally with
+`cryptography` and with signature_verify (a tampered message must come back Invalid), encrypt with RSA-OAEP on
+the server and decrypt locally, encrypt locally (OAEP SHA-1, SHA-256, SHA-512, PKCS#1 v1.5) and decrypt on the
+server.
 
 Prints one JSON object on stdout: {"steps": [{"step": ..., "ok": true, "detail": ...}, ...]}.
 Exits 0 when every step passed, 1 when some failed, 2 when the client could not connect, 64 on
@@ -104,6 +105,14 @@ def asymmetric(c, steps):
             sig, MESSAGE,
             padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32), hashes.SHA256()))
     sign_and_verify(
+        "RSA-PSS SHA-512", "rsa",
+        {"padding_method": enums.PaddingMethod.PSS,
+         "hashing_algorithm": enums.HashingAlgorithm.SHA_512,
+         "cryptographic_algorithm": enums.CryptographicAlgorithm.RSA},
+        lambda key, sig: key.verify(
+            sig, MESSAGE,
+            padding.PSS(mgf=padding.MGF1(hashes.SHA512()), salt_length=64), hashes.SHA512()))
+    sign_and_verify(
         "RSA PKCS#1 v1.5 SHA-384", "rsa",
         {"digital_signature_algorithm":
             enums.DigitalSignatureAlgorithm.SHA384_WITH_RSA_ENCRYPTION},
@@ -153,6 +162,15 @@ def asymmetric(c, steps):
         "OAEP SHA-256",
         padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None),
         oaep_sha256)
+    for label, local_hash, kmip_hash in [
+            ("SHA-1", hashes.SHA1(), enums.HashingAlgorithm.SHA_1),
+            ("SHA-512", hashes.SHA512(), enums.HashingAlgorithm.SHA_512)]:
+        local_encrypt_server_decrypts(
+            "OAEP " + label,
+            padding.OAEP(mgf=padding.MGF1(local_hash), algorithm=local_hash, label=None),
+            {"padding_method": enums.PaddingMethod.OAEP,
+             "hashing_algorithm": kmip_hash,
+             "cryptographic_algorithm": enums.CryptographicAlgorithm.RSA})
     local_encrypt_server_decrypts(
         "PKCS#1 v1.5", padding.PKCS1v15(),
         {"padding_method": enums.PaddingMethod.PKCS1v15,
