@@ -19,10 +19,7 @@ use super::object::{self, Managed};
 pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
     let mut managed = object::load_named(ctx, payload)?;
     let Some(stored) = managed.object.clone() else {
-        return Err(KmipError::new(
-            ResultReason::ObjectDestroyed,
-            format!("the key material of {:?} has been destroyed", managed.uid),
-        ));
+        return Err(destroyed(&managed.uid));
     };
     if payload.child(tag::KEY_COMPRESSION_TYPE).is_some() {
         return Err(KmipError::new(
@@ -67,12 +64,22 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
     quirks::key_value_material_only(&mut item, ctx.version);
     if managed.flag(tag::FRESH) == Some(true) {
         managed.set(tag::FRESH, Value::Boolean(false));
+        // A compare-and-set against the version loaded: it never writes back over a change made since.
         match ctx.store.commit(vec![Mutation::Put(managed.to_record())]) {
             Ok(_) => {}
             // Fresh is bookkeeping: with a zone down the key is still served (reads go on from the
             // surviving zone) and Fresh is cleared by the first Get after the zone returns.
             Err(StoreError::ZoneUnavailable { zone, .. }) => {
                 tracing::warn!(uid = %managed.uid, %zone, "Fresh left set: a zone is down");
+            }
+            // Another request changed the object after it was loaded (a Destroy, another Get clearing
+            // Fresh): nothing was written. Read it again: the key is served only if it still holds its
+            // material; Fresh is then left to what that request wrote or to the next Get.
+            Err(StoreError::VersionConflict { .. }) => {
+                let again = object::load_named(ctx, payload)?;
+                if again.object.is_none() {
+                    return Err(destroyed(&again.uid));
+                }
             }
             Err(e) => return Err(e.to_kmip()),
         }
@@ -85,6 +92,14 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
             item,
         ],
     ))
+}
+
+/// The answer to a Get of an object whose key material is gone.
+fn destroyed(uid: &str) -> KmipError {
+    KmipError::new(
+        ResultReason::ObjectDestroyed,
+        format!("the key material of {uid:?} has been destroyed"),
+    )
 }
 
 /// The object wrapped under the key the specification names.

@@ -13,7 +13,7 @@ use std::cell::RefCell;
 
 use crate::kmip::KmipError;
 use crate::replication::ZonedStore;
-use crate::store::{Mutation, ObjectRecord};
+use crate::store::{Mutation, ObjectRecord, StoreError};
 
 /// What an Undo batch has written so far.
 #[derive(Debug, Default)]
@@ -41,10 +41,12 @@ pub enum UndoError {
     Store(String),
 }
 
-/// A record as compared for "is it still what the batch wrote": the creation order is the store's to assign.
+/// A record as compared for "is it still what the batch wrote": the creation order and the version are the
+/// store's to assign.
 fn comparable(record: &ObjectRecord) -> ObjectRecord {
     let mut r = record.clone();
     r.created_seq = 0;
+    r.version = 0;
     r
 }
 
@@ -104,10 +106,16 @@ impl UndoJournal {
             if current.as_ref().map(comparable).as_ref() != Some(after) {
                 return Err(UndoError::ChangedMeanwhile(entry.uid.clone()));
             }
+            // Compared-and-set against the version just read: a change made after this check also refuses.
+            let version = current.map_or(0, |c| c.version);
             mutations.push(match &entry.before {
-                Some(before) => Mutation::Put(before.clone()),
+                Some(before) => Mutation::Put(ObjectRecord {
+                    version,
+                    ..before.clone()
+                }),
                 None => Mutation::Delete {
                     uid: entry.uid.clone(),
+                    version,
                 },
             });
         }
@@ -120,10 +128,10 @@ impl UndoJournal {
         if mutations.is_empty() {
             return Ok(());
         }
-        store
-            .commit(mutations)
-            .map(|_| ())
-            .map_err(|e| UndoError::Store(e.to_string()))
+        store.commit(mutations).map(|_| ()).map_err(|e| match e {
+            StoreError::VersionConflict { uid, .. } => UndoError::ChangedMeanwhile(uid),
+            other => UndoError::Store(other.to_string()),
+        })
     }
 }
 
@@ -133,8 +141,11 @@ mod tests {
     use crate::store::{MasterKey, Store};
     use std::sync::Arc;
 
-    fn record(uid: &str, state: u32) -> ObjectRecord {
-        ObjectRecord::new(uid, 2, state)
+    /// A write of `uid` in `state` based on what `store` holds now (compared-and-set like an operation's).
+    fn record(store: &ZonedStore, uid: &str, state: u32) -> ObjectRecord {
+        let mut r = ObjectRecord::new(uid, 2, state);
+        r.version = store.get(uid).unwrap().map_or(0, |c| c.version);
+        r
     }
 
     #[test]
@@ -144,16 +155,18 @@ mod tests {
             Store::open(&dir.path().join("s.sqlite"), MasterKey::from_bytes([7; 32])).unwrap(),
         ))
         .unwrap();
-        store.commit(vec![Mutation::Put(record("old", 1))]).unwrap();
+        store
+            .commit(vec![Mutation::Put(record(&store, "old", 1))])
+            .unwrap();
         let journal = UndoJournal::new();
-        let writes = [record("old", 2), record("new", 1)];
+        let writes = [record(&store, "old", 2), record(&store, "new", 1)];
         journal.before_write(&store, &writes).unwrap();
         store
             .commit(writes.iter().cloned().map(Mutation::Put).collect())
             .unwrap();
         journal.written(&writes);
         // A second write of the same object keeps the first pre-image.
-        let again = [record("old", 3)];
+        let again = [record(&store, "old", 3)];
         journal.before_write(&store, &again).unwrap();
         store.commit(vec![Mutation::Put(again[0].clone())]).unwrap();
         journal.written(&again);
@@ -169,16 +182,20 @@ mod tests {
             Store::open(&dir.path().join("s.sqlite"), MasterKey::from_bytes([7; 32])).unwrap(),
         ))
         .unwrap();
-        store.commit(vec![Mutation::Put(record("k", 1))]).unwrap();
+        store
+            .commit(vec![Mutation::Put(record(&store, "k", 1))])
+            .unwrap();
         let journal = UndoJournal::new();
-        let writes = [record("k", 2)];
+        let writes = [record(&store, "k", 2)];
         journal.before_write(&store, &writes).unwrap();
         store
             .commit(vec![Mutation::Put(writes[0].clone())])
             .unwrap();
         journal.written(&writes);
         // Another request's change.
-        store.commit(vec![Mutation::Put(record("k", 3))]).unwrap();
+        store
+            .commit(vec![Mutation::Put(record(&store, "k", 3))])
+            .unwrap();
         assert!(matches!(
             journal.undo(&store),
             Err(UndoError::ChangedMeanwhile(uid)) if uid == "k"
@@ -194,7 +211,9 @@ mod tests {
         ))
         .unwrap();
         let journal = UndoJournal::new();
-        journal.before_write(&store, &[record("never", 1)]).unwrap();
+        journal
+            .before_write(&store, &[record(&store, "never", 1)])
+            .unwrap();
         journal.undo(&store).unwrap();
         assert!(store.get("never").unwrap().is_none());
     }

@@ -22,6 +22,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConnection, ServerConnection, StreamOwned};
 use serde::Serialize;
 
+use super::commit_ids::RecentCommits;
 use super::origin::Origin;
 use super::wire::{self, Message};
 use super::zones::{Forwarder, Replica, ZonedStore, age_of};
@@ -226,6 +227,9 @@ pub struct NodeLimits {
     pub max_connections: usize,
     /// Most changes per shipped batch.
     pub batch_max: u32,
+    /// How many forwarded commits' outcomes the sequencer remembers by request id, so that a follower's
+    /// repeat of one is answered instead of committed again ([`super::commit_ids`]).
+    pub remembered_commits: usize,
 }
 
 impl Default for NodeLimits {
@@ -235,6 +239,7 @@ impl Default for NodeLimits {
             max_frame_bytes: 64 << 20,
             max_connections: 64,
             batch_max: 1_000,
+            remembered_commits: super::commit_ids::DEFAULT_REMEMBERED_COMMITS,
         }
     }
 }
@@ -349,8 +354,8 @@ impl NodeLink {
     /// Sends one message and reads the answer; an Error answer comes back as the error it names.
     ///
     /// A pooled connection the peer closed meanwhile (restart, idle limit) is retried once on a fresh one;
-    /// every message is idempotent (shipped changes are skipped when held, a commit's mutations are whole
-    /// after-images).
+    /// every message is idempotent (shipped changes are skipped when held; a commit is sent again with the same
+    /// request id, which the sequencer applies once and answers with the first outcome).
     pub fn call(&self, message: &Message) -> Result<Message, StoreError> {
         let pooled = self
             .idle
@@ -450,7 +455,10 @@ impl Forwarder for NodeLink {
     /// Forwards on behalf of the client this thread serves ([`Origin::current`]), so that the sequencer
     /// audits the change under the client's identity.
     fn commit(&self, mutations: Vec<Mutation>) -> Result<u64, StoreError> {
+        let mut request_id = [0u8; 16];
+        getrandom::fill(&mut request_id).map_err(|e| StoreError::Randomness(e.to_string()))?;
         let message = Message::Commit {
+            request_id,
             origin: Origin::current(),
             mutations,
         };
@@ -650,6 +658,8 @@ pub struct Node {
     peers: NodePeers,
     /// Where forwarded changes are recorded under their client's identity.
     audit: Option<Arc<AuditLog>>,
+    /// The outcomes of the latest forwarded commits, by request id (sequencer).
+    recent_commits: RecentCommits,
     stop: Arc<AtomicBool>,
     /// The node port actually bound.
     pub address: SocketAddr,
@@ -735,6 +745,10 @@ impl Node {
             sequencer: setup.sequencer,
             peers: setup.peers,
             audit: setup.audit,
+            recent_commits: RecentCommits::new(
+                setup.limits.remembered_commits,
+                setup.limits.timeout,
+            ),
             stop: stop.clone(),
             address,
         });
@@ -815,11 +829,22 @@ impl Node {
                         .map(|held| Message::Seq { held, acked: 0 })
                 }
             }
-            Message::Commit { origin, mutations } => {
+            Message::Commit {
+                request_id,
+                origin,
+                mutations,
+            } => {
                 let started = Instant::now();
                 let objects = changed_objects(&mutations);
-                let committed = self.store.commit(mutations);
-                self.audit_forwarded(from, origin, objects, &committed, started);
+                let mut first = false;
+                let committed = self.recent_commits.run_once(request_id, || {
+                    first = true;
+                    self.store.commit(mutations)
+                });
+                // A repeat (the follower sent it again) is not a second change: audited once.
+                if first {
+                    self.audit_forwarded(from, origin, objects, &committed, started);
+                }
                 committed.map(|held| Message::Seq {
                     held,
                     acked: self.store.acked_seq(),
@@ -894,7 +919,7 @@ fn changed_objects(mutations: &[Mutation]) -> Vec<String> {
     for m in mutations {
         let uid = match m {
             Mutation::Put(o) => &o.uid,
-            Mutation::Delete { uid } => uid,
+            Mutation::Delete { uid, .. } => uid,
             Mutation::SetAccess { .. } | Mutation::ClearAccess { .. } => continue,
         };
         if !out.contains(uid) {
@@ -1127,6 +1152,7 @@ mod tests {
     #[test]
     fn each_role_sends_only_its_own_messages() {
         let commit = Message::Commit {
+            request_id: [0; 16],
             origin: Origin::default(),
             mutations: Vec::new(),
         };

@@ -27,6 +27,9 @@ pub enum Message {
     Apply(Vec<ChangeRecord>),
     /// A follower node asks the sequencer to commit a change on behalf of one of its clients.
     Commit {
+        /// Random, chosen by the follower for this change and kept when the message is sent again: the
+        /// sequencer applies a given id once and answers a repeat with the first outcome.
+        request_id: [u8; 16],
         /// The client the change is made for (the sequencer audits it under this identity).
         origin: Origin,
         /// Whole after-images.
@@ -206,6 +209,7 @@ fn write_mutations(w: &mut Writer, mutations: &[Mutation]) {
                 w.u32(o.state);
                 w.u8(u8::from(o.archived));
                 w.u64(o.created_seq);
+                w.u64(o.version);
                 match &o.object {
                     Some(bytes) => {
                         w.u8(1);
@@ -231,9 +235,10 @@ fn write_mutations(w: &mut Writer, mutations: &[Mutation]) {
                     }
                 }
             }
-            Mutation::Delete { uid } => {
+            Mutation::Delete { uid, version } => {
                 w.u8(2);
                 w.text(uid);
+                w.u64(*version);
             }
             Mutation::SetAccess { key, value } => {
                 w.u8(3);
@@ -259,6 +264,7 @@ fn read_mutations(r: &mut Reader<'_>) -> Result<Vec<Mutation>, WireError> {
                 let state = r.u32()?;
                 let archived = r.u8()? != 0;
                 let created_seq = r.u64()?;
+                let version = r.u64()?;
                 let object = match r.u8()? {
                     0 => None,
                     1 => Some(SecretBytes::from(r.bytes()?.to_vec())),
@@ -291,9 +297,13 @@ fn read_mutations(r: &mut Reader<'_>) -> Result<Vec<Mutation>, WireError> {
                     created_seq,
                     object,
                     attributes,
+                    version,
                 }));
             }
-            2 => out.push(Mutation::Delete { uid: r.text()? }),
+            2 => out.push(Mutation::Delete {
+                uid: r.text()?,
+                version: r.u64()?,
+            }),
             3 => out.push(Mutation::SetAccess {
                 key: r.text()?,
                 value: r.bytes()?.to_vec(),
@@ -320,8 +330,13 @@ impl Message {
                 w.u8(APPLY);
                 write_changes(&mut w, changes);
             }
-            Message::Commit { origin, mutations } => {
+            Message::Commit {
+                request_id,
+                origin,
+                mutations,
+            } => {
                 w.u8(COMMIT);
+                w.0.extend_from_slice(request_id);
                 w.text(&origin.identity);
                 w.text(&origin.source);
                 w.text(&origin.operation);
@@ -364,6 +379,7 @@ impl Message {
             },
             APPLY => Message::Apply(read_changes(&mut r)?),
             COMMIT => Message::Commit {
+                request_id: r.array()?,
                 origin: Origin {
                     identity: r.text()?,
                     source: r.text()?,
@@ -426,6 +442,7 @@ mod tests {
             payload: vec![1, 2, 3],
         };
         let mut record = ObjectRecord::new("u-2", 2, 1);
+        record.version = 41;
         record.object = Some(SecretBytes::from(vec![9u8; 32]));
         record.attributes.push(AttributeRecord {
             name: "Name".into(),
@@ -444,6 +461,7 @@ mod tests {
             Message::ChangesSince { after: 3, max: 10 },
             Message::Apply(vec![change.clone()]),
             Message::Commit {
+                request_id: [7; 16],
                 origin: Origin {
                     identity: "alice".into(),
                     source: "127.0.0.1:40000".into(),
@@ -451,7 +469,10 @@ mod tests {
                 },
                 mutations: vec![
                     Mutation::Put(record),
-                    Mutation::Delete { uid: "u-3".into() },
+                    Mutation::Delete {
+                        uid: "u-3".into(),
+                        version: 12,
+                    },
                     Mutation::SetAccess {
                         key: "owner/u-3".into(),
                         value: b"alice".to_vec(),

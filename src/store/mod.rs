@@ -72,6 +72,11 @@ pub struct ObjectRecord {
     pub object: Option<SecretBytes>,
     /// Attribute instances, in the caller's order (preserved).
     pub attributes: Vec<AttributeRecord>,
+    /// Read: the object's version, the sequence number of the change that last wrote it (never 0).
+    /// Written ([`Mutation::Put`]): the version the write is based on, 0 for an object that must not exist
+    /// yet. A write whose version is not the stored one is refused with [`StoreError::VersionConflict`]: a
+    /// write based on a stale read never overwrites a newer change (a Destroy, say).
+    pub version: u64,
 }
 
 impl ObjectRecord {
@@ -85,6 +90,7 @@ impl ObjectRecord {
             created_seq: 0,
             object: None,
             attributes: Vec::new(),
+            version: 0,
         }
     }
 }
@@ -92,12 +98,15 @@ impl ObjectRecord {
 /// One change within a [`Store::commit`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Mutation {
-    /// Create the record, or replace it entirely (attributes included), keeping its creation order.
+    /// Create the record (its `version` 0), or replace it entirely (attributes included, `version` the one
+    /// read), keeping its creation order.
     Put(ObjectRecord),
     /// Remove the record and its attributes.
     Delete {
         /// The record's uid.
         uid: String,
+        /// The version read (0: absent, and nothing to do); another is refused like a Put's.
+        version: u64,
     },
     /// Set an access-control entry (an object's owner, a grant): replicated like objects so that every zone
     /// decides alike. Keys and values are opaque to the store.
@@ -612,6 +621,7 @@ impl Store {
         for mutation in mutations {
             match mutation {
                 Mutation::Put(record) => {
+                    let created_seq = check_version(tx, &record.uid, record.version)?;
                     let blob = match &record.object {
                         None => None,
                         Some(plain) => {
@@ -630,11 +640,7 @@ impl Store {
                         }
                     };
                     *seq += 1;
-                    let created_seq = tx
-                        .prepare_cached("SELECT created_seq FROM objects WHERE uid = ?")?
-                        .query_row([&record.uid], |r| r.get::<_, i64>(0))
-                        .optional()?
-                        .map_or(Ok(*seq), to_u64)?;
+                    let created_seq = created_seq.unwrap_or(*seq);
                     let stored = StoredObject {
                         object_type: record.object_type,
                         state: record.state,
@@ -643,11 +649,12 @@ impl Store {
                         blob,
                         attributes: record.attributes,
                     };
-                    write_object(tx, &record.uid, &stored)?;
+                    write_object(tx, &record.uid, &stored, *seq)?;
                     let payload = changes::encode_put(&stored);
                     insert_change(tx, *seq, now, ChangeKind::Put, &record.uid, &payload)?;
                 }
-                Mutation::Delete { uid } => {
+                Mutation::Delete { uid, version } => {
+                    check_version(tx, &uid, version)?;
                     delete_object(tx, &uid)?;
                     *seq += 1;
                     insert_change(tx, *seq, now, ChangeKind::Delete, &uid, &[])?;
@@ -800,7 +807,8 @@ impl Store {
                 if let Some(blob) = &stored.blob {
                     self.data_key(tx, &blob.data_key_id)?;
                 }
-                write_object(tx, &change.uid, &stored)?;
+                // Its version is its change's sequence number, as where it was first committed.
+                write_object(tx, &change.uid, &stored, change.seq)?;
             }
             ChangeKind::Delete => delete_object(tx, &change.uid)?,
             ChangeKind::AccessSet => set_access(tx, &change.uid, &change.payload)?,
@@ -1106,17 +1114,42 @@ fn insert_change(
     Ok(())
 }
 
-fn write_object(conn: &Connection, uid: &str, obj: &StoredObject) -> Result<(), StoreError> {
+/// The compare of a compare-and-set: `expected` must be the version stored under `uid` (0: no object).
+/// Returns the stored object's creation order (`None` when there is none). Runs inside the writing
+/// transaction, so nothing can come between this check and the write.
+fn check_version(conn: &Connection, uid: &str, expected: u64) -> Result<Option<u64>, StoreError> {
+    let row: Option<(i64, i64)> = conn
+        .prepare_cached("SELECT created_seq, version FROM objects WHERE uid = ?")?
+        .query_row([uid], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let found = row.map(|(_, v)| to_u64(v)).transpose()?;
+    if found.unwrap_or(0) != expected {
+        return Err(StoreError::VersionConflict {
+            uid: uid.to_string(),
+            expected,
+            found,
+        });
+    }
+    row.map(|(created, _)| to_u64(created)).transpose()
+}
+
+fn write_object(
+    conn: &Connection,
+    uid: &str,
+    obj: &StoredObject,
+    version: u64,
+) -> Result<(), StoreError> {
     let (key_id, nonce, ciphertext) = match &obj.blob {
         Some(b) => (Some(&b.data_key_id), Some(&b.nonce), Some(&b.ciphertext)),
         None => (None, None, None),
     };
     conn.prepare_cached(
-        "INSERT INTO objects (uid, object_type, state, archived, created_seq, data_key_id, nonce, ciphertext)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        "INSERT INTO objects (uid, object_type, state, archived, created_seq, data_key_id, nonce, ciphertext,
+             version)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (uid) DO UPDATE SET object_type = excluded.object_type, state = excluded.state,
              archived = excluded.archived, data_key_id = excluded.data_key_id, nonce = excluded.nonce,
-             ciphertext = excluded.ciphertext",
+             ciphertext = excluded.ciphertext, version = excluded.version",
     )?
     .execute(params![
         uid,
@@ -1126,7 +1159,8 @@ fn write_object(conn: &Connection, uid: &str, obj: &StoredObject) -> Result<(), 
         to_i64(obj.created_seq)?,
         key_id,
         nonce,
-        ciphertext
+        ciphertext,
+        to_i64(version)?
     ])?;
     conn.prepare_cached("DELETE FROM attributes WHERE uid = ?")?
         .execute([uid])?;
@@ -1182,10 +1216,11 @@ fn read_record(
         Option<String>,
         Option<Vec<u8>>,
         Option<Vec<u8>>,
+        i64,
     );
     let row: Option<ObjectRow> = conn
         .prepare_cached(
-            "SELECT object_type, state, archived, created_seq, data_key_id, nonce, ciphertext
+            "SELECT object_type, state, archived, created_seq, data_key_id, nonce, ciphertext, version
              FROM objects WHERE uid = ?",
         )?
         .query_row([uid], |r| {
@@ -1197,10 +1232,12 @@ fn read_record(
                 r.get(4)?,
                 r.get(5)?,
                 r.get(6)?,
+                r.get(7)?,
             ))
         })
         .optional()?;
-    let Some((object_type, state, archived, created_seq, key_id, nonce, ciphertext)) = row else {
+    let Some((object_type, state, archived, created_seq, key_id, nonce, ciphertext, version)) = row
+    else {
         return Ok(None);
     };
     let object = match (key_id, nonce, ciphertext) {
@@ -1243,6 +1280,7 @@ fn read_record(
         created_seq: to_u64(created_seq)?,
         object,
         attributes,
+        version: to_u64(version)?,
     }))
 }
 
