@@ -878,3 +878,37 @@ fn the_sequencer_prunes_only_what_the_remote_holds_and_a_lagging_remote_catches_
     assert!(create(&mut client, "still-served").is_ok());
     drop((a, b, r));
 }
+
+/// A follower that lost the answer to a forwarded commit sends the same message again (NodeLink does, once, on
+/// a broken or timed-out exchange). The sequencer applies a request id once and answers the repeat with the
+/// first sequence number; the same change under a new id is refused by the compare-and-set (the object exists
+/// now), so a retried create or destroy is never applied twice.
+#[test]
+fn a_forwarded_commit_sent_again_is_applied_once_and_answered_alike() {
+    use kmipd::replication::origin::Origin;
+    use kmipd::store::{Mutation, ObjectRecord};
+
+    let d = Deployment::new();
+    let (a, _b, _r) = three_nodes(&d);
+    wait_create(&d, &a, "up");
+    let as_b = d.link("node-b", "a", a.node);
+    let commit = |request_id: [u8; 16]| Message::Commit {
+        request_id,
+        origin: Origin::default(),
+        mutations: vec![Mutation::Put(ObjectRecord::new("forwarded-twice", 2, 1))],
+    };
+    let seq = |answer: Message| match answer {
+        Message::Seq { held, .. } => held,
+        other => panic!("not a sequence number: {other:?}"),
+    };
+    let first = seq(as_b.call(&commit([0x5a; 16])).unwrap());
+    let (held, _) = as_b.seqs().unwrap();
+    assert_eq!(held, first);
+    // The same request id again: answered with the first outcome, nothing committed.
+    assert_eq!(seq(as_b.call(&commit([0x5a; 16])).unwrap()), first);
+    assert_eq!(as_b.seqs().unwrap().0, held);
+    // The same change as a new request: refused, since it was based on the object not existing.
+    let said = refusal(as_b.call(&commit([0x5b; 16])));
+    assert!(said.contains("changed by another request"), "{said}");
+    assert_eq!(as_b.seqs().unwrap().0, held);
+}
