@@ -46,6 +46,7 @@ fn limits(settings: &NodeSettings) -> NodeLimits {
         max_frame_bytes: settings.max_frame_bytes,
         max_connections: settings.max_connections,
         remembered_commits: settings.remembered_commits,
+        batch_max_bytes: settings.batch_max_bytes,
         ..NodeLimits::default()
     }
 }

@@ -227,6 +227,9 @@ pub struct NodeLimits {
     pub max_connections: usize,
     /// Most changes per shipped batch.
     pub batch_max: u32,
+    /// Most bytes of changes per shipped batch (and per `ChangesSince` answer): large objects must not make a
+    /// batch outgrow `max_frame_bytes` and stall catch-up. A single larger change still travels alone.
+    pub batch_max_bytes: usize,
     /// How many forwarded commits' outcomes the sequencer remembers by request id, so that a follower's
     /// repeat of one is answered instead of committed again ([`super::commit_ids`]).
     pub remembered_commits: usize,
@@ -239,9 +242,33 @@ impl Default for NodeLimits {
             max_frame_bytes: 64 << 20,
             max_connections: 64,
             batch_max: 1_000,
+            batch_max_bytes: DEFAULT_BATCH_MAX_BYTES,
             remembered_commits: super::commit_ids::DEFAULT_REMEMBERED_COMMITS,
         }
     }
+}
+
+/// Default of [`NodeLimits::batch_max_bytes`]: a quarter of the default frame limit.
+pub const DEFAULT_BATCH_MAX_BYTES: usize = 16 << 20;
+
+/// Bytes a change takes in a node message (its fixed fields and lengths, its uid and payload).
+fn change_bytes(change: &ChangeRecord) -> usize {
+    8 + 8 + 1 + 4 + change.uid.len() + 4 + change.payload.len()
+}
+
+/// How many of `changes`, from the first, fit in one batch of at most `max_count` changes and `max_bytes`
+/// bytes; at least one (a change larger than the budget travels alone) when there is any.
+pub fn batch_len(changes: &[ChangeRecord], max_count: usize, max_bytes: usize) -> usize {
+    let mut bytes = 0usize;
+    let mut n = 0;
+    for change in changes.iter().take(max_count.max(1)) {
+        bytes = bytes.saturating_add(change_bytes(change));
+        if n > 0 && bytes > max_bytes {
+            break;
+        }
+        n += 1;
+    }
+    n
 }
 
 type ClientStream = StreamOwned<ClientConnection, TcpStream>;
@@ -440,12 +467,17 @@ impl Replica for NodeLink {
     }
 
     fn apply_changes(&self, changes: &[ChangeRecord]) -> Result<usize, StoreError> {
+        let max_count = usize::try_from(self.limits.batch_max).unwrap_or(usize::MAX);
         let mut applied = 0;
-        for chunk in changes.chunks(usize::try_from(self.limits.batch_max.max(1)).unwrap_or(1)) {
+        let mut rest = changes;
+        while !rest.is_empty() {
+            let (chunk, tail) =
+                rest.split_at(batch_len(rest, max_count, self.limits.batch_max_bytes));
             match self.call(&Message::Apply(chunk.to_vec()))? {
                 Message::Seq { .. } => applied += chunk.len(),
                 _ => return Err(self.unreachable("unexpected answer to Apply")),
             }
+            rest = tail;
         }
         Ok(applied)
     }
@@ -558,7 +590,10 @@ impl RemoteShipper {
         let outcome = (|| {
             let held = self.link.last_seq()?;
             store.copy_holds(self.link.zone(), held);
-            let batch = store.local_changes_since(held, 1_000)?;
+            // Only what every zone holds leaves for the remote: never the sequencer's unshipped tail.
+            let head = store.everywhere_seq();
+            let mut batch = store.local_changes_since(held, 1_000)?;
+            batch.retain(|c| c.seq <= head);
             if let Some(first) = batch.first().filter(|c| c.seq > held + 1) {
                 // The changes it lacks were pruned: shipping on would skip them.
                 return Err(StoreError::ChangesPruned {
@@ -573,9 +608,11 @@ impl RemoteShipper {
                 now_held = last;
                 store.copy_holds(self.link.zone(), now_held);
             }
-            let head = store.local_last_seq()?;
-            let oldest_missing = store.local_changes_since(now_held, 1)?;
-            Ok::<_, StoreError>((now_held, head, oldest_missing.first().map(|c| c.time_ms)))
+            let oldest_missing = store
+                .local_changes_since(now_held, 1)?
+                .into_iter()
+                .find(|c| c.seq <= head);
+            Ok::<_, StoreError>((now_held, head, oldest_missing.map(|c| c.time_ms)))
         })();
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         match outcome {
@@ -660,6 +697,8 @@ pub struct Node {
     audit: Option<Arc<AuditLog>>,
     /// The outcomes of the latest forwarded commits, by request id (sequencer).
     recent_commits: RecentCommits,
+    /// Most bytes of changes in one `ChangesSince` answer.
+    batch_max_bytes: usize,
     stop: Arc<AtomicBool>,
     /// The node port actually bound.
     pub address: SocketAddr,
@@ -749,6 +788,7 @@ impl Node {
                 setup.limits.remembered_commits,
                 setup.limits.timeout,
             ),
+            batch_max_bytes: setup.limits.batch_max_bytes,
             stop: stop.clone(),
             address,
         });
@@ -817,7 +857,10 @@ impl Node {
             Message::ChangesSince { after, max } => self
                 .store
                 .local_changes_since(after, usize::try_from(max).unwrap_or(usize::MAX))
-                .map(Message::Changes),
+                .map(|mut changes| {
+                    changes.truncate(batch_len(&changes, usize::MAX, self.batch_max_bytes));
+                    Message::Changes(changes)
+                }),
             Message::Apply(changes) => {
                 if self.role == NodeRole::Sequencer {
                     Err(StoreError::Internal(
@@ -1174,6 +1217,33 @@ mod tests {
         assert!(follower.allow("b", &apply).is_err());
         assert!(follower.allow("a", &commit).is_err());
         assert!(follower.allow("b", &Message::Status).is_ok());
+    }
+
+    #[test]
+    fn shipped_batches_are_bounded_in_bytes_and_count() {
+        let change = |seq, size| ChangeRecord {
+            seq,
+            time_ms: 0,
+            kind: crate::store::ChangeKind::Put,
+            uid: "u".into(),
+            payload: vec![0; size],
+        };
+        let overhead = change_bytes(&change(0, 0));
+        let small: Vec<_> = (1..=10).map(|s| change(s, 100)).collect();
+        // Bytes bind: three changes of 100 payload bytes fit in 3 * (100 + overhead), not four.
+        assert_eq!(batch_len(&small, 1_000, 3 * (100 + overhead)), 3);
+        assert_eq!(batch_len(&small, 1_000, 4 * (100 + overhead) - 1), 3);
+        // Count binds.
+        assert_eq!(batch_len(&small, 2, usize::MAX), 2);
+        assert_eq!(batch_len(&small, 1_000, usize::MAX), 10);
+        // A change larger than the budget still travels, alone; nothing to send is an empty batch.
+        let large = vec![change(1, 1 << 20), change(2, 10)];
+        assert_eq!(batch_len(&large, 1_000, 4_096), 1);
+        assert_eq!(batch_len(&large[1..], 1_000, 4_096), 1);
+        assert_eq!(batch_len(&[], 1_000, 4_096), 0);
+        // What a batch takes on the wire is what the budget counts.
+        let frame = Message::Apply(small[..3].to_vec()).encode();
+        assert_eq!(frame.len(), 4 + 1 + 4 + 3 * (100 + overhead));
     }
 
     #[test]
