@@ -251,9 +251,16 @@ impl Default for NodeLimits {
 /// Default of [`NodeLimits::batch_max_bytes`]: a quarter of the default frame limit.
 pub const DEFAULT_BATCH_MAX_BYTES: usize = 16 << 20;
 
-/// Bytes a change takes in a node message (its fixed fields and lengths, its uid and payload).
+/// Bytes a change takes in a node message (its fixed fields and lengths, its uid, payload and chain link).
 fn change_bytes(change: &ChangeRecord) -> usize {
-    8 + 8 + 1 + 4 + change.uid.len() + 4 + change.payload.len()
+    8 + 8
+        + 1
+        + 4
+        + change.uid.len()
+        + 4
+        + change.payload.len()
+        + 1
+        + change.hash.map_or(0, |h| h.len())
 }
 
 /// How many of `changes`, from the first, fit in one batch of at most `max_count` changes and `max_bytes`
@@ -1227,6 +1234,7 @@ mod tests {
             kind: crate::store::ChangeKind::Put,
             uid: "u".into(),
             payload: vec![0; size],
+            hash: Some([0; 32]),
         };
         let overhead = change_bytes(&change(0, 0));
         let small: Vec<_> = (1..=10).map(|s| change(s, 100)).collect();

@@ -174,6 +174,13 @@ fn write_changes(w: &mut Writer, changes: &[ChangeRecord]) {
         w.u8(c.kind as u8);
         w.text(&c.uid);
         w.bytes(&c.payload);
+        match &c.hash {
+            Some(h) => {
+                w.u8(1);
+                w.0.extend_from_slice(h);
+            }
+            None => w.u8(0),
+        }
     }
 }
 
@@ -187,12 +194,18 @@ fn read_changes(r: &mut Reader<'_>) -> Result<Vec<ChangeRecord>, WireError> {
             .ok_or(WireError::Malformed("unknown change kind"))?;
         let uid = r.text()?;
         let payload = r.bytes()?.to_vec();
+        let hash = match r.u8()? {
+            0 => None,
+            1 => Some(r.array()?),
+            _ => return Err(WireError::Malformed("hash chain flag")),
+        };
         out.push(ChangeRecord {
             seq,
             time_ms,
             kind,
             uid,
             payload,
+            hash,
         });
     }
     Ok(out)
@@ -440,6 +453,7 @@ mod tests {
             kind: ChangeKind::Put,
             uid: "u-1".into(),
             payload: vec![1, 2, 3],
+            hash: Some([3; 32]),
         };
         let mut record = ObjectRecord::new("u-2", 2, 1);
         record.version = 41;

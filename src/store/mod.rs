@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-pub use changes::ChangeKind;
+pub use changes::{CHAIN_HASH_LEN, ChangeKind};
 use changes::{SealedBlob, StoredObject};
 use crypto::DataKeyBytes;
 pub use error::StoreError;
@@ -136,6 +136,10 @@ pub struct ChangeRecord {
     pub uid: String,
     /// The after-image (object still encrypted) or wrapped data key; empty for deletes. Opaque to callers.
     pub payload: Vec<u8>,
+    /// Its link in the hash chain over the log (`None` for a change logged before schema 3). A copy applies
+    /// a change only when the link it computes over its own log is this one: a copy whose history differs
+    /// anywhere before is refused, never merged.
+    pub hash: Option<[u8; CHAIN_HASH_LEN]>,
 }
 
 /// Tunables of an open store.
@@ -242,6 +246,9 @@ fn placeholders(n: usize) -> String {
 
 const META_KEY_CHECK: &str = "key_check";
 const META_CURRENT_DATA_KEY: &str = "current_data_key";
+/// The hash chain link of the last change pruned from the log: the next change chains from it when the log
+/// holds no older row.
+const META_PRUNED_CHAIN: &str = "pruned_chain_head";
 
 impl Store {
     /// Opens (creating or migrating) the database at `path` with default options.
@@ -700,7 +707,7 @@ impl Store {
                 .map_err(|_| StoreError::OutOfRange { what: "after_seq" })?;
             let limit = i64::try_from(max).unwrap_or(i64::MAX);
             let mut stmt = conn.prepare_cached(
-                "SELECT seq, time_ms, kind, uid, payload FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
+                "SELECT seq, time_ms, kind, uid, payload, hash FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
             )?;
             let rows = stmt.query_map(params![after, limit], |r| {
                 Ok((
@@ -709,16 +716,24 @@ impl Store {
                     r.get::<_, i64>(2)?,
                     r.get::<_, String>(3)?,
                     r.get::<_, Vec<u8>>(4)?,
+                    r.get::<_, Option<Vec<u8>>>(5)?,
                 ))
             })?;
             let mut out = Vec::new();
             for row in rows {
-                let (seq, time_ms, kind, uid, payload) = row?;
+                let (seq, time_ms, kind, uid, payload, hash) = row?;
                 let seq = to_u64(seq)?;
                 let kind =
                     ChangeKind::from_code(kind).ok_or_else(|| StoreError::CorruptChange {
                         seq,
                         reason: format!("unknown kind {kind}"),
+                    })?;
+                let hash = hash
+                    .map(|h| <[u8; CHAIN_HASH_LEN]>::try_from(h.as_slice()))
+                    .transpose()
+                    .map_err(|_| StoreError::CorruptChange {
+                        seq,
+                        reason: "its hash chain link is not 32 bytes".into(),
                     })?;
                 out.push(ChangeRecord {
                     seq,
@@ -726,6 +741,7 @@ impl Store {
                     kind,
                     uid,
                     payload,
+                    hash,
                 });
             }
             Ok(out)
@@ -784,13 +800,18 @@ impl Store {
             reason,
         };
         if change.seq <= last {
-            let held: Option<Vec<u8>> = tx
-                .prepare_cached("SELECT payload FROM changes WHERE seq = ?")?
-                .query_row([to_i64(change.seq)?], |r| r.get(0))
+            let held: Option<(Vec<u8>, Option<Vec<u8>>)> = tx
+                .prepare_cached("SELECT payload, hash FROM changes WHERE seq = ?")?
+                .query_row([to_i64(change.seq)?], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()?;
             return match held {
-                Some(p) if p != change.payload => Err(corrupt(
+                Some((p, _)) if p != change.payload => Err(corrupt(
                     "differs from the change this store holds at that sequence".into(),
+                )),
+                Some((_, Some(h))) if change.hash.is_some_and(|c| c[..] != h[..]) => Err(corrupt(
+                    "its hash chain link differs from this store's at that sequence: the histories \
+                     before it disagree"
+                        .into(),
                 )),
                 _ => Ok(false),
             };
@@ -800,6 +821,24 @@ impl Store {
                 expected: last + 1,
                 got: change.seq,
             });
+        }
+        if let Some(theirs) = change.hash {
+            let prev = prev_chain_hash(tx, change.seq)?;
+            let mine = changes::chain_hash(
+                &prev,
+                change.seq,
+                change.time_ms,
+                change.kind,
+                &change.uid,
+                &change.payload,
+            );
+            if mine != theirs {
+                return Err(corrupt(
+                    "its hash chain link does not follow this store's log: the source's history differs \
+                     from this copy's before this change; the copy is refused, never merged"
+                        .into(),
+                ));
+            }
         }
         match change.kind {
             ChangeKind::Put => {
@@ -830,24 +869,30 @@ impl Store {
                 });
             }
         }
-        insert_change(
-            tx,
-            change.seq,
+        // The row as the source logged it, its chain link included (checked above; none before schema 3).
+        tx.prepare_cached(
+            "INSERT INTO changes (seq, time_ms, kind, uid, payload, hash) VALUES (?, ?, ?, ?, ?, ?)",
+        )?
+        .execute(params![
+            to_i64(change.seq)?,
             change.time_ms,
-            change.kind,
-            &change.uid,
-            &change.payload,
-        )?;
+            change.kind as u8,
+            change.uid,
+            change.payload,
+            change.hash.as_ref().map(|h| &h[..])
+        ])?;
         Ok(true)
     }
 
     /// Drops change rows up to and including `seq` (after every replica has them); sequence numbers are never
     /// reused. Returns how many rows were removed.
     pub fn prune_changes(&self, up_to_seq: u64) -> Result<usize, StoreError> {
-        let guard = self.lock_writer();
-        let n = guard
+        let mut guard = self.lock_writer();
+        let tx = guard
             .conn
-            .execute("DELETE FROM changes WHERE seq <= ?", [to_i64(up_to_seq)?])?;
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let n = prune_through(&tx, to_i64(up_to_seq)?)?;
+        tx.commit()?;
         Ok(n)
     }
 
@@ -881,7 +926,7 @@ impl Store {
         let Some(last_old) = last_old else {
             return Ok(0);
         };
-        Ok(conn.execute("DELETE FROM changes WHERE seq <= ?", [last_old])?)
+        prune_through(conn, last_old)
     }
 
     /// The oldest change the log still holds (`None` when it holds none). A copy that lacks an older change
@@ -1099,6 +1144,38 @@ fn last_seq(conn: &Connection) -> Result<u64, StoreError> {
     to_u64(seq.unwrap_or(0))
 }
 
+/// Deletes the change rows up to `seq`, keeping the last deleted row's hash chain link so that the next
+/// change still chains from it when the log is empty.
+fn prune_through(conn: &Connection, seq: i64) -> Result<usize, StoreError> {
+    let head: Option<Option<Vec<u8>>> = conn
+        .prepare_cached("SELECT hash FROM changes WHERE seq <= ? ORDER BY seq DESC LIMIT 1")?
+        .query_row([seq], |r| r.get(0))
+        .optional()?;
+    if let Some(Some(head)) = head {
+        set_meta(conn, META_PRUNED_CHAIN, &head)?;
+    }
+    Ok(conn.execute("DELETE FROM changes WHERE seq <= ?", [seq])?)
+}
+
+/// The hash chain link the change `seq` follows: the previous row's (zeros before the first change, or when
+/// that row predates the chain), or the last pruned one's when the log no longer holds the previous row.
+fn prev_chain_hash(conn: &Connection, seq: u64) -> Result<[u8; CHAIN_HASH_LEN], StoreError> {
+    if seq <= 1 {
+        return Ok([0; CHAIN_HASH_LEN]);
+    }
+    let row: Option<Option<Vec<u8>>> = conn
+        .prepare_cached("SELECT hash FROM changes WHERE seq = ?")?
+        .query_row([to_i64(seq - 1)?], |r| r.get(0))
+        .optional()?;
+    let link = match row {
+        Some(hash) => hash,
+        None => get_meta(conn, META_PRUNED_CHAIN)?,
+    };
+    Ok(link
+        .and_then(|h| <[u8; CHAIN_HASH_LEN]>::try_from(h.as_slice()).ok())
+        .unwrap_or([0; CHAIN_HASH_LEN]))
+}
+
 fn insert_change(
     conn: &Connection,
     seq: u64,
@@ -1107,10 +1184,19 @@ fn insert_change(
     uid: &str,
     payload: &[u8],
 ) -> Result<(), StoreError> {
+    let prev = prev_chain_hash(conn, seq)?;
+    let hash = changes::chain_hash(&prev, seq, time_ms, kind, uid, payload);
     conn.prepare_cached(
-        "INSERT INTO changes (seq, time_ms, kind, uid, payload) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO changes (seq, time_ms, kind, uid, payload, hash) VALUES (?, ?, ?, ?, ?, ?)",
     )?
-    .execute(params![to_i64(seq)?, time_ms, kind as u8, uid, payload])?;
+    .execute(params![
+        to_i64(seq)?,
+        time_ms,
+        kind as u8,
+        uid,
+        payload,
+        &hash[..]
+    ])?;
     Ok(())
 }
 

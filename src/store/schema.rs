@@ -72,10 +72,12 @@ CREATE TABLE access_entries (
 
 /// Version 3: each object's version, the sequence number of the change that last wrote it: every write of an
 /// object names the version it read and is refused when the object changed meanwhile (no lost updates). Rows
-/// from before get their creation order (any non-zero value that later writes only raise will do).
+/// from before get their creation order (any non-zero value that later writes only raise will do). And each
+/// change's link in the hash chain over the log (NULL for changes logged before).
 const V3: &str = "
 ALTER TABLE objects ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
 UPDATE objects SET version = created_seq;
+ALTER TABLE changes ADD COLUMN hash BLOB;
 ";
 
 /// Every step, in order. The last one's `to_version` is [`SCHEMA_VERSION`].

@@ -1242,3 +1242,60 @@ fn schema_2_files_get_object_versions() {
     store.commit(vec![Mutation::Put(next)]).unwrap();
     assert!(store.commit(vec![Mutation::Put(old)]).is_err());
 }
+
+/// Every change carries its link of a hash chain over the log; a copy computes the link over its own log and
+/// refuses a change whose link differs: a copy whose history differs anywhere before (here: a store that took
+/// changes of its own) is refused, never merged — even where sequence numbers and payloads line up. The chain
+/// goes on across pruning, and a replica's links are the source's.
+#[test]
+fn the_change_log_is_a_hash_chain_checked_on_every_apply() {
+    let a_dir = tempfile::tempdir().unwrap();
+    let a = open(a_dir.path());
+    a.commit(vec![Mutation::Put(record("one", b"1"))]).unwrap();
+    a.commit(vec![Mutation::Put(record("two", b"2"))]).unwrap();
+    let log = a.changes_since(0, 100).unwrap();
+    assert!(log.iter().all(|c| c.hash.is_some()));
+    let links: std::collections::HashSet<_> = log.iter().map(|c| c.hash).collect();
+    assert_eq!(links.len(), log.len(), "every link differs");
+
+    // A replica holds the same links.
+    let b_dir = tempfile::tempdir().unwrap();
+    let b = open(b_dir.path());
+    b.apply_changes(&log).unwrap();
+    assert_eq!(b.changes_since(0, 100).unwrap(), log);
+
+    // A store with another history of the same length (it committed changes of its own): A's next change has
+    // the right sequence number but does not follow its log. Without the chain it would be applied on top.
+    let c_dir = tempfile::tempdir().unwrap();
+    let c = open(c_dir.path());
+    c.commit(vec![Mutation::Put(record("mine", b"m"))]).unwrap();
+    c.commit(vec![Mutation::Put(record("also-mine", b"m"))])
+        .unwrap();
+    assert_eq!(c.last_seq().unwrap(), log.len() as u64);
+    a.commit(vec![Mutation::Put(record("three", b"3"))])
+        .unwrap();
+    let next = a.changes_since(log.len() as u64, 100).unwrap();
+    let refused = c.apply_changes(&next).unwrap_err();
+    assert!(
+        matches!(&refused, StoreError::CorruptChange { reason, .. } if reason.contains("hash chain")),
+        "{refused}"
+    );
+    assert_eq!(c.last_seq().unwrap(), log.len() as u64);
+    assert!(c.get("three").unwrap().is_none());
+    // A tampered link is refused too.
+    let mut forged = next.clone();
+    if let Some(h) = forged[0].hash.as_mut() {
+        h[0] ^= 1;
+    }
+    assert!(b.apply_changes(&forged).is_err());
+    b.apply_changes(&next).unwrap();
+
+    // Pruned to nothing, the log goes on chaining from the last pruned link; the replica agrees.
+    let last = a.last_seq().unwrap();
+    a.prune_changes(last).unwrap();
+    b.prune_changes(last).unwrap();
+    a.commit(vec![Mutation::Put(record("four", b"4"))]).unwrap();
+    let after = a.changes_since(last, 100).unwrap();
+    b.apply_changes(&after).unwrap();
+    assert_eq!(b.changes_since(last, 100).unwrap(), after);
+}
