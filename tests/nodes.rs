@@ -912,3 +912,39 @@ fn a_forwarded_commit_sent_again_is_applied_once_and_answered_alike() {
     assert!(said.contains("changed by another request"), "{said}");
     assert_eq!(as_b.seqs().unwrap().0, held);
 }
+
+/// Issue 11, finding 4: a remote copy whose history differs from the sequencer's (here: a change written into
+/// its file that the sequencer never made, as an unacknowledged tail of a zone a since rebuilt would be) is
+/// refused on the next shipment by the hash chain over the log, never merged: it keeps what it held, and the
+/// sequencer's status names the refusal as the remote's error.
+#[test]
+fn a_remote_whose_history_differs_is_refused_by_the_hash_chain() {
+    let d = Deployment::new();
+    let (a, _b, mut r) = three_nodes(&d);
+    wait_create(&d, &a, "first");
+    wait_until(WAIT, "the remote catches up", || {
+        let s = a.status();
+        s["remotes"][0]["lag_changes"] == 0 && s["remotes"][0]["reachable"] == true
+    });
+    r.kill();
+    // A change of its own in the remote's file, at the sequence number the sequencer will use next.
+    let forged = {
+        let store = d.zone("r");
+        store
+            .commit(vec![kmipd::store::Mutation::Put(
+                kmipd::store::ObjectRecord::new("never-made", 2, 1),
+            )])
+            .unwrap()
+    };
+    r.start();
+    let made = wait_create(&d, &a, "second");
+    wait_until(WAIT, "the sequencer reports the remote's refusal", || {
+        a.status()["remotes"][0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("hash chain"))
+    });
+    r.kill();
+    let remote = d.zone("r");
+    assert_eq!(remote.last_seq().unwrap(), forged, "nothing was merged");
+    assert!(remote.get(&made).unwrap().is_none());
+}
