@@ -907,9 +907,11 @@ fn a_forwarded_commit_sent_again_is_applied_once_and_answered_alike() {
     // The same request id again: answered with the first outcome, nothing committed.
     assert_eq!(seq(as_b.call(&commit([0x5a; 16])).unwrap()), first);
     assert_eq!(as_b.seqs().unwrap().0, held);
-    // The same change as a new request: refused, since it was based on the object not existing.
-    let said = refusal(as_b.call(&commit([0x5b; 16])));
-    assert!(said.contains("changed by another request"), "{said}");
+    // The same change as a new request: refused, since it was based on the object not existing; the follower
+    // gets the refusal as a conflict (its operation may read again), not as an opaque failure.
+    let refused = as_b.call(&commit([0x5b; 16])).unwrap_err();
+    assert!(refused.is_version_conflict(), "{refused}");
+    assert!(refused.to_string().contains("changed by another request"));
     assert_eq!(as_b.seqs().unwrap().0, held);
 }
 

@@ -418,6 +418,15 @@ impl NodeLink {
                 })
             }
             Message::Error { message, .. } => Err(StoreError::GroupCommit(message)),
+            Message::Conflict {
+                uid,
+                expected,
+                found,
+            } => Err(StoreError::VersionConflict {
+                uid,
+                expected,
+                found,
+            }),
             other => Ok(other),
         }
     }
@@ -909,6 +918,15 @@ impl Node {
             StoreError::ZoneUnavailable { zone, reason } => Message::Error {
                 zone,
                 message: reason,
+            },
+            StoreError::VersionConflict {
+                uid,
+                expected,
+                found,
+            } => Message::Conflict {
+                uid,
+                expected,
+                found,
             },
             other => Message::Error {
                 zone: String::new(),

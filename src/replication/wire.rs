@@ -48,6 +48,16 @@ pub enum Message {
     Changes(Vec<ChangeRecord>),
     /// Answer to [`Message::Status`].
     Text(String),
+    /// A forwarded commit refused by the compare-and-set: `uid` changed after the follower read it
+    /// ([`StoreError::VersionConflict`], kept as such so the follower's operation can read again).
+    Conflict {
+        /// The object.
+        uid: String,
+        /// The version the change was based on.
+        expected: u64,
+        /// The version the sequencer holds (`None`: no such object).
+        found: Option<u64>,
+    },
     /// A failure; `zone` is set when it is a zone that is unavailable.
     Error {
         /// The unavailable zone, or empty.
@@ -65,6 +75,7 @@ const STATUS: u8 = 5;
 const SEQ: u8 = 0x81;
 const CHANGES: u8 = 0x82;
 const TEXT: u8 = 0x83;
+const CONFLICT: u8 = 0x84;
 const ERROR: u8 = 0xFF;
 
 /// Why a frame could not be read.
@@ -369,6 +380,22 @@ impl Message {
                 w.u8(TEXT);
                 w.text(t);
             }
+            Message::Conflict {
+                uid,
+                expected,
+                found,
+            } => {
+                w.u8(CONFLICT);
+                w.text(uid);
+                w.u64(*expected);
+                match found {
+                    Some(v) => {
+                        w.u8(1);
+                        w.u64(*v);
+                    }
+                    None => w.u8(0),
+                }
+            }
             Message::Error { zone, message } => {
                 w.u8(ERROR);
                 w.text(zone);
@@ -407,6 +434,15 @@ impl Message {
             },
             CHANGES => Message::Changes(read_changes(&mut r)?),
             TEXT => Message::Text(r.text()?),
+            CONFLICT => Message::Conflict {
+                uid: r.text()?,
+                expected: r.u64()?,
+                found: match r.u8()? {
+                    0 => None,
+                    1 => Some(r.u64()?),
+                    _ => return Err(WireError::Malformed("conflict version flag")),
+                },
+            },
             ERROR => Message::Error {
                 zone: r.text()?,
                 message: r.text()?,
@@ -500,6 +536,16 @@ mod tests {
             Message::Seq { held: 5, acked: 4 },
             Message::Changes(vec![change]),
             Message::Text("{}".into()),
+            Message::Conflict {
+                uid: "u-4".into(),
+                expected: 9,
+                found: Some(11),
+            },
+            Message::Conflict {
+                uid: "u-5".into(),
+                expected: 2,
+                found: None,
+            },
             Message::Error {
                 zone: "b".into(),
                 message: "down".into(),
