@@ -19,7 +19,7 @@ use super::object::{self, Managed};
 pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
     let mut managed = object::load_named(ctx, payload)?;
     let Some(stored) = managed.object.clone() else {
-        return Err(destroyed(&managed.uid));
+        return Err(destroyed(ctx, &managed.uid));
     };
     if payload.child(tag::KEY_COMPRESSION_TYPE).is_some() {
         return Err(KmipError::new(
@@ -78,7 +78,7 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
             Err(StoreError::VersionConflict { .. }) => {
                 let again = object::load_named(ctx, payload)?;
                 if again.object.is_none() {
-                    return Err(destroyed(&again.uid));
+                    return Err(destroyed(ctx, &again.uid));
                 }
             }
             Err(e) => return Err(e.to_kmip()),
@@ -94,10 +94,17 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
     ))
 }
 
-/// The answer to a Get of an object whose key material is gone.
-fn destroyed(uid: &str) -> KmipError {
+/// The answer to a Get of an object whose key material is gone. 2.x names this Object Destroyed. 1.x has no
+/// such reason, and its clients expect Item Not Found (the 1.x servers they were written against, PyKMIP's
+/// among them, delete a destroyed object).
+fn destroyed(ctx: &OpContext<'_>, uid: &str) -> KmipError {
+    let reason = if ctx.version.is_2x() {
+        ResultReason::ObjectDestroyed
+    } else {
+        ResultReason::ItemNotFound
+    };
     KmipError::new(
-        ResultReason::ObjectDestroyed,
+        reason,
         format!("the key material of {uid:?} has been destroyed"),
     )
 }
