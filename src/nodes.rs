@@ -45,6 +45,8 @@ fn limits(settings: &NodeSettings) -> NodeLimits {
         timeout: settings.timeout,
         max_frame_bytes: settings.max_frame_bytes,
         max_connections: settings.max_connections,
+        remembered_commits: settings.remembered_commits,
+        batch_max_bytes: settings.batch_max_bytes,
         ..NodeLimits::default()
     }
 }

@@ -181,14 +181,18 @@ fn backup_now_then_restore_brings_back_every_key_and_nothing_newer() {
     // Changes after the backup: new keys, one key destroyed, one rewritten.
     let store = site.store();
     let later = put_keys(&store, 40..50);
+    let version = |uid: &str| store.get(uid).unwrap().unwrap().version;
     store
         .commit(vec![Mutation::Delete {
             uid: kept[0].clone(),
+            version: version(&kept[0]),
         }])
         .unwrap();
-    store
-        .commit(vec![record(&kept[1], b"rewritten after the backup", "x")])
-        .unwrap();
+    let Mutation::Put(mut rewritten) = record(&kept[1], b"rewritten after the backup", "x") else {
+        unreachable!("record() makes a Put")
+    };
+    rewritten.version = version(&kept[1]);
+    store.commit(vec![Mutation::Put(rewritten)]).unwrap();
     drop(store);
 
     let listing = site.kmipd_ok(&["backup", "list", "--data-dir", site.data_dir_arg()]);

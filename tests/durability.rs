@@ -281,3 +281,122 @@ fn sigkill_during_creates_loses_no_acknowledged_key() {
     let answer = client.try_send(&create_aes256_request()).unwrap();
     success(kmip::batch_items(&answer)[0]);
 }
+
+/// Destroy while three other connections Get the same key: rounds of the race the lost update needed.
+const DESTROY_RACE_ROUNDS: usize = 60;
+/// Connections that Get the key while it is destroyed.
+const DESTROY_RACE_GETTERS: usize = 3;
+/// How often a Destroy refused because a concurrent Get changed the key first is sent again.
+const DESTROY_RETRIES: usize = 10;
+
+/// The answer of a Get: the key bytes, or the failed item's Result Reason.
+fn get_outcome(client: &mut KmipClient, id: &str) -> Result<Vec<u8>, u32> {
+    let answer = client
+        .try_send(&request((1, 4), vec![item(operation::GET, vec![uid(id)])]))
+        .unwrap();
+    let first = kmip::batch_items(&answer)[0];
+    if first.child(tag::RESULT_STATUS).map(|s| &s.value)
+        == Some(&Value::Enumeration(
+            kmipd::spec::enums::result_status::SUCCESS,
+        ))
+    {
+        Ok(key_material(success(first)))
+    } else {
+        Err(kmip::failure_reason(first))
+    }
+}
+
+/// Issue 11, finding 3: a Get that clears Fresh wrote back the record it loaded, so a Destroy acknowledged
+/// between that load and that write was undone and the key material came back. Over real TLS against
+/// `kmipd serve`: after an acknowledged Destroy, no Get (started after the acknowledgement, on any connection)
+/// returns key material, and the key stays destroyed.
+#[test]
+fn no_key_material_after_an_acknowledged_destroy_under_concurrent_gets() {
+    use kmipd::kmip::ResultReason;
+    use std::sync::Barrier;
+
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir: PathBuf = dir.path().join("data");
+    let log = dir.path().join("kmipd.log");
+    let address = free_port();
+    let mut server = Server::start(&data_dir, address, &log);
+    let credentials = wait_ready(&data_dir, address, &mut server, &log);
+    let mut main = credentials.connect(address).unwrap();
+    let mut getters: Vec<KmipClient> = (0..DESTROY_RACE_GETTERS)
+        .map(|_| credentials.connect(address).unwrap())
+        .collect();
+    // What 1.4 answers a Get of a destroyed key (Item Not Found: 1.x has no Object Destroyed).
+    let destroyed = ResultReason::ItemNotFound.code_in(kmipd::kmip::ProtocolVersion::V1_4);
+    let (mut destroy_conflicts, mut gets_before_ack) = (0, 0);
+    for round in 0..DESTROY_RACE_ROUNDS {
+        let answer = main.try_send(&create_aes256_request()).unwrap();
+        let id = text_child(
+            success(kmip::batch_items(&answer)[0]),
+            tag::UNIQUE_IDENTIFIER,
+        );
+        let acked = AtomicBool::new(false);
+        let start = Barrier::new(DESTROY_RACE_GETTERS + 1);
+        let served_before_ack = AtomicUsize::new(0);
+        thread::scope(|s| {
+            for client in getters.iter_mut() {
+                let (id, acked, start, served) = (&id, &acked, &start, &served_before_ack);
+                s.spawn(move || {
+                    start.wait();
+                    // Gets until the Destroy is acknowledged (material allowed: they race it)...
+                    while !acked.load(Ordering::SeqCst) {
+                        if get_outcome(client, id).is_ok() {
+                            served.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    // ... then one that starts after the acknowledgement: it must not see the key.
+                    assert_eq!(
+                        get_outcome(client, id).map(|_| "key material"),
+                        Err(destroyed),
+                        "round {round}: a Get after the acknowledged Destroy of {id}"
+                    );
+                });
+            }
+            start.wait();
+            let mut tries = 0;
+            loop {
+                let answer = main
+                    .try_send(&request(
+                        (1, 4),
+                        vec![item(operation::DESTROY, vec![uid(&id)])],
+                    ))
+                    .unwrap();
+                let first = kmip::batch_items(&answer)[0];
+                if first.child(tag::RESULT_STATUS).map(|s| &s.value)
+                    == Some(&Value::Enumeration(
+                        kmipd::spec::enums::result_status::SUCCESS,
+                    ))
+                {
+                    break;
+                }
+                // Refused because a Get changed the key after Destroy read it: nothing was written; again.
+                let message = text_child(first, tag::RESULT_MESSAGE);
+                assert!(
+                    message.contains("changed by another request"),
+                    "round {round}: Destroy failed: {message}"
+                );
+                destroy_conflicts += 1;
+                tries += 1;
+                assert!(
+                    tries < DESTROY_RETRIES,
+                    "round {round}: Destroy kept conflicting"
+                );
+            }
+            acked.store(true, Ordering::SeqCst);
+        });
+        gets_before_ack += served_before_ack.load(Ordering::Relaxed);
+        assert_eq!(
+            get_outcome(&mut main, &id).map(|_| "key material"),
+            Err(destroyed),
+            "round {round}: the destroyed key {id} is readable again"
+        );
+    }
+    println!(
+        "{DESTROY_RACE_ROUNDS} rounds: {gets_before_ack} Gets served before the Destroy was acknowledged, \
+         {destroy_conflicts} Destroys refused by a concurrent change and sent again"
+    );
+}

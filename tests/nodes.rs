@@ -1015,3 +1015,75 @@ fn the_sequencer_prunes_only_what_the_remote_holds_and_a_lagging_remote_catches_
     assert!(create(&mut client, "still-served").is_ok());
     drop((a, b, r));
 }
+
+/// A follower that lost the answer to a forwarded commit sends the same message again (NodeLink does, once, on
+/// a broken or timed-out exchange). The sequencer applies a request id once and answers the repeat with the
+/// first sequence number; the same change under a new id is refused by the compare-and-set (the object exists
+/// now), so a retried create or destroy is never applied twice.
+#[test]
+fn a_forwarded_commit_sent_again_is_applied_once_and_answered_alike() {
+    use kmipd::replication::origin::Origin;
+    use kmipd::store::{Mutation, ObjectRecord};
+
+    let d = Deployment::new();
+    let (a, _b, _r) = three_nodes(&d);
+    wait_create(&d, &a, "up");
+    let as_b = d.link("node-b", "a", a.node);
+    let commit = |request_id: [u8; 16]| Message::Commit {
+        request_id,
+        origin: Origin::default(),
+        mutations: vec![Mutation::Put(ObjectRecord::new("forwarded-twice", 2, 1))],
+    };
+    let seq = |answer: Message| match answer {
+        Message::Seq { held, .. } => held,
+        other => panic!("not a sequence number: {other:?}"),
+    };
+    let first = seq(as_b.call(&commit([0x5a; 16])).unwrap());
+    let (held, _) = as_b.seqs().unwrap();
+    assert_eq!(held, first);
+    // The same request id again: answered with the first outcome, nothing committed.
+    assert_eq!(seq(as_b.call(&commit([0x5a; 16])).unwrap()), first);
+    assert_eq!(as_b.seqs().unwrap().0, held);
+    // The same change as a new request: refused, since it was based on the object not existing; the follower
+    // gets the refusal as a conflict (its operation may read again), not as an opaque failure.
+    let refused = as_b.call(&commit([0x5b; 16])).unwrap_err();
+    assert!(refused.is_version_conflict(), "{refused}");
+    assert!(refused.to_string().contains("changed by another request"));
+    assert_eq!(as_b.seqs().unwrap().0, held);
+}
+
+/// Issue 11, finding 4: a remote copy whose history differs from the sequencer's (here: a change written into
+/// its file that the sequencer never made, as an unacknowledged tail of a zone a since rebuilt would be) is
+/// refused on the next shipment by the hash chain over the log, never merged: it keeps what it held, and the
+/// sequencer's status names the refusal as the remote's error.
+#[test]
+fn a_remote_whose_history_differs_is_refused_by_the_hash_chain() {
+    let d = Deployment::new();
+    let (a, _b, mut r) = three_nodes(&d);
+    wait_create(&d, &a, "first");
+    wait_until(WAIT, "the remote catches up", || {
+        let s = a.status();
+        s["remotes"][0]["lag_changes"] == 0 && s["remotes"][0]["reachable"] == true
+    });
+    r.kill();
+    // A change of its own in the remote's file, at the sequence number the sequencer will use next.
+    let forged = {
+        let store = d.zone("r");
+        store
+            .commit(vec![kmipd::store::Mutation::Put(
+                kmipd::store::ObjectRecord::new("never-made", 2, 1),
+            )])
+            .unwrap()
+    };
+    r.start();
+    let made = wait_create(&d, &a, "second");
+    wait_until(WAIT, "the sequencer reports the remote's refusal", || {
+        a.status()["remotes"][0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("hash chain"))
+    });
+    r.kill();
+    let remote = d.zone("r");
+    assert_eq!(remote.last_seq().unwrap(), forged, "nothing was merged");
+    assert!(remote.get(&made).unwrap().is_none());
+}

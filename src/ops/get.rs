@@ -21,17 +21,7 @@ use crate::access::policy::OpClass;
 pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
     let mut managed = object::load_named(ctx, payload)?;
     let Some(stored) = managed.object.clone() else {
-        // 2.x names this Object Destroyed. 1.x has no such reason, and its clients expect Item Not Found (the
-        // 1.x servers they were written against, PyKMIP's among them, delete a destroyed object).
-        let reason = if ctx.version.is_2x() {
-            ResultReason::ObjectDestroyed
-        } else {
-            ResultReason::ItemNotFound
-        };
-        return Err(KmipError::new(
-            reason,
-            format!("the key material of {:?} has been destroyed", managed.uid),
-        ));
+        return Err(destroyed(ctx, &managed.uid));
     };
     if payload.child(tag::KEY_COMPRESSION_TYPE).is_some() {
         return Err(KmipError::new(
@@ -76,12 +66,22 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
     quirks::key_value_material_only(&mut item, ctx.version);
     if managed.flag(tag::FRESH) == Some(true) {
         managed.set(tag::FRESH, Value::Boolean(false));
+        // A compare-and-set against the version loaded: it never writes back over a change made since.
         match object::commit(ctx, vec![Mutation::Put(managed.to_record())]) {
             Ok(_) => {}
             // Fresh is bookkeeping: with a zone down the key is still served (reads go on from the
             // surviving zone) and Fresh is cleared by the first Get after the zone returns.
             Err(StoreError::ZoneUnavailable { zone, .. }) => {
                 tracing::warn!(uid = %managed.uid, %zone, "Fresh left set: a zone is down");
+            }
+            // Another request changed the object after it was loaded (a Destroy, another Get clearing
+            // Fresh): nothing was written. Read it again: the key is served only if it still holds its
+            // material; Fresh is then left to what that request wrote or to the next Get.
+            Err(StoreError::VersionConflict { .. }) => {
+                let again = object::load_named(ctx, payload)?;
+                if again.object.is_none() {
+                    return Err(destroyed(ctx, &again.uid));
+                }
             }
             Err(e) => return Err(e.to_kmip()),
         }
@@ -94,6 +94,21 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
             item,
         ],
     ))
+}
+
+/// The answer to a Get of an object whose key material is gone. 2.x names this Object Destroyed. 1.x has no
+/// such reason, and its clients expect Item Not Found (the 1.x servers they were written against, PyKMIP's
+/// among them, delete a destroyed object).
+fn destroyed(ctx: &OpContext<'_>, uid: &str) -> KmipError {
+    let reason = if ctx.version.is_2x() {
+        ResultReason::ObjectDestroyed
+    } else {
+        ResultReason::ItemNotFound
+    };
+    KmipError::new(
+        reason,
+        format!("the key material of {uid:?} has been destroyed"),
+    )
 }
 
 /// The object wrapped under the key the specification names.

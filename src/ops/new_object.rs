@@ -103,6 +103,7 @@ pub fn build(
         archived: false,
         object: None,
         attrs,
+        version: 0,
     };
     // Cryptographic Algorithm and Length mirror the Key Block when the client did not give them.
     let form = object.to_ttlv(ProtocolVersion::V2_1);

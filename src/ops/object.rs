@@ -27,6 +27,10 @@ pub struct Managed {
     pub object: Option<ManagedObject>,
     /// Every attribute instance, in order; an instance's index is its position among instances of its name.
     pub attrs: Attributes,
+    /// The store's version of the object when it was loaded (0: not stored yet). Saving is a compare-and-set
+    /// against it: when another request wrote the object meanwhile, the save is refused and nothing is
+    /// written (`StoreError::VersionConflict`).
+    pub version: u64,
 }
 
 impl Managed {
@@ -121,6 +125,7 @@ impl Managed {
     pub fn to_record(&self) -> ObjectRecord {
         let mut record = ObjectRecord::new(self.uid.clone(), self.object_type, self.state.code());
         record.archived = self.archived;
+        record.version = self.version;
         record.object = self.object.as_ref().map(ManagedObject::to_storage_bytes);
         for (attr, index) in self.attrs.iter_indexed() {
             record.attributes.push(AttributeRecord {
@@ -155,6 +160,7 @@ impl Managed {
             archived: record.archived,
             object,
             attrs,
+            version: record.version,
         })
     }
 }

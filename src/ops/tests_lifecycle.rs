@@ -2189,6 +2189,70 @@ fn an_object_group_removed_within_a_batch_applies_to_its_later_items() {
     );
 }
 
+/// Issue 11, finding 3, deterministically: a Get loads the key (Fresh set), a Destroy is acknowledged, then the
+/// Get's write-back of Fresh = false, based on what it loaded, is refused: the key material does not come back.
+#[test]
+fn a_write_back_of_a_record_loaded_before_a_destroy_is_refused() {
+    use super::object::Managed;
+    use crate::store::{Mutation, StoreError};
+
+    let engine = engine();
+    let u = create_1x(&engine, 4, 256, vec![]);
+    let store = engine.store();
+    // The Get's load...
+    let mut loaded = Managed::from_record(store.get(&u).unwrap().unwrap()).unwrap();
+    assert_eq!(loaded.flag(tag::FRESH), Some(true));
+    assert!(loaded.object.is_some());
+    // ... a Destroy acknowledged meanwhile ...
+    ok(&engine, 1, 4, Operation::DESTROY, vec![uid(&u)]);
+    // ... and the Get's write-back of what it loaded.
+    loaded.set(tag::FRESH, Value::Boolean(false));
+    let refused = store.commit(vec![Mutation::Put(loaded.to_record())]);
+    assert!(
+        matches!(&refused, Err(StoreError::VersionConflict { uid: id, expected, found: Some(found) })
+            if *id == u && *expected == loaded.version && *found > loaded.version),
+        "{refused:?}"
+    );
+    let stored = store.get(&u).unwrap().unwrap();
+    assert!(
+        stored.object.is_none(),
+        "the destroyed key material came back"
+    );
+    assert_eq!(
+        fails(&engine, 2, 1, Operation::GET, vec![uid(&u)]),
+        ResultReason::ObjectDestroyed.code()
+    );
+    // A client's request answered with the conflict is told so, as a failure naming the object.
+    let kmip = refused.unwrap_err().to_kmip();
+    assert!(
+        kmip.message.contains("changed by another request"),
+        "{}",
+        kmip.message
+    );
+}
+
+/// A change based on an older read of the object is refused for every write, not only Get's: an Archive that
+/// loaded the key before an Activate was acknowledged cannot write back the Pre-Active key it read.
+#[test]
+fn an_operation_whose_read_went_stale_changes_nothing() {
+    use super::object::Managed;
+    use crate::store::{Mutation, StoreError};
+
+    let engine = engine();
+    let u = create_1x(&engine, 4, 256, vec![]);
+    let store = engine.store();
+    let mut stale = Managed::from_record(store.get(&u).unwrap().unwrap()).unwrap();
+    ok(&engine, 1, 4, Operation::ACTIVATE, vec![uid(&u)]);
+    stale.archived = true;
+    assert!(matches!(
+        store.commit(vec![Mutation::Put(stale.to_record())]),
+        Err(StoreError::VersionConflict { .. })
+    ));
+    let stored = store.get(&u).unwrap().unwrap();
+    assert!(!stored.archived);
+    assert_eq!(state_1x(&engine, &u), Value::Enumeration(state::ACTIVE));
+}
+
 /// Create draws random bytes of a valid length for every symmetric algorithm of the specification, whether or
 /// not kmipd has its cipher; DES and Triple DES keys carry odd parity in every byte; an invalid length or an
 /// asymmetric algorithm is refused.

@@ -58,10 +58,12 @@ pub enum UndoError {
     Store(String),
 }
 
-/// A record as compared for "is it still what the batch wrote": the creation order is the store's to assign.
+/// A record as compared for "is it still what the batch wrote": the creation order and the version are the
+/// store's to assign.
 fn comparable(record: &ObjectRecord) -> ObjectRecord {
     let mut r = record.clone();
     r.created_seq = 0;
+    r.version = 0;
     r
 }
 
@@ -72,7 +74,7 @@ fn effect(mutation: &Mutation) -> (Slot, Image) {
             Slot::Object(record.uid.clone()),
             Image::Object(Some(comparable(record))),
         ),
-        Mutation::Delete { uid } => (Slot::Object(uid.clone()), Image::Object(None)),
+        Mutation::Delete { uid, .. } => (Slot::Object(uid.clone()), Image::Object(None)),
         Mutation::SetAccess { key, value } => (
             Slot::Access(key.clone()),
             Image::Access(Some(value.clone())),
@@ -150,6 +152,11 @@ impl UndoJournal {
                 continue;
             };
             let now = current(store, &entry.slot).map_err(|e| UndoError::Store(e.to_string()))?;
+            // Compared-and-set against the version just read: a change made after this check also refuses.
+            let version = match &now {
+                Image::Object(Some(record)) => record.version,
+                _ => 0,
+            };
             if comparable_image(now) != *after {
                 return Err(UndoError::ChangedMeanwhile(match &entry.slot {
                     Slot::Object(uid) => format!("object {uid:?}"),
@@ -157,8 +164,14 @@ impl UndoJournal {
                 }));
             }
             mutations.push(match (&entry.slot, &entry.before) {
-                (_, Image::Object(Some(before))) => Mutation::Put(before.clone()),
-                (Slot::Object(uid), _) => Mutation::Delete { uid: uid.clone() },
+                (_, Image::Object(Some(before))) => Mutation::Put(ObjectRecord {
+                    version,
+                    ..before.clone()
+                }),
+                (Slot::Object(uid), _) => Mutation::Delete {
+                    uid: uid.clone(),
+                    version,
+                },
                 (Slot::Access(key), Image::Access(Some(value))) => Mutation::SetAccess {
                     key: key.clone(),
                     value: value.clone(),
@@ -175,10 +188,10 @@ impl UndoJournal {
         if mutations.is_empty() {
             return Ok(());
         }
-        store
-            .commit(mutations)
-            .map(|_| ())
-            .map_err(|e| UndoError::Store(e.to_string()))
+        store.commit(mutations).map(|_| ()).map_err(|e| match e {
+            StoreError::VersionConflict { uid, .. } => UndoError::ChangedMeanwhile(uid),
+            other => UndoError::Store(other.to_string()),
+        })
     }
 }
 
@@ -188,8 +201,11 @@ mod tests {
     use crate::store::{MasterKey, Store};
     use std::sync::Arc;
 
-    fn record(uid: &str, state: u32) -> ObjectRecord {
-        ObjectRecord::new(uid, 2, state)
+    /// A write of `uid` in `state` based on what `store` holds now (compared-and-set like an operation's).
+    fn record(store: &ZonedStore, uid: &str, state: u32) -> ObjectRecord {
+        let mut r = ObjectRecord::new(uid, 2, state);
+        r.version = store.get(uid).unwrap().map_or(0, |c| c.version);
+        r
     }
 
     #[test]
@@ -199,17 +215,19 @@ mod tests {
             Store::open(&dir.path().join("s.sqlite"), MasterKey::from_bytes([7; 32])).unwrap(),
         ))
         .unwrap();
-        store.commit(vec![Mutation::Put(record("old", 1))]).unwrap();
+        store
+            .commit(vec![Mutation::Put(record(&store, "old", 1))])
+            .unwrap();
         let journal = UndoJournal::new();
         let writes = vec![
-            Mutation::Put(record("old", 2)),
-            Mutation::Put(record("new", 1)),
+            Mutation::Put(record(&store, "old", 2)),
+            Mutation::Put(record(&store, "new", 1)),
         ];
         journal.before_write(&store, &writes).unwrap();
         store.commit(writes.clone()).unwrap();
         journal.written(&writes);
         // A second write of the same object keeps the first pre-image.
-        let again = vec![Mutation::Put(record("old", 3))];
+        let again = vec![Mutation::Put(record(&store, "old", 3))];
         journal.before_write(&store, &again).unwrap();
         store.commit(again.clone()).unwrap();
         journal.written(&again);
@@ -225,14 +243,18 @@ mod tests {
             Store::open(&dir.path().join("s.sqlite"), MasterKey::from_bytes([7; 32])).unwrap(),
         ))
         .unwrap();
-        store.commit(vec![Mutation::Put(record("k", 1))]).unwrap();
+        store
+            .commit(vec![Mutation::Put(record(&store, "k", 1))])
+            .unwrap();
         let journal = UndoJournal::new();
-        let writes = vec![Mutation::Put(record("k", 2))];
+        let writes = vec![Mutation::Put(record(&store, "k", 2))];
         journal.before_write(&store, &writes).unwrap();
         store.commit(writes.clone()).unwrap();
         journal.written(&writes);
         // Another request's change.
-        store.commit(vec![Mutation::Put(record("k", 3))]).unwrap();
+        store
+            .commit(vec![Mutation::Put(record(&store, "k", 3))])
+            .unwrap();
         assert!(matches!(
             journal.undo(&store),
             Err(UndoError::ChangedMeanwhile(what)) if what == "object \"k\""
@@ -249,7 +271,7 @@ mod tests {
         .unwrap();
         let journal = UndoJournal::new();
         journal
-            .before_write(&store, &[Mutation::Put(record("never", 1))])
+            .before_write(&store, &[Mutation::Put(record(&store, "never", 1))])
             .unwrap();
         journal.undo(&store).unwrap();
         assert!(store.get("never").unwrap().is_none());

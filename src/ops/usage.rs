@@ -239,6 +239,7 @@ mod tests {
             archived: false,
             object: None,
             attrs: crate::kmip::attributes::Attributes::new(),
+            version: 0,
         };
         m.set_state(state);
         if let Some(mask) = mask {

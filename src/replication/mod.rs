@@ -3,6 +3,7 @@
 //! where each copy stands.
 //! `docs/replication.md` describes the protocol and its failure cases.
 
+pub mod commit_ids;
 pub mod node;
 pub mod origin;
 pub mod wire;

@@ -22,6 +22,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConnection, ServerConnection, StreamOwned};
 use serde::Serialize;
 
+use super::commit_ids::RecentCommits;
 use super::origin::Origin;
 use super::wire::{self, Message};
 use super::zones::{Forwarder, Replica, ZonedStore, age_of};
@@ -226,6 +227,12 @@ pub struct NodeLimits {
     pub max_connections: usize,
     /// Most changes per shipped batch.
     pub batch_max: u32,
+    /// Most bytes of changes per shipped batch (and per `ChangesSince` answer): large objects must not make a
+    /// batch outgrow `max_frame_bytes` and stall catch-up. A single larger change still travels alone.
+    pub batch_max_bytes: usize,
+    /// How many forwarded commits' outcomes the sequencer remembers by request id, so that a follower's
+    /// repeat of one is answered instead of committed again ([`super::commit_ids`]).
+    pub remembered_commits: usize,
 }
 
 impl Default for NodeLimits {
@@ -235,8 +242,40 @@ impl Default for NodeLimits {
             max_frame_bytes: 64 << 20,
             max_connections: 64,
             batch_max: 1_000,
+            batch_max_bytes: DEFAULT_BATCH_MAX_BYTES,
+            remembered_commits: super::commit_ids::DEFAULT_REMEMBERED_COMMITS,
         }
     }
+}
+
+/// Default of [`NodeLimits::batch_max_bytes`]: a quarter of the default frame limit.
+pub const DEFAULT_BATCH_MAX_BYTES: usize = 16 << 20;
+
+/// Bytes a change takes in a node message (its fixed fields and lengths, its uid, payload and chain link).
+fn change_bytes(change: &ChangeRecord) -> usize {
+    8 + 8
+        + 1
+        + 4
+        + change.uid.len()
+        + 4
+        + change.payload.len()
+        + 1
+        + change.hash.map_or(0, |h| h.len())
+}
+
+/// How many of `changes`, from the first, fit in one batch of at most `max_count` changes and `max_bytes`
+/// bytes; at least one (a change larger than the budget travels alone) when there is any.
+pub fn batch_len(changes: &[ChangeRecord], max_count: usize, max_bytes: usize) -> usize {
+    let mut bytes = 0usize;
+    let mut n = 0;
+    for change in changes.iter().take(max_count.max(1)) {
+        bytes = bytes.saturating_add(change_bytes(change));
+        if n > 0 && bytes > max_bytes {
+            break;
+        }
+        n += 1;
+    }
+    n
 }
 
 type ClientStream = StreamOwned<ClientConnection, TcpStream>;
@@ -349,8 +388,8 @@ impl NodeLink {
     /// Sends one message and reads the answer; an Error answer comes back as the error it names.
     ///
     /// A pooled connection the peer closed meanwhile (restart, idle limit) is retried once on a fresh one;
-    /// every message is idempotent (shipped changes are skipped when held, a commit's mutations are whole
-    /// after-images).
+    /// every message is idempotent (shipped changes are skipped when held; a commit is sent again with the same
+    /// request id, which the sequencer applies once and answers with the first outcome).
     pub fn call(&self, message: &Message) -> Result<Message, StoreError> {
         let pooled = self
             .idle
@@ -379,6 +418,15 @@ impl NodeLink {
                 })
             }
             Message::Error { message, .. } => Err(StoreError::GroupCommit(message)),
+            Message::Conflict {
+                uid,
+                expected,
+                found,
+            } => Err(StoreError::VersionConflict {
+                uid,
+                expected,
+                found,
+            }),
             other => Ok(other),
         }
     }
@@ -435,12 +483,17 @@ impl Replica for NodeLink {
     }
 
     fn apply_changes(&self, changes: &[ChangeRecord]) -> Result<usize, StoreError> {
+        let max_count = usize::try_from(self.limits.batch_max).unwrap_or(usize::MAX);
         let mut applied = 0;
-        for chunk in changes.chunks(usize::try_from(self.limits.batch_max.max(1)).unwrap_or(1)) {
+        let mut rest = changes;
+        while !rest.is_empty() {
+            let (chunk, tail) =
+                rest.split_at(batch_len(rest, max_count, self.limits.batch_max_bytes));
             match self.call(&Message::Apply(chunk.to_vec()))? {
                 Message::Seq { .. } => applied += chunk.len(),
                 _ => return Err(self.unreachable("unexpected answer to Apply")),
             }
+            rest = tail;
         }
         Ok(applied)
     }
@@ -450,7 +503,10 @@ impl Forwarder for NodeLink {
     /// Forwards on behalf of the client this thread serves ([`Origin::current`]), so that the sequencer
     /// audits the change under the client's identity.
     fn commit(&self, mutations: Vec<Mutation>) -> Result<u64, StoreError> {
+        let mut request_id = [0u8; 16];
+        getrandom::fill(&mut request_id).map_err(|e| StoreError::Randomness(e.to_string()))?;
         let message = Message::Commit {
+            request_id,
             origin: Origin::current(),
             mutations,
         };
@@ -550,7 +606,10 @@ impl RemoteShipper {
         let outcome = (|| {
             let held = self.link.last_seq()?;
             store.copy_holds(self.link.zone(), held);
-            let batch = store.local_changes_since(held, 1_000)?;
+            // Only what every zone holds leaves for the remote: never the sequencer's unshipped tail.
+            let head = store.everywhere_seq();
+            let mut batch = store.local_changes_since(held, 1_000)?;
+            batch.retain(|c| c.seq <= head);
             if let Some(first) = batch.first().filter(|c| c.seq > held + 1) {
                 // The changes it lacks were pruned: shipping on would skip them.
                 return Err(StoreError::ChangesPruned {
@@ -565,9 +624,11 @@ impl RemoteShipper {
                 now_held = last;
                 store.copy_holds(self.link.zone(), now_held);
             }
-            let head = store.local_last_seq()?;
-            let oldest_missing = store.local_changes_since(now_held, 1)?;
-            Ok::<_, StoreError>((now_held, head, oldest_missing.first().map(|c| c.time_ms)))
+            let oldest_missing = store
+                .local_changes_since(now_held, 1)?
+                .into_iter()
+                .find(|c| c.seq <= head);
+            Ok::<_, StoreError>((now_held, head, oldest_missing.map(|c| c.time_ms)))
         })();
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         match outcome {
@@ -652,6 +713,10 @@ pub struct Node {
     peers: NodePeers,
     /// Where forwarded changes are recorded under their client's identity.
     audit: Option<Arc<AuditLog>>,
+    /// The outcomes of the latest forwarded commits, by request id (sequencer).
+    recent_commits: RecentCommits,
+    /// Most bytes of changes in one `ChangesSince` answer.
+    batch_max_bytes: usize,
     stop: Arc<AtomicBool>,
     /// The node port actually bound.
     pub address: SocketAddr,
@@ -737,6 +802,11 @@ impl Node {
             sequencer: setup.sequencer,
             peers: setup.peers,
             audit: setup.audit,
+            recent_commits: RecentCommits::new(
+                setup.limits.remembered_commits,
+                setup.limits.timeout,
+            ),
+            batch_max_bytes: setup.limits.batch_max_bytes,
             stop: stop.clone(),
             address,
         });
@@ -806,7 +876,10 @@ impl Node {
             Message::ChangesSince { after, max } => self
                 .store
                 .local_changes_since(after, usize::try_from(max).unwrap_or(usize::MAX))
-                .map(Message::Changes),
+                .map(|mut changes| {
+                    changes.truncate(batch_len(&changes, usize::MAX, self.batch_max_bytes));
+                    Message::Changes(changes)
+                }),
             Message::Apply(changes) => {
                 if self.role == NodeRole::Sequencer {
                     Err(StoreError::Internal(
@@ -818,11 +891,22 @@ impl Node {
                         .map(|held| Message::Seq { held, acked: 0 })
                 }
             }
-            Message::Commit { origin, mutations } => {
+            Message::Commit {
+                request_id,
+                origin,
+                mutations,
+            } => {
                 let started = Instant::now();
                 let objects = changed_objects(&mutations);
-                let committed = self.store.commit(mutations);
-                self.audit_forwarded(from, origin, objects, &committed, started);
+                let mut first = false;
+                let committed = self.recent_commits.run_once(request_id, || {
+                    first = true;
+                    self.store.commit(mutations)
+                });
+                // A repeat (the follower sent it again) is not a second change: audited once.
+                if first {
+                    self.audit_forwarded(from, origin, objects, &committed, started);
+                }
                 committed.map(|held| Message::Seq {
                     held,
                     acked: self.store.acked_seq(),
@@ -837,6 +921,15 @@ impl Node {
             StoreError::ZoneUnavailable { zone, reason } => Message::Error {
                 zone,
                 message: reason,
+            },
+            StoreError::VersionConflict {
+                uid,
+                expected,
+                found,
+            } => Message::Conflict {
+                uid,
+                expected,
+                found,
             },
             other => Message::Error {
                 zone: String::new(),
@@ -898,7 +991,7 @@ fn changed_objects(mutations: &[Mutation]) -> Vec<String> {
     for m in mutations {
         let uid = match m {
             Mutation::Put(o) => &o.uid,
-            Mutation::Delete { uid } => uid,
+            Mutation::Delete { uid, .. } => uid,
             Mutation::SetAccess { .. } | Mutation::ClearAccess { .. } => continue,
         };
         if !out.contains(uid) {
@@ -1131,6 +1224,7 @@ mod tests {
     #[test]
     fn each_role_sends_only_its_own_messages() {
         let commit = Message::Commit {
+            request_id: [0; 16],
             origin: Origin::default(),
             mutations: Vec::new(),
         };
@@ -1152,6 +1246,34 @@ mod tests {
         assert!(follower.allow("b", &apply).is_err());
         assert!(follower.allow("a", &commit).is_err());
         assert!(follower.allow("b", &Message::Status).is_ok());
+    }
+
+    #[test]
+    fn shipped_batches_are_bounded_in_bytes_and_count() {
+        let change = |seq, size| ChangeRecord {
+            seq,
+            time_ms: 0,
+            kind: crate::store::ChangeKind::Put,
+            uid: "u".into(),
+            payload: vec![0; size],
+            hash: Some([0; 32]),
+        };
+        let overhead = change_bytes(&change(0, 0));
+        let small: Vec<_> = (1..=10).map(|s| change(s, 100)).collect();
+        // Bytes bind: three changes of 100 payload bytes fit in 3 * (100 + overhead), not four.
+        assert_eq!(batch_len(&small, 1_000, 3 * (100 + overhead)), 3);
+        assert_eq!(batch_len(&small, 1_000, 4 * (100 + overhead) - 1), 3);
+        // Count binds.
+        assert_eq!(batch_len(&small, 2, usize::MAX), 2);
+        assert_eq!(batch_len(&small, 1_000, usize::MAX), 10);
+        // A change larger than the budget still travels, alone; nothing to send is an empty batch.
+        let large = vec![change(1, 1 << 20), change(2, 10)];
+        assert_eq!(batch_len(&large, 1_000, 4_096), 1);
+        assert_eq!(batch_len(&large[1..], 1_000, 4_096), 1);
+        assert_eq!(batch_len(&[], 1_000, 4_096), 0);
+        // What a batch takes on the wire is what the budget counts.
+        let frame = Message::Apply(small[..3].to_vec()).encode();
+        assert_eq!(frame.len(), 4 + 1 + 4 + 3 * (100 + overhead));
     }
 
     #[test]

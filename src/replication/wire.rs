@@ -27,6 +27,9 @@ pub enum Message {
     Apply(Vec<ChangeRecord>),
     /// A follower node asks the sequencer to commit a change on behalf of one of its clients.
     Commit {
+        /// Random, chosen by the follower for this change and kept when the message is sent again: the
+        /// sequencer applies a given id once and answers a repeat with the first outcome.
+        request_id: [u8; 16],
         /// The client the change is made for (the sequencer audits it under this identity).
         origin: Origin,
         /// Whole after-images.
@@ -45,6 +48,16 @@ pub enum Message {
     Changes(Vec<ChangeRecord>),
     /// Answer to [`Message::Status`].
     Text(String),
+    /// A forwarded commit refused by the compare-and-set: `uid` changed after the follower read it
+    /// ([`StoreError::VersionConflict`], kept as such so the follower's operation can read again).
+    Conflict {
+        /// The object.
+        uid: String,
+        /// The version the change was based on.
+        expected: u64,
+        /// The version the sequencer holds (`None`: no such object).
+        found: Option<u64>,
+    },
     /// A failure; `zone` is set when it is a zone that is unavailable.
     Error {
         /// The unavailable zone, or empty.
@@ -62,6 +75,7 @@ const STATUS: u8 = 5;
 const SEQ: u8 = 0x81;
 const CHANGES: u8 = 0x82;
 const TEXT: u8 = 0x83;
+const CONFLICT: u8 = 0x84;
 const ERROR: u8 = 0xFF;
 
 /// Why a frame could not be read.
@@ -171,6 +185,13 @@ fn write_changes(w: &mut Writer, changes: &[ChangeRecord]) {
         w.u8(c.kind as u8);
         w.text(&c.uid);
         w.bytes(&c.payload);
+        match &c.hash {
+            Some(h) => {
+                w.u8(1);
+                w.0.extend_from_slice(h);
+            }
+            None => w.u8(0),
+        }
     }
 }
 
@@ -184,12 +205,18 @@ fn read_changes(r: &mut Reader<'_>) -> Result<Vec<ChangeRecord>, WireError> {
             .ok_or(WireError::Malformed("unknown change kind"))?;
         let uid = r.text()?;
         let payload = r.bytes()?.to_vec();
+        let hash = match r.u8()? {
+            0 => None,
+            1 => Some(r.array()?),
+            _ => return Err(WireError::Malformed("hash chain flag")),
+        };
         out.push(ChangeRecord {
             seq,
             time_ms,
             kind,
             uid,
             payload,
+            hash,
         });
     }
     Ok(out)
@@ -206,6 +233,7 @@ fn write_mutations(w: &mut Writer, mutations: &[Mutation]) {
                 w.u32(o.state);
                 w.u8(u8::from(o.archived));
                 w.u64(o.created_seq);
+                w.u64(o.version);
                 match &o.object {
                     Some(bytes) => {
                         w.u8(1);
@@ -231,9 +259,10 @@ fn write_mutations(w: &mut Writer, mutations: &[Mutation]) {
                     }
                 }
             }
-            Mutation::Delete { uid } => {
+            Mutation::Delete { uid, version } => {
                 w.u8(2);
                 w.text(uid);
+                w.u64(*version);
             }
             Mutation::SetAccess { key, value } => {
                 w.u8(3);
@@ -259,6 +288,7 @@ fn read_mutations(r: &mut Reader<'_>) -> Result<Vec<Mutation>, WireError> {
                 let state = r.u32()?;
                 let archived = r.u8()? != 0;
                 let created_seq = r.u64()?;
+                let version = r.u64()?;
                 let object = match r.u8()? {
                     0 => None,
                     1 => Some(SecretBytes::from(r.bytes()?.to_vec())),
@@ -291,9 +321,13 @@ fn read_mutations(r: &mut Reader<'_>) -> Result<Vec<Mutation>, WireError> {
                     created_seq,
                     object,
                     attributes,
+                    version,
                 }));
             }
-            2 => out.push(Mutation::Delete { uid: r.text()? }),
+            2 => out.push(Mutation::Delete {
+                uid: r.text()?,
+                version: r.u64()?,
+            }),
             3 => out.push(Mutation::SetAccess {
                 key: r.text()?,
                 value: r.bytes()?.to_vec(),
@@ -320,8 +354,13 @@ impl Message {
                 w.u8(APPLY);
                 write_changes(&mut w, changes);
             }
-            Message::Commit { origin, mutations } => {
+            Message::Commit {
+                request_id,
+                origin,
+                mutations,
+            } => {
                 w.u8(COMMIT);
+                w.0.extend_from_slice(request_id);
                 w.text(&origin.identity);
                 w.text(&origin.source);
                 w.text(&origin.operation);
@@ -340,6 +379,22 @@ impl Message {
             Message::Text(t) => {
                 w.u8(TEXT);
                 w.text(t);
+            }
+            Message::Conflict {
+                uid,
+                expected,
+                found,
+            } => {
+                w.u8(CONFLICT);
+                w.text(uid);
+                w.u64(*expected);
+                match found {
+                    Some(v) => {
+                        w.u8(1);
+                        w.u64(*v);
+                    }
+                    None => w.u8(0),
+                }
             }
             Message::Error { zone, message } => {
                 w.u8(ERROR);
@@ -364,6 +419,7 @@ impl Message {
             },
             APPLY => Message::Apply(read_changes(&mut r)?),
             COMMIT => Message::Commit {
+                request_id: r.array()?,
                 origin: Origin {
                     identity: r.text()?,
                     source: r.text()?,
@@ -378,6 +434,15 @@ impl Message {
             },
             CHANGES => Message::Changes(read_changes(&mut r)?),
             TEXT => Message::Text(r.text()?),
+            CONFLICT => Message::Conflict {
+                uid: r.text()?,
+                expected: r.u64()?,
+                found: match r.u8()? {
+                    0 => None,
+                    1 => Some(r.u64()?),
+                    _ => return Err(WireError::Malformed("conflict version flag")),
+                },
+            },
             ERROR => Message::Error {
                 zone: r.text()?,
                 message: r.text()?,
@@ -424,8 +489,10 @@ mod tests {
             kind: ChangeKind::Put,
             uid: "u-1".into(),
             payload: vec![1, 2, 3],
+            hash: Some([3; 32]),
         };
         let mut record = ObjectRecord::new("u-2", 2, 1);
+        record.version = 41;
         record.object = Some(SecretBytes::from(vec![9u8; 32]));
         record.attributes.push(AttributeRecord {
             name: "Name".into(),
@@ -444,6 +511,7 @@ mod tests {
             Message::ChangesSince { after: 3, max: 10 },
             Message::Apply(vec![change.clone()]),
             Message::Commit {
+                request_id: [7; 16],
                 origin: Origin {
                     identity: "alice".into(),
                     source: "127.0.0.1:40000".into(),
@@ -451,7 +519,10 @@ mod tests {
                 },
                 mutations: vec![
                     Mutation::Put(record),
-                    Mutation::Delete { uid: "u-3".into() },
+                    Mutation::Delete {
+                        uid: "u-3".into(),
+                        version: 12,
+                    },
                     Mutation::SetAccess {
                         key: "owner/u-3".into(),
                         value: b"alice".to_vec(),
@@ -465,6 +536,16 @@ mod tests {
             Message::Seq { held: 5, acked: 4 },
             Message::Changes(vec![change]),
             Message::Text("{}".into()),
+            Message::Conflict {
+                uid: "u-4".into(),
+                expected: 9,
+                found: Some(11),
+            },
+            Message::Conflict {
+                uid: "u-5".into(),
+                expected: 2,
+                found: None,
+            },
             Message::Error {
                 zone: "b".into(),
                 message: "down".into(),

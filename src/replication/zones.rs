@@ -323,6 +323,9 @@ struct Inner {
     /// The highest sequence number acknowledged to a caller: a zone may only come back alone (with no zone
     /// up to catch up from) when it holds at least this much.
     acked: AtomicU64,
+    /// The highest sequence number every zone is known to hold (shipped and fsynced in each): what may leave
+    /// the zones for a remote copy. Unlike `acked` it never counts a change only the sequencer holds.
+    everywhere: AtomicU64,
     /// Set on a follower node: changes go to the sequencer node, which ships them back here before answering.
     forward: RwLock<Option<Arc<dyn Forwarder>>>,
     /// Why reads are refused (a node not yet known to be current, the remote-region copy); None = served.
@@ -421,6 +424,7 @@ impl ZonedStore {
             config,
             ship: Mutex::new(()),
             acked: AtomicU64::new(0),
+            everywhere: AtomicU64::new(0),
             forward: RwLock::new(None),
             read_refusal: RwLock::new(None),
             copies: Mutex::new(HashMap::new()),
@@ -494,6 +498,7 @@ impl ZonedStore {
                 },
                 ship: Mutex::new(()),
                 acked: AtomicU64::new(applied),
+                everywhere: AtomicU64::new(applied),
                 forward: RwLock::new(None),
                 read_refusal: RwLock::new(None),
                 copies: Mutex::new(HashMap::new()),
@@ -622,6 +627,7 @@ impl ZonedStore {
             )));
         }
         inner.acked.fetch_max(seq, Ordering::SeqCst);
+        inner.everywhere.fetch_max(seq, Ordering::SeqCst);
         Ok(seq)
     }
 
@@ -672,6 +678,13 @@ impl ZonedStore {
     /// The highest sequence number this process acknowledged (or found in every zone at start).
     pub fn acked_seq(&self) -> u64 {
         self.inner.acked.load(Ordering::SeqCst)
+    }
+
+    /// The highest sequence number every zone is known to hold: a remote copy is shipped no further, so it
+    /// never receives a change only the sequencer holds (one that could be lost with it and never
+    /// acknowledged), and its log stays a prefix of what every zone will hold.
+    pub fn everywhere_seq(&self) -> u64 {
+        self.inner.everywhere.load(Ordering::SeqCst)
     }
 
     fn local(&self) -> Result<Arc<Store>, StoreError> {
@@ -812,6 +825,32 @@ fn open_zone(
 impl Inner {
     fn lock_ship(&self) -> MutexGuard<'_, ()> {
         self.ship.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// When every zone is up, what they all hold is known: raises `everywhere` to the lowest a follower holds
+    /// (followers take changes only from the sequencer, which holds at least as much), or, with no follower,
+    /// to what the sequencer holds.
+    fn note_everywhere(&self) {
+        let Some((sequencer, followers)) = self.zones.split_first() else {
+            return;
+        };
+        let Some(source) = sequencer.replica() else {
+            return;
+        };
+        let mut lowest = match followers {
+            [] => match source.last_seq() {
+                Ok(held) => held,
+                Err(_) => return,
+            },
+            _ => u64::MAX,
+        };
+        for zone in followers {
+            match &*zone.read() {
+                ZoneState::Up { applied, .. } => lowest = lowest.min(*applied),
+                ZoneState::Down { .. } => return,
+            }
+        }
+        self.everywhere.fetch_max(lowest, Ordering::SeqCst);
     }
 
     /// Runs a read on the first up zone; when it fails because the zone is failing, the zone is marked down
@@ -985,6 +1024,7 @@ impl Inner {
             let _ = self.catch_up_zone(&*source, zone, target);
         }
         self.acked.fetch_max(target, Ordering::SeqCst);
+        self.note_everywhere();
         Ok(())
     }
 
@@ -1195,6 +1235,7 @@ impl Inner {
         };
         // Every zone that is up now holds the same changes: this node is current.
         self.refuse_reads(None);
+        self.note_everywhere();
         tracing::info!(zone = %zone.spec.name, down_for_ms = u64::try_from(down_for.as_millis()).unwrap_or(u64::MAX),
             last_seq = held, "zone back up and caught up");
         Ok(())

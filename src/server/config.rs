@@ -217,6 +217,13 @@ pub struct NodeSettings {
     /// Most node connections served at once.
     #[serde(default = "default_node_connections")]
     pub max_connections: usize,
+    /// Most bytes of changes in one shipped batch or catch-up answer (a single larger change travels alone).
+    #[serde(default = "default_batch_max_bytes")]
+    pub batch_max_bytes: usize,
+    /// Sequencer: how many forwarded commits' outcomes are remembered by request id, so that a follower's
+    /// repeat of one (after a lost answer) is answered with the first outcome instead of applied twice.
+    #[serde(default = "default_remembered_commits")]
+    pub remembered_commits: usize,
 }
 
 /// A peer node.
@@ -247,6 +254,14 @@ fn default_node_frame() -> usize {
 
 fn default_node_connections() -> usize {
     64
+}
+
+fn default_batch_max_bytes() -> usize {
+    crate::replication::node::DEFAULT_BATCH_MAX_BYTES
+}
+
+fn default_remembered_commits() -> usize {
+    crate::replication::commit_ids::DEFAULT_REMEMBERED_COMMITS
 }
 
 fn default_server_name() -> String {
@@ -876,11 +891,23 @@ mod tests {
             .map(|l| format!("{l}\n"))
             .collect();
         let config = ServerConfig::from_toml(&format!("{head}[node]\n{node}")).unwrap();
+        let node_text = node;
         let node = config.node.unwrap();
         assert_eq!((node.role.as_str(), node.zone.as_str()), ("sequencer", "a"));
         assert_eq!(node.peers[0].server_name, "kmip-b.example");
         assert_eq!(node.timeout, Duration::from_secs(2));
         assert_eq!(node.interval, Duration::from_millis(500));
+        assert_eq!(node.remembered_commits, 10_000);
+        assert_eq!(node.batch_max_bytes, 16 << 20);
+        let smaller = format!(
+            "{head}[node]\n{}",
+            node_text
+                .replace("10000", "16")
+                .replace("16777216", "65536")
+        );
+        let node = ServerConfig::from_toml(&smaller).unwrap().node.unwrap();
+        assert_eq!(node.remembered_commits, 16);
+        assert_eq!(node.batch_max_bytes, 65_536);
 
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("kmipd.toml");

@@ -37,6 +37,34 @@ impl ChangeKind {
     }
 }
 
+/// Length of a link of the hash chain over the change log.
+pub const CHAIN_HASH_LEN: usize = 32;
+
+/// A change's link in the hash chain: SHA-256 over the previous change's link (zeros before the first) and
+/// this change's sequence number, time, kind, uid and payload, each length-prefixed. Two copies whose logs
+/// hold the same link at a sequence number hold the same history up to it.
+pub(crate) fn chain_hash(
+    prev: &[u8; CHAIN_HASH_LEN],
+    seq: u64,
+    time_ms: i64,
+    kind: ChangeKind,
+    uid: &str,
+    payload: &[u8],
+) -> [u8; CHAIN_HASH_LEN] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"kmipd change chain v1");
+    h.update(prev);
+    h.update(seq.to_be_bytes());
+    h.update(time_ms.to_be_bytes());
+    h.update([kind as u8]);
+    h.update((uid.len() as u64).to_be_bytes());
+    h.update(uid.as_bytes());
+    h.update((payload.len() as u64).to_be_bytes());
+    h.update(payload);
+    h.finalize().into()
+}
+
 /// An object blob as stored: which data key, the nonce, and the ciphertext with its tag.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct SealedBlob {

@@ -153,6 +153,22 @@ pub enum StoreError {
         first: u64,
     },
 
+    /// A write named the version of the object it read, and the object has changed since (another request
+    /// wrote it first): nothing was written. The caller reads the object again and decides afresh.
+    #[error(
+        "object {uid} was changed by another request after this one read it (read version {expected}, now \
+         {}); nothing was written, send the request again",
+        found.map_or_else(|| "absent".to_string(), |v| v.to_string())
+    )]
+    VersionConflict {
+        /// The object's unique identifier.
+        uid: String,
+        /// The version the write was based on (0: the object must not exist yet).
+        expected: u64,
+        /// The version the store holds (`None`: no such object).
+        found: Option<u64>,
+    },
+
     /// A zone (its file, its disk or its node) is not reachable: changes need every zone, so they are refused
     /// until it returns; reads go on from the other zone.
     #[error("zone {zone} is unavailable ({reason}); changes are refused until it returns")]
@@ -190,12 +206,26 @@ impl StoreError {
                 StoreError::Database(rusqlite::Error::SqliteFailure(*e, msg.clone()))
             }
             StoreError::WrongMasterKey => StoreError::WrongMasterKey,
+            StoreError::VersionConflict {
+                uid,
+                expected,
+                found,
+            } => StoreError::VersionConflict {
+                uid: uid.clone(),
+                expected: *expected,
+                found: *found,
+            },
             StoreError::ZoneUnavailable { zone, reason } => StoreError::ZoneUnavailable {
                 zone: zone.clone(),
                 reason: reason.clone(),
             },
             other => StoreError::GroupCommit(other.to_string()),
         }
+    }
+
+    /// True when a write was refused because the object changed after it was read.
+    pub fn is_version_conflict(&self) -> bool {
+        matches!(self, StoreError::VersionConflict { .. })
     }
 
     /// True when the underlying cause is a full disk or file-size limit.

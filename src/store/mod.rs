@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-pub use changes::ChangeKind;
+pub use changes::{CHAIN_HASH_LEN, ChangeKind};
 use changes::{SealedBlob, StoredObject};
 use crypto::DataKeyBytes;
 pub use error::StoreError;
@@ -76,6 +76,11 @@ pub struct ObjectRecord {
     pub object: Option<SecretBytes>,
     /// Attribute instances, in the caller's order (preserved).
     pub attributes: Vec<AttributeRecord>,
+    /// Read: the object's version, the sequence number of the change that last wrote it (never 0).
+    /// Written ([`Mutation::Put`]): the version the write is based on, 0 for an object that must not exist
+    /// yet. A write whose version is not the stored one is refused with [`StoreError::VersionConflict`]: a
+    /// write based on a stale read never overwrites a newer change (a Destroy, say).
+    pub version: u64,
 }
 
 impl ObjectRecord {
@@ -89,6 +94,7 @@ impl ObjectRecord {
             created_seq: 0,
             object: None,
             attributes: Vec::new(),
+            version: 0,
         }
     }
 }
@@ -96,12 +102,15 @@ impl ObjectRecord {
 /// One change within a [`Store::commit`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Mutation {
-    /// Create the record, or replace it entirely (attributes included), keeping its creation order.
+    /// Create the record (its `version` 0), or replace it entirely (attributes included, `version` the one
+    /// read), keeping its creation order.
     Put(ObjectRecord),
     /// Remove the record and its attributes.
     Delete {
         /// The record's uid.
         uid: String,
+        /// The version read (0: absent, and nothing to do); another is refused like a Put's.
+        version: u64,
     },
     /// Set an access-control entry (an object's owner, a grant): replicated like objects so that every zone
     /// decides alike. Keys and values are opaque to the store.
@@ -131,6 +140,10 @@ pub struct ChangeRecord {
     pub uid: String,
     /// The after-image (object still encrypted) or wrapped data key; empty for deletes. Opaque to callers.
     pub payload: Vec<u8>,
+    /// Its link in the hash chain over the log (`None` for a change logged before schema 3). A copy applies
+    /// a change only when the link it computes over its own log is this one: a copy whose history differs
+    /// anywhere before is refused, never merged.
+    pub hash: Option<[u8; CHAIN_HASH_LEN]>,
 }
 
 /// Tunables of an open store.
@@ -242,6 +255,9 @@ fn placeholders(n: usize) -> String {
 
 const META_KEY_CHECK: &str = "key_check";
 const META_CURRENT_DATA_KEY: &str = "current_data_key";
+/// The hash chain link of the last change pruned from the log: the next change chains from it when the log
+/// holds no older row.
+const META_PRUNED_CHAIN: &str = "pruned_chain_head";
 
 impl Store {
     /// Opens (creating or migrating) the database at `path` with default options.
@@ -655,6 +671,7 @@ impl Store {
         for mutation in mutations {
             match mutation {
                 Mutation::Put(record) => {
+                    let created_seq = check_version(tx, &record.uid, record.version)?;
                     let blob = match &record.object {
                         None => None,
                         Some(plain) => {
@@ -673,11 +690,7 @@ impl Store {
                         }
                     };
                     *seq += 1;
-                    let created_seq = tx
-                        .prepare_cached("SELECT created_seq FROM objects WHERE uid = ?")?
-                        .query_row([&record.uid], |r| r.get::<_, i64>(0))
-                        .optional()?
-                        .map_or(Ok(*seq), to_u64)?;
+                    let created_seq = created_seq.unwrap_or(*seq);
                     let stored = StoredObject {
                         object_type: record.object_type,
                         state: record.state,
@@ -686,11 +699,12 @@ impl Store {
                         blob,
                         attributes: record.attributes,
                     };
-                    write_object(tx, &record.uid, &stored)?;
+                    write_object(tx, &record.uid, &stored, *seq)?;
                     let payload = changes::encode_put(&stored);
                     insert_change(tx, *seq, now, ChangeKind::Put, &record.uid, &payload)?;
                 }
-                Mutation::Delete { uid } => {
+                Mutation::Delete { uid, version } => {
+                    check_version(tx, &uid, version)?;
                     delete_object(tx, &uid)?;
                     *seq += 1;
                     insert_change(tx, *seq, now, ChangeKind::Delete, &uid, &[])?;
@@ -786,13 +800,18 @@ impl Store {
             reason,
         };
         if change.seq <= last {
-            let held: Option<Vec<u8>> = tx
-                .prepare_cached("SELECT payload FROM changes WHERE seq = ?")?
-                .query_row([to_i64(change.seq)?], |r| r.get(0))
+            let held: Option<(Vec<u8>, Option<Vec<u8>>)> = tx
+                .prepare_cached("SELECT payload, hash FROM changes WHERE seq = ?")?
+                .query_row([to_i64(change.seq)?], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()?;
             return match held {
-                Some(p) if p != change.payload => Err(corrupt(
+                Some((p, _)) if p != change.payload => Err(corrupt(
                     "differs from the change this store holds at that sequence".into(),
+                )),
+                Some((_, Some(h))) if change.hash.is_some_and(|c| c[..] != h[..]) => Err(corrupt(
+                    "its hash chain link differs from this store's at that sequence: the histories \
+                     before it disagree"
+                        .into(),
                 )),
                 _ => Ok(false),
             };
@@ -803,13 +822,32 @@ impl Store {
                 got: change.seq,
             });
         }
+        if let Some(theirs) = change.hash {
+            let prev = prev_chain_hash(tx, change.seq)?;
+            let mine = changes::chain_hash(
+                &prev,
+                change.seq,
+                change.time_ms,
+                change.kind,
+                &change.uid,
+                &change.payload,
+            );
+            if mine != theirs {
+                return Err(corrupt(
+                    "its hash chain link does not follow this store's log: the source's history differs \
+                     from this copy's before this change; the copy is refused, never merged"
+                        .into(),
+                ));
+            }
+        }
         match change.kind {
             ChangeKind::Put => {
                 let stored = changes::decode_put(&change.payload).map_err(corrupt)?;
                 if let Some(blob) = &stored.blob {
                     self.data_key(tx, &blob.data_key_id)?;
                 }
-                write_object(tx, &change.uid, &stored)?;
+                // Its version is its change's sequence number, as where it was first committed.
+                write_object(tx, &change.uid, &stored, change.seq)?;
             }
             ChangeKind::Delete => delete_object(tx, &change.uid)?,
             ChangeKind::AccessSet => set_access(tx, &change.uid, &change.payload)?,
@@ -831,24 +869,30 @@ impl Store {
                 });
             }
         }
-        insert_change(
-            tx,
-            change.seq,
+        // The row as the source logged it, its chain link included (checked above; none before schema 3).
+        tx.prepare_cached(
+            "INSERT INTO changes (seq, time_ms, kind, uid, payload, hash) VALUES (?, ?, ?, ?, ?, ?)",
+        )?
+        .execute(params![
+            to_i64(change.seq)?,
             change.time_ms,
-            change.kind,
-            &change.uid,
-            &change.payload,
-        )?;
+            change.kind as u8,
+            change.uid,
+            change.payload,
+            change.hash.as_ref().map(|h| &h[..])
+        ])?;
         Ok(true)
     }
 
     /// Drops change rows up to and including `seq` (after every replica has them); sequence numbers are never
     /// reused. Returns how many rows were removed.
     pub fn prune_changes(&self, up_to_seq: u64) -> Result<usize, StoreError> {
-        let guard = self.lock_writer();
-        let n = guard
+        let mut guard = self.lock_writer();
+        let tx = guard
             .conn
-            .execute("DELETE FROM changes WHERE seq <= ?", [to_i64(up_to_seq)?])?;
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let n = prune_through(&tx, to_i64(up_to_seq)?)?;
+        tx.commit()?;
         Ok(n)
     }
 
@@ -882,7 +926,7 @@ impl Store {
         let Some(last_old) = last_old else {
             return Ok(0);
         };
-        Ok(conn.execute("DELETE FROM changes WHERE seq <= ?", [last_old])?)
+        prune_through(conn, last_old)
     }
 
     /// The oldest change the log still holds (`None` when it holds none). A copy that lacks an older change
@@ -1136,7 +1180,7 @@ fn read_changes(
         i64::try_from(after_seq).map_err(|_| StoreError::OutOfRange { what: "after_seq" })?;
     let limit = i64::try_from(max).unwrap_or(i64::MAX);
     let mut stmt = conn.prepare_cached(
-        "SELECT seq, time_ms, kind, uid, payload FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
+        "SELECT seq, time_ms, kind, uid, payload, hash FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
     )?;
     let rows = stmt.query_map(params![after, limit], |r| {
         Ok((
@@ -1145,25 +1189,66 @@ fn read_changes(
             r.get::<_, i64>(2)?,
             r.get::<_, String>(3)?,
             r.get::<_, Vec<u8>>(4)?,
+            r.get::<_, Option<Vec<u8>>>(5)?,
         ))
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (seq, time_ms, kind, uid, payload) = row?;
+        let (seq, time_ms, kind, uid, payload, hash) = row?;
         let seq = to_u64(seq)?;
         let kind = ChangeKind::from_code(kind).ok_or_else(|| StoreError::CorruptChange {
             seq,
             reason: format!("unknown kind {kind}"),
         })?;
+        let hash = hash
+            .map(|h| <[u8; CHAIN_HASH_LEN]>::try_from(h.as_slice()))
+            .transpose()
+            .map_err(|_| StoreError::CorruptChange {
+                seq,
+                reason: "its hash chain link is not 32 bytes".into(),
+            })?;
         out.push(ChangeRecord {
             seq,
             time_ms,
             kind,
             uid,
             payload,
+            hash,
         });
     }
     Ok(out)
+}
+
+/// Deletes the change rows up to `seq`, keeping the last deleted row's hash chain link so that the next
+/// change still chains from it when the log is empty.
+fn prune_through(conn: &Connection, seq: i64) -> Result<usize, StoreError> {
+    let head: Option<Option<Vec<u8>>> = conn
+        .prepare_cached("SELECT hash FROM changes WHERE seq <= ? ORDER BY seq DESC LIMIT 1")?
+        .query_row([seq], |r| r.get(0))
+        .optional()?;
+    if let Some(Some(head)) = head {
+        set_meta(conn, META_PRUNED_CHAIN, &head)?;
+    }
+    Ok(conn.execute("DELETE FROM changes WHERE seq <= ?", [seq])?)
+}
+
+/// The hash chain link the change `seq` follows: the previous row's (zeros before the first change, or when
+/// that row predates the chain), or the last pruned one's when the log no longer holds the previous row.
+fn prev_chain_hash(conn: &Connection, seq: u64) -> Result<[u8; CHAIN_HASH_LEN], StoreError> {
+    if seq <= 1 {
+        return Ok([0; CHAIN_HASH_LEN]);
+    }
+    let row: Option<Option<Vec<u8>>> = conn
+        .prepare_cached("SELECT hash FROM changes WHERE seq = ?")?
+        .query_row([to_i64(seq - 1)?], |r| r.get(0))
+        .optional()?;
+    let link = match row {
+        Some(hash) => hash,
+        None => get_meta(conn, META_PRUNED_CHAIN)?,
+    };
+    Ok(link
+        .and_then(|h| <[u8; CHAIN_HASH_LEN]>::try_from(h.as_slice()).ok())
+        .unwrap_or([0; CHAIN_HASH_LEN]))
 }
 
 fn insert_change(
@@ -1174,24 +1259,58 @@ fn insert_change(
     uid: &str,
     payload: &[u8],
 ) -> Result<(), StoreError> {
+    let prev = prev_chain_hash(conn, seq)?;
+    let hash = changes::chain_hash(&prev, seq, time_ms, kind, uid, payload);
     conn.prepare_cached(
-        "INSERT INTO changes (seq, time_ms, kind, uid, payload) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO changes (seq, time_ms, kind, uid, payload, hash) VALUES (?, ?, ?, ?, ?, ?)",
     )?
-    .execute(params![to_i64(seq)?, time_ms, kind as u8, uid, payload])?;
+    .execute(params![
+        to_i64(seq)?,
+        time_ms,
+        kind as u8,
+        uid,
+        payload,
+        &hash[..]
+    ])?;
     Ok(())
 }
 
-fn write_object(conn: &Connection, uid: &str, obj: &StoredObject) -> Result<(), StoreError> {
+/// The compare of a compare-and-set: `expected` must be the version stored under `uid` (0: no object).
+/// Returns the stored object's creation order (`None` when there is none). Runs inside the writing
+/// transaction, so nothing can come between this check and the write.
+fn check_version(conn: &Connection, uid: &str, expected: u64) -> Result<Option<u64>, StoreError> {
+    let row: Option<(i64, i64)> = conn
+        .prepare_cached("SELECT created_seq, version FROM objects WHERE uid = ?")?
+        .query_row([uid], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let found = row.map(|(_, v)| to_u64(v)).transpose()?;
+    if found.unwrap_or(0) != expected {
+        return Err(StoreError::VersionConflict {
+            uid: uid.to_string(),
+            expected,
+            found,
+        });
+    }
+    row.map(|(created, _)| to_u64(created)).transpose()
+}
+
+fn write_object(
+    conn: &Connection,
+    uid: &str,
+    obj: &StoredObject,
+    version: u64,
+) -> Result<(), StoreError> {
     let (key_id, nonce, ciphertext) = match &obj.blob {
         Some(b) => (Some(&b.data_key_id), Some(&b.nonce), Some(&b.ciphertext)),
         None => (None, None, None),
     };
     conn.prepare_cached(
-        "INSERT INTO objects (uid, object_type, state, archived, created_seq, data_key_id, nonce, ciphertext)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        "INSERT INTO objects (uid, object_type, state, archived, created_seq, data_key_id, nonce, ciphertext,
+             version)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (uid) DO UPDATE SET object_type = excluded.object_type, state = excluded.state,
              archived = excluded.archived, data_key_id = excluded.data_key_id, nonce = excluded.nonce,
-             ciphertext = excluded.ciphertext",
+             ciphertext = excluded.ciphertext, version = excluded.version",
     )?
     .execute(params![
         uid,
@@ -1201,7 +1320,8 @@ fn write_object(conn: &Connection, uid: &str, obj: &StoredObject) -> Result<(), 
         to_i64(obj.created_seq)?,
         key_id,
         nonce,
-        ciphertext
+        ciphertext,
+        to_i64(version)?
     ])?;
     conn.prepare_cached("DELETE FROM attributes WHERE uid = ?")?
         .execute([uid])?;
@@ -1257,10 +1377,11 @@ fn read_record(
         Option<String>,
         Option<Vec<u8>>,
         Option<Vec<u8>>,
+        i64,
     );
     let row: Option<ObjectRow> = conn
         .prepare_cached(
-            "SELECT object_type, state, archived, created_seq, data_key_id, nonce, ciphertext
+            "SELECT object_type, state, archived, created_seq, data_key_id, nonce, ciphertext, version
              FROM objects WHERE uid = ?",
         )?
         .query_row([uid], |r| {
@@ -1272,10 +1393,12 @@ fn read_record(
                 r.get(4)?,
                 r.get(5)?,
                 r.get(6)?,
+                r.get(7)?,
             ))
         })
         .optional()?;
-    let Some((object_type, state, archived, created_seq, key_id, nonce, ciphertext)) = row else {
+    let Some((object_type, state, archived, created_seq, key_id, nonce, ciphertext, version)) = row
+    else {
         return Ok(None);
     };
     let object = match (key_id, nonce, ciphertext) {
@@ -1318,6 +1441,7 @@ fn read_record(
         created_seq: to_u64(created_seq)?,
         object,
         attributes,
+        version: to_u64(version)?,
     }))
 }
 

@@ -70,6 +70,16 @@ CREATE TABLE access_entries (
 ) WITHOUT ROWID;
 ";
 
+/// Version 3: each object's version, the sequence number of the change that last wrote it: every write of an
+/// object names the version it read and is refused when the object changed meanwhile (no lost updates). Rows
+/// from before get their creation order (any non-zero value that later writes only raise will do). And each
+/// change's link in the hash chain over the log (NULL for changes logged before).
+const V3: &str = "
+ALTER TABLE objects ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+UPDATE objects SET version = created_seq;
+ALTER TABLE changes ADD COLUMN hash BLOB;
+";
+
 /// Every step, in order. The last one's `to_version` is [`SCHEMA_VERSION`].
 pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -80,10 +90,14 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         to_version: 2,
         sql: V2,
     },
+    Migration {
+        to_version: 3,
+        sql: V3,
+    },
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The file's `user_version`.
 pub(crate) fn version(conn: &Connection) -> Result<u32, StoreError> {

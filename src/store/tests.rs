@@ -24,6 +24,17 @@ fn attr(name: &str, index: u32, search: SearchKey) -> AttributeRecord {
     }
 }
 
+/// The version `store` holds for `uid` (0 when it holds no such object): what a write of it is based on.
+fn version_of(store: &Store, uid: &str) -> u64 {
+    store.get(uid).unwrap().map_or(0, |r| r.version)
+}
+
+/// `record` as a write based on what `store` holds now.
+fn over(store: &Store, mut record: ObjectRecord) -> ObjectRecord {
+    record.version = version_of(store, &record.uid);
+    record
+}
+
 fn record(uid: &str, object: &[u8]) -> ObjectRecord {
     let mut r = ObjectRecord::new(uid, 2, 1);
     r.object = Some(SecretBytes::from(object));
@@ -46,10 +57,11 @@ fn round_trip_with_attributes_and_reopen() {
         // One data key change, then the Put.
         assert_eq!(seq, 2);
         let got = store.get("uid-1").unwrap().unwrap();
-        assert_eq!(got.created_seq, 2);
+        assert_eq!((got.created_seq, got.version), (2, 2));
         assert_eq!(
             ObjectRecord {
                 created_seq: 0,
+                version: 0,
                 ..got
             },
             rec
@@ -63,6 +75,7 @@ fn round_trip_with_attributes_and_reopen() {
     assert_eq!(
         ObjectRecord {
             created_seq: 0,
+            version: 0,
             ..got
         },
         rec
@@ -86,14 +99,19 @@ fn replace_keeps_creation_order_and_delete_removes() {
     a.archived = true;
     a.object = None;
     a.attributes.truncate(1);
-    store.commit(vec![Mutation::Put(a.clone())]).unwrap();
+    store
+        .commit(vec![Mutation::Put(over(&store, a.clone()))])
+        .unwrap();
     let got = store.get("a").unwrap().unwrap();
     assert_eq!(got.created_seq, created);
     assert_eq!(got.object, None);
     assert_eq!(got.attributes, a.attributes);
     assert!(got.archived);
     let seq = store
-        .commit(vec![Mutation::Delete { uid: "b".into() }])
+        .commit(vec![Mutation::Delete {
+            uid: "b".into(),
+            version: version_of(&store, "b"),
+        }])
         .unwrap();
     assert_eq!(store.get("b").unwrap(), None);
     assert_eq!(store.last_seq().unwrap(), seq);
@@ -249,6 +267,7 @@ fn no_plaintext_key_bytes_in_any_store_file() {
         store
             .commit(vec![Mutation::Delete {
                 uid: "pattern".into(),
+                version: version_of(&store, "pattern"),
             }])
             .unwrap();
         for entry in std::fs::read_dir(dir.path()).unwrap() {
@@ -272,11 +291,14 @@ fn change_stream_is_ordered_and_replays_into_an_empty_store() {
     let mut three = record("three", b"3");
     three.attributes.push(attr("Extra", 0, SearchKey::Int(-5)));
     a.commit(vec![Mutation::Put(three)]).unwrap();
-    a.commit(vec![Mutation::Delete { uid: "two".into() }])
-        .unwrap();
+    a.commit(vec![Mutation::Delete {
+        uid: "two".into(),
+        version: version_of(&a, "two"),
+    }])
+    .unwrap();
     let mut one = record("one", b"1 again");
     one.state = 3;
-    let last = a.commit(vec![Mutation::Put(one)]).unwrap();
+    let last = a.commit(vec![Mutation::Put(over(&a, one))]).unwrap();
 
     let changes = a.changes_since(0, 1000).unwrap();
     let seqs: Vec<u64> = changes.iter().map(|c| c.seq).collect();
@@ -347,7 +369,10 @@ fn pruned_changes_keep_sequence_numbers() {
     assert!(store.changes_since(0, 10).unwrap().is_empty());
     assert_eq!(store.last_seq().unwrap(), last);
     let next = store
-        .commit(vec![Mutation::Delete { uid: "p".into() }])
+        .commit(vec![Mutation::Delete {
+            uid: "p".into(),
+            version: version_of(&store, "p"),
+        }])
         .unwrap();
     assert_eq!(next, last + 1);
 }
@@ -596,7 +621,9 @@ fn locate_filters_with(options: StoreOptions) {
         .unwrap();
     let mut again = ObjectRecord::new(uids[0].clone(), 2, 1);
     again.attributes = vec![attr("Name", 0, SearchKey::Text("renamed".into()))];
-    store.commit(vec![Mutation::Put(again)]).unwrap();
+    store
+        .commit(vec![Mutation::Put(over(&store, again))])
+        .unwrap();
     let all = q(LocateQuery::default());
     assert_eq!(all.first(), Some(&uids[0]));
     assert_eq!(all.last().map(String::as_str), Some("aaa-first-by-name"));
@@ -1201,4 +1228,197 @@ fn group_commit_writes_several_waiting_callers_in_one_transaction() {
     for uid in ["lead", "q1", "q2", "q3", "q4"] {
         assert!(store.exists(uid).unwrap(), "{uid}");
     }
+}
+
+/// Every write of an object is a compare-and-set against the version it read: a write based on a read that
+/// another write has overtaken (a Destroy) is refused and changes nothing; creating a uid that exists and
+/// deleting with a stale version are refused alike; a replica holds the same versions as its source.
+#[test]
+fn writes_are_compared_and_set_against_the_version_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store
+        .commit(vec![Mutation::Put(record("k", b"key bytes"))])
+        .unwrap();
+    // A Get reads the key...
+    let read = store.get("k").unwrap().unwrap();
+    assert!(read.version > 0);
+    // ... a Destroy (read, then write without the material) is committed...
+    let mut destroyed = store.get("k").unwrap().unwrap();
+    destroyed.object = None;
+    destroyed.state = 6;
+    store.commit(vec![Mutation::Put(destroyed)]).unwrap();
+    let after_destroy = store.get("k").unwrap().unwrap();
+    assert!(after_destroy.version > read.version);
+    // ... and the Get's write-back of what it read is refused: the material stays gone.
+    let mut stale = read.clone();
+    stale.attributes.pop();
+    let last = store.last_seq().unwrap();
+    match store.commit(vec![Mutation::Put(stale)]) {
+        Err(StoreError::VersionConflict {
+            uid,
+            expected,
+            found,
+        }) => {
+            assert_eq!(uid, "k");
+            assert_eq!(expected, read.version);
+            assert_eq!(found, Some(after_destroy.version));
+        }
+        other => panic!("a stale write was not refused: {other:?}"),
+    }
+    assert_eq!(store.get("k").unwrap().unwrap(), after_destroy);
+    assert_eq!(
+        store.last_seq().unwrap(),
+        last,
+        "a refused write logs no change"
+    );
+    // A batch with one stale write is refused whole.
+    let fresh_other = record("other", b"o");
+    assert!(
+        store
+            .commit(vec![
+                Mutation::Put(fresh_other),
+                Mutation::Put(read.clone())
+            ])
+            .unwrap_err()
+            .is_version_conflict()
+    );
+    assert!(store.get("other").unwrap().is_none());
+    // Creating (version 0) a uid that exists, or writing (any version) one that does not, is refused.
+    assert!(
+        store
+            .commit(vec![Mutation::Put(record("k", b"again"))])
+            .unwrap_err()
+            .is_version_conflict()
+    );
+    let mut ghost = record("ghost", b"g");
+    ghost.version = 3;
+    assert!(
+        store
+            .commit(vec![Mutation::Put(ghost)])
+            .unwrap_err()
+            .is_version_conflict()
+    );
+    // A Delete based on a stale read is refused too; on the current version it goes through.
+    assert!(
+        store
+            .commit(vec![Mutation::Delete {
+                uid: "k".into(),
+                version: read.version,
+            }])
+            .unwrap_err()
+            .is_version_conflict()
+    );
+    assert!(store.get("k").unwrap().is_some());
+    // Two writes based on the same read in one group commit: the first wins, the second is refused.
+    store
+        .commit(vec![Mutation::Put(record("g", b"g"))])
+        .unwrap();
+    let base = store.get("g").unwrap().unwrap();
+    let store = Arc::new(store);
+    let outcomes: Vec<bool> = std::thread::scope(|s| {
+        let writers: Vec<_> = (0..4u32)
+            .map(|i| {
+                let (store, mut write) = (store.clone(), base.clone());
+                write.state = 2 + i;
+                s.spawn(move || store.commit(vec![Mutation::Put(write)]).is_ok())
+            })
+            .collect();
+        writers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    assert_eq!(
+        outcomes.iter().filter(|ok| **ok).count(),
+        1,
+        "exactly one of the writes based on one read succeeds: {outcomes:?}"
+    );
+    // A replica applying the change stream holds the same versions.
+    let replica_dir = tempfile::tempdir().unwrap();
+    let replica = open(replica_dir.path());
+    replica
+        .apply_changes(&store.changes_since(0, 1000).unwrap())
+        .unwrap();
+    for uid in ["k", "g"] {
+        assert_eq!(replica.get(uid).unwrap(), store.get(uid).unwrap(), "{uid}");
+    }
+}
+
+/// A file of schema 2 (no object versions) is migrated: its objects get a non-zero version and can be
+/// written on it at once.
+#[test]
+fn schema_2_files_get_object_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DB_FILE_NAME);
+    {
+        let mut conn = Connection::open(&path).unwrap();
+        schema::migrate(&mut conn, &schema::MIGRATIONS[..2]).unwrap();
+        conn.execute(
+            "INSERT INTO objects (uid, object_type, state, created_seq) VALUES ('old', 2, 1, 7)",
+            [],
+        )
+        .unwrap();
+    }
+    let store = open(dir.path());
+    let old = store.get("old").unwrap().unwrap();
+    assert_eq!(old.version, 7);
+    let mut next = old.clone();
+    next.state = 2;
+    store.commit(vec![Mutation::Put(next)]).unwrap();
+    assert!(store.commit(vec![Mutation::Put(old)]).is_err());
+}
+
+/// Every change carries its link of a hash chain over the log; a copy computes the link over its own log and
+/// refuses a change whose link differs: a copy whose history differs anywhere before (here: a store that took
+/// changes of its own) is refused, never merged — even where sequence numbers and payloads line up. The chain
+/// goes on across pruning, and a replica's links are the source's.
+#[test]
+fn the_change_log_is_a_hash_chain_checked_on_every_apply() {
+    let a_dir = tempfile::tempdir().unwrap();
+    let a = open(a_dir.path());
+    a.commit(vec![Mutation::Put(record("one", b"1"))]).unwrap();
+    a.commit(vec![Mutation::Put(record("two", b"2"))]).unwrap();
+    let log = a.changes_since(0, 100).unwrap();
+    assert!(log.iter().all(|c| c.hash.is_some()));
+    let links: std::collections::HashSet<_> = log.iter().map(|c| c.hash).collect();
+    assert_eq!(links.len(), log.len(), "every link differs");
+
+    // A replica holds the same links.
+    let b_dir = tempfile::tempdir().unwrap();
+    let b = open(b_dir.path());
+    b.apply_changes(&log).unwrap();
+    assert_eq!(b.changes_since(0, 100).unwrap(), log);
+
+    // A store with another history of the same length (it committed changes of its own): A's next change has
+    // the right sequence number but does not follow its log. Without the chain it would be applied on top.
+    let c_dir = tempfile::tempdir().unwrap();
+    let c = open(c_dir.path());
+    c.commit(vec![Mutation::Put(record("mine", b"m"))]).unwrap();
+    c.commit(vec![Mutation::Put(record("also-mine", b"m"))])
+        .unwrap();
+    assert_eq!(c.last_seq().unwrap(), log.len() as u64);
+    a.commit(vec![Mutation::Put(record("three", b"3"))])
+        .unwrap();
+    let next = a.changes_since(log.len() as u64, 100).unwrap();
+    let refused = c.apply_changes(&next).unwrap_err();
+    assert!(
+        matches!(&refused, StoreError::CorruptChange { reason, .. } if reason.contains("hash chain")),
+        "{refused}"
+    );
+    assert_eq!(c.last_seq().unwrap(), log.len() as u64);
+    assert!(c.get("three").unwrap().is_none());
+    // A tampered link is refused too.
+    let mut forged = next.clone();
+    if let Some(h) = forged[0].hash.as_mut() {
+        h[0] ^= 1;
+    }
+    assert!(b.apply_changes(&forged).is_err());
+    b.apply_changes(&next).unwrap();
+
+    // Pruned to nothing, the log goes on chaining from the last pruned link; the replica agrees.
+    let last = a.last_seq().unwrap();
+    a.prune_changes(last).unwrap();
+    b.prune_changes(last).unwrap();
+    a.commit(vec![Mutation::Put(record("four", b"4"))]).unwrap();
+    let after = a.changes_since(last, 100).unwrap();
+    b.apply_changes(&after).unwrap();
+    assert_eq!(b.changes_since(last, 100).unwrap(), after);
 }

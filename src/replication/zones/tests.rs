@@ -466,3 +466,38 @@ fn a_lagging_zone_is_caught_up_at_start_and_both_logs_are_identical() {
     );
     assert!(b.exists("three").unwrap());
 }
+
+/// What may leave the zones for a remote copy is what every zone holds: a change zone a took while zone b
+/// could not (its disk full) is held back until zone b has it too.
+#[test]
+fn only_what_every_zone_holds_may_leave_for_a_remote() {
+    let dir = tempfile::tempdir().unwrap();
+    let zones = open(dir.path());
+    commit_keys(&zones, "before", 3);
+    let everywhere = zones.everywhere_seq();
+    assert_eq!(everywhere, zones.local_last_seq().unwrap());
+    let pages = zones.zone_store(1).unwrap().page_count().unwrap();
+    zones.limit_zone_pages("b", Some(pages)).unwrap();
+    let mut refused = false;
+    for i in 0..2_000 {
+        if zones.commit(put(&format!("fill-{i}"))).is_err() {
+            refused = true;
+            break;
+        }
+    }
+    assert!(refused, "zone b never filled up");
+    let tail = zones.local_last_seq().unwrap();
+    let held_everywhere = zones.everywhere_seq();
+    assert!(
+        held_everywhere < tail,
+        "zone a's unshipped change ({tail}) counts as held everywhere ({held_everywhere})"
+    );
+    // Never more than zone b holds (it may hold more: a run it fsynced before failing is not counted).
+    let b_holds = read_last_seq(&zone_file(dir.path(), "b")).unwrap();
+    assert!(held_everywhere <= b_holds, "{held_everywhere} > {b_holds}");
+    // Zone b catches up: the tail is now everywhere.
+    zones.limit_zone_pages("b", None).unwrap();
+    zones.recheck();
+    assert!(zones.status().iter().all(|z| z.up), "{:?}", zones.status());
+    assert_eq!(zones.everywhere_seq(), tail);
+}
