@@ -145,6 +145,7 @@ async fn start(limits: ConnectionLimits, handler: EchoHandler) -> TestServer {
             cert_chain: Some(cert_chain),
             private_key: Some(private_key),
             client_ca: Some(client_ca),
+            ..TlsFiles::default()
         },
         limits,
         ..ServerConfig::default()

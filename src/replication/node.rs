@@ -27,7 +27,8 @@ use super::wire::{self, Message};
 use super::zones::{Forwarder, Replica, ZonedStore, age_of};
 use crate::access::audit::{AuditEvent, AuditLog};
 use crate::server::tls::{
-    TlsError, build_server_tls_config, provider, read_certificates, read_private_key,
+    CrlFile, TlsError, build_server_tls_config_with_crl, provider, read_certificates,
+    read_private_key,
 };
 use crate::store::{ChangeRecord, Mutation, Store, StoreError};
 
@@ -181,10 +182,22 @@ pub struct NodeTls {
 impl NodeTls {
     /// Reads the node certificate chain, its key and the node CA bundle (PEM files).
     pub fn load(chain: &Path, key: &Path, ca: &Path) -> Result<NodeTls, TlsError> {
+        NodeTls::load_with_crl(chain, key, ca, None)
+    }
+
+    /// [`NodeTls::load`] refusing peer node certificates that the CRL file `crl` lists (read again when it
+    /// changes).
+    pub fn load_with_crl(
+        chain: &Path,
+        key: &Path,
+        ca: &Path,
+        crl: Option<&Path>,
+    ) -> Result<NodeTls, TlsError> {
         let chain = read_certificates(chain, "node certificate chain")?;
         let key = read_private_key(key)?;
         let cas = read_certificates(ca, "node CA bundle")?;
-        NodeTls::from_parts(chain, key, &cas, ca)
+        let crl = crl.map(CrlFile::open).transpose()?;
+        NodeTls::from_parts_with_crl(chain, key, &cas, ca, crl)
     }
 
     /// Builds both configurations from parsed material.
@@ -194,7 +207,19 @@ impl NodeTls {
         cas: &[CertificateDer<'static>],
         ca_origin: &Path,
     ) -> Result<NodeTls, TlsError> {
-        let server = build_server_tls_config(chain.clone(), key.clone_key(), cas, ca_origin)?;
+        NodeTls::from_parts_with_crl(chain, key, cas, ca_origin, None)
+    }
+
+    /// [`NodeTls::from_parts`] with a CRL file for the peers' certificates.
+    pub fn from_parts_with_crl(
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+        cas: &[CertificateDer<'static>],
+        ca_origin: &Path,
+        crl: Option<CrlFile>,
+    ) -> Result<NodeTls, TlsError> {
+        let server =
+            build_server_tls_config_with_crl(chain.clone(), key.clone_key(), cas, ca_origin, crl)?;
         let mut roots = rustls::RootCertStore::empty();
         for ca in cas {
             roots

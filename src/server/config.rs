@@ -202,6 +202,9 @@ pub struct NodeSettings {
     pub private_key: Option<PathBuf>,
     /// The CA bundle that issued node certificates; default `<data_dir>/node-ca.pem`.
     pub ca: Option<PathBuf>,
+    /// Certificate revocation lists for node certificates (PEM or DER); read again when the file changes.
+    #[serde(default)]
+    pub crl: Option<PathBuf>,
     /// Longest wait for a peer; past it the peer's zone counts as unavailable.
     #[serde(default = "default_node_timeout", deserialize_with = "duration_text")]
     pub timeout: Duration,
@@ -312,6 +315,8 @@ pub struct TlsFiles {
     pub private_key: Option<PathBuf>,
     /// PEM bundle of the CAs whose client certificates are accepted (default `<data_dir>/client-ca.pem`).
     pub client_ca: Option<PathBuf>,
+    /// Certificate revocation lists for client certificates (PEM or DER); read again when the file changes.
+    pub client_crl: Option<PathBuf>,
 }
 
 /// The limits of one connection and of the whole listener.
@@ -326,6 +331,9 @@ pub struct ConnectionLimits {
     pub max_items_per_structure: usize,
     /// Most connections open at once; connections beyond it are closed as soon as they are accepted.
     pub max_connections: usize,
+    /// Most connections one source address may have open before their TLS handshake completes; more from it
+    /// are closed as soon as they are accepted, so one address cannot take every connection slot.
+    pub max_pending_per_address: usize,
     /// Time allowed to receive the rest of a frame once its first byte has arrived.
     #[serde(deserialize_with = "duration_text")]
     pub read_timeout: Duration,
@@ -367,6 +375,7 @@ impl Default for ConnectionLimits {
             max_depth: Limits::DEFAULT.max_depth,
             max_items_per_structure: Limits::DEFAULT.max_items_per_structure,
             max_connections: 1024,
+            max_pending_per_address: 32,
             read_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(120),
             handshake_timeout: Duration::from_secs(10),
@@ -442,6 +451,7 @@ impl ServerConfig {
             ("max_depth", l.max_depth),
             ("max_items_per_structure", l.max_items_per_structure),
             ("max_connections", l.max_connections),
+            ("max_pending_per_address", l.max_pending_per_address),
         ];
         for (name, value) in positive {
             if value == 0 {
@@ -557,6 +567,7 @@ impl ServerConfig {
             &mut self.tls.cert_chain,
             &mut self.tls.private_key,
             &mut self.tls.client_ca,
+            &mut self.tls.client_crl,
             &mut self.access.policy_file,
             &mut self.access.audit.dir,
             &mut self.zones.a,
@@ -573,6 +584,7 @@ impl ServerConfig {
             &mut node.cert_chain,
             &mut node.private_key,
             &mut node.ca,
+            &mut node.crl,
         ]
         .into_iter()
         .flatten()

@@ -1,0 +1,274 @@
+//! Abuse resistance at the edge, over real mutual TLS: identities that cannot collide (credential users versus
+//! certificate names, server certificates used as clients), certificate revocation lists read again when they
+//! change, no TLS session resumption, and the bounds on what one request or one client may cost.
+
+#[path = "support/kmip.rs"]
+mod kmip;
+#[path = "support/tls.rs"]
+mod tls;
+
+use std::io::Read;
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kmipd::access::AccessControl;
+use kmipd::access::policy::{Policy, hash_password};
+use kmipd::ops::{Engine, EngineConfig};
+use kmipd::server::pki::KeyType;
+use kmipd::spec::enums::{
+    credential_type, cryptographic_algorithm, object_type, operation, query_function, result_reason,
+};
+use kmipd::spec::tag;
+use kmipd::ttlv::{Ttlv, Value};
+use rcgen::ExtendedKeyUsagePurpose;
+use rustls::pki_types::pem::PemObject;
+
+use kmip::*;
+
+const V14: (i32, i32) = (1, 4);
+
+fn engine(policy: &str) -> Arc<Engine> {
+    engine_with(policy, |_| {})
+}
+
+fn engine_with(policy: &str, adjust: impl FnOnce(&mut EngineConfig)) -> Arc<Engine> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = EngineConfig {
+        data_dir: dir.keep(),
+        access: AccessControl {
+            policy: Arc::new(Policy::from_toml(policy).unwrap()),
+            audit: None,
+        },
+        ..EngineConfig::default()
+    };
+    adjust(&mut config);
+    Arc::new(Engine::open(config).unwrap())
+}
+
+fn query() -> Ttlv {
+    request(
+        V14,
+        vec![item(
+            operation::QUERY,
+            vec![enumeration(
+                tag::QUERY_FUNCTION,
+                query_function::QUERY_OPERATIONS,
+            )],
+        )],
+    )
+}
+
+fn create_aes() -> Ttlv {
+    request(
+        V14,
+        vec![item(
+            operation::CREATE,
+            vec![
+                enumeration(tag::OBJECT_TYPE, object_type::SYMMETRIC_KEY),
+                template_attribute(vec![
+                    attribute(
+                        "Cryptographic Algorithm",
+                        None,
+                        Value::Enumeration(cryptographic_algorithm::AES),
+                    ),
+                    attribute("Cryptographic Length", None, Value::Integer(256)),
+                    attribute("Cryptographic Usage Mask", None, Value::Integer(12)),
+                ]),
+            ],
+        )],
+    )
+}
+
+fn with_credential(username: &str, password: &str, inner: Ttlv) -> Ttlv {
+    let credential = structure(
+        tag::AUTHENTICATION,
+        vec![structure(
+            tag::CREDENTIAL,
+            vec![
+                enumeration(tag::CREDENTIAL_TYPE, credential_type::USERNAME_AND_PASSWORD),
+                structure(
+                    tag::CREDENTIAL_VALUE,
+                    vec![text(tag::USERNAME, username), text(tag::PASSWORD, password)],
+                ),
+            ],
+        )],
+    );
+    let items: Vec<Ttlv> = inner.children_with(tag::BATCH_ITEM).cloned().collect();
+    request_with(V14, vec![credential], items)
+}
+
+fn reason(response: &Ttlv) -> u32 {
+    failure_reason(batch_items(response)[0])
+}
+
+/// Whether the server lets a client presenting `pair` through: the handshake completes and a Query is
+/// answered (in TLS 1.3 the server's verdict on the client certificate arrives after the client's handshake).
+fn admitted(server: &tls::TlsServer, pair: &kmipd::server::pki::IssuedPair) -> bool {
+    match server.try_connect_pair(pair) {
+        Err(_) => false,
+        Ok(mut client) => client.try_send(&query()).is_ok(),
+    }
+}
+
+#[test]
+fn a_server_auth_only_certificate_is_refused_as_a_client_while_no_eku_and_client_auth_are_accepted()
+{
+    let server = tls::TlsServer::start(engine(""));
+    let ca = server.ca();
+    let issue = |purposes: &[ExtendedKeyUsagePurpose]| {
+        ca.issue_client_for("db-1", 30, KeyType::EcdsaP256, purposes)
+            .unwrap()
+    };
+    assert!(admitted(
+        &server,
+        &issue(&[ExtendedKeyUsagePurpose::ClientAuth])
+    ));
+    assert!(admitted(&server, &issue(&[])));
+    assert!(admitted(
+        &server,
+        &issue(&[
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth
+        ])
+    ));
+    assert!(!admitted(
+        &server,
+        &issue(&[ExtendedKeyUsagePurpose::ServerAuth])
+    ));
+    // The server's own kind of certificate, from the same CA.
+    let server_certificate = tls::localhost_server(ca);
+    assert!(!admitted(&server, &server_certificate));
+}
+
+#[test]
+fn a_certificate_named_like_a_credential_user_gets_none_of_its_rights() {
+    let hash = hash_password("tape passphrase").unwrap();
+    let server = tls::TlsServer::start(engine(&format!(
+        "users_may_create = false\n\
+         [[credentials]]\nusername = \"backup\"\npassword_argon2 = \"{hash}\"\n\
+         [[rules]]\nsubjects = [\"credential:backup\"]\noperations = [\"create\", \"get\"]\n"
+    )));
+    // The credential user creates.
+    let mut robot = server.connect_as("tape-robot");
+    only_success(&robot.send(&with_credential("backup", "tape passphrase", create_aes())));
+    // A certificate whose CN is the credential user's name is a stranger: Query only.
+    let mut impostor = server.connect_as("backup");
+    only_success(&impostor.send(&query()));
+    assert_eq!(
+        reason(&impostor.send(&create_aes())),
+        result_reason::PERMISSION_DENIED
+    );
+    // A certificate named inside the credential namespace is refused outright.
+    let mut squatter = server.connect_as("credential:backup");
+    assert_eq!(
+        reason(&squatter.send(&create_aes())),
+        result_reason::AUTHENTICATION_NOT_SUCCESSFUL
+    );
+}
+
+#[test]
+fn a_revoked_client_certificate_is_refused_and_a_fresh_crl_applies_without_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let crl_path = dir.path().join("clients.crl");
+    let alice_holder = std::sync::Mutex::new(None);
+    let server = tls::TlsServer::start_with_ca(engine(""), |config, ca| {
+        let alice = ca.issue_client("alice", 30, KeyType::EcdsaP256).unwrap();
+        // The first list revokes nothing.
+        std::fs::write(&crl_path, ca.revocation_list(&[], 1, 7).unwrap()).unwrap();
+        config.tls.client_crl = Some(crl_path.clone());
+        *alice_holder.lock().unwrap() = Some(alice);
+    });
+    let alice = alice_holder.lock().unwrap().take().unwrap();
+    let bob = server
+        .ca()
+        .issue_client("bob", 30, KeyType::EcdsaP256)
+        .unwrap();
+    assert!(admitted(&server, &alice));
+    assert!(admitted(&server, &bob));
+
+    // A new list revoking alice replaces the file (written aside, then renamed, as operators should); DER
+    // this time.
+    let pem = server
+        .ca()
+        .revocation_list(&[&alice.certificate_pem], 2, 7)
+        .unwrap();
+    let der =
+        rustls::pki_types::CertificateRevocationListDer::from_pem_slice(pem.as_bytes()).unwrap();
+    let fresh = dir.path().join("clients.crl.new");
+    std::fs::write(&fresh, der.as_ref()).unwrap();
+    std::fs::rename(&fresh, &crl_path).unwrap();
+    assert!(!admitted(&server, &alice));
+    assert!(admitted(&server, &bob));
+
+    // An unreadable list refuses everyone (revocation fails closed) until it is fixed.
+    std::fs::write(&crl_path, b"not a CRL").unwrap();
+    assert!(!admitted(&server, &bob));
+    std::fs::write(&crl_path, pem).unwrap();
+    assert!(admitted(&server, &bob));
+    assert!(!admitted(&server, &alice));
+}
+
+#[test]
+fn tls_sessions_are_never_resumed() {
+    use std::io::Write;
+    let server = tls::TlsServer::start(engine(""));
+    let pair = server
+        .ca()
+        .issue_client("carol", 30, KeyType::EcdsaP256)
+        .unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from_pem_slice(server.ca_pem().as_bytes()).unwrap())
+        .unwrap();
+    for versions in [
+        &[&rustls::version::TLS13][..],
+        &[&rustls::version::TLS12][..],
+    ] {
+        // One client configuration, so its session cache carries any ticket or session ID over.
+        let config = Arc::new(
+            rustls::ClientConfig::builder_with_provider(kmipd::server::tls::provider())
+                .with_protocol_versions(versions)
+                .unwrap()
+                .with_root_certificates(roots.clone())
+                .with_client_auth_cert(
+                    vec![
+                        rustls::pki_types::CertificateDer::from_pem_slice(
+                            pair.certificate_pem.as_bytes(),
+                        )
+                        .unwrap(),
+                    ],
+                    rustls::pki_types::PrivateKeyDer::from_pem_slice(
+                        pair.private_key_pem.as_bytes(),
+                    )
+                    .unwrap(),
+                )
+                .unwrap(),
+        );
+        for _ in 0..2 {
+            let mut tcp = TcpStream::connect(server.address).unwrap();
+            tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+            let mut conn = rustls::ClientConnection::new(
+                config.clone(),
+                rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+            )
+            .unwrap();
+            let mut stream = rustls::Stream::new(&mut conn, &mut tcp);
+            // A whole request and response, so that any ticket the server sends is received.
+            stream.write_all(&kmipd::ttlv::encode(&query())).unwrap();
+            let mut header = [0u8; 8];
+            stream.read_exact(&mut header).unwrap();
+            let mut body = vec![
+                0u8;
+                u32::from_be_bytes([header[4], header[5], header[6], header[7]])
+                    as usize
+            ];
+            stream.read_exact(&mut body).unwrap();
+            assert_eq!(
+                conn.handshake_kind(),
+                Some(rustls::HandshakeKind::Full),
+                "{versions:?}"
+            );
+        }
+    }
+}
