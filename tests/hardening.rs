@@ -37,7 +37,12 @@ fn engine_with(policy: &str, adjust: impl FnOnce(&mut EngineConfig)) -> Arc<Engi
     let mut config = EngineConfig {
         data_dir: dir.keep(),
         access: AccessControl {
-            policy: Arc::new(Policy::from_toml(policy).unwrap()),
+            // "": the embedded default (every authenticated identity a user of its own objects).
+            policy: Arc::new(if policy.is_empty() {
+                Policy::embedded_default()
+            } else {
+                Policy::from_toml(policy).unwrap()
+            }),
             audit: None,
         },
         ..EngineConfig::default()
@@ -270,5 +275,166 @@ fn tls_sessions_are_never_resumed() {
                 "{versions:?}"
             );
         }
+    }
+}
+
+fn rng_retrieve(length: i32) -> Ttlv {
+    item(operation::RNG_RETRIEVE, vec![int(tag::DATA_LENGTH, length)])
+}
+
+#[test]
+fn a_batch_of_rng_items_over_the_response_budget_is_refused_before_any_work() {
+    let engine = engine_with("", |c| c.crypto.max_response_bytes = 1 << 20);
+    let server = tls::TlsServer::start(engine);
+    let mut client = server.connect();
+    // 1,500 items of 64 KiB (94 MiB) and 17 of them (1.06 MiB): every item is refused, none generated.
+    for count in [1500, 17] {
+        let response = client.send(&request(V14, vec![rng_retrieve(65536); count]));
+        let items = batch_items(&response);
+        assert_eq!(items.len(), count);
+        for item in items {
+            assert_eq!(failure_reason(item), result_reason::RESPONSE_TOO_LARGE);
+            assert!(item.child(tag::RESPONSE_PAYLOAD).is_none());
+        }
+    }
+    // Within the budget the batch is served.
+    let response = client.send(&request(V14, vec![rng_retrieve(65536); 15]));
+    for item in batch_items(&response) {
+        assert_eq!(
+            success(item).child(tag::DATA).map(|d| match &d.value {
+                Value::ByteString(b) => b.len(),
+                _ => 0,
+            }),
+            Some(65536)
+        );
+    }
+}
+
+#[test]
+fn an_unknown_credential_runs_no_password_hash_and_a_known_one_is_hashed_once_per_connection() {
+    let hash = hash_password("tape passphrase").unwrap();
+    let engine = engine(&format!(
+        "[[credentials]]\nusername = \"backup\"\npassword_argon2 = \"{hash}\"\n"
+    ));
+    let policy = engine.config().access.policy.clone();
+    let server = tls::TlsServer::start(engine);
+    let mut client = server.connect_as("tape-robot");
+    for _ in 0..5 {
+        assert_eq!(
+            reason(&client.send(&with_credential("nobody", "guess", query()))),
+            result_reason::AUTHENTICATION_NOT_SUCCESSFUL
+        );
+    }
+    assert_eq!(policy.password_hashes_run(), 0);
+    for _ in 0..5 {
+        only_success(&client.send(&with_credential("backup", "tape passphrase", query())));
+    }
+    assert_eq!(policy.password_hashes_run(), 1);
+    // A new connection verifies again.
+    let mut again = server.connect_as("tape-robot");
+    only_success(&again.send(&with_credential("backup", "tape passphrase", query())));
+    assert_eq!(policy.password_hashes_run(), 2);
+}
+
+#[test]
+fn one_identity_cannot_take_every_stream_slot_over_tls() {
+    use kmipd::spec::enums::hashing_algorithm;
+    let engine = engine_with("", |c| {
+        c.crypto.max_open_streams = 4;
+        c.crypto.max_open_streams_per_identity = 2;
+    });
+    let server = tls::TlsServer::start(engine);
+    let init = || {
+        request(
+            (2, 0),
+            vec![item(
+                operation::HASH,
+                vec![
+                    structure(
+                        tag::CRYPTOGRAPHIC_PARAMETERS,
+                        vec![enumeration(
+                            tag::HASHING_ALGORITHM,
+                            hashing_algorithm::SHA_256,
+                        )],
+                    ),
+                    bytes(tag::DATA, b"abc"),
+                    Ttlv::new(tag::INIT_INDICATOR, Value::Boolean(true)),
+                ],
+            )],
+        )
+    };
+    let mut flood = server.connect_as("flood");
+    only_success(&flood.send(&init()));
+    only_success(&flood.send(&init()));
+    assert_eq!(
+        reason(&flood.send(&init())),
+        result_reason::SERVER_LIMIT_EXCEEDED
+    );
+    let mut other = server.connect_as("other");
+    only_success(&other.send(&init()));
+}
+
+/// Whether the server closed `tcp` (end of stream or reset) within the wait, without a byte sent.
+fn closed_by_server(mut tcp: TcpStream) -> bool {
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut byte = [0u8; 1];
+    match tcp.read(&mut byte) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    }
+}
+
+#[test]
+fn pending_handshakes_are_capped_per_source_address() {
+    let server = tls::TlsServer::start_with(engine(""), |c| {
+        c.limits.max_pending_per_address = 2;
+        c.limits.handshake_timeout = Duration::from_secs(20);
+    });
+    // Two idle sockets from 127.0.0.1 that never start TLS hold that address's pending places.
+    let idle: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(server.address).unwrap())
+        .collect();
+    // A third from the same address is closed at once.
+    assert!(closed_by_server(
+        TcpStream::connect(server.address).unwrap()
+    ));
+    // Another address is not held back: a client from 127.0.0.2 completes its handshake and is served.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let from_other = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        socket
+            .connect(server.address)
+            .await
+            .unwrap()
+            .into_std()
+            .unwrap()
+    });
+    from_other.set_nonblocking(false).unwrap();
+    let pair = server
+        .ca()
+        .issue_client("elsewhere", 30, KeyType::EcdsaP256)
+        .unwrap();
+    let mut client = tls::KmipClient::over_tcp(from_other, server.ca_pem(), &pair).unwrap();
+    only_success(&client.send(&query()));
+    // Once the idle sockets go, the address is served again.
+    drop(idle);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if admitted(&server, &pair) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "127.0.0.1 still refused after its idle sockets closed"
+        );
+        std::thread::yield_now();
     }
 }

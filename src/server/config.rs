@@ -59,8 +59,9 @@ pub struct AccessSettings {
     pub allow: Vec<String>,
     /// Most connections one identity may hold open at once; more are closed right after the handshake.
     pub max_connections_per_identity: usize,
-    /// Requests per second one identity may send across its connections (0: unlimited); requests beyond the
-    /// rate wait for their turn.
+    /// Cost units per second one identity may spend across its connections (0: unlimited): a batch item is
+    /// one, key-pair generation, RNG bytes and a Credential more (`access::limits::request_cost`); requests
+    /// beyond the rate wait for their turn.
     pub max_requests_per_second: u32,
     /// The audit log.
     pub audit: AuditSettings,
@@ -117,6 +118,10 @@ pub struct CryptoConfig {
     pub max_stream_bytes: usize,
     /// Most bytes one RNG Retrieve returns.
     pub max_rng_bytes: usize,
+    /// Most streams one identity may have open at once.
+    pub max_open_streams_per_identity: usize,
+    /// Largest response one request may build (RNG Retrieve items summed over the batch before any work).
+    pub max_response_bytes: usize,
 }
 
 impl Default for CryptoConfig {
@@ -129,6 +134,8 @@ impl Default for CryptoConfig {
             ),
             max_stream_bytes: d.max_stream_bytes,
             max_rng_bytes: d.max_rng_bytes,
+            max_open_streams_per_identity: d.max_open_streams_per_identity,
+            max_response_bytes: d.max_response_bytes,
         }
     }
 }
@@ -141,6 +148,8 @@ impl CryptoConfig {
             stream_lifetime_secs: i64::try_from(self.stream_lifetime.as_secs()).unwrap_or(i64::MAX),
             max_stream_bytes: self.max_stream_bytes,
             max_rng_bytes: self.max_rng_bytes,
+            max_open_streams_per_identity: self.max_open_streams_per_identity,
+            max_response_bytes: self.max_response_bytes,
         }
     }
 }
@@ -498,10 +507,20 @@ impl ServerConfig {
             .validate(&self.data_dir)
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         let c = &self.crypto;
-        if c.max_open_streams == 0 || c.max_stream_bytes == 0 || c.max_rng_bytes == 0 {
+        if c.max_open_streams == 0
+            || c.max_stream_bytes == 0
+            || c.max_rng_bytes == 0
+            || c.max_open_streams_per_identity == 0
+        {
             return Err(ConfigError::Invalid(
-                "crypto.max_open_streams, max_stream_bytes and max_rng_bytes must be at least 1"
+                "crypto.max_open_streams, max_open_streams_per_identity, max_stream_bytes and \
+                 max_rng_bytes must be at least 1"
                     .into(),
+            ));
+        }
+        if c.max_response_bytes < 64 * 1024 || i32::try_from(c.max_response_bytes).is_err() {
+            return Err(ConfigError::Invalid(
+                "crypto.max_response_bytes must be from 65536 to 2147483647".into(),
             ));
         }
         if c.stream_lifetime.as_secs() == 0 {
@@ -659,11 +678,13 @@ mod tests {
             cert_chain = "/etc/kmipd/server.pem"
             private_key = "/etc/kmipd/server.key"
             client_ca = "/etc/kmipd/clients.pem"
+            client_crl = "/etc/kmipd/clients.crl"
             [limits]
             max_message_bytes = 65536
             max_depth = 16
             max_items_per_structure = 500
             max_connections = 2
+            max_pending_per_address = 3
             read_timeout = "200ms"
             idle_timeout = "2m"
             handshake_timeout = "5s"
@@ -674,6 +695,8 @@ mod tests {
             stream_lifetime = "90s"
             max_stream_bytes = 4096
             max_rng_bytes = 128
+            max_open_streams_per_identity = 2
+            max_response_bytes = 100000
             [lifecycle]
             lease_time = "15m"
             "#,
@@ -697,8 +720,18 @@ mod tests {
                 stream_lifetime_secs: 90,
                 max_stream_bytes: 4096,
                 max_rng_bytes: 128,
+                max_open_streams_per_identity: 2,
+                max_response_bytes: 100000,
             }
         );
+        assert_eq!(config.limits.max_pending_per_address, 3);
+        assert_eq!(
+            config.tls.client_crl.as_deref(),
+            Some(Path::new("/etc/kmipd/clients.crl"))
+        );
+        assert!(ServerConfig::from_toml("[limits]\nmax_pending_per_address = 0").is_err());
+        assert!(ServerConfig::from_toml("[crypto]\nmax_response_bytes = 1000").is_err());
+        assert!(ServerConfig::from_toml("[crypto]\nmax_open_streams_per_identity = 0").is_err());
     }
 
     #[test]

@@ -223,8 +223,12 @@ async fn serve_requests<S: AsyncRead + AsyncWrite + Unpin>(
             }
         };
 
-        // Over its request rate, an identity waits for its turn (its other connections too), not the others.
-        let delay = identity_limits.request_delay(&caller.identity);
+        // Over its rate, an identity waits for its turn (its other connections too), not the others; the frame's
+        // batch items and expensive operations are counted, not just the frame.
+        let delay = identity_limits.request_delay(
+            &caller.identity,
+            crate::access::limits::request_cost(&frame),
+        );
         if !delay.is_zero() {
             debug!(identity = %caller.identity, ?delay, "request rate limit: delaying");
             tokio::select! {

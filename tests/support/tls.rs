@@ -214,9 +214,38 @@ impl KmipClient {
         KmipClient::open(address, ca_pem, certificate_pem, private_key_pem).unwrap()
     }
 
+    /// A client on an already connected TCP stream (one bound to another source address, say), presenting
+    /// `client`; the handshake runs with the first request.
+    pub fn over_tcp(
+        tcp: TcpStream,
+        ca_pem: &str,
+        client: &IssuedPair,
+    ) -> std::io::Result<KmipClient> {
+        KmipClient::open_on(
+            tcp,
+            ca_pem,
+            &client.certificate_pem,
+            &client.private_key_pem,
+        )
+    }
+
     /// A TCP connection with a TLS client session on it; the handshake runs with the first request.
     fn open(
         address: SocketAddr,
+        ca_pem: &str,
+        certificate_pem: &str,
+        private_key_pem: &str,
+    ) -> std::io::Result<KmipClient> {
+        KmipClient::open_on(
+            TcpStream::connect(address)?,
+            ca_pem,
+            certificate_pem,
+            private_key_pem,
+        )
+    }
+
+    fn open_on(
+        tcp: TcpStream,
         ca_pem: &str,
         certificate_pem: &str,
         private_key_pem: &str,
@@ -241,7 +270,6 @@ impl KmipClient {
             .with_root_certificates(roots)
             .with_client_auth_cert(chain, key)
             .map_err(|e| invalid(e.to_string()))?;
-        let tcp = TcpStream::connect(address)?;
         tcp.set_read_timeout(Some(READ_TIMEOUT))?;
         tcp.set_nodelay(true)?;
         let connection =
