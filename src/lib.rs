@@ -19,6 +19,8 @@ pub mod client;
 pub mod crypto;
 pub mod kmip;
 #[cfg(feature = "server")]
+pub mod log_text;
+#[cfg(feature = "server")]
 pub mod ops;
 #[cfg(feature = "server")]
 pub mod private_fs;

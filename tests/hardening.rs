@@ -438,3 +438,147 @@ fn pending_handshakes_are_capped_per_source_address() {
         std::thread::yield_now();
     }
 }
+
+/// A `kmipd serve` process on a free loopback port, its stderr collected; killed when dropped.
+struct Served {
+    child: std::process::Child,
+    port: u16,
+    lines: std::sync::mpsc::Receiver<String>,
+    dir: tempfile::TempDir,
+}
+
+impl Served {
+    fn start(master_key_hex: &str) -> Served {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let port = tls::free_port();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kmipd"))
+            .args(["serve", "--data-dir"])
+            .arg(dir.path())
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .env("KMIPD_MASTER_KEY", master_key_hex)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let (send, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stderr.lines() {
+                let Ok(line) = line else { break };
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let served = Served {
+            child,
+            port,
+            lines,
+            dir,
+        };
+        served.wait_for("listening for KMIP over TLS");
+        served
+    }
+
+    /// Waits (bounded) for a log line containing `text`; returns it and every line read before it.
+    fn wait_for(&self, text: &str) -> Vec<String> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(90);
+        let mut seen = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let found = line.contains(text);
+                    seen.push(line);
+                    if found {
+                        return seen;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        panic!("no log line with {text:?}; saw:\n{}", seen.join("\n"));
+    }
+
+    fn file(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(name)).unwrap()
+    }
+
+    fn connect(&self, pair: &kmipd::server::pki::IssuedPair) -> tls::KmipClient {
+        tls::KmipClient::connect_pem(
+            format!("127.0.0.1:{}", self.port).parse().unwrap(),
+            &self.file("ca.pem"),
+            &pair.certificate_pem,
+            &pair.private_key_pem,
+        )
+        .unwrap()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn serve_has_no_core_dumps_no_master_key_in_its_environment_and_escapes_client_text_in_its_log() {
+    let key = "5a".repeat(32);
+    let served = Served::start(&key);
+    let pid = served.child.id();
+
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .unwrap();
+    let values: Vec<&str> = core
+        .trim_start_matches("Max core file size")
+        .split_whitespace()
+        .collect();
+    assert_eq!(&values[..2], &["0", "0"], "{core}");
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    assert!(
+        !environ.windows(key.len()).any(|w| w == key.as_bytes()),
+        "the master key is still in the process environment block"
+    );
+
+    // The Log operation's text and a certificate name carrying a line break reach the log escaped.
+    let ca = kmipd::server::pki::CertificateAuthority::load(
+        &served.dir.path().join("ca.pem"),
+        &served.dir.path().join("ca.key"),
+    )
+    .unwrap();
+    let forger = ca
+        .issue_client(
+            "db\nFORGED-CN INFO kmipd: client connected identity=admin",
+            1,
+            KeyType::EcdsaP256,
+        )
+        .unwrap();
+    let mut client = served.connect(&forger);
+    let logged = client.send(&request(
+        (2, 0),
+        vec![item(
+            operation::LOG,
+            vec![text(
+                tag::LOG_MESSAGE,
+                "hello\nFORGED-LINE INFO kmipd: grant made\r\u{1b}[2K",
+            )],
+        )],
+    ));
+    only_success(&logged);
+    let lines = served.wait_for("client log message");
+    let all = lines.join("\n");
+    assert!(
+        lines.iter().all(|l| !l.starts_with("FORGED")),
+        "a client forged a log line:\n{all}"
+    );
+    assert!(all.contains("hello\\nFORGED-LINE"), "{all}");
+    assert!(all.contains("db\\nFORGED-CN"), "{all}");
+    assert!(!all.contains('\u{1b}'), "{all:?}");
+}

@@ -130,7 +130,7 @@ impl std::fmt::Debug for AuditLog {
 impl AuditLog {
     /// Opens the log in `dir` (created if missing), continuing the chain of what is already there.
     pub fn open(dir: &Path, settings: AuditSettings) -> Result<AuditLog, AuditError> {
-        std::fs::create_dir_all(dir).map_err(io("creating directory", dir))?;
+        crate::private_fs::create_owned_dir(dir).map_err(io("creating directory", dir))?;
         let current = dir.join(CURRENT_FILE);
         let mut file = open_current(&current)?;
         drop_partial_line(&mut file, &current)?;
