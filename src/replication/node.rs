@@ -1105,6 +1105,74 @@ mod tests {
         }
     }
 
+    /// Runs a TLS handshake between `client` and `server` in memory (plus one application byte, so the
+    /// server's verdict on a TLS 1.3 client certificate is seen); whether it succeeded.
+    fn handshake(client: &NodeTls, server: &NodeTls) -> bool {
+        use std::io::{Read, Write};
+        let name = ServerName::try_from("localhost").unwrap();
+        let mut c = rustls::ClientConnection::new(client.client.clone(), name).unwrap();
+        let mut s = rustls::ServerConnection::new(server.server.clone()).unwrap();
+        c.writer().write_all(b"x").unwrap();
+        for _ in 0..20 {
+            let mut buf = Vec::new();
+            c.write_tls(&mut buf).unwrap();
+            if s.read_tls(&mut buf.as_slice()).is_ok() && s.process_new_packets().is_err() {
+                return false;
+            }
+            let mut back = Vec::new();
+            s.write_tls(&mut back).unwrap();
+            if c.read_tls(&mut back.as_slice()).is_ok() && c.process_new_packets().is_err() {
+                return false;
+            }
+            let mut byte = [0u8; 1];
+            if matches!(s.reader().read(&mut byte), Ok(1)) {
+                return true;
+            }
+        }
+        false
+    }
+
+    #[test]
+    fn a_node_certificate_listed_in_the_node_crl_is_refused() {
+        use rustls::pki_types::pem::PemObject;
+        let (ca, ca_pair) =
+            CertificateAuthority::generate("node CA", 30, KeyType::EcdsaP256).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let cas = vec![CertificateDer::from_pem_slice(ca_pair.certificate_pem.as_bytes()).unwrap()];
+        let node = |zone: &str| {
+            let pair = ca
+                .issue_node(zone, &["localhost".into()], &[], 30, KeyType::EcdsaP256)
+                .unwrap();
+            let chain =
+                vec![CertificateDer::from_pem_slice(pair.certificate_pem.as_bytes()).unwrap()];
+            let key = PrivateKeyDer::from_pem_slice(pair.private_key_pem.as_bytes()).unwrap();
+            (pair, chain, key)
+        };
+        let (b_pair, b_chain, b_key) = node("b");
+        let (_, r_chain, r_key) = node("r");
+        let (_, a_chain, a_key) = node("a");
+        let crl = dir.path().join("nodes.crl");
+        std::fs::write(
+            &crl,
+            ca.revocation_list(&[&b_pair.certificate_pem], 1, 7)
+                .unwrap(),
+        )
+        .unwrap();
+        let origin = dir.path().join("node-ca.pem");
+        let a = NodeTls::from_parts_with_crl(
+            a_chain,
+            a_key,
+            &cas,
+            &origin,
+            Some(CrlFile::open(&crl).unwrap()),
+        )
+        .unwrap();
+        let b = NodeTls::from_parts(b_chain, b_key, &cas, &origin).unwrap();
+        let r = NodeTls::from_parts(r_chain, r_key, &cas, &origin).unwrap();
+        assert!(handshake(&r, &a), "a node not in the list connects");
+        assert!(!handshake(&b, &a), "the revoked node is refused");
+    }
+
     #[test]
     fn a_peer_is_the_one_known_node_its_certificate_names() {
         let (ca, _) = CertificateAuthority::generate("node CA", 30, KeyType::EcdsaP256).unwrap();
