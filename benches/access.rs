@@ -10,7 +10,7 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kmipd::access::audit::{AuditEvent, AuditLog, AuditSettings};
+use kmipd::access::audit::{AuditEvent, AuditKey, AuditLog, AuditSettings};
 use kmipd::access::grants::{self, Grant, Target};
 use kmipd::access::identity::PasswordCredential;
 use kmipd::access::policy::{OpClass, Policy, Subject, hash_password};
@@ -139,7 +139,8 @@ fn main() {
     );
 
     let audit_dir = tempfile::tempdir().unwrap();
-    let log = AuditLog::open(audit_dir.path(), AuditSettings::default()).unwrap();
+    let key = AuditKey::derive(&kmipd::store::MasterKey::from_bytes([7; 32])).unwrap();
+    let log = AuditLog::open(audit_dir.path(), AuditSettings::default(), key).unwrap();
     let event = AuditEvent {
         identity: "alice".into(),
         source: "127.0.0.1:5000".into(),
@@ -148,8 +149,9 @@ fn main() {
         status: "success",
         reason: None,
         duration: Duration::from_micros(40),
+        detail: None,
     };
-    measure("audit line appended (hash-chained, flushed)", |_| {
+    measure("audit line appended (HMAC-chained, flushed)", |_| {
         log.record(&event).unwrap();
     });
 

@@ -12,10 +12,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{ArgGroup, Args, Parser, Subcommand};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 use tracing_subscriber::field::MakeExt as _;
 
-use kmipd::access::audit::AuditLog;
+use kmipd::access::audit::{AuditKey, AuditLog};
 use kmipd::access::client::{self, OP_GRANT, OP_LIST_GRANTS, OP_REVOKE_GRANT};
 use kmipd::access::policy::{OpClass, Policy, Subject};
 use kmipd::access::{AccessControl, grants::Target};
@@ -136,11 +136,24 @@ enum GrantsCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Verify the hash chain of an audit directory (every rotated file, then audit.log) or of one file.
-    Verify {
-        /// Directory or file.
-        path: PathBuf,
-    },
+    /// Verify the MAC chain of an audit directory (every rotated file, then audit.log) or of one file, and
+    /// compare a directory with the newest checkpoint kept in the store. Needs the master key.
+    Verify(AuditVerifyArgs),
+}
+
+#[derive(Args)]
+struct AuditVerifyArgs {
+    /// Directory or file; default: the configured audit directory.
+    path: Option<PathBuf>,
+    /// The configuration (data_dir, zones, node, audit), the data directory and the master key, as for backups.
+    #[command(flatten)]
+    args: BackupArgs,
+    /// Accept lines written before audit lines carried a MAC (an unauthenticated legacy segment).
+    #[arg(long)]
+    accept_legacy: bool,
+    /// Do not compare with the checkpoint in the store (a cut tail then goes unnoticed).
+    #[arg(long)]
+    no_checkpoint: bool,
 }
 
 #[derive(Subcommand)]
@@ -209,6 +222,9 @@ struct ServeArgs {
     /// Address to listen on, overriding the configuration's (the KMIP port is 5696).
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
+    /// Answer the Interop operation of the KMIP test cases (conformance runs only; never in production).
+    #[arg(long)]
+    interop_tests: bool,
 }
 
 #[derive(Subcommand)]
@@ -321,7 +337,7 @@ fn main() -> ExitCode {
         Command::Grant(args) => grant(args),
         Command::Revoke(args) => revoke(args),
         Command::Grants(GrantsCommand::List(args)) => remote(&args, OP_LIST_GRANTS, "{}"),
-        Command::Audit(AuditCommand::Verify { path }) => audit_verify(&path),
+        Command::Audit(AuditCommand::Verify(args)) => audit_verify(args),
         Command::Policy(PolicyCommand::HashPassword) => hash_password(),
         Command::Key(command) => key_cli::run(command),
     };
@@ -347,6 +363,7 @@ fn load_config(args: &ServeArgs) -> Result<ServerConfig, String> {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
+    config.interop_tests |= args.interop_tests;
     config.validate().map_err(|e| e.to_string())?;
     Ok(config)
 }
@@ -467,7 +484,8 @@ fn engine(config: &ServerConfig, master_key: MasterKeySource) -> Result<Serving,
         }
         None => (config.zones_config(), None),
     };
-    let access = access_control(config)?;
+    let access = access_control(config, &master_key)?;
+    let audit = access.audit.clone();
     // The sequencer records the changes follower nodes forward in the same audit log, under the client.
     let setup = setup.map(|setup| NodeSetup {
         audit: access.audit.clone(),
@@ -484,9 +502,20 @@ fn engine(config: &ServerConfig, master_key: MasterKeySource) -> Result<Serving,
         master_key,
         access,
         zones: Some(zones),
+        interop_tests: config.interop_tests,
         ..EngineConfig::default()
     })
     .map_err(|e| e.to_string())?;
+    if let Some(log) = &audit {
+        log.start_checkpoints(engine.store().clone(), &audit_checkpoint_name(config))
+            .map_err(|e| e.to_string())?;
+    }
+    if config.interop_tests {
+        warn!(
+            "INTEROP TEST MODE: the Interop operation of the KMIP test cases is answered; \
+             the specification forbids this on a production server"
+        );
+    }
     for zone in engine.store().status() {
         info!(zone = %zone.name, path = %zone.path.display(), up = zone.up, last_seq = zone.last_seq,
             reason = zone.reason.as_deref(), "zone");
@@ -831,7 +860,10 @@ fn restore_from_remote(args: RestoreArgs) -> Result<(), String> {
 }
 
 /// The policy (the file's, or the embedded default) and the audit log `serve` enforces and writes.
-fn access_control(config: &ServerConfig) -> Result<AccessControl, String> {
+fn access_control(
+    config: &ServerConfig,
+    master_key: &MasterKeySource,
+) -> Result<AccessControl, String> {
     let policy = match &config.access.policy_file {
         Some(path) => Policy::load(path).map_err(|e| e.to_string())?,
         None => Policy::embedded_default(),
@@ -839,7 +871,14 @@ fn access_control(config: &ServerConfig) -> Result<AccessControl, String> {
     info!(policy = ?config.access.policy_file, "access policy loaded");
     let audit = if config.access.audit.enabled {
         let dir = config.access.audit_dir(&config.data_dir);
-        let log = AuditLog::open(&dir, config.access.audit.clone()).map_err(|e| e.to_string())?;
+        // Lines are authenticated under a key derived from the master key the store is opened with.
+        // The same source `serve` took (KMIPD_MASTER_KEY is gone from the environment by now).
+        let master = master_key
+            .load(&config.data_dir)
+            .map_err(|e| e.to_string())?;
+        let key = AuditKey::derive(&master).map_err(|e| e.to_string())?;
+        let log =
+            AuditLog::open(&dir, config.access.audit.clone(), key).map_err(|e| e.to_string())?;
         info!(dir = %dir.display(), "audit log open");
         Some(Arc::new(log))
     } else {
@@ -910,15 +949,90 @@ fn remote(args: &ServerArgs, operation: kmipd::kmip::Operation, json: &str) -> R
     Ok(())
 }
 
-fn audit_verify(path: &Path) -> Result<(), String> {
-    let report = kmipd::access::audit::verify(path).map_err(|e| e.to_string())?;
+fn audit_verify(verify: AuditVerifyArgs) -> Result<(), String> {
+    use kmipd::access::audit;
+    let args = verify.args;
+    let config = command_config(args.config.as_deref(), args.data_dir)?;
+    let master = command_master_key(args.master_key_file.as_deref(), &config.data_dir)?;
+    let key = audit::AuditKey::derive(&master).map_err(|e| e.to_string())?;
+    let path = verify
+        .path
+        .unwrap_or_else(|| config.access.audit_dir(&config.data_dir));
+    let checkpoint = if verify.no_checkpoint || !path.is_dir() {
+        None
+    } else {
+        newest_checkpoint(&config, &master)?
+    };
+    let report = audit::verify(
+        &path,
+        audit::VerifyOptions {
+            key: &key,
+            checkpoint: checkpoint.as_ref(),
+            accept_legacy: verify.accept_legacy,
+        },
+    )
+    .map_err(|e| e.to_string())?;
     println!(
         "audit chain intact: {} lines in {} files, last sequence {}",
         report.lines,
         report.files.len(),
         report.last_seq
     );
+    if report.legacy_lines > 0 {
+        println!(
+            "warning: {} lines are an unauthenticated legacy segment (SHA-256 chain only)",
+            report.legacy_lines
+        );
+    }
+    match report.checkpoint_seq {
+        Some(seq) => println!("checkpoint at sequence {seq} matches"),
+        None if verify.no_checkpoint => {
+            println!("not compared with a checkpoint (--no-checkpoint)")
+        }
+        None if !path.is_dir() => println!("one file: not compared with a checkpoint"),
+        None => println!("no checkpoint stored yet"),
+    }
     Ok(())
+}
+
+/// The name this server's audit checkpoints are stored under: a node's zone, else `local`.
+fn audit_checkpoint_name(config: &ServerConfig) -> String {
+    config
+        .node
+        .as_ref()
+        .map_or("local".to_string(), |n| format!("node-{}", n.zone))
+}
+
+/// The newest audit checkpoint of this server in any of its local zone files (they are replicas: the newest
+/// wins). A missing store is an error: without it a cut tail cannot be seen.
+fn newest_checkpoint(
+    config: &ServerConfig,
+    master: &MasterKey,
+) -> Result<Option<kmipd::access::audit::Checkpoint>, String> {
+    let name = audit_checkpoint_name(config);
+    let mut newest: Option<kmipd::access::audit::Checkpoint> = None;
+    let mut found = false;
+    for dir in local_zone_dirs(config) {
+        let file = dir.join(DB_FILE_NAME);
+        if !file.exists() {
+            continue;
+        }
+        found = true;
+        let store = Store::open(&file, master.duplicate()).map_err(|e| e.to_string())?;
+        if let Some(c) =
+            kmipd::access::audit::read_checkpoint(&store, &name).map_err(|e| e.to_string())?
+            && newest.as_ref().is_none_or(|n| c.seq > n.seq)
+        {
+            newest = Some(c);
+        }
+    }
+    if !found {
+        return Err(format!(
+            "no store in {} to read the audit checkpoint from; give --data-dir or --config, or --no-checkpoint",
+            config.data_dir.display()
+        ));
+    }
+    Ok(newest)
 }
 
 fn hash_password() -> Result<(), String> {

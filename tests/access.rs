@@ -21,6 +21,7 @@ use kmipd::spec::enums::{
     credential_type, cryptographic_algorithm, object_type, operation, query_function, result_reason,
 };
 use kmipd::spec::tag;
+use kmipd::store::MasterKey;
 use kmipd::ttlv::{Ttlv, Value};
 
 use kmip::*;
@@ -40,22 +41,51 @@ impl Fixture {
 
     fn with_server(policy: &str, adjust: impl FnOnce(&mut kmipd::server::ServerConfig)) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
-        let audit = AuditLog::open(&dir.path().join("audit"), AuditSettings::default()).unwrap();
+        // The engine's master key (generated into the data directory), from which the audit key derives.
+        let master = MasterKey::load_or_generate(dir.path()).unwrap();
+        let key = audit::AuditKey::derive(&master).unwrap();
+        let audit = Arc::new(
+            AuditLog::open(&dir.path().join("audit"), AuditSettings::default(), key).unwrap(),
+        );
         let engine = Engine::open(EngineConfig {
             data_dir: dir.path().to_owned(),
             access: AccessControl {
                 policy: Arc::new(Policy::from_toml(policy).unwrap()),
-                audit: Some(Arc::new(audit)),
+                audit: Some(audit.clone()),
             },
             ..EngineConfig::default()
         })
         .unwrap();
+        audit
+            .start_checkpoints(engine.store().clone(), "local")
+            .unwrap();
         let server = tls::TlsServer::start_with(Arc::new(engine), adjust);
         Fixture { server, dir }
     }
 
     fn audit_dir(&self) -> std::path::PathBuf {
         self.dir.path().join("audit")
+    }
+
+    /// Waits (at most 10 s) for an audit line whose reason is `reason`, and returns it.
+    fn wait_for_audit_reason(&self, reason: &str) -> serde_json::Value {
+        let file = self.audit_dir().join(audit::CURRENT_FILE);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = std::fs::read_to_string(&file).unwrap_or_default();
+            let found = text
+                .lines()
+                .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+                .find(|l| l["reason"] == reason);
+            if let Some(line) = found {
+                return line;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no audit line with {reason:?}: {text}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
@@ -463,6 +493,8 @@ fn an_address_outside_the_allow_list_is_closed_before_any_handshake() {
     let mut buffer = [0u8; 16];
     // The server closes without a byte, before the client has even sent its ClientHello.
     assert_eq!(tcp.read(&mut buffer).unwrap(), 0);
+    // ... and records the refusal in the audit log.
+    refused.wait_for_audit_reason("address not in the allow-list");
 
     // On the default (loopback) list the same connection is kept waiting for the handshake.
     let allowed = Fixture::new(POLICY);
@@ -493,6 +525,7 @@ fn per_identity_limits_hold_one_client_without_starving_the_others() {
         a3.try_send(&discover).is_err(),
         "a third connection of alice was served"
     );
+    f.wait_for_audit_reason("per-identity connection limit reached");
     // Another identity still connects.
     let mut bob = f.server.connect_as("bob");
     only_success(&bob.send(&discover));
@@ -538,8 +571,16 @@ fn the_audit_chain_verifies_and_breaks_when_a_line_is_edited_removed_or_reordere
     drop((alice, bob));
 
     let dir = f.audit_dir();
-    let report = audit::verify(&dir).unwrap();
-    assert_eq!(report.lines, 3);
+    let master = MasterKey::from_file(&f.dir.path().join("master.key")).unwrap();
+    let audit_key = audit::AuditKey::derive(&master).unwrap();
+    let options = audit::VerifyOptions {
+        key: &audit_key,
+        checkpoint: None,
+        accept_legacy: false,
+    };
+    let report = audit::verify(&dir, options).unwrap();
+    // The Create's intent line, its outcome, alice's Get, bob's refused Get.
+    assert_eq!(report.lines, 4);
     let current = dir.join(audit::CURRENT_FILE);
     let text = std::fs::read_to_string(&current).unwrap();
     let lines: Vec<serde_json::Value> = text
@@ -548,18 +589,21 @@ fn the_audit_chain_verifies_and_breaks_when_a_line_is_edited_removed_or_reordere
         .collect();
     assert_eq!(lines[0]["identity"], "alice");
     assert_eq!(lines[0]["operation"], "Create");
-    assert_eq!(lines[0]["objects"][0], key.as_str());
+    assert_eq!(lines[0]["status"], audit::INTENT);
+    assert_eq!(lines[1]["operation"], "Create");
     assert_eq!(lines[1]["status"], "success");
-    assert_eq!(lines[2]["identity"], "bob");
-    assert_eq!(lines[2]["status"], "failure");
-    assert_eq!(lines[2]["reason"], "Object Not Found");
+    assert_eq!(lines[1]["objects"][0], key.as_str());
+    assert_eq!(lines[2]["status"], "success");
+    assert_eq!(lines[3]["identity"], "bob");
+    assert_eq!(lines[3]["status"], "failure");
+    assert_eq!(lines[3]["reason"], "Object Not Found");
     assert!(
-        lines[2]["source"]
+        lines[3]["source"]
             .as_str()
             .unwrap()
             .starts_with("127.0.0.1:")
     );
-    assert!(lines[2]["duration_us"].is_u64());
+    assert!(lines[3]["duration_us"].is_u64());
     for encoding in [hex::encode(&material), hex::encode_upper(&material)] {
         assert!(!text.contains(&encoding), "key material in the audit log");
     }
@@ -570,8 +614,10 @@ fn the_audit_chain_verifies_and_breaks_when_a_line_is_edited_removed_or_reordere
     let kmipd = env!("CARGO_BIN_EXE_kmipd");
     let verify = || {
         std::process::Command::new(kmipd)
-            .args(["audit", "verify"])
+            .args(["audit", "verify", "--no-checkpoint", "--data-dir"])
+            .arg(f.dir.path())
             .arg(&dir)
+            .env_remove("KMIPD_MASTER_KEY")
             .output()
             .unwrap()
     };
@@ -608,4 +654,50 @@ fn the_audit_chain_verifies_and_breaks_when_a_line_is_edited_removed_or_reordere
         write(&original);
         assert!(verify().status.success());
     }
+}
+
+#[test]
+fn grant_and_revoke_lines_record_subject_target_and_classes() {
+    let f = Fixture::new(POLICY);
+    let mut alice = f.server.connect_as("alice");
+    let key = create(&mut alice, vec![]);
+    let id = grant(&mut alice, "bob", &key, &["get", "use"]).unwrap();
+    vendor(
+        &mut alice,
+        OP_REVOKE_GRANT,
+        &serde_json::json!({ "id": id }).to_string(),
+    )
+    .unwrap();
+    drop(alice);
+
+    let text = std::fs::read_to_string(f.audit_dir().join(audit::CURRENT_FILE)).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let of = |op: &str, status: &str| {
+        lines
+            .iter()
+            .find(|l| l["operation"] == op && l["status"] == status)
+            .unwrap_or_else(|| panic!("no {status} line of {op}: {text}"))
+            .clone()
+    };
+    let subject = serde_json::json!({"kind": "user", "name": "bob"});
+    let target = serde_json::json!({"kind": "object", "name": key});
+    let classes = serde_json::json!(["get", "use"]);
+    let granted = of("Grant", "success");
+    assert_eq!(granted["identity"], "alice");
+    assert_eq!(granted["detail"]["id"], id.as_str());
+    assert_eq!(granted["detail"]["subject"], subject);
+    assert_eq!(granted["detail"]["target"], target);
+    assert_eq!(granted["detail"]["classes"], classes);
+    // The intent line, written before the grant was stored, already names what it is about.
+    let intent = of("Grant", audit::INTENT);
+    assert_eq!(intent["detail"]["subject"], subject);
+    assert_eq!(intent["detail"]["classes"], classes);
+    let revoked = of("Revoke Grant", "success");
+    assert_eq!(revoked["detail"]["revoked"], id.as_str());
+    assert_eq!(revoked["detail"]["subject"], subject);
+    assert_eq!(revoked["detail"]["target"], target);
+    assert_eq!(revoked["detail"]["classes"], classes);
 }

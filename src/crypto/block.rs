@@ -1,6 +1,7 @@
 //! AES in the classic block cipher modes: ECB and CBC (with PKCS#5 padding or none), CTR, and AES key wrap
 //! (RFC 3394 and RFC 5649) used as a mode; plus the ChaCha20 stream cipher. The key length picks AES-128, -192
-//! or -256.
+//! or -256. Triple DES in ECB and CBC (for legacy tape and payment clients) shares the padding code:
+//! `tdes_*`, two-key (16 bytes) or three-key (24 bytes) by the key length.
 
 use aes::cipher::block_padding::NoPadding;
 use aes::cipher::{
@@ -46,36 +47,45 @@ macro_rules! with_aes {
 }
 pub(crate) use with_aes;
 
-fn whole_blocks(data: &[u8], what: &'static str) -> Result<(), CryptoError> {
-    if data.len().is_multiple_of(AES_BLOCK) {
+/// The Triple DES block size in bytes.
+pub const TDES_BLOCK: usize = 8;
+
+fn whole_blocks(data: &[u8], block: usize, what: &'static str) -> Result<(), CryptoError> {
+    if data.len().is_multiple_of(block) {
         Ok(())
     } else {
         Err(CryptoError::DataLength(data.len(), what))
     }
 }
 
-/// Pads in place to whole blocks (PKCS#5) or checks the data already is whole blocks.
-fn pad(data: &[u8], padding: Padding, what: &'static str) -> Result<Secret, CryptoError> {
+/// Pads in place to whole blocks of `block` bytes (PKCS#5) or checks the data already is whole blocks.
+fn pad(
+    data: &[u8],
+    block: usize,
+    padding: Padding,
+    what: &'static str,
+) -> Result<Secret, CryptoError> {
     let mut out = Zeroizing::new(data.to_vec());
     match padding {
-        Padding::None => whole_blocks(data, what)?,
+        Padding::None => whole_blocks(data, block, what)?,
         Padding::Pkcs5 => {
-            let n = AES_BLOCK - data.len() % AES_BLOCK;
-            // n is 1..=16, so it fits a byte.
+            let n = block - data.len() % block;
+            // n is 1..=block (at most 16), so it fits a byte.
             out.resize(data.len() + n, n as u8);
         }
     }
     Ok(out)
 }
 
-/// Removes PKCS#5 padding (the caller has checked the length is whole, non-empty blocks).
-fn unpad(mut data: Secret, padding: Padding) -> Result<Secret, CryptoError> {
+/// Removes PKCS#5 padding of `block`-byte blocks (the caller has checked the length is whole, non-empty
+/// blocks).
+fn unpad(mut data: Secret, block: usize, padding: Padding) -> Result<Secret, CryptoError> {
     if padding == Padding::None {
         return Ok(data);
     }
     let last = data.last().copied().ok_or(CryptoError::Padding)?;
     let n = usize::from(last);
-    if n == 0 || n > AES_BLOCK || n > data.len() {
+    if n == 0 || n > block || n > data.len() {
         return Err(CryptoError::Padding);
     }
     let body = data.len() - n;
@@ -95,7 +105,7 @@ fn blocks_of(data: &mut [u8]) -> impl Iterator<Item = &mut [u8]> {
 
 /// AES-ECB encryption.
 pub fn ecb_encrypt(key: &[u8], data: &[u8], padding: Padding) -> Result<Vec<u8>, CryptoError> {
-    let mut buf = pad(data, padding, "AES-ECB")?;
+    let mut buf = pad(data, AES_BLOCK, padding, "AES-ECB")?;
     with_aes!(key, "AES", C => {
         let c = C::new_from_slice(key).map_err(|_| CryptoError::KeyLength(key.len(), "AES"))?;
         for b in blocks_of(&mut buf) {
@@ -107,7 +117,7 @@ pub fn ecb_encrypt(key: &[u8], data: &[u8], padding: Padding) -> Result<Vec<u8>,
 
 /// AES-ECB decryption.
 pub fn ecb_decrypt(key: &[u8], data: &[u8], padding: Padding) -> Result<Secret, CryptoError> {
-    whole_blocks(data, "AES-ECB")?;
+    whole_blocks(data, AES_BLOCK, "AES-ECB")?;
     if padding == Padding::Pkcs5 && data.is_empty() {
         return Err(CryptoError::DataLength(0, "AES-ECB with PKCS#5 padding"));
     }
@@ -119,11 +129,15 @@ pub fn ecb_decrypt(key: &[u8], data: &[u8], padding: Padding) -> Result<Secret, 
         }
         Ok::<(), CryptoError>(())
     })?;
-    unpad(buf, padding)
+    unpad(buf, AES_BLOCK, padding)
 }
 
 fn check_iv(iv: &[u8], what: &'static str) -> Result<(), CryptoError> {
-    if iv.len() == AES_BLOCK {
+    check_iv_of(iv, AES_BLOCK, what)
+}
+
+fn check_iv_of(iv: &[u8], block: usize, what: &'static str) -> Result<(), CryptoError> {
+    if iv.len() == block {
         Ok(())
     } else {
         Err(CryptoError::IvLength(iv.len(), what))
@@ -138,7 +152,7 @@ pub fn cbc_encrypt(
     padding: Padding,
 ) -> Result<Vec<u8>, CryptoError> {
     check_iv(iv, "AES-CBC")?;
-    let mut buf = pad(data, padding, "AES-CBC")?;
+    let mut buf = pad(data, AES_BLOCK, padding, "AES-CBC")?;
     with_aes!(key, "AES", C => {
         let enc = cbc::Encryptor::<C>::new_from_slices(key, iv)
             .map_err(|_| CryptoError::KeyLength(key.len(), "AES"))?;
@@ -157,7 +171,7 @@ pub fn cbc_decrypt(
     padding: Padding,
 ) -> Result<Secret, CryptoError> {
     check_iv(iv, "AES-CBC")?;
-    whole_blocks(data, "AES-CBC")?;
+    whole_blocks(data, AES_BLOCK, "AES-CBC")?;
     if padding == Padding::Pkcs5 && data.is_empty() {
         return Err(CryptoError::DataLength(0, "AES-CBC with PKCS#5 padding"));
     }
@@ -169,7 +183,95 @@ pub fn cbc_decrypt(
             .map_err(|_| CryptoError::DataLength(data.len(), "AES-CBC"))?;
         Ok::<(), CryptoError>(())
     })?;
-    unpad(buf, padding)
+    unpad(buf, AES_BLOCK, padding)
+}
+
+/// Runs `$body` with `$cipher` bound to two-key (16-byte key) or three-key (24-byte key) Triple DES.
+macro_rules! with_tdes {
+    ($key:expr, $cipher:ident => $body:expr) => {
+        match $key.len() {
+            16 => {
+                type $cipher = des::TdesEde2;
+                $body
+            }
+            24 => {
+                type $cipher = des::TdesEde3;
+                $body
+            }
+            n => Err(CryptoError::KeyLength(n, "Triple DES")),
+        }
+    };
+}
+
+/// Triple-DES-ECB encryption.
+pub fn tdes_ecb_encrypt(key: &[u8], data: &[u8], padding: Padding) -> Result<Vec<u8>, CryptoError> {
+    let mut buf = pad(data, TDES_BLOCK, padding, "3DES-ECB")?;
+    with_tdes!(key, C => {
+        let c = C::new_from_slice(key).map_err(|_| CryptoError::KeyLength(key.len(), "Triple DES"))?;
+        for b in buf.chunks_exact_mut(TDES_BLOCK) {
+            c.encrypt_block(b.try_into().map_err(|_| CryptoError::DataLength(TDES_BLOCK, "3DES-ECB"))?);
+        }
+        Ok(buf.to_vec())
+    })
+}
+
+/// Triple-DES-ECB decryption.
+pub fn tdes_ecb_decrypt(key: &[u8], data: &[u8], padding: Padding) -> Result<Secret, CryptoError> {
+    whole_blocks(data, TDES_BLOCK, "3DES-ECB")?;
+    if padding == Padding::Pkcs5 && data.is_empty() {
+        return Err(CryptoError::DataLength(0, "3DES-ECB with PKCS#5 padding"));
+    }
+    let mut buf = Zeroizing::new(data.to_vec());
+    with_tdes!(key, C => {
+        let c = C::new_from_slice(key).map_err(|_| CryptoError::KeyLength(key.len(), "Triple DES"))?;
+        for b in buf.chunks_exact_mut(TDES_BLOCK) {
+            c.decrypt_block(b.try_into().map_err(|_| CryptoError::DataLength(TDES_BLOCK, "3DES-ECB"))?);
+        }
+        Ok::<(), CryptoError>(())
+    })?;
+    unpad(buf, TDES_BLOCK, padding)
+}
+
+/// Triple-DES-CBC encryption under an 8-byte IV.
+pub fn tdes_cbc_encrypt(
+    key: &[u8],
+    iv: &[u8],
+    data: &[u8],
+    padding: Padding,
+) -> Result<Vec<u8>, CryptoError> {
+    check_iv_of(iv, TDES_BLOCK, "3DES-CBC")?;
+    let mut buf = pad(data, TDES_BLOCK, padding, "3DES-CBC")?;
+    with_tdes!(key, C => {
+        let enc = cbc::Encryptor::<C>::new_from_slices(key, iv)
+            .map_err(|_| CryptoError::KeyLength(key.len(), "Triple DES"))?;
+        let len = buf.len();
+        enc.encrypt_padded::<NoPadding>(&mut buf, len)
+            .map_err(|_| CryptoError::DataLength(len, "3DES-CBC"))?;
+        Ok(buf.to_vec())
+    })
+}
+
+/// Triple-DES-CBC decryption under an 8-byte IV.
+pub fn tdes_cbc_decrypt(
+    key: &[u8],
+    iv: &[u8],
+    data: &[u8],
+    padding: Padding,
+) -> Result<Secret, CryptoError> {
+    check_iv_of(iv, TDES_BLOCK, "3DES-CBC")?;
+    whole_blocks(data, TDES_BLOCK, "3DES-CBC")?;
+    if padding == Padding::Pkcs5 && data.is_empty() {
+        return Err(CryptoError::DataLength(0, "3DES-CBC with PKCS#5 padding"));
+    }
+    let mut buf = Zeroizing::new(data.to_vec());
+    with_tdes!(key, C => {
+        let dec = cbc::Decryptor::<C>::new_from_slices(key, iv)
+            .map_err(|_| CryptoError::KeyLength(key.len(), "Triple DES"))?;
+        dec.decrypt_padded::<NoPadding>(&mut buf)
+            .map_err(|_| CryptoError::DataLength(data.len(), "3DES-CBC"))?;
+        Ok::<(), CryptoError>(())
+    })?;
+    unpad(buf, TDES_BLOCK, padding)
 }
 
 /// The width of the counter that CTR mode increments in the last bytes of the 16-byte counter block.

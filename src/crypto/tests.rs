@@ -519,3 +519,65 @@ fn errors_never_carry_bytes() {
     assert_eq!(random(32).unwrap().len(), 32);
     assert_ne!(*random(32).unwrap(), *random(32).unwrap());
 }
+
+/// The classic DES example (FIPS 46 worked example): key 133457799BBCDFF1 encrypts 0123456789ABCDEF to
+/// 85E813540F0AB405. Triple DES with three equal keys is single DES, so three-key TDES must give the same.
+#[test]
+fn tdes_with_three_equal_keys_is_the_classic_des_example() {
+    let key = h("133457799BBCDFF1133457799BBCDFF1133457799BBCDFF1");
+    let ct = block::tdes_ecb_encrypt(&key, &h("0123456789ABCDEF"), Padding::None).unwrap();
+    assert_eq!(ct, h("85E813540F0AB405"));
+    let back = block::tdes_ecb_decrypt(&key, &ct, Padding::None).unwrap();
+    assert_eq!(back.as_slice(), h("0123456789ABCDEF").as_slice());
+    // Two-key TDES with K1 = K2 is single DES too.
+    let two = h("133457799BBCDFF1133457799BBCDFF1");
+    assert_eq!(
+        block::tdes_ecb_encrypt(&two, &h("0123456789ABCDEF"), Padding::None).unwrap(),
+        h("85E813540F0AB405")
+    );
+}
+
+/// NIST SP 800-67 Rev. 2, the TDEA example: three distinct keys, "The qufck brown fox jump".
+#[test]
+fn tdes_ecb_sp800_67_example() {
+    let key = h("0123456789ABCDEF23456789ABCDEF01456789ABCDEF0123");
+    let plain = h("5468652071756663 6B2062726F776E20 666F78206A756D70"
+        .replace(' ', "")
+        .as_str());
+    let ct = block::tdes_ecb_encrypt(&key, &plain, Padding::None).unwrap();
+    assert_eq!(ct, h("A826FD8CE53B855FCCE21C8112256FE668D5C05DD9B6B900"));
+}
+
+/// CBC chains: the first block is ECB of plaintext XOR IV, each next one ECB of plaintext XOR the previous
+/// ciphertext; PKCS#5 pads to 8-byte blocks; wrong IV and key lengths are refused.
+#[test]
+fn tdes_cbc_chains_pads_to_eight_bytes_and_round_trips() {
+    let key = h("0123456789ABCDEF23456789ABCDEF01456789ABCDEF0123");
+    let iv = h("F69F2445DF4F9B17");
+    let plain = h("5468652071756663 6B2062726F776E20"
+        .replace(' ', "")
+        .as_str());
+    let ct = block::tdes_cbc_encrypt(&key, &iv, &plain, Padding::None).unwrap();
+    let xor = |a: &[u8], b: &[u8]| a.iter().zip(b).map(|(x, y)| x ^ y).collect::<Vec<u8>>();
+    let first = block::tdes_ecb_encrypt(&key, &xor(&plain[..8], &iv), Padding::None).unwrap();
+    let second = block::tdes_ecb_encrypt(&key, &xor(&plain[8..], &first), Padding::None).unwrap();
+    assert_eq!(ct, [first, second].concat());
+    for len in 0..20 {
+        let data = vec![0x5A; len];
+        let ct = block::tdes_cbc_encrypt(&key, &iv, &data, Padding::Pkcs5).unwrap();
+        assert_eq!(ct.len(), (len / 8 + 1) * 8);
+        let back = block::tdes_cbc_decrypt(&key, &iv, &ct, Padding::Pkcs5).unwrap();
+        assert_eq!(back.as_slice(), data.as_slice());
+    }
+    assert!(
+        block::tdes_cbc_encrypt(
+            &key,
+            &h("00112233445566778899AABBCCDDEEFF"),
+            &plain,
+            Padding::None
+        )
+        .is_err()
+    );
+    assert!(block::tdes_cbc_encrypt(&key[..8], &iv, &plain, Padding::None).is_err());
+    assert!(block::tdes_cbc_encrypt(&key, &iv, &plain[..5], Padding::None).is_err());
+}

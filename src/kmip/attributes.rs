@@ -45,12 +45,15 @@ pub enum AttributeName {
 
 impl AttributeName {
     /// Reads a 1.x Attribute Name: a standard attribute's printed name (`Cryptographic Algorithm`), or a custom
-    /// `x-`/`y-` name. Anything else is not an attribute the server knows.
+    /// `x-`/`y-` name. Anything else is not an attribute the server knows. A standard name matches with runs
+    /// of spaces between its words (the KMIP 1.0-1.2 test cases write "Cryptographic   Usage Mask"); a
+    /// custom name is taken exactly as written.
     pub fn from_1x(name: &str) -> Result<Self, KmipError> {
         if is_custom_name(name) {
             return Ok(AttributeName::Custom(name.to_string()));
         }
-        match attribute_rules::by_name(name).and_then(|d| d.tag) {
+        let words = name.split_whitespace().collect::<Vec<_>>().join(" ");
+        match attribute_rules::by_name(&words).and_then(|d| d.tag) {
             Some(t) => Ok(AttributeName::Standard(t)),
             None => Err(KmipError::new(
                 ResultReason::UnsupportedAttribute,

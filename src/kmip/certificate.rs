@@ -3,9 +3,12 @@
 //! the distinguished names as DER; their deprecated 1.0/1.1 forms (Certificate Identifier, Subject, Issuer) with
 //! the names as RFC 4514 text; and the 2.x per-component attributes (Certificate Subject CN, Certificate Issuer
 //! O, ...); and the Digital Signature Algorithm. Each version's responses then carry the forms it knows
-//! (`AttributeName::known_in`).
+//! (`AttributeName::known_in`). Cryptographic Algorithm and Length are those of the certified public key.
 
-use x509_parser::prelude::{FromDer, GeneralName, ParsedExtension, X509Certificate, X509Name};
+use x509_parser::prelude::{
+    FromDer, GeneralName, ParsedExtension, SubjectPublicKeyInfo, X509Certificate, X509Name,
+};
+use x509_parser::public_key::PublicKey;
 
 use crate::spec::enums::certificate_type;
 use crate::spec::enums::digital_signature_algorithm as dsa;
@@ -222,9 +225,54 @@ pub fn derived_attributes(kind: u32, value: &[u8]) -> Result<Attributes, KmipErr
             Value::Enumeration(*value),
         ));
     }
+    // Cryptographic Algorithm and Length: those of the certified public key (2.1 sections 4.13, 4.15: "for
+    // certificates, the public key contained within the Certificate").
+    if let Some((algorithm, bits)) = public_key_algorithm(tbs.public_key()) {
+        out.add(Attribute::standard(
+            tag::CRYPTOGRAPHIC_ALGORITHM,
+            Value::Enumeration(algorithm),
+        ));
+        out.add(Attribute::standard(
+            tag::CRYPTOGRAPHIC_LENGTH,
+            Value::Integer(bits),
+        ));
+    }
     components(&tbs.subject, true, &mut out);
     components(&tbs.issuer, false, &mut out);
     Ok(out)
+}
+
+/// The DER content of the named curves' OIDs: P-256 (1.2.840.10045.3.1.7), P-384 (1.3.132.0.34) and P-521
+/// (1.3.132.0.35), with their sizes in bits.
+const NAMED_CURVES: &[(&[u8], i32)] = &[
+    (&[0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07], 256),
+    (&[0x2B, 0x81, 0x04, 0x00, 0x22], 384),
+    (&[0x2B, 0x81, 0x04, 0x00, 0x23], 521),
+];
+
+/// The KMIP Cryptographic Algorithm and the length in bits of a certified public key, where KMIP names the
+/// algorithm and the length is known: RSA (modulus bits), EC on a named NIST curve, Ed25519.
+fn public_key_algorithm(spki: &SubjectPublicKeyInfo<'_>) -> Option<(u32, i32)> {
+    use crate::spec::enums::cryptographic_algorithm as alg;
+    match spki.algorithm.algorithm.to_id_string().as_str() {
+        "1.2.840.113549.1.1.1" => match spki.parsed().ok()? {
+            PublicKey::RSA(rsa) => {
+                let modulus = rsa.modulus;
+                let start = modulus.iter().position(|b| *b != 0)?;
+                let first = modulus.get(start)?;
+                let bits = (modulus.len() - start) * 8 - first.leading_zeros() as usize;
+                Some((alg::RSA, i32::try_from(bits).ok()?))
+            }
+            _ => None,
+        },
+        "1.2.840.10045.2.1" => {
+            let curve = spki.algorithm.parameters.as_ref()?.data;
+            let (_, bits) = NAMED_CURVES.iter().find(|(oid, _)| *oid == curve)?;
+            Some((alg::EC, *bits))
+        }
+        "1.3.101.112" => Some((alg::ED25519, 256)),
+        _ => None,
+    }
 }
 
 /// Certificate Subject CN, ... (or Issuer) for each component of `name` that has one, in the name's order.
@@ -402,5 +450,36 @@ mod tests {
         assert!(derived_attributes(certificate_type::X_509, &der).is_err());
         let pgp = derived_attributes(certificate_type::PGP, b"pgp bytes").unwrap();
         assert_eq!(pgp.len(), 2);
+    }
+
+    /// A self-signed certificate for a key pair of `alg`.
+    fn certificate_of(alg: &'static rcgen::SignatureAlgorithm) -> Vec<u8> {
+        let params = rcgen::CertificateParams::new(vec!["kmip.example".to_string()]).unwrap();
+        let key = rcgen::KeyPair::generate_for(alg).unwrap();
+        params.self_signed(&key).unwrap().der().to_vec()
+    }
+
+    #[test]
+    fn the_certified_public_key_gives_cryptographic_algorithm_and_length() {
+        use crate::spec::enums::cryptographic_algorithm as alg;
+        for (signature, algorithm, bits) in [
+            (&rcgen::PKCS_ECDSA_P256_SHA256, alg::EC, 256),
+            (&rcgen::PKCS_ECDSA_P384_SHA384, alg::EC, 384),
+            (&rcgen::PKCS_ED25519, alg::ED25519, 256),
+            (&rcgen::PKCS_RSA_SHA256, alg::RSA, 2048),
+        ] {
+            let attrs =
+                derived_attributes(certificate_type::X_509, &certificate_of(signature)).unwrap();
+            assert_eq!(
+                value(&attrs, tag::CRYPTOGRAPHIC_ALGORITHM),
+                Value::Enumeration(algorithm),
+                "{signature:?}"
+            );
+            assert_eq!(
+                value(&attrs, tag::CRYPTOGRAPHIC_LENGTH),
+                Value::Integer(bits),
+                "{signature:?}"
+            );
+        }
     }
 }

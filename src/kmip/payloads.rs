@@ -163,14 +163,18 @@ impl QueryResponse {
         let enumeration = |t, v| Ttlv::new(t, Value::Enumeration(v));
         let text = |t, s: &String| Ttlv::new(t, Value::TextString(s.clone()));
         let mut out = Vec::new();
+        // Only what the request's version defines: a 1.x client that decodes the list strictly fails on an
+        // operation or object type its version does not know (Set Attribute, 0x31, in a 1.4 answer).
         out.extend(
             self.operations
                 .iter()
+                .filter(|o| defined_in("Operation", o.0, version))
                 .map(|o| enumeration(tag::OPERATION, o.0)),
         );
         out.extend(
             self.object_types
                 .iter()
+                .filter(|o| defined_in("ObjectType", o.0, version))
                 .map(|o| enumeration(tag::OBJECT_TYPE, o.0)),
         );
         if let Some(v) = &self.vendor_identification {
@@ -255,6 +259,15 @@ impl QueryResponse {
         }
         Ttlv::structure(tag::RESPONSE_PAYLOAD, out)
     }
+}
+
+/// Whether `version` defines `value` of the enumeration `enumeration`. Values of the extension range
+/// (0x8xxxxxxx, the vendor operations) exist in every version.
+fn defined_in(enumeration: &str, value: u32, version: ProtocolVersion) -> bool {
+    value & 0x8000_0000 != 0
+        || crate::spec::enumeration(enumeration)
+            .and_then(|e| e.name_in(value, version.major, version.minor))
+            .is_some()
 }
 
 fn children(payload: &Ttlv) -> Result<&[Ttlv], KmipError> {

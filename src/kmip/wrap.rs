@@ -4,8 +4,7 @@
 //! Encoding Option "No Encoding" wraps the Key Material bytes; "TTLV Encoding" (the default) wraps the
 //! TTLV-encoded Key Value structure, with the attributes the specification names inside it.
 
-use aes_kw::{KeyInit, KwAes128, KwAes192, KwAes256, KwpAes128, KwpAes192, KwpAes256};
-use zeroize::Zeroizing;
+use crate::crypto::{CryptoError, block};
 
 use crate::spec::{enums, tag};
 use crate::ttlv::{self, Limits, SecretBytes, Ttlv, Value};
@@ -138,97 +137,27 @@ impl AesKeyWrap {
     }
 }
 
-/// Wraps `data` under the AES key `kek` (16, 24 or 32 bytes).
+/// Wraps `data` under the AES key `kek` (16, 24 or 32 bytes), through the one AES key wrap of `crypto`.
 pub fn aes_wrap(kek: &[u8], data: &[u8], mode: AesKeyWrap) -> Result<SecretBytes, KmipError> {
-    let len = match mode {
-        AesKeyWrap::Rfc3394 => {
-            if !data.len().is_multiple_of(8) || data.len() < 16 {
-                return Err(KmipError::new(
-                    ResultReason::CryptographicFailure,
-                    "NIST Key Wrap needs data of a multiple of 8 bytes, at least 16",
-                ));
-            }
-            data.len() + 8
-        }
-        AesKeyWrap::Rfc5649 => data.len().div_ceil(8) * 8 + 8,
-    };
-    let mut out = Zeroizing::new(vec![0u8; len]);
-    let fail = |e: aes_kw::Error| {
-        KmipError::new(ResultReason::CryptographicFailure, format!("key wrap: {e}"))
-    };
-    let written = match (mode, kek.len()) {
-        (AesKeyWrap::Rfc3394, 16) => kek_of::<KwAes128>(kek)?
-            .wrap_key(data, &mut out)
-            .map_err(fail)?
-            .len(),
-        (AesKeyWrap::Rfc3394, 24) => kek_of::<KwAes192>(kek)?
-            .wrap_key(data, &mut out)
-            .map_err(fail)?
-            .len(),
-        (AesKeyWrap::Rfc3394, 32) => kek_of::<KwAes256>(kek)?
-            .wrap_key(data, &mut out)
-            .map_err(fail)?
-            .len(),
-        (AesKeyWrap::Rfc5649, 16) => kek_of::<KwpAes128>(kek)?
-            .wrap_key(data, &mut out)
-            .map_err(fail)?
-            .len(),
-        (AesKeyWrap::Rfc5649, 24) => kek_of::<KwpAes192>(kek)?
-            .wrap_key(data, &mut out)
-            .map_err(fail)?
-            .len(),
-        (AesKeyWrap::Rfc5649, 32) => kek_of::<KwpAes256>(kek)?
-            .wrap_key(data, &mut out)
-            .map_err(fail)?
-            .len(),
-        (_, n) => return Err(bad_kek_length(n)),
-    };
-    out.truncate(written);
-    Ok(SecretBytes::new(out.to_vec()))
+    block::key_wrap(kek, data, mode == AesKeyWrap::Rfc5649)
+        .map(SecretBytes::new)
+        .map_err(|e| wrap_error(kek, e, "key wrap"))
 }
 
 /// Unwraps `wrapped` under the AES key `kek`; an integrity check failure is a Cryptographic Failure.
 pub fn aes_unwrap(kek: &[u8], wrapped: &[u8], mode: AesKeyWrap) -> Result<SecretBytes, KmipError> {
-    let mut out = Zeroizing::new(vec![0u8; wrapped.len()]);
-    let fail = |e: aes_kw::Error| {
-        KmipError::new(
-            ResultReason::CryptographicFailure,
-            format!("key unwrap: {e}"),
-        )
-    };
-    let written = match (mode, kek.len()) {
-        (AesKeyWrap::Rfc3394, 16) => kek_of::<KwAes128>(kek)?
-            .unwrap_key(wrapped, &mut out)
-            .map_err(fail)?
-            .len(),
-        (AesKeyWrap::Rfc3394, 24) => kek_of::<KwAes192>(kek)?
-            .unwrap_key(wrapped, &mut out)
-            .map_err(fail)?
-            .len(),
-        (AesKeyWrap::Rfc3394, 32) => kek_of::<KwAes256>(kek)?
-            .unwrap_key(wrapped, &mut out)
-            .map_err(fail)?
-            .len(),
-        (AesKeyWrap::Rfc5649, 16) => kek_of::<KwpAes128>(kek)?
-            .unwrap_key(wrapped, &mut out)
-            .map_err(fail)?
-            .len(),
-        (AesKeyWrap::Rfc5649, 24) => kek_of::<KwpAes192>(kek)?
-            .unwrap_key(wrapped, &mut out)
-            .map_err(fail)?
-            .len(),
-        (AesKeyWrap::Rfc5649, 32) => kek_of::<KwpAes256>(kek)?
-            .unwrap_key(wrapped, &mut out)
-            .map_err(fail)?
-            .len(),
-        (_, n) => return Err(bad_kek_length(n)),
-    };
-    out.truncate(written);
-    Ok(SecretBytes::new(out.to_vec()))
+    block::key_unwrap(kek, wrapped, mode == AesKeyWrap::Rfc5649)
+        .map(|plain| SecretBytes::new(plain.to_vec()))
+        .map_err(|e| wrap_error(kek, e, "key unwrap"))
 }
 
-fn kek_of<K: KeyInit>(kek: &[u8]) -> Result<K, KmipError> {
-    K::new_from_slice(kek).map_err(|_| bad_kek_length(kek.len()))
+/// A wrapping key that is no AES key is an Invalid Field; anything else the wrap refuses (data length,
+/// integrity) is a Cryptographic Failure.
+fn wrap_error(kek: &[u8], e: CryptoError, what: &str) -> KmipError {
+    match e {
+        CryptoError::KeyLength(..) => bad_kek_length(kek.len()),
+        e => KmipError::new(ResultReason::CryptographicFailure, format!("{what}: {e}")),
+    }
 }
 
 fn bad_kek_length(n: usize) -> KmipError {

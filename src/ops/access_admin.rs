@@ -78,7 +78,13 @@ pub(super) fn run(
             }
             grants::remove(ctx.store, &grant.id).map_err(|e| e.to_kmip())?;
             tracing::info!(id = %grant.id, by = %identity(ctx), "grant revoked");
-            serde_json::to_string(&serde_json::json!({ "revoked": grant.id }))
+            // What was revoked, in full: the answer and its audit line name subject, target and classes.
+            serde_json::to_string(&serde_json::json!({
+                "revoked": grant.id,
+                "subject": grant.subject,
+                "target": grant.target,
+                "classes": grant.classes,
+            }))
         }
         OP_LIST_GRANTS => {
             let all = grants::all(ctx.store).map_err(|e| e.to_kmip())?;

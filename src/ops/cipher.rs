@@ -1,5 +1,5 @@
 //! Encrypt and Decrypt. With symmetric keys: AES in ECB, CBC (PKCS#5 padding or none), CTR, GCM and key wrap
-//! (RFC 3394/5649) modes, ChaCha20 and ChaCha20-Poly1305, whole or streamed (2.x Init/Final Indicator and
+//! (RFC 3394/5649) modes, Triple DES in ECB and CBC, ChaCha20 and ChaCha20-Poly1305, whole or streamed (2.x Init/Final Indicator and
 //! Correlation Value). The key's own Cryptographic Parameters fill what the request leaves out; with neither,
 //! AES is CBC with PKCS#5 padding. Where a mode needs an IV and the client gives none (or asks for Random IV),
 //! the server generates it and returns it. Public and Private Keys (RSA OAEP and PKCS#1 v1.5) go to
@@ -32,6 +32,10 @@ pub enum Mode {
     Ecb(Padding),
     /// AES-CBC.
     Cbc(Padding),
+    /// Triple-DES-ECB.
+    TdesEcb(Padding),
+    /// Triple-DES-CBC.
+    TdesCbc(Padding),
     /// AES-CTR with this counter width.
     Ctr(CounterWidth),
     /// AES-GCM with a tag of this many bytes.
@@ -62,8 +66,9 @@ impl Mode {
         params: &CryptographicParameters,
     ) -> Result<Option<usize>, KmipError> {
         Ok(match self {
-            Mode::Ecb(_) | Mode::KeyWrap { .. } => None,
+            Mode::Ecb(_) | Mode::TdesEcb(_) | Mode::KeyWrap { .. } => None,
             Mode::Cbc(_) | Mode::Ctr(_) => Some(block::AES_BLOCK),
+            Mode::TdesCbc(_) => Some(block::TDES_BLOCK),
             Mode::Gcm { .. } => Some(match params.iv_length {
                 None => 12,
                 Some(bits) if bits % 8 == 0 => usize::try_from(bits / 8)
@@ -72,6 +77,15 @@ impl Mode {
             }),
             Mode::ChaCha20 { .. } | Mode::ChaCha20Poly1305 { .. } => Some(12),
         })
+    }
+
+    /// For the padded block modes, their padding and block size: a streamed prefix releases whole blocks only.
+    fn padded_block(self) -> Option<(Padding, usize)> {
+        match self {
+            Mode::Ecb(p) | Mode::Cbc(p) => Some((p, block::AES_BLOCK)),
+            Mode::TdesEcb(p) | Mode::TdesCbc(p) => Some((p, block::TDES_BLOCK)),
+            _ => None,
+        }
     }
 
     fn is_aead(self) -> bool {
@@ -156,6 +170,16 @@ fn mode_for(
                 }
             })
         }
+        Some(alg::DES3) => match p.block_cipher_mode.unwrap_or(BlockCipherMode::CBC) {
+            BlockCipherMode::ECB => Ok(Mode::TdesEcb(padding(params)?)),
+            BlockCipherMode::CBC => Ok(Mode::TdesCbc(padding(params)?)),
+            other => Err(KmipError::new(
+                ResultReason::InvalidField,
+                format!(
+                    "Block Cipher Mode {other} is not supported with Triple DES (ECB and CBC are)"
+                ),
+            )),
+        },
         Some(alg::CHA_CHA20) => {
             let counter = u32::try_from(p.initial_counter_value.unwrap_or(0))
                 .map_err(|_| KmipError::invalid_field("Initial Counter Value is negative"))?;
@@ -211,6 +235,18 @@ fn apply(
         }
         (Mode::Cbc(p), false) => {
             secret(block::cbc_decrypt(key, iv()?, data, unpadded(p)).map_err(crypto_error)?)
+        }
+        (Mode::TdesEcb(p), true) => {
+            plain(block::tdes_ecb_encrypt(key, data, unpadded(p)).map_err(crypto_error)?)
+        }
+        (Mode::TdesEcb(p), false) => {
+            secret(block::tdes_ecb_decrypt(key, data, unpadded(p)).map_err(crypto_error)?)
+        }
+        (Mode::TdesCbc(p), true) => {
+            plain(block::tdes_cbc_encrypt(key, iv()?, data, unpadded(p)).map_err(crypto_error)?)
+        }
+        (Mode::TdesCbc(p), false) => {
+            secret(block::tdes_cbc_decrypt(key, iv()?, data, unpadded(p)).map_err(crypto_error)?)
         }
         (Mode::Ctr(w), _) => secret(block::ctr_apply(key, iv()?, w, data).map_err(crypto_error)?),
         (Mode::KeyWrap { pad }, true) => {
@@ -509,17 +545,17 @@ fn feed(
         let len = out.data.len();
         (out, len)
     } else {
-        let ready = match spec.mode {
-            Mode::Ecb(p) | Mode::Cbc(p) => {
-                let whole = input.len() / block::AES_BLOCK * block::AES_BLOCK;
+        let ready = match spec.mode.padded_block() {
+            Some((p, size)) => {
+                let whole = input.len() / size * size;
                 if !encrypt && p == Padding::Pkcs5 && whole == input.len() {
-                    whole.saturating_sub(block::AES_BLOCK)
+                    whole.saturating_sub(size)
                 } else {
                     whole
                 }
             }
-            m if m.is_aead() && !encrypt => 0,
-            _ => input.len(),
+            None if spec.mode.is_aead() && !encrypt => 0,
+            None => input.len(),
         };
         let prefix = input.get(..ready).unwrap_or_default();
         let out = if ready == 0 {

@@ -84,4 +84,24 @@ impl FrameHandler for Engine {
         tracing::info!(identity = %caller.identity, peer = %caller.peer, %error, "request frame refused");
         Some(self.respond_to_unread_frame(&error.to_string()))
     }
+
+    fn refused(&self, peer: std::net::SocketAddr, identity: Option<&str>, reason: &'static str) {
+        if let Some(log) = &self.config().access.audit
+            && let Err(e) = log.record_refusal(peer, identity, reason)
+        {
+            tracing::error!(error = %e, "cannot write the audit log");
+        }
+    }
+
+    fn stopped(&self) {
+        if let Some(log) = &self.config().access.audit {
+            match log.close() {
+                Ok(Some(checkpoint)) => {
+                    tracing::info!(seq = checkpoint.seq, "audit checkpoint stored at shutdown")
+                }
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %e, "cannot store the final audit checkpoint"),
+            }
+        }
+    }
 }

@@ -19,8 +19,15 @@ use super::object::{self, Managed};
 pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
     let mut managed = object::load_named(ctx, payload)?;
     let Some(stored) = managed.object.clone() else {
+        // 2.x names this Object Destroyed. 1.x has no such reason, and its clients expect Item Not Found (the
+        // 1.x servers they were written against, PyKMIP's among them, delete a destroyed object).
+        let reason = if ctx.version.is_2x() {
+            ResultReason::ObjectDestroyed
+        } else {
+            ResultReason::ItemNotFound
+        };
         return Err(KmipError::new(
-            ResultReason::ObjectDestroyed,
+            reason,
             format!("the key material of {:?} has been destroyed", managed.uid),
         ));
     };

@@ -358,7 +358,10 @@ impl Engine {
                     })
                     .collect();
                 for item in &items {
-                    self.audit(&ctx, item, Vec::new(), started);
+                    // Refused whole: nothing ran, so a line that cannot be written changes no answer.
+                    if let Err(e) = self.audit(&ctx, item, Vec::new(), started) {
+                        tracing::error!(error = %e, "cannot write the audit log");
+                    }
                 }
                 items
             }
@@ -391,17 +394,16 @@ impl Engine {
             .map_err(|e| refused(e.to_string()))
     }
 
-    /// Writes the audit line of one answered batch item (when an audit log is configured). A failure to write
-    /// is logged loudly; the answer has already been decided.
+    /// Writes the audit line of one answered batch item (when an audit log is configured).
     fn audit(
         &self,
         ctx: &OpContext<'_>,
         item: &ResponseBatchItem,
         mut objects: Vec<String>,
         started: Instant,
-    ) {
+    ) -> Result<(), crate::access::audit::AuditError> {
         let Some(log) = &self.config.access.audit else {
-            return;
+            return Ok(());
         };
         if let Some(payload) = &item.payload {
             for t in [
@@ -418,28 +420,25 @@ impl Engine {
                 }
             }
         }
-        let operation = item.operation.map_or("(unreadable)".to_string(), |op| {
-            op.name().map_or(format!("{:#x}", op.0), str::to_string)
-        });
+        let detail = match (item.operation, &item.payload) {
+            (Some(op), Some(payload)) if !item.is_failure() => grant_detail(op, payload),
+            _ => None,
+        };
         let event = AuditEvent {
-            identity: ctx
-                .principal
-                .as_ref()
-                .map_or(ctx.caller.identity.clone(), |p| p.identity.clone()),
+            identity: audited_identity(ctx),
             source: ctx.caller.peer.to_string(),
-            operation,
+            operation: operation_name(item.operation),
             objects,
-            status: if item.is_failure() {
-                "failure"
-            } else {
-                "success"
+            status: match item.result_status {
+                ResultStatus::Success => "success",
+                ResultStatus::OperationUndone => "undone",
+                _ => "failure",
             },
             reason: item.result_reason.map(|r| r.name().to_string()),
             duration: started.elapsed(),
+            detail,
         };
-        if let Err(e) = log.record(&event) {
-            tracing::error!(error = %e, "cannot write the audit log");
-        }
+        log.record(&event)
     }
 
     /// Runs the items in request order (which satisfies either Batch Order Option), stopping after the first
@@ -472,17 +471,38 @@ impl Engine {
                 }),
             }
             .enter();
-            let response = match item {
+            let mut response = match item {
                 Ok(i) => run_item(i, ctx, &mut objects),
                 Err(bad) => unreadable(bad),
             };
-            self.audit(ctx, &response, objects, started);
+            if let Err(e) = self.audit(ctx, &response, objects, started) {
+                tracing::error!(error = %e, "cannot write the audit log");
+                // A change already has its intent line and stands; an answer that changed nothing is withheld,
+                // so nothing (key material above all) leaves the server unaudited.
+                let read_only = item.as_ref().is_ok_and(|i| is_read_only(i.operation));
+                if read_only && !response.is_failure() {
+                    response = ResponseBatchItem::failure(
+                        response.operation,
+                        response.unique_batch_item_id.clone(),
+                        &KmipError::general_failure(AUDIT_UNWRITABLE_ANSWER),
+                    );
+                }
+            }
             let failed = response.is_failure();
             out.push(response);
             // Stop: the items not processed are not returned (1.4 section 11.43).
             if failed && option != BatchErrorContinuationOption::Continue {
                 if let Some(journal) = ctx.undo {
                     undo_earlier(journal, ctx.store, &mut out);
+                    // Their success lines are already written: the log says they were undone after all.
+                    for undone in out
+                        .iter()
+                        .filter(|i| i.result_status == ResultStatus::OperationUndone)
+                    {
+                        if let Err(e) = self.audit(ctx, undone, Vec::new(), Instant::now()) {
+                            tracing::error!(error = %e, "cannot write the audit log");
+                        }
+                    }
                 }
                 break;
             }
@@ -503,6 +523,7 @@ fn run_item(
 ) -> ResponseBatchItem {
     let id = item.unique_batch_item_id.clone();
     let result = authorize::check(item, ctx, objects).and_then(|()| {
+        audit_intent(item, ctx, objects)?;
         if crate::access::client::ACCESS_OPERATIONS.contains(&item.operation) {
             return match &item.payload {
                 Some(payload) => access_admin::run(item.operation, payload, ctx),
@@ -530,6 +551,104 @@ fn run_item(
         Ok(payload) => ResponseBatchItem::success(item.operation, id, payload),
         Err(e) => ResponseBatchItem::failure(Some(item.operation), id, &e),
     }
+}
+
+/// The answer to a read-only item whose audit line could not be written.
+const AUDIT_UNWRITABLE_ANSWER: &str = "the audit log cannot be written, so the answer is withheld";
+/// The answer to a change whose intent line could not be written.
+const AUDIT_UNWRITABLE_CHANGE: &str =
+    "the audit log cannot be written, so the change is refused (nothing was committed)";
+
+/// Operations that change nothing the server keeps (objects, attributes, grants); every other operation
+/// writes an intent line before it runs.
+fn is_read_only(operation: Operation) -> bool {
+    [
+        Operation::DISCOVER_VERSIONS,
+        Operation::QUERY,
+        Operation::LOCATE,
+        Operation::GET,
+        Operation::GET_ATTRIBUTES,
+        Operation::GET_ATTRIBUTE_LIST,
+        Operation::CHECK,
+        Operation::ENCRYPT,
+        Operation::DECRYPT,
+        Operation::MAC,
+        Operation::MAC_VERIFY,
+        Operation::HASH,
+        Operation::RNG_RETRIEVE,
+        Operation::SIGN,
+        Operation::SIGNATURE_VERIFY,
+        Operation::LOG,
+        crate::access::client::OP_LIST_GRANTS,
+    ]
+    .contains(&operation)
+}
+
+/// Who an audit line names: the principal, or the certificate identity when there is none.
+fn audited_identity(ctx: &OpContext<'_>) -> String {
+    ctx.principal
+        .as_ref()
+        .map_or(ctx.caller.identity.clone(), |p| p.identity.clone())
+}
+
+/// An operation as audit lines name it.
+fn operation_name(operation: Option<Operation>) -> String {
+    use crate::access::client::{OP_GRANT, OP_LIST_GRANTS, OP_REVOKE_GRANT};
+    match operation {
+        None => "(unreadable)".to_string(),
+        Some(OP_GRANT) => "Grant".to_string(),
+        Some(OP_REVOKE_GRANT) => "Revoke Grant".to_string(),
+        Some(OP_LIST_GRANTS) => "List Grants".to_string(),
+        Some(op) => op.name().map_or(format!("{:#x}", op.0), str::to_string),
+    }
+}
+
+/// For Grant and Revoke Grant, the grant's subject, target and classes (and identifier) from a request or
+/// response payload's JSON; only those fields, never the whole client text.
+fn grant_detail(operation: Operation, payload: &Ttlv) -> Option<serde_json::Value> {
+    use crate::access::client::{OP_GRANT, OP_REVOKE_GRANT, payload_json};
+    if operation != OP_GRANT && operation != OP_REVOKE_GRANT {
+        return None;
+    }
+    let value: serde_json::Value = serde_json::from_str(payload_json(payload)?).ok()?;
+    let mut out = serde_json::Map::new();
+    for field in ["id", "revoked", "subject", "target", "classes"] {
+        if let Some(v) = value.get(field) {
+            out.insert(field.to_string(), v.clone());
+        }
+    }
+    Some(serde_json::Value::Object(out))
+}
+
+/// Before a change runs, its intent line: if it cannot be written the item fails and nothing is committed.
+fn audit_intent(
+    item: &RequestBatchItem,
+    ctx: &OpContext<'_>,
+    objects: &[String],
+) -> Result<(), KmipError> {
+    let Some(log) = &ctx.config.access.audit else {
+        return Ok(());
+    };
+    if is_read_only(item.operation) {
+        return Ok(());
+    }
+    let event = AuditEvent {
+        identity: audited_identity(ctx),
+        source: ctx.caller.peer.to_string(),
+        operation: operation_name(Some(item.operation)),
+        objects: objects.to_vec(),
+        status: crate::access::audit::INTENT,
+        reason: None,
+        duration: std::time::Duration::ZERO,
+        detail: item
+            .payload
+            .as_ref()
+            .and_then(|p| grant_detail(item.operation, p)),
+    };
+    log.record(&event).map_err(|e| {
+        tracing::error!(error = %e, "cannot write the audit log; refusing the change");
+        KmipError::general_failure(AUDIT_UNWRITABLE_CHANGE)
+    })
 }
 
 /// Undoes what the items before the failed last one of `out` wrote and marks them Operation Undone; when that
@@ -592,6 +711,8 @@ mod test_support;
 mod tests;
 #[cfg(test)]
 mod tests_asym;
+#[cfg(test)]
+mod tests_audit;
 #[cfg(test)]
 mod tests_crypto;
 #[cfg(test)]

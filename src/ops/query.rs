@@ -41,7 +41,8 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
             }
             QueryFunction::QUERY_CAPABILITIES => {
                 response.capability_information = vec![CapabilityInformation {
-                    streaming_capability: false,
+                    // Encrypt, Decrypt, MAC and Hash stream (Init/Final Indicator, Correlation Value).
+                    streaming_capability: true,
                     asynchronous_capability: false,
                     attestation_capability: false,
                     batch_undo_capability: true,

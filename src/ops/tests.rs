@@ -454,9 +454,10 @@ fn query_capabilities_and_masks_follow_the_version() {
 
 #[test]
 fn query_objects_lists_the_registrable_types_and_bad_functions_fail() {
+    // 2.1 defines every registrable type; older versions list only those they define (test below).
     let resp = engine().handle_request(&single(
+        2,
         1,
-        0,
         item(
             Operation::QUERY,
             None,
@@ -1038,4 +1039,46 @@ fn the_transport_interface_answers_frames_and_refusals() {
     let bytes = engine.reject_frame(&refused, &caller).unwrap();
     let resp = ttlv::decode(&bytes, &Limits::DEFAULT).unwrap();
     assert_rejected(&resp, ResultReason::CodecError, ProtocolVersion::V2_1);
+}
+
+#[test]
+fn query_lists_only_the_operations_and_object_types_the_request_version_defines() {
+    let functions = [
+        QueryFunction::QUERY_OPERATIONS,
+        QueryFunction::QUERY_OBJECTS,
+    ];
+    let listed = |major, minor, what| {
+        let resp = engine().handle_request(&single(
+            major,
+            minor,
+            item(Operation::QUERY, None, query(&functions)),
+        ));
+        let payload = response_items(&resp)[0]
+            .child(tag::RESPONSE_PAYLOAD)
+            .unwrap()
+            .clone();
+        enums_in(&payload, what)
+    };
+    let operation = crate::spec::enumeration("Operation").unwrap();
+    for (major, minor) in [(1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (2, 0), (2, 1)] {
+        let ops = listed(major, minor, tag::OPERATION);
+        assert!(
+            ops.contains(&Operation::QUERY.0),
+            "{major}.{minor}: {ops:?}"
+        );
+        for op in &ops {
+            assert!(
+                operation.name_in(*op, major, minor).is_some(),
+                "{major}.{minor} lists operation {op:#x}, which it does not define"
+            );
+        }
+        let objects = listed(major, minor, tag::OBJECT_TYPE);
+        assert!(!objects.is_empty());
+    }
+    // A 1.4 client (kmip-protocol decodes strictly) never sees Set Attribute (0x31); a 2.1 client does.
+    assert!(!listed(1, 4, tag::OPERATION).contains(&Operation::SET_ATTRIBUTE.0));
+    assert!(listed(2, 1, tag::OPERATION).contains(&Operation::SET_ATTRIBUTE.0));
+    // 1.0 has no Encrypt; 1.1 does.
+    assert!(!listed(1, 0, tag::OPERATION).contains(&Operation::ENCRYPT.0));
+    assert!(listed(1, 1, tag::OPERATION).contains(&Operation::ENCRYPT.0));
 }

@@ -997,3 +997,100 @@ fn a_hash_stream_expires_from_its_init_even_when_continued() {
         ResultReason::InvalidCorrelationValue
     );
 }
+
+/// Triple DES through Encrypt/Decrypt: a registered three-key TDES key gives the NIST SP 800-67 example in ECB;
+/// without a mode it is CBC with PKCS#5 padding and a server-made 8-byte IV that Decrypt takes back; a mode
+/// other than ECB or CBC is refused.
+#[test]
+fn triple_des_encrypts_in_ecb_and_cbc() {
+    let e = engine();
+    let key = h("0123456789ABCDEF23456789ABCDEF01456789ABCDEF0123");
+    let k = register_key(&e, alg::DES3, &key, vec![]);
+    let plain = h("54686520717566636B2062726F776E20666F78206A756D70");
+    let ecb = ok(
+        &e,
+        Operation::ENCRYPT,
+        vec![
+            uid(&k),
+            params(vec![
+                en(tag::BLOCK_CIPHER_MODE, BlockCipherMode::ECB.0),
+                en(tag::PADDING_METHOD, PaddingMethod::NONE.0),
+            ]),
+            b(tag::DATA, &plain),
+        ],
+    );
+    assert_eq!(
+        bytes(&ecb, tag::DATA),
+        h("A826FD8CE53B855FCCE21C8112256FE668D5C05DD9B6B900")
+    );
+    let data = b"tape volume key, 29 bytes ...".to_vec();
+    let cbc = ok(&e, Operation::ENCRYPT, vec![uid(&k), b(tag::DATA, &data)]);
+    let iv = bytes(&cbc, tag::IV_COUNTER_NONCE);
+    let ct = bytes(&cbc, tag::DATA);
+    assert_eq!(iv.len(), 8);
+    assert_eq!(ct.len(), 32);
+    let back = ok(
+        &e,
+        Operation::DECRYPT,
+        vec![uid(&k), b(tag::DATA, &ct), b(tag::IV_COUNTER_NONCE, &iv)],
+    );
+    assert_eq!(bytes(&back, tag::DATA), data);
+    assert_eq!(
+        fails(
+            &e,
+            Operation::ENCRYPT,
+            vec![
+                uid(&k),
+                params(vec![en(tag::BLOCK_CIPHER_MODE, BlockCipherMode::GCM.0)]),
+                b(tag::DATA, &data),
+            ],
+        ),
+        ResultReason::InvalidField
+    );
+}
+
+/// Streaming (Init Indicator, Final Indicator, Correlation Value) exists from KMIP 1.3: a 1.3 and a 1.4 client
+/// stream a CBC encryption and get what one request gives; Query's Capability Information says so from 1.3.
+#[test]
+fn streaming_works_in_1_3_and_1_4_and_query_says_so() {
+    let e = engine();
+    let key = h(KEY);
+    let k = register_key(&e, alg::AES, &key, vec![]);
+    let data: Vec<u8> = (0u8..100).collect();
+    let iv = [7u8; 16];
+    for minor in [3, 4] {
+        let run14 =
+            |payload: Vec<Ttlv>| test_support::ok(&e, 1, minor, Operation::ENCRYPT, payload);
+        let mut first = chunk(Some(&k), None, false, &data[..30]);
+        first.push(b(tag::IV_COUNTER_NONCE, &iv));
+        let r1 = run14(first);
+        let cv = bytes(&r1, tag::CORRELATION_VALUE);
+        let r2 = run14(chunk(None, Some(&cv), true, &data[30..]));
+        let mut streamed = bytes(&r1, tag::DATA);
+        streamed.extend(bytes(&r2, tag::DATA));
+        let whole = ok(
+            &e,
+            Operation::ENCRYPT,
+            vec![uid(&k), b(tag::DATA, &data), b(tag::IV_COUNTER_NONCE, &iv)],
+        );
+        assert_eq!(streamed, bytes(&whole, tag::DATA), "1.{minor}");
+    }
+    for (major, minor) in [(1, 3), (1, 4), (2, 0), (2, 1)] {
+        let reply = test_support::ok(
+            &e,
+            major,
+            minor,
+            Operation::QUERY,
+            vec![en(
+                tag::QUERY_FUNCTION,
+                crate::spec::enums::query_function::QUERY_CAPABILITIES,
+            )],
+        );
+        let capability = reply.child(tag::CAPABILITY_INFORMATION).unwrap();
+        assert_eq!(
+            capability.child(tag::STREAMING_CAPABILITY).unwrap().value,
+            Value::Boolean(true),
+            "{major}.{minor}"
+        );
+    }
+}

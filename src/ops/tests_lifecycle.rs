@@ -2,7 +2,8 @@
 //! [`Engine::handle_request`] over a fresh temporary store, including the client flows of CLIENTS.md.
 
 use super::test_support::{
-    NOW, en, engine, fails, int, ok, request, run, secret_data, st, status, text, text_of, uid, v,
+    NOW, answer, en, engine, fails, int, ok, request, run, secret_data, st, status, text, text_of,
+    uid, v,
 };
 use super::*;
 use crate::kmip::{ResultReason, ResultStatus};
@@ -2156,4 +2157,161 @@ fn an_object_group_removed_within_a_batch_applies_to_its_later_items() {
             Err(ResultReason::ObjectNotFound.code_in(ProtocolVersion::V1_4))
         ]
     );
+}
+
+/// Create draws random bytes of a valid length for every symmetric algorithm of the specification, whether or
+/// not kmipd has its cipher; DES and Triple DES keys carry odd parity in every byte; an invalid length or an
+/// asymmetric algorithm is refused.
+#[test]
+fn create_makes_keys_of_every_symmetric_algorithm_with_des_parity() {
+    let e = engine();
+    let create = |algorithm: u32, bits: i32| {
+        answer(
+            &e,
+            2,
+            1,
+            Operation::CREATE,
+            vec![
+                en(tag::OBJECT_TYPE, ot::SYMMETRIC_KEY),
+                st(
+                    tag::ATTRIBUTES,
+                    vec![
+                        en(tag::CRYPTOGRAPHIC_ALGORITHM, algorithm),
+                        int(tag::CRYPTOGRAPHIC_LENGTH, bits),
+                        int(tag::CRYPTOGRAPHIC_USAGE_MASK, 12),
+                    ],
+                ),
+            ],
+        )
+    };
+    let key_of = |algorithm: u32, bits: i32| {
+        let response = create(algorithm, bits);
+        assert_eq!(
+            status(&response),
+            ResultStatus::Success.code(),
+            "algorithm {algorithm:#x}, {bits} bits: {response:?}"
+        );
+        let id = uid_of(response.child(tag::RESPONSE_PAYLOAD).unwrap());
+        key_bytes(&ok(&e, 2, 1, Operation::GET, vec![uid(&id)]))
+    };
+    for (algorithm, bits, bytes) in [
+        (alg::BLOWFISH, 128, 16),
+        (alg::BLOWFISH, 448, 56),
+        (alg::CAMELLIA, 192, 24),
+        (alg::CAST5, 40, 5),
+        (alg::IDEA, 128, 16),
+        (alg::TWOFISH, 256, 32),
+        (alg::RC4, 2048, 256),
+        (alg::SKIPJACK, 80, 10),
+        (alg::ARIA, 128, 16),
+        (alg::SM4, 128, 16),
+        (alg::CHA_CHA20, 256, 32),
+        (alg::HMAC_SHA3_256, 256, 32),
+        (alg::DES, 56, 8),
+        (alg::DES3, 112, 16),
+        (alg::DES3, 168, 24),
+    ] {
+        let key = key_of(algorithm, bits);
+        assert_eq!(key.len(), bytes, "algorithm {algorithm:#x}, {bits} bits");
+        if algorithm == alg::DES || algorithm == alg::DES3 {
+            assert!(
+                key.iter().all(|b| b.count_ones() % 2 == 1),
+                "a DES key byte without odd parity: {key:02x?}"
+            );
+        }
+    }
+    for (algorithm, bits) in [
+        (alg::BLOWFISH, 30),
+        (alg::BLOWFISH, 456),
+        (alg::CAMELLIA, 64),
+        (alg::DES, 48),
+        (alg::MARS, 130),
+        (alg::RSA, 2048),
+        (alg::SHA3_256, 256),
+    ] {
+        let response = create(algorithm, bits);
+        assert_eq!(
+            status(&response),
+            ResultStatus::OperationFailed.code(),
+            "algorithm {algorithm:#x}, {bits} bits was accepted"
+        );
+    }
+}
+
+/// Get of a destroyed key: Object Destroyed in 2.x; Item Not Found in 1.x, which has no Object Destroyed and
+/// whose clients expect a destroyed object to be gone.
+#[test]
+fn get_after_destroy_answers_each_version_in_its_own_terms() {
+    let e = engine();
+    let k = create_2x(&e, vec![]);
+    ok(&e, 2, 1, Operation::DESTROY, vec![uid(&k)]);
+    assert_eq!(
+        fails(&e, 2, 1, Operation::GET, vec![uid(&k)]),
+        ResultReason::ObjectDestroyed.code()
+    );
+    for minor in [0, 2, 4] {
+        assert_eq!(
+            fails(&e, 1, minor, Operation::GET, vec![uid(&k)]),
+            ResultReason::ItemNotFound.code(),
+            "1.{minor}"
+        );
+    }
+}
+
+/// An Activation Date at or before now, given at creation (1.x and 2.x) or set later, makes the object Active;
+/// a Deactivation Date at or before now makes it Deactivated; dates in the future leave it Pre-Active.
+#[test]
+fn reached_lifecycle_dates_move_the_state_at_creation_and_when_set() {
+    let e = engine();
+    let state_of = |u: &str| state_1x(&e, u);
+    let past = create_2x(&e, vec![v(tag::ACTIVATION_DATE, Value::DateTime(NOW - 10))]);
+    assert_eq!(state_of(&past), Value::Enumeration(state::ACTIVE));
+    let now = create_2x(&e, vec![v(tag::ACTIVATION_DATE, Value::DateTime(NOW))]);
+    assert_eq!(state_of(&now), Value::Enumeration(state::ACTIVE));
+    let future = create_2x(
+        &e,
+        vec![v(tag::ACTIVATION_DATE, Value::DateTime(NOW + 100))],
+    );
+    assert_eq!(state_of(&future), Value::Enumeration(state::PRE_ACTIVE));
+    let both = create_2x(
+        &e,
+        vec![
+            v(tag::ACTIVATION_DATE, Value::DateTime(NOW - 20)),
+            v(tag::DEACTIVATION_DATE, Value::DateTime(NOW - 10)),
+        ],
+    );
+    assert_eq!(state_of(&both), Value::Enumeration(state::DEACTIVATED));
+    let old = create_1x(
+        &e,
+        4,
+        256,
+        vec![attr1("Activation Date", Value::DateTime(NOW - 5))],
+    );
+    assert_eq!(state_of(&old), Value::Enumeration(state::ACTIVE));
+    // Set later on a Pre-Active object.
+    let later = create_2x(&e, vec![]);
+    assert_eq!(state_of(&later), Value::Enumeration(state::PRE_ACTIVE));
+    ok(
+        &e,
+        2,
+        1,
+        Operation::SET_ATTRIBUTE,
+        vec![
+            uid(&later),
+            st(
+                tag::NEW_ATTRIBUTE,
+                vec![v(tag::ACTIVATION_DATE, Value::DateTime(NOW - 1))],
+            ),
+        ],
+    );
+    assert_eq!(state_of(&later), Value::Enumeration(state::ACTIVE));
+    let added = create_1x(&e, 4, 256, vec![]);
+    ok(
+        &e,
+        1,
+        4,
+        Operation::ADD_ATTRIBUTE,
+        vec![uid(&added), attr1("Activation Date", Value::DateTime(NOW))],
+    );
+    assert_eq!(state_of(&added), Value::Enumeration(state::ACTIVE));
 }

@@ -906,6 +906,7 @@ impl Node {
                 .err()
                 .map(|e| e.to_kmip().reason.name().to_string()),
             duration: started.elapsed(),
+            detail: None,
         };
         if let Err(e) = log.record(&event) {
             tracing::error!(error = %e, "cannot write the audit log");

@@ -44,6 +44,9 @@ pub struct ServerConfig {
     pub crypto: CryptoConfig,
     /// How objects are leased to clients.
     pub lifecycle: LifecycleConfig,
+    /// Answer the Interop operation of the KMIP interoperability test cases. The specification forbids it on
+    /// a production server: off unless set, and `serve` warns loudly at start when it is on.
+    pub interop_tests: bool,
 }
 
 /// Who may connect and act, and how it is recorded.
@@ -373,6 +376,7 @@ impl Default for ServerConfig {
             node: None,
             crypto: CryptoConfig::default(),
             lifecycle: LifecycleConfig::default(),
+            interop_tests: false,
         }
     }
 }
@@ -488,6 +492,21 @@ impl ServerConfig {
         if self.access.audit.max_file_bytes < 4096 {
             return Err(ConfigError::Invalid(
                 "access.audit.max_file_bytes must be at least 4096".into(),
+            ));
+        }
+        if self.access.audit.checkpoint_every_lines == 0 {
+            return Err(ConfigError::Invalid(
+                "access.audit.checkpoint_every_lines must be at least 1".into(),
+            ));
+        }
+        if self.access.audit.refused_window.is_zero() {
+            return Err(ConfigError::Invalid(
+                "access.audit.refused_window must be longer than 0s".into(),
+            ));
+        }
+        if self.access.audit.refused_summary_addresses == 0 {
+            return Err(ConfigError::Invalid(
+                "access.audit.refused_summary_addresses must be at least 1".into(),
             ));
         }
         let timeouts = [
@@ -775,9 +794,38 @@ mod tests {
             dir = "/var/log/kmipd"
             max_file_bytes = 1048576
             rotate_after = "1h"
+            checkpoint_every_lines = 10
+            checkpoint_interval = "5s"
+            refused_lines_per_window = 7
+            refused_window = "2m"
+            refused_summary_addresses = 3
             "#,
         )
         .unwrap();
+        let audit = &config.access.audit;
+        assert_eq!(
+            (audit.checkpoint_every_lines, audit.checkpoint_interval),
+            (10, Duration::from_secs(5))
+        );
+        assert_eq!(
+            (
+                audit.refused_lines_per_window,
+                audit.refused_window,
+                audit.refused_summary_addresses
+            ),
+            (7, Duration::from_secs(120), 3)
+        );
+        for bad in [
+            "checkpoint_every_lines = 0",
+            "refused_window = \"0s\"",
+            "refused_summary_addresses = 0",
+        ] {
+            let refused = ServerConfig::from_toml(&format!("[access.audit]\n{bad}\n"));
+            assert!(
+                refused.is_err_and(|e| e.to_string().contains("access.audit.")),
+                "{bad}"
+            );
+        }
         assert_eq!(config.access.identity, IdentitySource::SanDns);
         assert_eq!(config.access.max_requests_per_second, 100);
         assert_eq!(config.access.max_connections_per_identity, 4);

@@ -139,10 +139,12 @@ pub(crate) async fn serve(
     let mut stream = match handshake {
         Err(_) => {
             info!(%peer, "TLS handshake timed out");
+            handler.refused(peer, None, "TLS handshake timed out");
             return;
         }
         Ok(Err(e)) => {
             info!(%peer, error = %e, "TLS handshake failed");
+            handler.refused(peer, None, "TLS handshake failed");
             return;
         }
         Ok(Ok(stream)) => stream,
@@ -155,11 +157,17 @@ pub(crate) async fn serve(
     else {
         // The verifier makes a certificate mandatory; this is defence in depth.
         warn!(%peer, "TLS session without a client certificate; closing");
+        handler.refused(peer, None, "no client certificate");
         return;
     };
     let caller = Caller::from_certificate_by(peer, certificate, admission.identity);
     let Some(_slot) = admission.limits.connect(&caller.identity) else {
         warn!(%peer, identity = %caller.identity, "per-identity connection limit reached; closing");
+        handler.refused(
+            peer,
+            Some(&caller.identity),
+            "per-identity connection limit reached",
+        );
         let _ = timeout(limits.write_timeout, stream.shutdown()).await;
         return;
     };
@@ -185,11 +193,15 @@ pub(crate) async fn serve(
         }
         End::Idle => debug!(%peer, identity = %caller.identity, "idle connection closed"),
         End::Rejected(e) => {
-            warn!(%peer, identity = %caller.identity, error = %e, "request frame refused; closing")
+            warn!(%peer, identity = %caller.identity, error = %e, "request frame refused; closing");
+            handler.refused(peer, Some(&caller.identity), "request frame refused");
         }
         End::HandlerFailed => error!(%peer, identity = %caller.identity, "request handler failed"),
         End::ReadTimeout | End::Truncated | End::WriteTimeout => {
-            info!(%peer, identity = %caller.identity, reason = ?end, "connection dropped")
+            info!(%peer, identity = %caller.identity, reason = ?end, "connection dropped");
+            if !matches!(end, End::WriteTimeout) {
+                handler.refused(peer, Some(&caller.identity), "request frame incomplete");
+            }
         }
         End::Io(e) => info!(%peer, identity = %caller.identity, error = %e, "connection failed"),
     }

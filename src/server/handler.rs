@@ -1,6 +1,8 @@
 //! The seam between the network edge and the KMIP engine: the server hands over whole frames and writes back
 //! whatever the handler answers, knowing nothing of what the bytes mean.
 
+use std::net::SocketAddr;
+
 use crate::access::Caller;
 use crate::ttlv::TtlvError;
 
@@ -13,6 +15,15 @@ pub trait FrameHandler: Send + Sync + 'static {
     /// Answers a frame whose header declared more bytes than allowed (or was malformed); None = just close.
     /// Runs on the async runtime, not the blocking pool: it must only encode an error, without I/O.
     fn reject_frame(&self, error: &TtlvError, caller: &Caller) -> Option<Vec<u8>>;
+    /// Records a connection refused before any request was answered (allow-list, connection limits, TLS
+    /// handshake, a frame that cannot be read); `reason` is the server's own fixed text, never the client's.
+    /// Runs on the async runtime: it must stay short (the audit log writes at most its rate limit of lines
+    /// and only counts the rest). The default records nothing.
+    fn refused(&self, peer: SocketAddr, identity: Option<&str>, reason: &'static str) {
+        let _ = (peer, identity, reason);
+    }
+    /// The server stopped cleanly: the handler may write what it owes (the audit log's final checkpoint).
+    fn stopped(&self) {}
 }
 
 /// The bytes to send back for one request, and whether the connection ends after them.

@@ -88,6 +88,7 @@ pub async fn run_with_listener(
                     if !allow.permits(peer.ip()) {
                         warn!(%peer, "address not in the allow-list; closing before the handshake");
                         drop(tcp);
+                        handler.refused(peer, None, "address not in the allow-list");
                         continue;
                     }
                     let Some(pending_slot) = pending.enter(peer.ip()) else {
@@ -98,6 +99,7 @@ pub async fn run_with_listener(
                     let Ok(permit) = permits.clone().try_acquire_owned() else {
                         warn!(%peer, limit = limits.max_connections, "connection limit reached; closing");
                         drop(tcp);
+                        handler.refused(peer, None, "connection limit reached");
                         continue;
                     };
                     connections.spawn(connection::serve(
@@ -137,6 +139,11 @@ pub async fn run_with_listener(
             "shutdown grace period over; closing remaining connections"
         );
         connections.shutdown().await;
+    }
+    // The handler's last writes (the audit log's final checkpoint) may do file and database I/O.
+    let stopping = handler.clone();
+    if let Err(e) = tokio::task::spawn_blocking(move || stopping.stopped()).await {
+        error!(error = %e, "the handler failed while stopping");
     }
     info!("server stopped");
     Ok(())

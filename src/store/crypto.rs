@@ -4,11 +4,11 @@
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
-use aes_kw::KwAes256;
 use zeroize::Zeroizing;
 
 use super::error::StoreError;
 use super::master_key::MasterKey;
+use crate::crypto::{CryptoError, block};
 use crate::ttlv::SecretBytes;
 
 /// Data keys are AES-256 keys.
@@ -35,14 +35,10 @@ pub(crate) fn generate_data_key() -> Result<DataKeyBytes, StoreError> {
     Ok(Zeroizing::new(random_array()?))
 }
 
-/// Wraps a data key (or the key check value) under the master key.
+/// Wraps a data key (or the key check value) under the master key (RFC 3394, the one AES key wrap of
+/// `crypto`).
 pub(crate) fn wrap(master: &MasterKey, key: &[u8; DATA_KEY_LEN]) -> Result<Vec<u8>, StoreError> {
-    let kw = KwAes256::new_from_slice(master.bytes())
-        .map_err(|_| StoreError::Crypto("master key length"))?;
-    let mut out = vec![0u8; WRAPPED_DATA_KEY_LEN];
-    kw.wrap_key(key, &mut out)
-        .map_err(|_| StoreError::Crypto("key wrap"))?;
-    Ok(out)
+    block::key_wrap(master.bytes(), key, false).map_err(|_| StoreError::Crypto("key wrap"))
 }
 
 /// Unwraps a data key; an integrity failure means the master key is not the one that wrapped it.
@@ -50,11 +46,17 @@ pub(crate) fn unwrap(master: &MasterKey, wrapped: &[u8]) -> Result<DataKeyBytes,
     if wrapped.len() != WRAPPED_DATA_KEY_LEN {
         return Err(StoreError::Crypto("wrapped data key has the wrong length"));
     }
-    let kw = KwAes256::new_from_slice(master.bytes())
-        .map_err(|_| StoreError::Crypto("master key length"))?;
+    let plain = block::key_unwrap(master.bytes(), wrapped, false).map_err(|e| match e {
+        CryptoError::KeyLength(..) => StoreError::Crypto("master key length"),
+        _ => StoreError::WrongMasterKey,
+    })?;
     let mut out: DataKeyBytes = Zeroizing::new([0u8; DATA_KEY_LEN]);
-    kw.unwrap_key(wrapped, out.as_mut_slice())
-        .map_err(|_| StoreError::WrongMasterKey)?;
+    if plain.len() != DATA_KEY_LEN {
+        return Err(StoreError::Crypto(
+            "unwrapped data key has the wrong length",
+        ));
+    }
+    out.copy_from_slice(&plain);
     Ok(out)
 }
 

@@ -20,6 +20,13 @@ pub struct Bindings {
     now: i64,
 }
 
+/// A value difference `expected-failures.txt` accepts at one place of one response (rule 7): the path of the
+/// leaf, and whether it was met.
+pub struct Accepted {
+    pub path: String,
+    pub seen: bool,
+}
+
 /// The first place where the actual response is not what the vector expects.
 #[derive(Debug)]
 pub struct Difference {
@@ -54,24 +61,16 @@ impl Bindings {
         self.generated
     }
 
-    /// Replaces the placeholders of a request with the run's values (rule 1).
+    /// Replaces the placeholders of a request with the run's values (rule 1). A placeholder no response bound
+    /// yet takes the value the server answered for the same item in an earlier response (`earlier`, newest
+    /// last; rule 6), and keeps it for the rest of the run.
     pub fn fill_request(
-        &self,
+        &mut self,
         request: &mut Ttlv,
         sites: &HashMap<Vec<usize>, Site>,
+        earlier: &[Ttlv],
     ) -> Result<(), String> {
         for (path, site) in sites {
-            let value = match rules::now_offset(&site.text) {
-                Some(offset) => match site.item_type {
-                    kmipd::ttlv::ItemType::DateTimeExtended => {
-                        Value::DateTimeExtended((self.now + offset) * 1_000_000)
-                    }
-                    _ => Value::DateTime(self.now + offset),
-                },
-                None => self.values.get(&site.text).cloned().ok_or_else(|| {
-                    format!("request uses {} before a response bound it", site.text)
-                })?,
-            };
             let mut item = &mut *request;
             for &index in path {
                 let Value::Structure(children) = &mut item.value else {
@@ -81,17 +80,41 @@ impl Bindings {
                     .get_mut(index)
                     .ok_or_else(|| format!("placeholder path {path:?} leaves the tree"))?;
             }
+            let value = match rules::now_offset(&site.text) {
+                Some(offset) => match site.item_type {
+                    kmipd::ttlv::ItemType::DateTimeExtended => {
+                        Value::DateTimeExtended((self.now + offset) * 1_000_000)
+                    }
+                    _ => Value::DateTime(self.now + offset),
+                },
+                None => match self.values.get(&site.text) {
+                    Some(bound) => bound.clone(),
+                    None => {
+                        let answered = earlier
+                            .iter()
+                            .rev()
+                            .find_map(|r| rules::answered_leaf(r, item.tag, site.item_type))
+                            .ok_or_else(|| {
+                                format!("request uses {} before a response bound it", site.text)
+                            })?;
+                        self.values.insert(site.text.clone(), answered.clone());
+                        answered
+                    }
+                },
+            };
             item.value = value;
         }
         Ok(())
     }
 
-    /// Compares a whole response; on success the bindings it made are kept.
+    /// Compares a whole response; on success the bindings it made are kept. `accepted` lists the value
+    /// differences expected-failures.txt accepts in this response (rule 7); those met are marked seen.
     pub fn compare(
         &mut self,
         expected: &Ttlv,
         sites: &HashMap<Vec<usize>, Site>,
         actual: &Ttlv,
+        accepted: &mut [Accepted],
     ) -> Result<(), Difference> {
         self.note_generated(actual);
         let mut walk = Walk {
@@ -99,6 +122,7 @@ impl Bindings {
             bindings: self,
             operation: None,
             payload_objects: Vec::new(),
+            accepted,
         };
         walk.item(expected, &mut Vec::new(), actual, &mut Vec::new())
     }
@@ -132,6 +156,8 @@ struct Walk<'a> {
     operation: Option<u32>,
     /// The identifiers the actual payload of that batch item names (rule 5).
     payload_objects: Vec<String>,
+    /// Value differences accepted in this response (rule 7).
+    accepted: &'a mut [Accepted],
 }
 
 impl Walk<'_> {
@@ -173,6 +199,11 @@ impl Walk<'_> {
                 if rules::compares_kinds_only(self.operation, expected.tag) {
                     return kinds(e, a, names);
                 }
+                if rules::is_generator_description(expected) {
+                    return rules::generator_matches(a)
+                        .then_some(())
+                        .ok_or_else(|| diff(names, describe(expected), describe(actual)));
+                }
                 self.children(expected.tag, e, path, a, names)
             }
             (e, a) if e == a => Ok(()),
@@ -185,7 +216,20 @@ impl Walk<'_> {
             {
                 Ok(())
             }
+            (e, a) if rules::same_shape(e, a) && self.accept(names) => Ok(()),
             (e, a) => Err(diff(names, show(expected.tag, e), show(actual.tag, a))),
+        }
+    }
+
+    /// Rule 7: whether expected-failures.txt accepts a value difference at this path; marks it seen.
+    fn accept(&mut self, names: &[String]) -> bool {
+        let path = names.join("/");
+        match self.accepted.iter_mut().find(|a| a.path == path) {
+            Some(a) => {
+                a.seen = true;
+                true
+            }
+            None => false,
         }
     }
 

@@ -21,6 +21,16 @@
 //!    Key Pair or Derive Key response) have random bytes: in any response whose payload names such an object
 //!    (the same response too, for a batch that creates and then gets), Key Material and Digest Value byte
 //!    strings match any byte string of the same length.
+//! 6. A request placeholder no response has bound (`$MAC_DATA` in CS-AC-M-6, whose MAC response carries the
+//!    value literally) takes the value this server answered for the same item (tag and type) in the newest
+//!    earlier response that has one.
+//! 7. Outputs no server can reproduce (a ciphertext under a key the server drew at random, a random IV, random
+//!    bytes, randomised OAEP): `expected-failures.txt` names each such place (`differs EXCHANGE PATH`), and
+//!    there a leaf of the same type (and, for byte strings, the same length) is accepted and the vector goes
+//!    on. Nothing else is accepted that way, and a listed place that no longer differs fails the run.
+//! 8. The Random Number Generator attribute describes the server's own generator (the vectors' server used
+//!    ANSI X9.31; kmipd uses AWS-LC's CTR_DRBG and says so): it must be there and name an RNG Algorithm, its
+//!    values are this server's.
 
 use std::collections::HashSet;
 
@@ -107,4 +117,39 @@ pub fn random_bytes_match(
         return false;
     };
     e.len() == a.len() && payload_objects.iter().any(|o| generated.contains(o))
+}
+
+/// Rule 6: the first leaf of `response` with tag `tag` and type `item_type`, depth first.
+pub fn answered_leaf(response: &Ttlv, tag: Tag, item_type: kmipd::ttlv::ItemType) -> Option<Value> {
+    if response.tag == tag && response.value.item_type() == item_type {
+        return Some(response.value.clone());
+    }
+    response
+        .children()
+        .iter()
+        .find_map(|c| answered_leaf(c, tag, item_type))
+}
+
+/// Rule 7: whether two leaves have the same type and, for byte strings, the same length.
+pub fn same_shape(expected: &Value, actual: &Value) -> bool {
+    match (expected, actual) {
+        (Value::ByteString(e), Value::ByteString(a)) => e.len() == a.len(),
+        (e, a) => e.item_type() == a.item_type(),
+    }
+}
+
+/// Rule 8: whether an expected structure describes a random number generator: a 2.x Random Number Generator
+/// attribute, or a 1.x Attribute Value whose first child is an RNG Algorithm.
+pub fn is_generator_description(expected: &Ttlv) -> bool {
+    expected.tag == tag::RANDOM_NUMBER_GENERATOR
+        || (expected.tag == tag::ATTRIBUTE_VALUE
+            && expected
+                .children()
+                .first()
+                .is_some_and(|c| c.tag == tag::RNG_ALGORITHM))
+}
+
+/// Rule 8: the actual description names an RNG Algorithm.
+pub fn generator_matches(actual: &[Ttlv]) -> bool {
+    actual.iter().any(|c| c.tag == tag::RNG_ALGORITHM)
 }

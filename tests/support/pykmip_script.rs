@@ -52,6 +52,11 @@ pub struct Server {
 impl Server {
     /// Starts `kmipd serve` on `data_dir` and `addr`, its output in `log`, and waits until it listens.
     pub fn start(data_dir: &Path, addr: SocketAddr, log: PathBuf) -> Server {
+        Server::start_with(data_dir, addr, log, &[])
+    }
+
+    /// Like [`Server::start`], with further `serve` arguments.
+    pub fn start_with(data_dir: &Path, addr: SocketAddr, log: PathBuf, args: &[&str]) -> Server {
         let out = fs::File::create(&log).unwrap();
         let err = out.try_clone().unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_kmipd"))
@@ -60,6 +65,7 @@ impl Server {
             .arg(data_dir)
             .arg("--listen")
             .arg(addr.to_string())
+            .args(args)
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)

@@ -280,6 +280,11 @@ impl KmipClient {
         })
     }
 
+    /// The TLS stream itself, for a client library that speaks KMIP over any `Read + Write`.
+    pub fn into_stream(self) -> StreamOwned<ClientConnection, TcpStream> {
+        self.stream
+    }
+
     /// [`KmipClient::send`] that reports a broken connection (a killed server, say) instead of panicking.
     pub fn try_send(&mut self, request: &Ttlv) -> std::io::Result<Ttlv> {
         self.stream.write_all(&ttlv::encode(request))?;

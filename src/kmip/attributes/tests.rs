@@ -443,3 +443,21 @@ fn names_read_from_text_or_reference_and_instances_are_found_by_value() {
     assert_eq!(attrs.index_of(&b), Some(1));
     assert!(!attrs.contains(&a));
 }
+
+#[test]
+fn a_1x_standard_name_matches_with_runs_of_spaces_and_a_custom_name_exactly() {
+    let spaced = AttributeName::from_1x("Cryptographic   Usage  Mask").unwrap();
+    assert_eq!(
+        spaced,
+        AttributeName::Standard(tag::CRYPTOGRAPHIC_USAGE_MASK)
+    );
+    assert_eq!(
+        AttributeName::from_1x(" Object\tType ").unwrap(),
+        AttributeName::Standard(tag::OBJECT_TYPE)
+    );
+    assert_eq!(
+        AttributeName::from_1x("x-my  name").unwrap(),
+        AttributeName::Custom("x-my  name".into())
+    );
+    assert!(AttributeName::from_1x("CryptographicUsage Mask X").is_err());
+}
