@@ -546,6 +546,9 @@ fn serve_has_no_core_dumps_no_master_key_in_its_environment_and_escapes_client_t
         !environ.windows(key.len()).any(|w| w == key.as_bytes()),
         "the master key is still in the process environment block"
     );
+    // Everything that needs the master key (store, audit log) used the one taken from the environment: none
+    // fell back to generating a key file in the data directory.
+    assert!(!served.dir.path().join("master.key").exists());
 
     // The Log operation's text and a certificate name carrying a line break reach the log escaped.
     let ca = kmipd::server::pki::CertificateAuthority::load(
