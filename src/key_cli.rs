@@ -133,10 +133,23 @@ fn write_secret(path: Option<&PathBuf>, bytes: &[u8]) -> Result<(), String> {
         }
         Some(path) => {
             let fail = |e: std::io::Error| format!("writing the key to {}: {e}", path.display());
+            // A symbolic link at the path is refused, not followed: it could send the key to a file the caller
+            // did not name (planted in a shared directory, say).
+            if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Err(format!(
+                    "writing the key to {}: it is a symbolic link; name the file itself",
+                    path.display()
+                ));
+            }
             let mut options = std::fs::OpenOptions::new();
             options.write(true).create(true).truncate(true);
             #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            {
+                use std::os::unix::fs::OpenOptionsExt as _;
+                options.mode(0o600);
+                // Between the check and the open, a link put in its place is refused by the kernel.
+                options.custom_flags(libc::O_NOFOLLOW);
+            }
             let mut file = options.open(path).map_err(fail)?;
             // An existing file keeps its mode on open: narrow it before the key goes in.
             #[cfg(unix)]

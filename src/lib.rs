@@ -21,6 +21,8 @@ pub mod crypto;
 pub mod fuzz_checks;
 pub mod kmip;
 #[cfg(feature = "server")]
+pub mod log_text;
+#[cfg(feature = "server")]
 pub mod ops;
 #[cfg(feature = "server")]
 pub mod private_fs;

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use clap::{ArgGroup, Args, Parser, Subcommand};
 use tracing::{error, info, warn};
+use tracing_subscriber::field::MakeExt as _;
 
 use kmipd::access::audit::{AuditKey, AuditLog};
 use kmipd::access::client::{self, OP_GRANT, OP_LIST_GRANTS, OP_REVOKE_GRANT};
@@ -301,7 +302,24 @@ fn main() -> ExitCode {
         std::io::stderr().is_terminal(),
         std::env::var_os("NO_COLOR").as_deref(),
     );
+    // Every field goes through escape_control: client text (Log messages, certificate names, user names)
+    // cannot forge a line or send terminal escapes.
+    let fields = tracing_subscriber::fmt::format::debug_fn(
+        |writer: &mut tracing_subscriber::fmt::format::Writer<'_>,
+         field: &tracing::field::Field,
+         value: &dyn std::fmt::Debug| {
+            let text = format!("{value:?}");
+            let text = kmipd::log_text::escape_control(&text);
+            if field.name() == "message" {
+                write!(writer, "{text}")
+            } else {
+                write!(writer, "{field}={text}")
+            }
+        },
+    )
+    .delimited(" ");
     tracing_subscriber::fmt()
+        .fmt_fields(fields)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
@@ -350,7 +368,45 @@ fn load_config(args: &ServeArgs) -> Result<ServerConfig, String> {
     Ok(config)
 }
 
+/// Keeps key material out of core files and out of other processes' reach: no core dump (RLIMIT_CORE 0)
+/// and not dumpable (no ptrace attach by the same user, /proc/<pid>/mem, environ and the like owned by root).
+fn no_core_dumps() -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        let zero = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: setrlimit only reads the rlimit passed by reference for the call.
+        if unsafe { libc::setrlimit(libc::RLIMIT_CORE, &zero) } != 0 {
+            return Err(format!(
+                "cannot turn core dumps off: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: PR_SET_DUMPABLE takes integer arguments only.
+        if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
+            return Err(format!(
+                "cannot make the process non-dumpable: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn serve(args: ServeArgs) -> Result<(), String> {
+    no_core_dumps()?;
+    // First, while the process has a single thread: KMIPD_MASTER_KEY is read and removed from the environment.
+    #[cfg(unix)]
+    // SAFETY: no thread has been started yet (the runtime, backups and nodes start below).
+    let master_key =
+        unsafe { MasterKeySource::take_env(MASTER_KEY_ENV) }.unwrap_or(MasterKeySource::DataDir);
+    #[cfg(not(unix))]
+    let master_key = master_key_source();
     let embedded_default = args.config.is_none();
     let mut config = load_config(&args)?;
     // Held until exit: `kmipd restore` refuses a data directory a server is using.
@@ -379,7 +435,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    let (handler, zones, node) = engine(&config)?;
+    let (handler, zones, node) = engine(&config, master_key)?;
     // After the node started: remote copies are tracked, so pruning never outruns them.
     zones.start_pruning();
     let scheduler = config.backup.enabled.then(|| {
@@ -419,7 +475,7 @@ fn up_zone_source(zones: Arc<ZonedStore>) -> backup::StoreSource {
 /// key comes from `KMIPD_MASTER_KEY` when set, else from (or is generated into) the data directory.
 type Serving = (Arc<dyn FrameHandler>, Arc<ZonedStore>, Option<Arc<Node>>);
 
-fn engine(config: &ServerConfig) -> Result<Serving, String> {
+fn engine(config: &ServerConfig, master_key: MasterKeySource) -> Result<Serving, String> {
     let (zones, setup) = match &config.node {
         Some(settings) => {
             let mut plan = nodes::plan(config, settings)?;
@@ -428,7 +484,7 @@ fn engine(config: &ServerConfig) -> Result<Serving, String> {
         }
         None => (config.zones_config(), None),
     };
-    let access = access_control(config)?;
+    let access = access_control(config, &master_key)?;
     let audit = access.audit.clone();
     // The sequencer records the changes follower nodes forward in the same audit log, under the client.
     let setup = setup.map(|setup| NodeSetup {
@@ -443,7 +499,7 @@ fn engine(config: &ServerConfig) -> Result<Serving, String> {
             .lease_seconds()
             .unwrap_or(kmipd::ops::DEFAULT_LEASE_SECONDS),
         data_dir: config.data_dir.clone(),
-        master_key: master_key_source(),
+        master_key,
         access,
         zones: Some(zones),
         interop_tests: config.interop_tests,
@@ -791,7 +847,7 @@ fn restore_from_remote(args: RestoreArgs) -> Result<(), String> {
         .first()
         .map(|z| z.dir.clone())
         .ok_or("no zone directory")?;
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    kmipd::private_fs::create_owned_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let master = master_key_source()
         .load(&config.data_dir)
         .map_err(|e| e.to_string())?;
@@ -815,7 +871,10 @@ fn restore_from_remote(args: RestoreArgs) -> Result<(), String> {
 }
 
 /// The policy (the file's, or the embedded default) and the audit log `serve` enforces and writes.
-fn access_control(config: &ServerConfig) -> Result<AccessControl, String> {
+fn access_control(
+    config: &ServerConfig,
+    master_key: &MasterKeySource,
+) -> Result<AccessControl, String> {
     let policy = match &config.access.policy_file {
         Some(path) => Policy::load(path).map_err(|e| e.to_string())?,
         None => Policy::embedded_default(),
@@ -824,7 +883,8 @@ fn access_control(config: &ServerConfig) -> Result<AccessControl, String> {
     let audit = if config.access.audit.enabled {
         let dir = config.access.audit_dir(&config.data_dir);
         // Lines are authenticated under a key derived from the master key the store is opened with.
-        let master = master_key_source()
+        // The same source `serve` took (KMIPD_MASTER_KEY is gone from the environment by now).
+        let master = master_key
             .load(&config.data_dir)
             .map_err(|e| e.to_string())?;
         let key = AuditKey::derive(&master).map_err(|e| e.to_string())?;

@@ -32,10 +32,11 @@ fn tls(config: &ServerConfig, settings: &NodeSettings) -> Result<NodeTls, String
     let file = |p: &Option<PathBuf>, default: &str| {
         p.clone().unwrap_or_else(|| config.data_dir.join(default))
     };
-    NodeTls::load(
+    NodeTls::load_with_crl(
         &file(&settings.cert_chain, "node.pem"),
         &file(&settings.private_key, "node.key"),
         &file(&settings.ca, "node-ca.pem"),
+        settings.crl.as_deref(),
     )
     .map_err(|e| format!("node TLS: {e}"))
 }

@@ -212,6 +212,36 @@ fn create_then_get_by_name_returns_the_keys_bytes() {
 }
 
 #[test]
+fn output_refuses_a_symbolic_link_and_leaves_its_target_alone() {
+    let f = Fixture::new();
+    ok(&f.kmipd("alice", &["create", "--name", "vault"]));
+    let target = f.path("elsewhere.txt");
+    std::fs::write(&target, b"not yours").unwrap();
+    let link = f.path("vault.key");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let message = refused(&f.kmipd(
+        "alice",
+        &["get", "--name", "vault", "--output", link.to_str().unwrap()],
+    ));
+    assert!(message.contains("symbolic link"), "{message}");
+    assert_eq!(std::fs::read(&target).unwrap(), b"not yours");
+    // A dangling link (the file it names does not exist yet) is refused too, and nothing is created.
+    let dangling = f.path("dangling.key");
+    std::os::unix::fs::symlink(f.path("created-through-link"), &dangling).unwrap();
+    refused(&f.kmipd(
+        "alice",
+        &[
+            "get",
+            "--name",
+            "vault",
+            "--output",
+            dangling.to_str().unwrap(),
+        ],
+    ));
+    assert!(!f.path("created-through-link").exists());
+}
+
+#[test]
 fn names_must_match_exactly_one_visible_object() {
     let f = Fixture::new();
     ok(&f.kmipd("alice", &["create", "--name", "vol-a"]));

@@ -148,6 +148,7 @@ async fn start(limits: ConnectionLimits, handler: EchoHandler) -> TestServer {
             cert_chain: Some(cert_chain),
             private_key: Some(private_key),
             client_ca: Some(client_ca),
+            ..TlsFiles::default()
         },
         limits,
         ..ServerConfig::default()
@@ -386,26 +387,35 @@ async fn the_handler_can_close_the_connection_after_its_reply() {
 }
 
 #[tokio::test]
-async fn a_client_certificate_without_client_auth_usage_is_accepted() {
+async fn a_client_certificate_without_client_auth_usage_is_accepted_but_a_server_certificate_is_not()
+ {
     bounded(async {
         let server = start(test_limits(), EchoHandler::default()).await;
+        // No extended key usage at all, as some clients' certificates carry.
+        let no_usage = server
+            .pki
+            .ca
+            .issue_client_for("vcenter.example", 30, KeyType::EcdsaP256, &[])
+            .unwrap();
         // A server certificate's extended key usage is serverAuth only.
         let server_auth_only = server
             .pki
             .ca
-            .issue_server(&["vcenter.example".into()], &[], 30, KeyType::EcdsaP256)
+            .issue_server(&["web.example".into()], &[], 30, KeyType::EcdsaP256)
             .unwrap();
         for version in [&rustls::version::TLS12, &rustls::version::TLS13] {
-            let mut stream = server
-                .connect_with(version, Some(&server_auth_only))
-                .await
-                .unwrap();
+            let mut stream = server.connect_with(version, Some(&no_usage)).await.unwrap();
             let request = frame(32);
             assert_eq!(exchange(&mut stream, &request).await.unwrap(), request);
+            // Refused in the handshake (TLS 1.2) or right after it, before any request is answered (TLS 1.3).
+            if let Ok(mut stream) = server.connect_with(version, Some(&server_auth_only)).await {
+                assert!(exchange(&mut stream, &request).await.is_err());
+            }
         }
-        assert_eq!(
-            server.handler.identities.lock().unwrap()[0],
-            "vcenter.example"
+        let identities = server.handler.identities.lock().unwrap().clone();
+        assert!(
+            identities.iter().all(|i| i == "vcenter.example"),
+            "{identities:?}"
         );
         server.stop().await.unwrap();
     })

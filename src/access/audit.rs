@@ -298,7 +298,7 @@ impl AuditLog {
         settings: AuditSettings,
         key: AuditKey,
     ) -> Result<AuditLog, AuditError> {
-        crate::private_fs::create_dir(dir).map_err(io("creating directory", dir))?;
+        crate::private_fs::create_owned_dir(dir).map_err(io("creating directory", dir))?;
         let current = dir.join(CURRENT_FILE);
         let mut file = open_current(&current)?;
         drop_partial_line(&mut file, &current)?;

@@ -7,9 +7,12 @@
 //! and asks [`Policy::decide`]. An object the principal has no right on at all answers [`Decision::Hidden`],
 //! so the engine can answer as if it did not exist.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use serde::{Deserialize, Serialize};
@@ -264,12 +267,23 @@ pub enum PolicyError {
     Invalid { path: PathBuf, reason: String },
 }
 
+/// The prefix that names a credential user (a Username and Password Credential's user name) in the policy and
+/// as a principal: `credential:backup`. Certificate identities live outside it, so a certificate whose CN is
+/// `backup` never gets the rules of the credential user `backup`, and a certificate whose identity itself
+/// starts with the prefix is refused.
+pub const CREDENTIAL_PREFIX: &str = "credential:";
+
 /// Why a request's identity was refused.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum AuthError {
     /// The Credential names no known user or its password does not match.
     #[error("authentication failed for user {0:?}")]
     WrongCredential(String),
+    /// A certificate identity inside the credential users' namespace.
+    #[error(
+        "certificate identity {0:?} is refused: names starting with \"credential:\" are reserved for credential users"
+    )]
+    ReservedIdentity(String),
     /// The Credential could not be read.
     #[error(transparent)]
     Credential(#[from] super::identity::CredentialError),
@@ -285,6 +299,7 @@ pub struct Policy {
     groups: BTreeMap<String, Vec<String>>,
     credentials: BTreeMap<String, String>,
     rules: Vec<Rule>,
+    verified: VerifiedCredentials,
 }
 
 impl fmt::Debug for Policy {
@@ -356,6 +371,7 @@ impl Policy {
             groups: BTreeMap::new(),
             credentials: BTreeMap::new(),
             rules: Vec::new(),
+            verified: VerifiedCredentials::default(),
         }
     }
 
@@ -373,9 +389,9 @@ impl Policy {
 
     /// Parses policy TOML; every password hash must be a valid Argon2 PHC string.
     pub fn from_toml(text: &str) -> Result<Policy, String> {
-        let file: PolicyFile = toml::from_str(text).map_err(|e| e.to_string())?;
+        let mut file: PolicyFile = toml::from_str(text).map_err(|e| e.to_string())?;
         let mut credentials = BTreeMap::new();
-        for c in file.credentials {
+        for c in std::mem::take(&mut file.credentials) {
             let parsed = PasswordHash::new(&c.password_argon2)
                 .map_err(|e| format!("credential {:?}: bad password hash: {e}", c.username))?;
             if !parsed.algorithm.as_str().starts_with("argon2") {
@@ -386,6 +402,7 @@ impl Policy {
             }
             credentials.insert(c.username, c.password_argon2);
         }
+        check_namespaces(&file, &credentials)?;
         let mut rules = Vec::with_capacity(file.rules.len());
         for r in file.rules {
             let mut classes = Vec::new();
@@ -417,6 +434,7 @@ impl Policy {
             groups: file.groups,
             credentials,
             rules,
+            verified: VerifiedCredentials::default(),
         })
     }
 
@@ -428,10 +446,13 @@ impl Policy {
         credential: Option<&PasswordCredential>,
     ) -> Result<Principal, AuthError> {
         let identity = match credential {
+            None if caller.identity.starts_with(CREDENTIAL_PREFIX) => {
+                return Err(AuthError::ReservedIdentity(caller.identity.clone()));
+            }
             None => caller.identity.clone(),
             Some(c) => {
-                self.check_password(c)?;
-                c.username.clone()
+                self.check_password(caller, c)?;
+                format!("{CREDENTIAL_PREFIX}{}", c.username)
             }
         };
         let groups: Vec<String> = self
@@ -451,7 +472,10 @@ impl Policy {
             || self.open_enrolment
             || !principal.groups.is_empty()
             || self.users.contains(&principal.identity)
-            || self.credentials.contains_key(&principal.identity)
+            || principal
+                .identity
+                .strip_prefix(CREDENTIAL_PREFIX)
+                .is_some_and(|user| self.credentials.contains_key(user))
             || self
                 .rules
                 .iter()
@@ -459,25 +483,41 @@ impl Policy {
         Ok(principal)
     }
 
-    /// Verifies a password against the user's Argon2 hash; an unknown user is verified against a fixed hash
-    /// so that the time taken does not tell which user names exist.
-    fn check_password(&self, credential: &PasswordCredential) -> Result<(), AuthError> {
+    /// Verifies a password against the user's Argon2 hash. A user name the policy does not list is refused at
+    /// once, without hashing: the embedded default lists none, and hashing for a name nobody configured would
+    /// let any client buy tens of milliseconds of server CPU per request. A successful check is remembered for
+    /// the connection (its peer address and certificate), so a client that repeats its Credential with every
+    /// request pays for Argon2 once.
+    fn check_password(
+        &self,
+        caller: &Caller,
+        credential: &PasswordCredential,
+    ) -> Result<(), AuthError> {
         let wrong = || AuthError::WrongCredential(credential.username.clone());
-        let password = credential.password.as_ref().map_or("", |p| p.as_str());
-        let (hash, known) = match self.credentials.get(&credential.username) {
-            Some(h) => (h.as_str(), true),
-            None => (UNKNOWN_USER_HASH, false),
+        let (Some(hash), Some(password)) = (
+            self.credentials.get(&credential.username),
+            credential.password.as_ref(),
+        ) else {
+            return Err(wrong());
         };
-        let parsed = PasswordHash::new(hash).map_err(|_| wrong())?;
-        // `verify_password` compares the derived hash in constant time.
-        let matched = argon2::Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok();
-        if matched && known && credential.password.is_some() {
-            Ok(())
-        } else {
-            Err(wrong())
+        if self.verified.holds(caller, &credential.username, password) {
+            return Ok(());
         }
+        let parsed = PasswordHash::new(hash).map_err(|_| wrong())?;
+        self.verified.hashed.fetch_add(1, Ordering::Relaxed);
+        // `verify_password` compares the derived hash in constant time.
+        argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .map_err(|_| wrong())?;
+        self.verified
+            .remember(caller, &credential.username, password);
+        Ok(())
+    }
+
+    /// How many Argon2 password checks this policy has run (for the benchmark and the tests that show an
+    /// unknown user costs none).
+    pub fn password_hashes_run(&self) -> u64 {
+        self.verified.hashed.load(Ordering::Relaxed)
     }
 
     /// Whether `principal` may create an object in the Object Groups `groups` (none named: empty).
@@ -572,9 +612,96 @@ impl Policy {
     }
 }
 
-/// A valid Argon2id hash of a random password nobody knows, verified for unknown user names.
-const UNKNOWN_USER_HASH: &str =
-    "$argon2id$v=19$m=19456,t=2,p=1$a21pcGQtdW5rbm93bg$7nJ8bS0m9Oyc1GvY0n4gYk1H3x5Yc2lBv6qf0cC3d4E";
+/// Refuses a policy that names a credential user's bare name as a certificate identity (administrators, users,
+/// group members, rule subjects). Before credential users had their own namespace, `backup` in a rule meant
+/// both the credential user `backup` and any certificate named `backup`; such a file is ambiguous, and loading
+/// it either way could hand a certificate the credential user's rights or silently drop them.
+fn check_namespaces(
+    file: &PolicyFile,
+    credentials: &BTreeMap<String, String>,
+) -> Result<(), String> {
+    let named = file
+        .administrators
+        .iter()
+        .chain(&file.users)
+        .chain(file.rules.iter().flat_map(|r| &r.subjects))
+        .filter_map(|s| match Subject::parse(s) {
+            Subject::User(u) => Some(u),
+            Subject::Group(_) => None,
+        })
+        .chain(file.groups.values().flatten().cloned());
+    for name in named {
+        if credentials.contains_key(&name) {
+            return Err(format!(
+                "{name:?} is both a credential user and a certificate identity in this policy; credential \
+                 users have their own namespace now: write \"{CREDENTIAL_PREFIX}{name}\" where the credential \
+                 user is meant (a certificate named {name:?} keeps only the rules naming {name:?})"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Most verified credentials remembered at once (one per connection that sent one); when full, the memory is
+/// cleared and connections pay for one more Argon2 check each.
+pub const MAX_VERIFIED_CREDENTIALS: usize = 4096;
+
+/// A connection as the policy sees it: its peer address and its certificate's fingerprint.
+type ConnectionKey = (SocketAddr, [u8; 32]);
+
+/// Credentials already verified, per connection: an HMAC (under a key made at start and never stored) of the
+/// user name and password, keyed by the connection's peer address and certificate fingerprint. The password
+/// itself is not kept.
+#[derive(Clone)]
+struct VerifiedCredentials {
+    key: Arc<Option<aws_lc_rs::hmac::Key>>,
+    seen: Arc<Mutex<HashMap<ConnectionKey, aws_lc_rs::hmac::Tag>>>,
+    hashed: Arc<AtomicU64>,
+}
+
+impl Default for VerifiedCredentials {
+    fn default() -> Self {
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        // Without randomness nothing is remembered: every check runs Argon2.
+        let key = aws_lc_rs::hmac::Key::generate(aws_lc_rs::hmac::HMAC_SHA256, &rng).ok();
+        VerifiedCredentials {
+            key: Arc::new(key),
+            seen: Arc::default(),
+            hashed: Arc::default(),
+        }
+    }
+}
+
+impl VerifiedCredentials {
+    fn tag(&self, username: &str, password: &str) -> Option<aws_lc_rs::hmac::Tag> {
+        let key = self.key.as_ref().as_ref()?;
+        let mut context = aws_lc_rs::hmac::Context::with_key(key);
+        context.update(&(username.len() as u64).to_be_bytes());
+        context.update(username.as_bytes());
+        context.update(password.as_bytes());
+        Some(context.sign())
+    }
+
+    fn holds(&self, caller: &Caller, username: &str, password: &str) -> bool {
+        let Some(tag) = self.tag(username, password) else {
+            return false;
+        };
+        let seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        seen.get(&(caller.peer, caller.certificate_sha256))
+            .is_some_and(|known| subtle::ConstantTimeEq::ct_eq(known.as_ref(), tag.as_ref()).into())
+    }
+
+    fn remember(&self, caller: &Caller, username: &str, password: &str) {
+        let Some(tag) = self.tag(username, password) else {
+            return;
+        };
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        if seen.len() >= MAX_VERIFIED_CREDENTIALS {
+            seen.clear();
+        }
+        seen.insert((caller.peer, caller.certificate_sha256), tag);
+    }
+}
 
 /// Hashes a password for the policy file (Argon2id, default parameters, random salt).
 pub fn hash_password(password: &str) -> Result<String, String> {
@@ -713,8 +840,9 @@ mod tests {
                 Some(&cred("backup", Some("correct horse"))),
             )
             .unwrap();
-        assert_eq!(ok.identity, "backup");
+        assert_eq!(ok.identity, "credential:backup");
         assert!(ok.known);
+        assert_eq!(p.password_hashes_run(), 1);
         for bad in [
             cred("backup", Some("wrong")),
             cred("backup", None),
@@ -725,6 +853,88 @@ mod tests {
                 Err(AuthError::WrongCredential(_))
             ));
         }
+    }
+
+    #[test]
+    fn unknown_users_cost_no_hashing_and_a_verified_credential_is_remembered_per_connection() {
+        let hash = hash_password("pw").unwrap();
+        let p = Policy::from_toml(&format!(
+            "[[credentials]]\nusername = \"backup\"\npassword_argon2 = \"{hash}\"\n"
+        ))
+        .unwrap();
+        let cred = |u: &str, pw: &str| PasswordCredential {
+            username: u.into(),
+            password: Some(zeroize::Zeroizing::new(pw.to_string())),
+        };
+        for _ in 0..5 {
+            assert!(
+                p.principal(&caller("c"), Some(&cred("nobody", "pw")))
+                    .is_err()
+            );
+        }
+        assert_eq!(p.password_hashes_run(), 0);
+        for _ in 0..5 {
+            p.principal(&caller("c"), Some(&cred("backup", "pw")))
+                .unwrap();
+        }
+        assert_eq!(p.password_hashes_run(), 1);
+        // The remembered check does not accept another password, and each wrong one is hashed.
+        assert!(
+            p.principal(&caller("c"), Some(&cred("backup", "px")))
+                .is_err()
+        );
+        assert_eq!(p.password_hashes_run(), 2);
+        // Another connection (peer address) pays for its own check.
+        let mut other = caller("c");
+        other.peer = "127.0.0.1:2".parse().unwrap();
+        p.principal(&other, Some(&cred("backup", "pw"))).unwrap();
+        assert_eq!(p.password_hashes_run(), 3);
+    }
+
+    #[test]
+    fn certificate_identities_and_credential_users_cannot_collide() {
+        let hash = hash_password("pw").unwrap();
+        let credentials =
+            format!("[[credentials]]\nusername = \"backup\"\npassword_argon2 = \"{hash}\"\n");
+        // A file from before the namespaces, naming the credential user bare, is refused with the fix.
+        for bare in [
+            "administrators = [\"backup\"]\n",
+            "users = [\"backup\"]\n",
+            "[groups]\nops = [\"backup\"]\n",
+            "[[rules]]\nsubjects = [\"user:backup\"]\noperations = [\"get\"]\n",
+        ] {
+            let error = Policy::from_toml(&format!("{bare}{credentials}")).unwrap_err();
+            assert!(error.contains("\"credential:backup\""), "{error}");
+        }
+        let p = Policy::from_toml(&format!(
+            "open_enrolment = false\n[groups]\nreaders = [\"credential:backup\"]\n{credentials}\
+             [[rules]]\nsubjects = [\"credential:backup\"]\noperations = [\"destroy\"]\n"
+        ))
+        .unwrap();
+        let user = PasswordCredential {
+            username: "backup".into(),
+            password: Some(zeroize::Zeroizing::new("pw".into())),
+        };
+        let by_credential = p.principal(&caller("tape"), Some(&user)).unwrap();
+        assert_eq!(by_credential.groups, vec!["readers".to_string()]);
+        assert!(by_credential.known);
+        let f = facts("someone", &[]);
+        assert_eq!(
+            p.decide(&by_credential, &f, OpClass::Destroy, &[]),
+            Decision::Allow
+        );
+        // A certificate named like the credential user gets none of its rights.
+        let by_certificate = p.principal(&caller("backup"), None).unwrap();
+        assert!(!by_certificate.known && by_certificate.groups.is_empty());
+        assert_eq!(
+            p.decide(&by_certificate, &f, OpClass::Destroy, &[]),
+            Decision::Hidden
+        );
+        // A certificate identity inside the credential namespace is refused outright.
+        assert_eq!(
+            p.principal(&caller("credential:backup"), None),
+            Err(AuthError::ReservedIdentity("credential:backup".into()))
+        );
     }
 
     #[test]
@@ -757,10 +967,5 @@ mod tests {
         assert!(p.may_create(&mongo, &["mongodb".into()]));
         assert!(p.principal(&caller("alice"), None).unwrap().administrator);
         assert!(!p.principal(&caller("eve"), None).unwrap().known);
-    }
-
-    #[test]
-    fn the_unknown_user_hash_parses() {
-        assert!(PasswordHash::new(UNKNOWN_USER_HASH).is_ok());
     }
 }

@@ -292,9 +292,12 @@ impl Engine {
         };
         let response = self.process(&message, caller);
         let tree = response.to_ttlv();
-        let Some(maximum) = message.header.maximum_response_size else {
-            return tree;
-        };
+        // The client's Maximum Response Size, or the server's budget (`max_response_bytes`) if smaller.
+        let budget = i32::try_from(self.config.crypto.max_response_bytes).unwrap_or(i32::MAX);
+        let maximum = message
+            .header
+            .maximum_response_size
+            .map_or(budget, |m| m.min(budget));
         let len = crate::ttlv::encoded_len(&tree);
         if usize::try_from(maximum).is_ok_and(|m| len <= m) {
             return tree;
@@ -334,7 +337,10 @@ impl Engine {
         };
         let refused = match principal {
             Err(e) => Some(Box::new(move |_| e.clone()) as Box<dyn Fn(usize) -> KmipError>),
-            Ok(_) => refusal(request),
+            Ok(_) => match streams::check_response_budget(request, &self.config.crypto) {
+                Err(e) => Some(Box::new(move |_| e.clone()) as Box<dyn Fn(usize) -> KmipError>),
+                Ok(()) => refusal(request),
+            },
         };
         let items = match refused {
             Some(refuse) => {

@@ -1,7 +1,8 @@
 //! Streamed cryptographic operations (2.x Init Indicator, Final Indicator, Correlation Value): the server keeps
 //! a bounded state per open stream between requests. Streams are few, short-lived and small by design: a named
-//! limit caps how many are open, how long one may stay open, and how many bytes one may hold; a stream belongs
-//! to the caller that opened it and to its key.
+//! limit caps how many are open (server-wide and per identity, so one identity cannot take every slot), how long
+//! one may stay open, and how many bytes one may hold; a stream belongs to the caller that opened it and to its
+//! key. The per-request response budget lives here too: it is checked before a batch runs.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -26,16 +27,55 @@ pub struct CryptoLimits {
     pub max_stream_bytes: usize,
     /// Most bytes one RNG Retrieve returns.
     pub max_rng_bytes: usize,
+    /// Most streams one identity may have open at once.
+    pub max_open_streams_per_identity: usize,
+    /// Largest response one request may build, in bytes: RNG Retrieve items are summed over the batch and
+    /// refused before any byte is generated; any other response over it is answered Response Too Large.
+    pub max_response_bytes: usize,
 }
 
 impl CryptoLimits {
-    /// The defaults: 64 streams of at most 16 MiB for 10 minutes; RNG Retrieve up to 64 KiB.
+    /// The defaults: 64 streams (8 per identity) of at most 16 MiB for 10 minutes; RNG Retrieve up to 64 KiB;
+    /// responses up to 4 MiB.
     pub const DEFAULT: CryptoLimits = CryptoLimits {
         max_open_streams: 64,
         stream_lifetime_secs: 600,
         max_stream_bytes: 16 * 1024 * 1024,
         max_rng_bytes: 64 * 1024,
+        max_open_streams_per_identity: 8,
+        max_response_bytes: 4 * 1024 * 1024,
     };
+}
+
+/// What a batch commits the server to return before it runs: the RNG Retrieve Data Lengths summed over the
+/// batch. Over `max_response_bytes`, the whole batch is refused (Response Too Large) before any work.
+pub fn check_response_budget(
+    request: &crate::kmip::RequestMessage,
+    limits: &CryptoLimits,
+) -> Result<(), KmipError> {
+    let mut promised: u64 = 0;
+    for item in request.items.iter().flatten() {
+        if item.operation != Operation::RNG_RETRIEVE {
+            continue;
+        }
+        let length = item
+            .payload
+            .as_ref()
+            .and_then(|p| p.child(crate::spec::tag::DATA_LENGTH))
+            .and_then(|l| match l.value {
+                crate::ttlv::Value::Integer(n) => u64::try_from(n).ok(),
+                _ => None,
+            })
+            .unwrap_or(0);
+        promised = promised.saturating_add(length);
+    }
+    let budget = u64::try_from(limits.max_response_bytes).unwrap_or(u64::MAX);
+    if promised > budget {
+        return Err(KmipError::response_too_large(format!(
+            "the batch asks RNG Retrieve for {promised} bytes; one response may carry at most {budget}"
+        )));
+    }
+    Ok(())
 }
 
 impl Default for CryptoLimits {
@@ -102,6 +142,15 @@ impl Streams {
     ) -> Result<Vec<u8>, KmipError> {
         let mut open = self.open.lock().map_err(|_| poisoned())?;
         open.retain(|_, s| now - s.opened < limits.stream_lifetime_secs);
+        let own = open.values().filter(|s| s.owner == stream.owner).count();
+        if own >= limits.max_open_streams_per_identity {
+            return Err(KmipError::new(
+                ResultReason::ServerLimitExceeded,
+                format!(
+                    "this identity has {own} streams open, the most one identity may keep; finish one first"
+                ),
+            ));
+        }
         if open.len() >= limits.max_open_streams {
             return Err(KmipError::new(
                 ResultReason::ServerLimitExceeded,
@@ -192,5 +241,44 @@ pub fn step(payload: &crate::ttlv::Ttlv) -> Result<Step, KmipError> {
         (false, true, None) => Err(KmipError::invalid_message(
             "Final Indicator needs the Correlation Value of the stream it ends",
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hash_stream(owner: &str) -> Stream {
+        Stream {
+            operation: Operation::HASH,
+            owner: owner.to_string(),
+            key_uid: String::new(),
+            opened: 0,
+            state: StreamState::Hash(Hasher::new(crate::crypto::digest::HashAlg::Sha256)),
+        }
+    }
+
+    #[test]
+    fn one_identity_cannot_take_every_stream_slot() {
+        let limits = CryptoLimits {
+            max_open_streams: 5,
+            max_open_streams_per_identity: 2,
+            ..CryptoLimits::DEFAULT
+        };
+        let streams = Streams::default();
+        let first = streams.open(&limits, 0, hash_stream("flood")).unwrap();
+        streams.open(&limits, 0, hash_stream("flood")).unwrap();
+        let refused = streams.open(&limits, 0, hash_stream("flood")).unwrap_err();
+        assert_eq!(refused.reason, ResultReason::ServerLimitExceeded);
+        // Another identity still opens its own, up to the server-wide cap.
+        streams.open(&limits, 0, hash_stream("other")).unwrap();
+        streams.open(&limits, 0, hash_stream("other")).unwrap();
+        streams.open(&limits, 0, hash_stream("third")).unwrap();
+        assert!(streams.open(&limits, 0, hash_stream("fourth")).is_err());
+        // Finishing one gives the identity its slot back.
+        streams
+            .take(&limits, 0, &first, "flood", Operation::HASH)
+            .unwrap();
+        streams.open(&limits, 0, hash_stream("flood")).unwrap();
     }
 }

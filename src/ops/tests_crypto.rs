@@ -546,6 +546,7 @@ fn open_streams_are_bounded_in_number_size_and_lifetime() {
             stream_lifetime_secs: 60,
             max_stream_bytes: 64,
             max_rng_bytes: 8,
+            ..CryptoLimits::DEFAULT
         },
         ..EngineConfig::default()
     })

@@ -28,7 +28,8 @@ use super::wire::{self, Message};
 use super::zones::{Forwarder, Replica, ZonedStore, age_of};
 use crate::access::audit::{AuditEvent, AuditLog};
 use crate::server::tls::{
-    TlsError, build_server_tls_config, provider, read_certificates, read_private_key,
+    CrlFile, TlsError, build_server_tls_config_with_crl, provider, read_certificates,
+    read_private_key,
 };
 use crate::store::{ChangeRecord, Mutation, Store, StoreError};
 
@@ -182,10 +183,22 @@ pub struct NodeTls {
 impl NodeTls {
     /// Reads the node certificate chain, its key and the node CA bundle (PEM files).
     pub fn load(chain: &Path, key: &Path, ca: &Path) -> Result<NodeTls, TlsError> {
+        NodeTls::load_with_crl(chain, key, ca, None)
+    }
+
+    /// [`NodeTls::load`] refusing peer node certificates that the CRL file `crl` lists (read again when it
+    /// changes).
+    pub fn load_with_crl(
+        chain: &Path,
+        key: &Path,
+        ca: &Path,
+        crl: Option<&Path>,
+    ) -> Result<NodeTls, TlsError> {
         let chain = read_certificates(chain, "node certificate chain")?;
         let key = read_private_key(key)?;
         let cas = read_certificates(ca, "node CA bundle")?;
-        NodeTls::from_parts(chain, key, &cas, ca)
+        let crl = crl.map(CrlFile::open).transpose()?;
+        NodeTls::from_parts_with_crl(chain, key, &cas, ca, crl)
     }
 
     /// Builds both configurations from parsed material.
@@ -195,7 +208,19 @@ impl NodeTls {
         cas: &[CertificateDer<'static>],
         ca_origin: &Path,
     ) -> Result<NodeTls, TlsError> {
-        let server = build_server_tls_config(chain.clone(), key.clone_key(), cas, ca_origin)?;
+        NodeTls::from_parts_with_crl(chain, key, cas, ca_origin, None)
+    }
+
+    /// [`NodeTls::from_parts`] with a CRL file for the peers' certificates.
+    pub fn from_parts_with_crl(
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+        cas: &[CertificateDer<'static>],
+        ca_origin: &Path,
+        crl: Option<CrlFile>,
+    ) -> Result<NodeTls, TlsError> {
+        let server =
+            build_server_tls_config_with_crl(chain.clone(), key.clone_key(), cas, ca_origin, crl)?;
         let mut roots = rustls::RootCertStore::empty();
         for ca in cas {
             roots
@@ -1175,6 +1200,74 @@ mod tests {
             followers: vec!["b".into()],
             readers: vec!["r".into()],
         }
+    }
+
+    /// Runs a TLS handshake between `client` and `server` in memory (plus one application byte, so the
+    /// server's verdict on a TLS 1.3 client certificate is seen); whether it succeeded.
+    fn handshake(client: &NodeTls, server: &NodeTls) -> bool {
+        use std::io::{Read, Write};
+        let name = ServerName::try_from("localhost").unwrap();
+        let mut c = rustls::ClientConnection::new(client.client.clone(), name).unwrap();
+        let mut s = rustls::ServerConnection::new(server.server.clone()).unwrap();
+        c.writer().write_all(b"x").unwrap();
+        for _ in 0..20 {
+            let mut buf = Vec::new();
+            c.write_tls(&mut buf).unwrap();
+            if s.read_tls(&mut buf.as_slice()).is_ok() && s.process_new_packets().is_err() {
+                return false;
+            }
+            let mut back = Vec::new();
+            s.write_tls(&mut back).unwrap();
+            if c.read_tls(&mut back.as_slice()).is_ok() && c.process_new_packets().is_err() {
+                return false;
+            }
+            let mut byte = [0u8; 1];
+            if matches!(s.reader().read(&mut byte), Ok(1)) {
+                return true;
+            }
+        }
+        false
+    }
+
+    #[test]
+    fn a_node_certificate_listed_in_the_node_crl_is_refused() {
+        use rustls::pki_types::pem::PemObject;
+        let (ca, ca_pair) =
+            CertificateAuthority::generate("node CA", 30, KeyType::EcdsaP256).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let cas = vec![CertificateDer::from_pem_slice(ca_pair.certificate_pem.as_bytes()).unwrap()];
+        let node = |zone: &str| {
+            let pair = ca
+                .issue_node(zone, &["localhost".into()], &[], 30, KeyType::EcdsaP256)
+                .unwrap();
+            let chain =
+                vec![CertificateDer::from_pem_slice(pair.certificate_pem.as_bytes()).unwrap()];
+            let key = PrivateKeyDer::from_pem_slice(pair.private_key_pem.as_bytes()).unwrap();
+            (pair, chain, key)
+        };
+        let (b_pair, b_chain, b_key) = node("b");
+        let (_, r_chain, r_key) = node("r");
+        let (_, a_chain, a_key) = node("a");
+        let crl = dir.path().join("nodes.crl");
+        std::fs::write(
+            &crl,
+            ca.revocation_list(&[&b_pair.certificate_pem], 1, 7)
+                .unwrap(),
+        )
+        .unwrap();
+        let origin = dir.path().join("node-ca.pem");
+        let a = NodeTls::from_parts_with_crl(
+            a_chain,
+            a_key,
+            &cas,
+            &origin,
+            Some(CrlFile::open(&crl).unwrap()),
+        )
+        .unwrap();
+        let b = NodeTls::from_parts(b_chain, b_key, &cas, &origin).unwrap();
+        let r = NodeTls::from_parts(r_chain, r_key, &cas, &origin).unwrap();
+        assert!(handshake(&r, &a), "a node not in the list connects");
+        assert!(!handshake(&b, &a), "the revoked node is refused");
     }
 
     #[test]

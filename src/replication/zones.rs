@@ -800,7 +800,7 @@ fn open_zone(
     create_dir: bool,
 ) -> Result<(Arc<Store>, FileId, u64), StoreError> {
     if create_dir {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+        crate::private_fs::create_owned_dir(dir).map_err(|source| StoreError::Io {
             action: "creating zone directory",
             path: dir.to_path_buf(),
             source,

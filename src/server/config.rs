@@ -62,8 +62,9 @@ pub struct AccessSettings {
     pub allow: Vec<String>,
     /// Most connections one identity may hold open at once; more are closed right after the handshake.
     pub max_connections_per_identity: usize,
-    /// Requests per second one identity may send across its connections (0: unlimited); requests beyond the
-    /// rate wait for their turn.
+    /// Cost units per second one identity may spend across its connections (0: unlimited): a batch item is
+    /// one, key-pair generation, RNG bytes and a Credential more (`access::limits::request_cost`); requests
+    /// beyond the rate wait for their turn.
     pub max_requests_per_second: u32,
     /// The audit log.
     pub audit: AuditSettings,
@@ -120,6 +121,10 @@ pub struct CryptoConfig {
     pub max_stream_bytes: usize,
     /// Most bytes one RNG Retrieve returns.
     pub max_rng_bytes: usize,
+    /// Most streams one identity may have open at once.
+    pub max_open_streams_per_identity: usize,
+    /// Largest response one request may build (RNG Retrieve items summed over the batch before any work).
+    pub max_response_bytes: usize,
 }
 
 impl Default for CryptoConfig {
@@ -132,6 +137,8 @@ impl Default for CryptoConfig {
             ),
             max_stream_bytes: d.max_stream_bytes,
             max_rng_bytes: d.max_rng_bytes,
+            max_open_streams_per_identity: d.max_open_streams_per_identity,
+            max_response_bytes: d.max_response_bytes,
         }
     }
 }
@@ -144,6 +151,8 @@ impl CryptoConfig {
             stream_lifetime_secs: i64::try_from(self.stream_lifetime.as_secs()).unwrap_or(i64::MAX),
             max_stream_bytes: self.max_stream_bytes,
             max_rng_bytes: self.max_rng_bytes,
+            max_open_streams_per_identity: self.max_open_streams_per_identity,
+            max_response_bytes: self.max_response_bytes,
         }
     }
 }
@@ -205,6 +214,9 @@ pub struct NodeSettings {
     pub private_key: Option<PathBuf>,
     /// The CA bundle that issued node certificates; default `<data_dir>/node-ca.pem`.
     pub ca: Option<PathBuf>,
+    /// Certificate revocation lists for node certificates (PEM or DER); read again when the file changes.
+    #[serde(default)]
+    pub crl: Option<PathBuf>,
     /// Longest wait for a peer; past it the peer's zone counts as unavailable.
     #[serde(default = "default_node_timeout", deserialize_with = "duration_text")]
     pub timeout: Duration,
@@ -330,6 +342,8 @@ pub struct TlsFiles {
     pub private_key: Option<PathBuf>,
     /// PEM bundle of the CAs whose client certificates are accepted (default `<data_dir>/client-ca.pem`).
     pub client_ca: Option<PathBuf>,
+    /// Certificate revocation lists for client certificates (PEM or DER); read again when the file changes.
+    pub client_crl: Option<PathBuf>,
 }
 
 /// The limits of one connection and of the whole listener.
@@ -344,6 +358,9 @@ pub struct ConnectionLimits {
     pub max_items_per_structure: usize,
     /// Most connections open at once; connections beyond it are closed as soon as they are accepted.
     pub max_connections: usize,
+    /// Most connections one source address may have open before their TLS handshake completes; more from it
+    /// are closed as soon as they are accepted, so one address cannot take every connection slot.
+    pub max_pending_per_address: usize,
     /// Time allowed to receive the rest of a frame once its first byte has arrived.
     #[serde(deserialize_with = "duration_text")]
     pub read_timeout: Duration,
@@ -386,6 +403,7 @@ impl Default for ConnectionLimits {
             max_depth: Limits::DEFAULT.max_depth,
             max_items_per_structure: Limits::DEFAULT.max_items_per_structure,
             max_connections: 1024,
+            max_pending_per_address: 32,
             read_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(120),
             handshake_timeout: Duration::from_secs(10),
@@ -461,6 +479,7 @@ impl ServerConfig {
             ("max_depth", l.max_depth),
             ("max_items_per_structure", l.max_items_per_structure),
             ("max_connections", l.max_connections),
+            ("max_pending_per_address", l.max_pending_per_address),
         ];
         for (name, value) in positive {
             if value == 0 {
@@ -522,10 +541,20 @@ impl ServerConfig {
             .validate(&self.data_dir)
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         let c = &self.crypto;
-        if c.max_open_streams == 0 || c.max_stream_bytes == 0 || c.max_rng_bytes == 0 {
+        if c.max_open_streams == 0
+            || c.max_stream_bytes == 0
+            || c.max_rng_bytes == 0
+            || c.max_open_streams_per_identity == 0
+        {
             return Err(ConfigError::Invalid(
-                "crypto.max_open_streams, max_stream_bytes and max_rng_bytes must be at least 1"
+                "crypto.max_open_streams, max_open_streams_per_identity, max_stream_bytes and \
+                 max_rng_bytes must be at least 1"
                     .into(),
+            ));
+        }
+        if c.max_response_bytes < 64 * 1024 || i32::try_from(c.max_response_bytes).is_err() {
+            return Err(ConfigError::Invalid(
+                "crypto.max_response_bytes must be from 65536 to 2147483647".into(),
             ));
         }
         if c.stream_lifetime.as_secs() == 0 {
@@ -591,6 +620,7 @@ impl ServerConfig {
             &mut self.tls.cert_chain,
             &mut self.tls.private_key,
             &mut self.tls.client_ca,
+            &mut self.tls.client_crl,
             &mut self.access.policy_file,
             &mut self.access.audit.dir,
             &mut self.zones.a,
@@ -607,6 +637,7 @@ impl ServerConfig {
             &mut node.cert_chain,
             &mut node.private_key,
             &mut node.ca,
+            &mut node.crl,
         ]
         .into_iter()
         .flatten()
@@ -681,11 +712,13 @@ mod tests {
             cert_chain = "/etc/kmipd/server.pem"
             private_key = "/etc/kmipd/server.key"
             client_ca = "/etc/kmipd/clients.pem"
+            client_crl = "/etc/kmipd/clients.crl"
             [limits]
             max_message_bytes = 65536
             max_depth = 16
             max_items_per_structure = 500
             max_connections = 2
+            max_pending_per_address = 3
             read_timeout = "200ms"
             idle_timeout = "2m"
             handshake_timeout = "5s"
@@ -696,6 +729,8 @@ mod tests {
             stream_lifetime = "90s"
             max_stream_bytes = 4096
             max_rng_bytes = 128
+            max_open_streams_per_identity = 2
+            max_response_bytes = 100000
             [lifecycle]
             lease_time = "15m"
             "#,
@@ -719,8 +754,18 @@ mod tests {
                 stream_lifetime_secs: 90,
                 max_stream_bytes: 4096,
                 max_rng_bytes: 128,
+                max_open_streams_per_identity: 2,
+                max_response_bytes: 100000,
             }
         );
+        assert_eq!(config.limits.max_pending_per_address, 3);
+        assert_eq!(
+            config.tls.client_crl.as_deref(),
+            Some(Path::new("/etc/kmipd/clients.crl"))
+        );
+        assert!(ServerConfig::from_toml("[limits]\nmax_pending_per_address = 0").is_err());
+        assert!(ServerConfig::from_toml("[crypto]\nmax_response_bytes = 1000").is_err());
+        assert!(ServerConfig::from_toml("[crypto]\nmax_open_streams_per_identity = 0").is_err());
     }
 
     #[test]

@@ -5,9 +5,10 @@
 //! the rest of a frame once its first byte arrived by `read_timeout`, and each reply by `write_timeout`. Frame
 //! and reply buffers may hold key material and are wiped once used.
 
+use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -57,7 +58,59 @@ pub(crate) struct Admission {
     pub limits: IdentityLimits,
 }
 
-/// Serves one accepted TCP connection until it ends; `permit` holds its place under the connection limit.
+/// Connections per source address whose TLS handshake has not completed, so that one address cannot fill every
+/// connection slot with idle sockets before authenticating (`limits.max_pending_per_address`).
+#[derive(Clone, Debug)]
+pub(crate) struct PendingHandshakes {
+    max: usize,
+    counts: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+/// One connection's place among its address's pending handshakes; released when dropped.
+#[derive(Debug)]
+pub(crate) struct PendingSlot {
+    address: IpAddr,
+    counts: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl PendingHandshakes {
+    /// At most `max` pending handshakes per address.
+    pub(crate) fn new(max: usize) -> Self {
+        PendingHandshakes {
+            max,
+            counts: Arc::default(),
+        }
+    }
+
+    /// A place for one more pending handshake from `address`, or None when it already has the most allowed.
+    pub(crate) fn enter(&self, address: IpAddr) -> Option<PendingSlot> {
+        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        let n = counts.entry(address).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(PendingSlot {
+            address,
+            counts: self.counts.clone(),
+        })
+    }
+}
+
+impl Drop for PendingSlot {
+    fn drop(&mut self) {
+        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = counts.get_mut(&self.address) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                counts.remove(&self.address);
+            }
+        }
+    }
+}
+
+/// Serves one accepted TCP connection until it ends; `permit` holds its place under the connection limit and
+/// `pending` its place among its address's pending handshakes until the handshake is over.
 // Each argument is one independent piece the accept loop hands over; bundling them would only rename them.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn serve(
@@ -69,6 +122,7 @@ pub(crate) async fn serve(
     admission: Admission,
     mut shutdown: watch::Receiver<bool>,
     permit: OwnedSemaphorePermit,
+    pending: PendingSlot,
 ) {
     let _permit = permit;
     if let Err(e) = tcp.set_nodelay(true) {
@@ -81,6 +135,7 @@ pub(crate) async fn serve(
         }
         result = timeout(limits.handshake_timeout, acceptor.accept(tcp)) => result,
     };
+    drop(pending);
     let mut stream = match handshake {
         Err(_) => {
             info!(%peer, "TLS handshake timed out");
@@ -180,8 +235,12 @@ async fn serve_requests<S: AsyncRead + AsyncWrite + Unpin>(
             }
         };
 
-        // Over its request rate, an identity waits for its turn (its other connections too), not the others.
-        let delay = identity_limits.request_delay(&caller.identity);
+        // Over its rate, an identity waits for its turn (its other connections too), not the others; the frame's
+        // batch items and expensive operations are counted, not just the frame.
+        let delay = identity_limits.request_delay(
+            &caller.identity,
+            crate::access::limits::request_cost(&frame),
+        );
         if !delay.is_zero() {
             debug!(identity = %caller.identity, ?delay, "request rate limit: delaying");
             tokio::select! {

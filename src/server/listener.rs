@@ -15,7 +15,7 @@ use tracing::{error, info, warn};
 
 use crate::access::limits::IdentityLimits;
 use crate::server::config::{ConfigError, ServerConfig};
-use crate::server::connection::{self, Admission};
+use crate::server::connection::{self, Admission, PendingHandshakes};
 use crate::server::handler::FrameHandler;
 use crate::server::tls::{TlsError, server_tls_config};
 
@@ -65,6 +65,7 @@ pub async fn run_with_listener(
         limits: IdentityLimits::new(config.access.identity_limits()),
     };
     let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let pending = PendingHandshakes::new(limits.max_pending_per_address);
     let (stop_sender, stop_receiver) = watch::channel(false);
     let mut connections = JoinSet::new();
     match listener.local_addr() {
@@ -90,6 +91,11 @@ pub async fn run_with_listener(
                         handler.refused(peer, None, "address not in the allow-list");
                         continue;
                     }
+                    let Some(pending_slot) = pending.enter(peer.ip()) else {
+                        warn!(%peer, limit = limits.max_pending_per_address, "too many handshakes pending from this address; closing");
+                        drop(tcp);
+                        continue;
+                    };
                     let Ok(permit) = permits.clone().try_acquire_owned() else {
                         warn!(%peer, limit = limits.max_connections, "connection limit reached; closing");
                         drop(tcp);
@@ -105,6 +111,7 @@ pub async fn run_with_listener(
                         admission.clone(),
                         stop_receiver.clone(),
                         permit,
+                        pending_slot,
                     ));
                 }
                 Err(e) => {

@@ -48,6 +48,8 @@ pub enum PkiError {
     NoServerName,
     #[error("validity of {0} days is out of range (1..=36500)")]
     Validity(u32),
+    #[error("the certificate to revoke cannot be read")]
+    NoSerial,
 }
 
 /// The key types kmipd issues certificates for.
@@ -177,6 +179,47 @@ impl CertificateAuthority {
         &self.certificate_pem
     }
 
+    /// A certificate revocation list signed by this CA listing the certificates given (PEM), numbered `number`
+    /// and valid for `validity_days`; PEM. The CA was made with the cRLSign key usage for this.
+    pub fn revocation_list(
+        &self,
+        revoked_certificates_pem: &[&str],
+        number: u64,
+        validity_days: u32,
+    ) -> Result<String, PkiError> {
+        let now = OffsetDateTime::now_utc();
+        let mut revoked_certs = Vec::with_capacity(revoked_certificates_pem.len());
+        for pem in revoked_certificates_pem {
+            let der =
+                CertificateDer::from_pem_slice(pem.as_bytes()).map_err(|source| PkiError::Pem {
+                    path: PathBuf::from("<revoked certificate>"),
+                    source,
+                })?;
+            let (_, certificate) =
+                <x509_parser::certificate::X509Certificate as x509_parser::prelude::FromDer<
+                    '_,
+                    _,
+                >>::from_der(&der)
+                .map_err(|_| PkiError::NoSerial)?;
+            let serial_number = SerialNumber::from_slice(certificate.raw_serial());
+            revoked_certs.push(rcgen::RevokedCertParams {
+                serial_number,
+                revocation_time: now - BACKDATE,
+                reason_code: Some(rcgen::RevocationReason::KeyCompromise),
+                invalidity_date: None,
+            });
+        }
+        let params = rcgen::CertificateRevocationListParams {
+            this_update: now - BACKDATE,
+            next_update: now + Duration::days(i64::from(validity_days.max(1))),
+            crl_number: SerialNumber::from(number),
+            issuing_distribution_point: None,
+            revoked_certs,
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        };
+        Ok(params.signed_by(&self.issuer)?.pem()?)
+    }
+
     /// Issues a TLS server certificate valid for the given names (extended key usage serverAuth).
     pub fn issue_server(
         &self,
@@ -244,8 +287,25 @@ impl CertificateAuthority {
         validity_days: u32,
         key_type: KeyType,
     ) -> Result<IssuedPair, PkiError> {
+        self.issue_client_for(
+            name,
+            validity_days,
+            key_type,
+            &[ExtendedKeyUsagePurpose::ClientAuth],
+        )
+    }
+
+    /// Issues a client certificate whose extended key usage names exactly `purposes` (none: no extension), as
+    /// third-party CAs do.
+    pub fn issue_client_for(
+        &self,
+        name: &str,
+        validity_days: u32,
+        key_type: KeyType,
+        purposes: &[ExtendedKeyUsagePurpose],
+    ) -> Result<IssuedPair, PkiError> {
         let mut params = base_params(name, validity_days)?;
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.extended_key_usages = purposes.to_vec();
         self.sign_leaf(params, key_type)
     }
 

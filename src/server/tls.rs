@@ -1,17 +1,24 @@
 //! The TLS side of the edge: TLS 1.2 and 1.3 with the aws-lc-rs provider, a client certificate required from
 //! every peer and verified against the configured CA bundle.
 //!
-//! KMIP clients in the field (vSphere, PyKMIP-generated certificates) present client certificates whose extended
-//! key usage lacks clientAuth, so [`AnyPurposeClientVerifier`] checks the full chain, signatures and validity
-//! times exactly as webpki does for clientAuth, but accepts whatever purposes the extended key usage names.
+//! KMIP clients in the field (vSphere, PyKMIP-generated certificates) present client certificates without the
+//! clientAuth extended key usage, so [`AnyPurposeClientVerifier`] checks the full chain, signatures and validity
+//! times exactly as webpki does for clientAuth, and accepts a certificate without the extension or whose
+//! extension names clientAuth (or any purpose). A certificate issued for serverAuth without clientAuth (a
+//! server's own certificate) is refused as a client.
+//!
+//! Revocation: an optional CRL file (PEM or DER, several lists allowed) is checked for every client
+//! certificate; the file is looked at on each new handshake and read again when it changed, so a fresh CRL
+//! applies without a restart. TLS session resumption is off: every connection presents its certificate and is
+//! checked against the CRL in force.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, UnixTime};
 use rustls::server::WebPkiClientVerifier;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{
@@ -19,7 +26,10 @@ use rustls::{
     SignatureScheme,
 };
 use thiserror::Error;
-use webpki::{EndEntityCert, ExtendedKeyUsageValidator, KeyPurposeIdIter};
+use webpki::{
+    CertRevocationList, EndEntityCert, ExtendedKeyUsageValidator, KeyPurposeId, KeyPurposeIdIter,
+    OwnedCertRevocationList, RevocationOptionsBuilder, UnknownStatusPolicy,
+};
 
 use crate::server::config::ServerConfig;
 
@@ -43,6 +53,8 @@ pub enum TlsError {
     Verifier(#[from] rustls::server::VerifierBuilderError),
     #[error("TLS configuration refused: {0}")]
     Rustls(#[from] rustls::Error),
+    #[error("cannot use the certificate revocation list {path}: {reason}")]
+    Crl { path: PathBuf, reason: String },
 }
 
 /// The crypto provider every TLS object of the server uses.
@@ -55,7 +67,13 @@ pub fn server_tls_config(config: &ServerConfig) -> Result<Arc<rustls::ServerConf
     let chain = read_certificates(&config.cert_chain_path(), "server certificate chain")?;
     let key = read_private_key(&config.private_key_path())?;
     let client_cas = read_certificates(&config.client_ca_path(), "client CA bundle")?;
-    build_server_tls_config(chain, key, &client_cas, &config.client_ca_path())
+    let crl = config
+        .tls
+        .client_crl
+        .as_deref()
+        .map(CrlFile::open)
+        .transpose()?;
+    build_server_tls_config_with_crl(chain, key, &client_cas, &config.client_ca_path(), crl)
 }
 
 /// Builds the rustls server configuration from parsed material; `ca_origin` names the bundle in errors.
@@ -65,19 +83,35 @@ pub fn build_server_tls_config(
     client_cas: &[CertificateDer<'static>],
     ca_origin: &Path,
 ) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    build_server_tls_config_with_crl(chain, key, client_cas, ca_origin, None)
+}
+
+/// [`build_server_tls_config`] checking client certificates against the CRL file `crl` as well.
+pub fn build_server_tls_config_with_crl(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    client_cas: &[CertificateDer<'static>],
+    ca_origin: &Path,
+    crl: Option<CrlFile>,
+) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let provider = provider();
-    let verifier =
-        AnyPurposeClientVerifier::new(client_cas, provider.clone()).map_err(|e| match e {
+    let verifier = AnyPurposeClientVerifier::new(client_cas, provider.clone())
+        .map(|v| v.with_crl(crl))
+        .map_err(|e| match e {
             VerifierSetupError::Anchor(source) => TlsError::BadTrustAnchor {
                 path: ca_origin.to_owned(),
                 source,
             },
             VerifierSetupError::Builder(e) => TlsError::Verifier(e),
         })?;
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS12, &rustls::version::TLS13])?
         .with_client_cert_verifier(Arc::new(verifier))
         .with_single_cert(chain, key)?;
+    // No resumption: a resumed session would skip the certificate check, revocation included. No TLS 1.2
+    // session cache, no TLS 1.3 tickets (stateless tickets are off by default).
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    config.send_tls13_tickets = 0;
     Ok(Arc::new(config))
 }
 
@@ -123,6 +157,102 @@ pub struct AnyPurposeClientVerifier {
     roots: RootCertStore,
     algorithms: WebPkiSupportedAlgorithms,
     webpki: Arc<dyn ClientCertVerifier>,
+    crl: Option<CrlFile>,
+}
+
+/// A CRL file (PEM with one or more `X509 CRL` blocks, or one DER list), read again whenever its size,
+/// modification time or inode changed since the last handshake looked.
+#[derive(Debug)]
+pub struct CrlFile {
+    path: PathBuf,
+    state: Mutex<CrlState>,
+}
+
+#[derive(Debug)]
+struct CrlState {
+    stamp: FileStamp,
+    lists: Arc<Vec<CertRevocationList<'static>>>,
+}
+
+/// What tells that a file changed: size, modification time and inode (a replaced file has a new one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FileStamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    inode: u64,
+}
+
+impl FileStamp {
+    fn of(path: &Path) -> std::io::Result<FileStamp> {
+        let meta = std::fs::metadata(path)?;
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+        #[cfg(not(unix))]
+        let inode = 0;
+        Ok(FileStamp {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            inode,
+        })
+    }
+}
+
+impl CrlFile {
+    /// Reads the CRL file; an unreadable file or list is an error (the server does not start without it).
+    pub fn open(path: &Path) -> Result<CrlFile, TlsError> {
+        let error = |reason: String| TlsError::Crl {
+            path: path.to_owned(),
+            reason,
+        };
+        let stamp = FileStamp::of(path).map_err(|e| error(e.to_string()))?;
+        let lists = read_crls(path).map_err(error)?;
+        Ok(CrlFile {
+            path: path.to_owned(),
+            state: Mutex::new(CrlState {
+                stamp,
+                lists: Arc::new(lists),
+            }),
+        })
+    }
+
+    /// The lists in force, read again first when the file changed. A file that became unreadable or invalid
+    /// refuses every certificate until it is fixed: revocation fails closed.
+    fn current(&self) -> Result<Arc<Vec<CertRevocationList<'static>>>, String> {
+        let stamp = FileStamp::of(&self.path).map_err(|e| e.to_string())?;
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.stamp != stamp {
+            let lists = read_crls(&self.path)?;
+            tracing::info!(path = %self.path.display(), lists = lists.len(), "certificate revocation list reloaded");
+            *state = CrlState {
+                stamp,
+                lists: Arc::new(lists),
+            };
+        }
+        Ok(state.lists.clone())
+    }
+}
+
+/// Every CRL of a PEM or DER file.
+fn read_crls(path: &Path) -> Result<Vec<CertRevocationList<'static>>, String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let ders: Vec<CertificateRevocationListDer<'static>> =
+        if bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
+            CertificateRevocationListDer::pem_slice_iter(&bytes)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| e.to_string())?
+        } else {
+            vec![CertificateRevocationListDer::from(bytes)]
+        };
+    if ders.is_empty() {
+        return Err("the file holds no CRL".to_string());
+    }
+    ders.iter()
+        .map(|der| {
+            OwnedCertRevocationList::from_der(der.as_ref())
+                .map(CertRevocationList::from)
+                .map_err(|e| e.to_string())
+        })
+        .collect()
 }
 
 /// Why a verifier could not be set up.
@@ -152,7 +282,14 @@ impl AnyPurposeClientVerifier {
             roots,
             algorithms,
             webpki,
+            crl: None,
         })
+    }
+
+    /// Also checks every certificate against the lists of `crl` (none: no revocation check).
+    pub fn with_crl(mut self, crl: Option<CrlFile>) -> Self {
+        self.crl = crl;
+        self
     }
 }
 
@@ -176,6 +313,24 @@ impl ClientCertVerifier for AnyPurposeClientVerifier {
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
         let certificate = EndEntityCert::try_from(end_entity).map_err(pki_error)?;
+        let lists = match &self.crl {
+            None => None,
+            Some(file) => Some(file.current().map_err(|reason| {
+                tracing::error!(path = %file.path.display(), %reason, "certificate revocation list unusable; refusing clients");
+                rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(
+                    CrlUnusable(reason),
+                ))))
+            })?),
+        };
+        let refs: Vec<&CertRevocationList<'_>> = lists
+            .as_deref()
+            .map(|l| l.iter().collect())
+            .unwrap_or_default();
+        let revocation = RevocationOptionsBuilder::new(&refs).ok().map(|b| {
+            // A certificate whose issuer has no list in the file is not refused for it: the file lists
+            // what the operator revoked, it need not cover every CA of the chain.
+            b.with_status_policy(UnknownStatusPolicy::Allow).build()
+        });
         certificate
             .verify_for_usage(
                 self.algorithms.all,
@@ -183,7 +338,7 @@ impl ClientCertVerifier for AnyPurposeClientVerifier {
                 intermediates,
                 now,
                 AnyPurpose,
-                None,
+                revocation,
                 None,
             )
             .map_err(pki_error)?;
@@ -213,14 +368,36 @@ impl ClientCertVerifier for AnyPurposeClientVerifier {
     }
 }
 
-/// An extended-key-usage policy that accepts any purpose, and no extension at all, but still refuses an
-/// extension that is malformed.
+/// A CRL file that could not be read again.
+#[derive(Debug, Error)]
+#[error("the certificate revocation list cannot be used: {0}")]
+struct CrlUnusable(String);
+
+/// id-kp-serverAuth (1.3.6.1.5.5.7.3.1), DER content octets.
+const EKU_SERVER_AUTH: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x01];
+/// id-kp-clientAuth (1.3.6.1.5.5.7.3.2).
+const EKU_CLIENT_AUTH: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x02];
+/// anyExtendedKeyUsage (2.5.29.37.0).
+const EKU_ANY: &[u8] = &[0x55, 0x1d, 0x25, 0x00];
+
+/// The extended-key-usage policy for clients: no extension at all, or one naming clientAuth or any purpose, is
+/// accepted (clients in the field carry all three); one naming serverAuth without clientAuth is a server's
+/// certificate and is refused; a malformed extension is refused.
 struct AnyPurpose;
 
 impl ExtendedKeyUsageValidator for AnyPurpose {
     fn validate(&self, purposes: KeyPurposeIdIter<'_, '_>) -> Result<(), webpki::Error> {
+        let (mut server, mut client) = (false, false);
         for purpose in purposes {
-            purpose?;
+            let purpose = purpose?;
+            server |= purpose == KeyPurposeId::new(EKU_SERVER_AUTH);
+            client |= purpose == KeyPurposeId::new(EKU_CLIENT_AUTH)
+                || purpose == KeyPurposeId::new(EKU_ANY);
+        }
+        if server && !client {
+            // The context variant cannot be built outside webpki; rustls maps both to InvalidPurpose.
+            #[allow(deprecated)]
+            return Err(webpki::Error::RequiredEkuNotFound);
         }
         Ok(())
     }
@@ -238,6 +415,8 @@ fn pki_error(error: webpki::Error) -> rustls::Error {
         E::InvalidCertValidity => CertificateError::Expired,
         E::UnknownIssuer => CertificateError::UnknownIssuer,
         E::CertRevoked => CertificateError::Revoked,
+        #[allow(deprecated)]
+        E::RequiredEkuNotFound => CertificateError::InvalidPurpose,
         E::InvalidSignatureForPublicKey => CertificateError::BadSignature,
         other => CertificateError::Other(OtherError(Arc::new(other))),
     };
@@ -264,7 +443,7 @@ mod tests {
         params
     }
 
-    /// Root → intermediate → leaf whose only extended key usage is serverAuth.
+    /// Root → intermediate → leaf whose only extended key usage is clientAuth.
     fn chain(
         root_name: &str,
     ) -> (
@@ -287,7 +466,7 @@ mod tests {
         let intermediate_issuer = rcgen::Issuer::new(intermediate_params, intermediate_key);
 
         let mut leaf_params = params("vsphere");
-        leaf_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        leaf_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         leaf_params.not_before = rcgen::date_time_ymd(2020, 1, 1);
         leaf_params.not_after = rcgen::date_time_ymd(2100, 1, 1);
         let leaf = leaf_params
@@ -300,28 +479,47 @@ mod tests {
         )
     }
 
-    #[test]
-    fn a_server_auth_only_client_is_accepted_where_webpki_would_refuse_it() {
-        let (root, intermediate, leaf) = chain("root");
-        let now = UnixTime::now();
-        let ours = AnyPurposeClientVerifier::new(std::slice::from_ref(&root), provider()).unwrap();
-        assert!(
-            ours.verify_client_cert(&leaf, std::slice::from_ref(&intermediate), now)
-                .is_ok()
-        );
-
-        let mut roots = RootCertStore::empty();
-        roots.add(root).unwrap();
-        let stock = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
-            .build()
+    /// Root → intermediate → leaf with the given extended key usages (none: no extension).
+    fn chain_for(
+        purposes: Vec<ExtendedKeyUsagePurpose>,
+    ) -> (CertificateDer<'static>, CertificateDer<'static>) {
+        let root_key = KeyPair::generate().unwrap();
+        let mut root_params = params("root");
+        root_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let root = root_params.self_signed(&root_key).unwrap();
+        let issuer = rcgen::Issuer::new(root_params, root_key);
+        let mut leaf_params = params("client");
+        leaf_params.extended_key_usages = purposes;
+        let leaf = leaf_params
+            .signed_by(&KeyPair::generate().unwrap(), &issuer)
             .unwrap();
-        let refused = stock
-            .verify_client_cert(&leaf, &[intermediate], now)
-            .unwrap_err();
-        assert!(
-            matches!(refused, rustls::Error::InvalidCertificate(_)),
-            "{refused:?}"
-        );
+        (pem_der(&root.pem()), pem_der(&leaf.pem()))
+    }
+
+    #[test]
+    fn server_auth_only_clients_are_refused_others_accepted() {
+        use ExtendedKeyUsagePurpose::*;
+        let now = UnixTime::now();
+        for (purposes, accepted) in [
+            (vec![], true),
+            (vec![ClientAuth], true),
+            (vec![ServerAuth, ClientAuth], true),
+            (vec![Any, ServerAuth], true),
+            (vec![EmailProtection], true),
+            (vec![ServerAuth], false),
+            (vec![ServerAuth, CodeSigning], false),
+        ] {
+            let (root, leaf) = chain_for(purposes.clone());
+            let verifier = AnyPurposeClientVerifier::new(&[root], provider()).unwrap();
+            let verdict = verifier.verify_client_cert(&leaf, &[], now);
+            assert_eq!(verdict.is_ok(), accepted, "{purposes:?}: {verdict:?}");
+            if !accepted {
+                assert_eq!(
+                    verdict.unwrap_err(),
+                    rustls::Error::InvalidCertificate(CertificateError::InvalidPurpose)
+                );
+            }
+        }
     }
 
     #[test]

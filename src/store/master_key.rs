@@ -127,7 +127,7 @@ impl MasterKey {
 }
 
 /// Where the server takes its master key from; configuration chooses one.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum MasterKeySource {
     /// A key file (raw, hex or base64).
     File(PathBuf),
@@ -135,6 +135,28 @@ pub enum MasterKeySource {
     Env(String),
     /// `master.key` in the data directory, generated on first start (the embedded default).
     DataDir,
+    /// Key text already read from `origin` (an environment variable [`MasterKeySource::take_env`] removed).
+    Text {
+        /// Where the text came from, for error messages.
+        origin: String,
+        /// The text (hex or base64); wiped when the last copy is dropped.
+        text: std::sync::Arc<Zeroizing<String>>,
+    },
+}
+
+impl fmt::Debug for MasterKeySource {
+    // The key text stays out of logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MasterKeySource::File(path) => f.debug_tuple("File").field(path).finish(),
+            MasterKeySource::Env(var) => f.debug_tuple("Env").field(var).finish(),
+            MasterKeySource::DataDir => f.write_str("DataDir"),
+            MasterKeySource::Text { origin, .. } => f
+                .debug_struct("Text")
+                .field("origin", origin)
+                .finish_non_exhaustive(),
+        }
+    }
 }
 
 impl MasterKeySource {
@@ -144,7 +166,38 @@ impl MasterKeySource {
             MasterKeySource::File(path) => MasterKey::from_file(path),
             MasterKeySource::Env(var) => MasterKey::from_env(var),
             MasterKeySource::DataDir => MasterKey::load_or_generate(data_dir),
+            MasterKeySource::Text { origin, text } => parse_text(text.trim(), origin),
         }
+    }
+
+    /// Takes the key text out of environment variable `var`: a copy is kept (wiped when dropped), the bytes
+    /// of the process's environment block are overwritten (so `/proc/<pid>/environ` no longer shows them) and
+    /// the variable is removed (no child process or later reader sees it). None when the variable is unset.
+    ///
+    /// # Safety
+    ///
+    /// The environment is process-global and unsynchronised with foreign code: call this before the process
+    /// starts any thread (as `kmipd serve` does first thing).
+    #[cfg(unix)]
+    pub unsafe fn take_env(var: &str) -> Option<MasterKeySource> {
+        let text = Zeroizing::new(std::env::var(var).ok()?);
+        if let Ok(name) = std::ffi::CString::new(var) {
+            // SAFETY: single-threaded per this function's contract; getenv returns a pointer into the
+            // environment block (or null), valid until the environment changes, and strlen bytes from it are
+            // the value, which is overwritten in place before anything else touches the environment.
+            unsafe {
+                let value = libc::getenv(name.as_ptr());
+                if !value.is_null() {
+                    std::ptr::write_bytes(value, 0, libc::strlen(value));
+                }
+            }
+        }
+        // SAFETY: single-threaded per this function's contract.
+        unsafe { std::env::remove_var(var) };
+        Some(MasterKeySource::Text {
+            origin: format!("environment variable {var}"),
+            text: std::sync::Arc::new(text),
+        })
     }
 }
 

@@ -268,7 +268,7 @@ impl Store {
     /// Opens `<data_dir>/kmipd.sqlite` (creating the directory), taking the master key from `source`.
     pub fn open_in_dir(data_dir: &Path, source: &MasterKeySource) -> Result<Store, StoreError> {
         let master = source.load(data_dir)?;
-        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Io {
+        crate::private_fs::create_dir(data_dir).map_err(|source| StoreError::Io {
             action: "creating data directory",
             path: data_dir.to_path_buf(),
             source,

@@ -54,6 +54,15 @@ impl TlsServer {
         handler: Arc<dyn FrameHandler>,
         adjust: impl FnOnce(&mut ServerConfig),
     ) -> TlsServer {
+        TlsServer::start_with_ca(handler, |config, _| adjust(config))
+    }
+
+    /// [`TlsServer::start_with`] whose `adjust` also gets the CA the server trusts for clients (to write a
+    /// CRL it signs, say).
+    pub fn start_with_ca(
+        handler: Arc<dyn FrameHandler>,
+        adjust: impl FnOnce(&mut ServerConfig, &CertificateAuthority),
+    ) -> TlsServer {
         let (ca, ca_pair) =
             CertificateAuthority::generate("test CA", 30, KeyType::EcdsaP256).unwrap();
         let server = localhost_server(&ca);
@@ -71,6 +80,7 @@ impl TlsServer {
                 cert_chain: Some(cert_chain),
                 private_key: Some(private_key),
                 client_ca: Some(client_ca),
+                ..TlsFiles::default()
             },
             limits: ConnectionLimits {
                 max_connections: 256,
@@ -79,7 +89,7 @@ impl TlsServer {
             ..ServerConfig::default()
         };
         let mut config = config;
-        adjust(&mut config);
+        adjust(&mut config, &ca);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -107,6 +117,26 @@ impl TlsServer {
     /// A new connection with the server's default client certificate.
     pub fn connect(&self) -> KmipClient {
         KmipClient::connect(self.address, &self.ca_pem, &self.client)
+    }
+
+    /// The CA that issues the server's client certificates.
+    pub fn ca(&self) -> &CertificateAuthority {
+        &self.ca
+    }
+
+    /// The CA certificate (PEM) clients trust for the server.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// A connection presenting `pair`, its handshake complete; an error when the server refuses it.
+    pub fn try_connect_pair(&self, pair: &IssuedPair) -> std::io::Result<KmipClient> {
+        KmipClient::connect_pem(
+            self.address,
+            &self.ca_pem,
+            &pair.certificate_pem,
+            &pair.private_key_pem,
+        )
     }
 
     /// A new connection as another client identity (its certificate's CN).
@@ -184,9 +214,38 @@ impl KmipClient {
         KmipClient::open(address, ca_pem, certificate_pem, private_key_pem).unwrap()
     }
 
+    /// A client on an already connected TCP stream (one bound to another source address, say), presenting
+    /// `client`; the handshake runs with the first request.
+    pub fn over_tcp(
+        tcp: TcpStream,
+        ca_pem: &str,
+        client: &IssuedPair,
+    ) -> std::io::Result<KmipClient> {
+        KmipClient::open_on(
+            tcp,
+            ca_pem,
+            &client.certificate_pem,
+            &client.private_key_pem,
+        )
+    }
+
     /// A TCP connection with a TLS client session on it; the handshake runs with the first request.
     fn open(
         address: SocketAddr,
+        ca_pem: &str,
+        certificate_pem: &str,
+        private_key_pem: &str,
+    ) -> std::io::Result<KmipClient> {
+        KmipClient::open_on(
+            TcpStream::connect(address)?,
+            ca_pem,
+            certificate_pem,
+            private_key_pem,
+        )
+    }
+
+    fn open_on(
+        tcp: TcpStream,
         ca_pem: &str,
         certificate_pem: &str,
         private_key_pem: &str,
@@ -211,7 +270,6 @@ impl KmipClient {
             .with_root_certificates(roots)
             .with_client_auth_cert(chain, key)
             .map_err(|e| invalid(e.to_string()))?;
-        let tcp = TcpStream::connect(address)?;
         tcp.set_read_timeout(Some(READ_TIMEOUT))?;
         tcp.set_nodelay(true)?;
         let connection =
