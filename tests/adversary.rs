@@ -164,7 +164,7 @@ username = "backup"
 password_argon2 = "{hash}"
 
 [[rules]]
-subjects = ["alice", "bob", "carol", "backup"]
+subjects = ["alice", "bob", "carol", "credential:backup"]
 operations = ["create"]
 
 [[rules]]

@@ -433,6 +433,9 @@ fn kill_9_of_the_sequencer_during_creates_loses_no_acknowledged_key() {
     let d = Deployment::new();
     let (mut a, b, _r) = three_nodes(&d);
     wait_create(&d, &a, "warm");
+    // Zone b takes changes too (it has caught up with the sequencer) before the writers start: a refusal
+    // through b before the kill fails the test.
+    wait_create(&d, &b, "warm-b");
     let acked = Arc::new(std::sync::Mutex::new(Vec::new()));
     // Each writer creates until its stream ends at the kill: through a, the connection dies (an I/O error);
     // through b, the change is refused naming zone a. Any other ending fails the test.

@@ -15,6 +15,7 @@ use crate::ttlv::{Ttlv, Value};
 use super::OpContext;
 use super::gate::{self, Missing, Right};
 use super::object::{self, Managed};
+use super::usage::{self, Use};
 use crate::access::policy::OpClass;
 
 /// Runs Get.
@@ -121,7 +122,7 @@ fn wrap_for(
     let id = spec.wrapping_key_id().ok_or_else(|| {
         KmipError::missing_data("the Key Wrapping Specification names no wrapping key")
     })?;
-    let wrapping_object = wrapping_key(ctx, id)?;
+    let wrapping_object = wrapping_key(ctx, id, Use::WrapKey)?;
     let mut attributes = Attributes::new();
     for name in &spec.attribute_names {
         for attr in managed.attrs.get_all(name) {
@@ -135,8 +136,14 @@ fn wrap_for(
 
 /// The key object that wraps or unwraps another: it must exist and the caller must be allowed to use it
 /// (Wrapping Object Not Found, alike for a key that is missing and one the caller may not see), be on-line
-/// (Wrapping Object Archived) and still hold its material (Wrapping Object Destroyed).
-pub(super) fn wrapping_key(ctx: &mut OpContext<'_>, id: &str) -> Result<ManagedObject, KmipError> {
+/// (Wrapping Object Archived), still hold its material (Wrapping Object Destroyed), and be usable for
+/// `purpose` now (`usage::check`: wrapping needs an Active key with the Wrap Key bit, unwrapping the Unwrap Key
+/// bit and a state that may still process).
+pub(super) fn wrapping_key(
+    ctx: &mut OpContext<'_>,
+    id: &str,
+    purpose: Use,
+) -> Result<ManagedObject, KmipError> {
     let wrapping =
         gate::load_reference(ctx, id, Right::Class(OpClass::Use), Missing::WrappingObject)?;
     if wrapping.archived {
@@ -145,12 +152,14 @@ pub(super) fn wrapping_key(ctx: &mut OpContext<'_>, id: &str) -> Result<ManagedO
             format!("wrapping key {id:?} is archived"),
         ));
     }
-    wrapping.object.ok_or_else(|| {
-        KmipError::new(
+    let Some(object) = wrapping.object.clone() else {
+        return Err(KmipError::new(
             ResultReason::WrappingObjectDestroyed,
             format!("wrapping key {id:?} has been destroyed"),
-        )
-    })
+        ));
+    };
+    usage::check(&wrapping, purpose, ctx.now)?;
+    Ok(object)
 }
 
 /// A key stored wrapped (registered so), unwrapped with the key that wrapped it: what a Get or Register with
@@ -170,7 +179,7 @@ pub(super) fn unwrapped(
                 "the key is not wrapped under an Encryption Key Information the server could use",
             )
         })?;
-    let wrapping = wrapping_key(ctx, &id)?;
+    let wrapping = wrapping_key(ctx, &id, Use::UnwrapKey)?;
     wrap::unwrap(object, &wrapping, ctx.version)
 }
 

@@ -1227,7 +1227,7 @@ fn get_wraps_a_sensitive_key_under_another_managed_key() {
     use crate::kmip::wrap::{AesKeyWrap, aes_unwrap};
     use crate::spec::enums::{encoding_option, wrapping_method};
     let e = engine();
-    let kek = create_2x(&e, vec![]);
+    let kek = wrapping_kek(&e);
     let secret = create_2x(&e, vec![v(tag::SENSITIVE, Value::Boolean(true))]);
     let kek_bytes = key_bytes(&ok(&e, 2, 1, Operation::GET, vec![uid(&kek)]));
     let spec = |wrapping: &str| {
@@ -1536,7 +1536,7 @@ fn undo_batches_that_step_a_stream_are_refused_whole() {
 fn register_of_a_wrapped_key_stores_it_wrapped_or_unwraps_it_when_asked() {
     use crate::spec::enums::{key_wrap_type, wrapping_method};
     let e = engine();
-    let kek = create_2x(&e, vec![]);
+    let kek = wrapping_kek(&e);
     let key = create_2x(&e, vec![]);
     let clear = key_bytes(&ok(&e, 2, 1, Operation::GET, vec![uid(&key)]));
     let spec = st(
@@ -1607,7 +1607,20 @@ fn register_of_a_wrapped_key_stores_it_wrapped_or_unwraps_it_when_asked() {
         key_bytes(&ok(&e, 2, 1, Operation::GET, vec![uid(&opened)])),
         clear
     );
-    // The wrapping key must be there to unwrap with.
+    // The wrapping key must be there to unwrap with (an Active key is revoked before it can be destroyed).
+    ok(
+        &e,
+        2,
+        1,
+        Operation::REVOKE,
+        vec![
+            uid(&kek),
+            st(
+                tag::REVOCATION_REASON,
+                vec![en(tag::REVOCATION_REASON_CODE, rrc::CESSATION_OF_OPERATION)],
+            ),
+        ],
+    );
     ok(&e, 2, 1, Operation::DESTROY, vec![uid(&kek)]);
     assert_eq!(
         fails(&e, 2, 1, Operation::REGISTER, register(vec![not_wrapped])),
@@ -2408,4 +2421,96 @@ fn reached_lifecycle_dates_move_the_state_at_creation_and_when_set() {
         vec![uid(&added), attr1("Activation Date", Value::DateTime(NOW))],
     );
     assert_eq!(state_of(&added), Value::Enumeration(state::ACTIVE));
+}
+
+/// An Active AES key whose usage mask allows wrapping and unwrapping keys (and encrypting).
+fn wrapping_kek(e: &Engine) -> String {
+    let payload = ok(
+        e,
+        2,
+        1,
+        Operation::CREATE,
+        vec![
+            en(tag::OBJECT_TYPE, ot::SYMMETRIC_KEY),
+            st(
+                tag::ATTRIBUTES,
+                vec![
+                    en(tag::CRYPTOGRAPHIC_ALGORITHM, alg::AES),
+                    int(tag::CRYPTOGRAPHIC_LENGTH, 256),
+                    int(tag::CRYPTOGRAPHIC_USAGE_MASK, 0x0C | 0x10 | 0x20),
+                ],
+            ),
+        ],
+    );
+    let kek = uid_of(&payload);
+    ok(e, 2, 1, Operation::ACTIVATE, vec![uid(&kek)]);
+    kek
+}
+
+/// Key wrapping is judged like Encrypt and Decrypt (`usage::check`): a wrapping key must be Active and carry
+/// the Wrap Key bit; unwrapping needs the Unwrap Key bit and is also allowed for a key that may still process
+/// (Compromised); a Pre-Active key, or one without the bit, cannot wrap.
+#[test]
+fn wrapping_keys_are_held_to_their_usage_mask_and_state() {
+    use crate::spec::enums::{key_wrap_type, wrapping_method};
+    let e = engine();
+    let key = create_2x(&e, vec![]);
+    let spec = |kek: &str| {
+        st(
+            tag::KEY_WRAPPING_SPECIFICATION,
+            vec![
+                en(tag::WRAPPING_METHOD, wrapping_method::ENCRYPT),
+                st(tag::ENCRYPTION_KEY_INFORMATION, vec![uid(kek)]),
+            ],
+        )
+    };
+    let get_wrapped = |kek: &str| fails(&e, 2, 1, Operation::GET, vec![uid(&key), spec(kek)]);
+    // Encrypt/Decrypt only (mask 12), Pre-Active: refused.
+    let pre_active = create_2x(&e, vec![]);
+    assert_eq!(
+        get_wrapped(&pre_active),
+        ResultReason::WrongKeyLifecycleState.code()
+    );
+    // Active but without the Wrap Key bit: refused.
+    ok(&e, 2, 1, Operation::ACTIVATE, vec![uid(&pre_active)]);
+    assert_eq!(
+        get_wrapped(&pre_active),
+        ResultReason::IncompatibleCryptographicUsageMask.code()
+    );
+    // With the bits and Active: wraps; the wrapped key unwraps under it.
+    let kek = wrapping_kek(&e);
+    let wrapped = ok(&e, 2, 1, Operation::GET, vec![uid(&key), spec(&kek)])
+        .child(tag::SYMMETRIC_KEY)
+        .unwrap()
+        .clone();
+    let register = vec![
+        en(tag::OBJECT_TYPE, ot::SYMMETRIC_KEY),
+        st(
+            tag::ATTRIBUTES,
+            vec![int(tag::CRYPTOGRAPHIC_USAGE_MASK, 12)],
+        ),
+        wrapped,
+    ];
+    let stored = uid_of(&ok(&e, 2, 1, Operation::REGISTER, register));
+    let not_wrapped = en(tag::KEY_WRAP_TYPE, key_wrap_type::NOT_WRAPPED);
+    // Compromised: may no longer wrap, may still unwrap what it wrapped.
+    ok(
+        &e,
+        2,
+        1,
+        Operation::REVOKE,
+        vec![
+            uid(&kek),
+            st(
+                tag::REVOCATION_REASON,
+                vec![en(tag::REVOCATION_REASON_CODE, rrc::KEY_COMPROMISE)],
+            ),
+            v(tag::COMPROMISE_OCCURRENCE_DATE, Value::DateTime(NOW - 10)),
+        ],
+    );
+    assert_eq!(
+        get_wrapped(&kek),
+        ResultReason::WrongKeyLifecycleState.code()
+    );
+    ok(&e, 2, 1, Operation::GET, vec![uid(&stored), not_wrapped]);
 }

@@ -16,8 +16,6 @@ use crate::ttlv::Value;
 use super::object::Managed;
 
 /// A cryptographic purpose a key is about to serve.
-// Sign and Verify are used by the asymmetric operations, Wrap/Unwrap Key by key wrapping, on other branches.
-#[allow(dead_code)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Use {
     /// Encrypt.
