@@ -104,7 +104,9 @@ fn text(bytes: &[u8]) -> String {
 #[test]
 fn refused_connections_are_audited_and_audit_verify_checks_the_real_log_against_its_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path();
+    // Inside the temporary directory: the default backup destinations are the data directory's siblings.
+    let data_path = dir.path().join("data");
+    let data = data_path.as_path();
     let (child, port, mut client) = start_serve(data);
     let uid = uid_of(&outcome(&client.send(&create_request("audited"))).unwrap());
     outcome(&client.send(&on_uid(operation::GET, &uid))).unwrap();
@@ -214,7 +216,9 @@ fn refused_connections_are_audited_and_audit_verify_checks_the_real_log_against_
 #[test]
 fn a_change_whose_audit_line_cannot_be_written_is_refused_and_commits_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path();
+    // Inside the temporary directory: the default backup destinations are the data directory's siblings.
+    let data_path = dir.path().join("data");
+    let data = data_path.as_path();
     let (child, _port, mut client) = start_serve(data);
     let existing = uid_of(&outcome(&client.send(&create_request("before"))).unwrap());
 

@@ -28,14 +28,22 @@ use kmip::*;
 
 const V14: (i32, i32) = (1, 4);
 
+thread_local! {
+    /// The data directories of the engines a test made, removed when its thread ends.
+    static TEMP_DIRS: std::cell::RefCell<Vec<tempfile::TempDir>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 fn engine(policy: &str) -> Arc<Engine> {
     engine_with(policy, |_| {})
 }
 
 fn engine_with(policy: &str, adjust: impl FnOnce(&mut EngineConfig)) -> Arc<Engine> {
     let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_owned();
+    // Removed when the test's thread ends (the engine outlives this function in the test's server).
+    TEMP_DIRS.with(|dirs| dirs.borrow_mut().push(dir));
     let mut config = EngineConfig {
-        data_dir: dir.keep(),
+        data_dir,
         access: AccessControl {
             // "": the embedded default (every authenticated identity a user of its own objects).
             policy: Arc::new(if policy.is_empty() {
@@ -448,13 +456,19 @@ struct Served {
 }
 
 impl Served {
+    /// The data directory, inside the temporary one so that the default backup destinations (its siblings)
+    /// are removed with it.
+    fn data_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("data")
+    }
+
     fn start(master_key_hex: &str) -> Served {
         use std::io::BufRead;
         let dir = tempfile::tempdir().unwrap();
         let port = tls::free_port();
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kmipd"))
             .args(["serve", "--data-dir"])
-            .arg(dir.path())
+            .arg(dir.path().join("data"))
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .env("KMIPD_MASTER_KEY", master_key_hex)
             .env("RUST_LOG", "info")
@@ -504,7 +518,7 @@ impl Served {
     }
 
     fn file(&self, name: &str) -> String {
-        std::fs::read_to_string(self.dir.path().join(name)).unwrap()
+        std::fs::read_to_string(self.data_dir().join(name)).unwrap()
     }
 
     fn connect(&self, pair: &kmipd::server::pki::IssuedPair) -> tls::KmipClient {
@@ -548,12 +562,12 @@ fn serve_has_no_core_dumps_no_master_key_in_its_environment_and_escapes_client_t
     );
     // Everything that needs the master key (store, audit log) used the one taken from the environment: none
     // fell back to generating a key file in the data directory.
-    assert!(!served.dir.path().join("master.key").exists());
+    assert!(!served.data_dir().join("master.key").exists());
 
     // The Log operation's text and a certificate name carrying a line break reach the log escaped.
     let ca = kmipd::server::pki::CertificateAuthority::load(
-        &served.dir.path().join("ca.pem"),
-        &served.dir.path().join("ca.key"),
+        &served.data_dir().join("ca.pem"),
+        &served.data_dir().join("ca.key"),
     )
     .unwrap();
     let forger = ca
