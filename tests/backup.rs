@@ -697,7 +697,13 @@ fn a_key_registered_over_kmip_is_backed_up_encrypted_and_restored_with_the_same_
     let id = text_child(only_success(&registered), tag::UNIQUE_IDENTIFIER);
 
     let data_dir = engine.dir.path();
-    let backups = Backups::new(&BackupConfig::default(), data_dir);
+    // Two destinations inside a temporary directory (the defaults, the data directory's siblings, would
+    // outlive the test).
+    let destinations = tempfile::tempdir().unwrap();
+    let backups = Backups::new(&BackupConfig::default(), data_dir).with_destinations(vec![
+        destinations.path().join("backups-1"),
+        destinations.path().join("backups-2"),
+    ]);
     let zone_a = engine.engine.store().zone_store(0).expect("zone a is up");
     let made = backups.create(&zone_a).unwrap();
     let contains = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
