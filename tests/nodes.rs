@@ -980,7 +980,10 @@ fn the_sequencer_prunes_only_what_the_remote_holds_and_a_lagging_remote_catches_
     r.kill();
     assert_eq!(d.zone("r").last_seq().unwrap(), remote_held);
     acked.extend((0..10).map(|i| create(&mut client, &format!("second-{i}")).unwrap()));
-    std::thread::sleep(Duration::from_millis(500)); // several pruning passes
+    // Several pruning passes run after those changes (instead of a sleep that hoped they would).
+    let passes = || a.status()["prune_passes"].as_u64().unwrap_or(0);
+    let before = passes();
+    wait_until(WAIT, "three more pruning passes", || passes() >= before + 3);
     assert_eq!(
         first_retained(),
         remote_held,

@@ -700,6 +700,8 @@ pub struct NodeStatus {
     pub acked_seq: u64,
     /// The oldest change its zone's log still holds (`None` when it holds none): what pruning kept.
     pub first_retained_seq: Option<u64>,
+    /// Change-log pruning passes run since it started.
+    pub prune_passes: u64,
     /// Why it refuses reads, if it does.
     pub read_refusal: Option<String>,
     /// The zones (its own and the peer zone) and whether each is up.
@@ -877,6 +879,7 @@ impl Node {
             last_seq: self.store.local_last_seq().ok(),
             acked_seq: self.store.acked_seq(),
             first_retained_seq: self.store.local_first_retained_seq().ok().flatten(),
+            prune_passes: self.store.prune_passes(),
             read_refusal: self.store.read_refusal(),
             zones: reports,
             remotes: self.remotes.iter().map(|r| r.status()).collect(),

@@ -326,6 +326,8 @@ struct Inner {
     /// The highest sequence number every zone is known to hold (shipped and fsynced in each): what may leave
     /// the zones for a remote copy. Unlike `acked` it never counts a change only the sequencer holds.
     everywhere: AtomicU64,
+    /// Change-log pruning passes run so far (the pruning thread's progress, for status and tests).
+    prune_passes: AtomicU64,
     /// Set on a follower node: changes go to the sequencer node, which ships them back here before answering.
     forward: RwLock<Option<Arc<dyn Forwarder>>>,
     /// Why reads are refused (a node not yet known to be current, the remote-region copy); None = served.
@@ -425,6 +427,7 @@ impl ZonedStore {
             ship: Mutex::new(()),
             acked: AtomicU64::new(0),
             everywhere: AtomicU64::new(0),
+            prune_passes: AtomicU64::new(0),
             forward: RwLock::new(None),
             read_refusal: RwLock::new(None),
             copies: Mutex::new(HashMap::new()),
@@ -499,6 +502,7 @@ impl ZonedStore {
                 ship: Mutex::new(()),
                 acked: AtomicU64::new(applied),
                 everywhere: AtomicU64::new(applied),
+                prune_passes: AtomicU64::new(0),
                 forward: RwLock::new(None),
                 read_refusal: RwLock::new(None),
                 copies: Mutex::new(HashMap::new()),
@@ -659,6 +663,11 @@ impl ZonedStore {
     /// The first zone's last sequence number, whether or not reads are served (replication, status).
     pub fn local_last_seq(&self) -> Result<u64, StoreError> {
         self.local()?.last_seq()
+    }
+
+    /// Change-log pruning passes run so far (each `prune_interval`, whether or not it removed anything).
+    pub fn prune_passes(&self) -> u64 {
+        self.inner.prune_passes.load(Ordering::SeqCst)
     }
 
     /// The oldest change the first zone's log still holds, whether or not reads are served (status).

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, SystemTime};
 
@@ -91,7 +92,9 @@ impl ZonedStore {
                 loop {
                     std::thread::sleep(interval);
                     let Some(inner) = weak.upgrade() else { return };
-                    match inner.prune_change_log() {
+                    let pruned = inner.prune_change_log();
+                    inner.prune_passes.fetch_add(1, Ordering::SeqCst);
+                    match pruned {
                         Ok(report) if report.removed > 0 => {
                             tracing::info!(
                                 removed = report.removed,
