@@ -282,21 +282,7 @@ fn handshake_flood() {
             closed += 1;
         }
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let tcp = runtime.block_on(async {
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
-        socket
-            .connect(served.address)
-            .await
-            .unwrap()
-            .into_std()
-            .unwrap()
-    });
-    tcp.set_nonblocking(false).unwrap();
+    let tcp = support::tls::connect_from([127, 0, 0, 2].into(), served.address);
     let start = Instant::now();
     let answered = KmipClient::over_tcp(tcp, &served.ca_pem, &pair)
         .and_then(|mut c| c.try_send(&query()))

@@ -411,21 +411,7 @@ fn pending_handshakes_are_capped_per_source_address() {
         TcpStream::connect(server.address).unwrap()
     ));
     // Another address is not held back: a client from 127.0.0.2 completes its handshake and is served.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let from_other = runtime.block_on(async {
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
-        socket
-            .connect(server.address)
-            .await
-            .unwrap()
-            .into_std()
-            .unwrap()
-    });
-    from_other.set_nonblocking(false).unwrap();
+    let from_other = tls::connect_from([127, 0, 0, 2].into(), server.address);
     let pair = server
         .ca()
         .issue_client("elsewhere", 30, KeyType::EcdsaP256)

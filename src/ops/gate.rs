@@ -114,6 +114,18 @@ pub(crate) struct Asks {
     pub groups: Vec<String>,
 }
 
+impl Asks {
+    /// Keys the request wraps or unwraps with: each needs `use`, and a missing one is Wrapping Object Not Found.
+    fn use_wrapping_keys(&mut self, uids: Vec<String>) {
+        self.references
+            .extend(uids.into_iter().map(|uid| Reference {
+                uid,
+                right: Right::Class(OpClass::Use),
+                missing: Missing::WrappingObject,
+            }));
+    }
+}
+
 /// Reads what the request of `operation` references, as [`DECLARED`] says it can.
 pub(crate) fn asks(operation: Operation, payload: &Ttlv, ctx: &OpContext<'_>) -> Asks {
     let mut out = Asks::default();
@@ -121,26 +133,14 @@ pub(crate) fn asks(operation: Operation, payload: &Ttlv, ctx: &OpContext<'_>) ->
         match carries {
             Carries::WrappingSpecification => {
                 if let Some(spec) = payload.child(tag::KEY_WRAPPING_SPECIFICATION) {
-                    for uid in key_information_uids(spec) {
-                        out.references.push(Reference {
-                            uid,
-                            right: Right::Class(OpClass::Use),
-                            missing: Missing::WrappingObject,
-                        });
-                    }
+                    out.use_wrapping_keys(key_information_uids(spec));
                 }
             }
             Carries::WrappedKeyBlock => {
                 // Stored wrapped, the key is only linked (and the link is made only when visible): nothing to
                 // refuse here. Unwrapped now, the key is used.
                 if get::key_wrap_type(payload).ok().flatten() == Some(key_wrap_type::NOT_WRAPPED) {
-                    for uid in wrapped_block_keys(payload) {
-                        out.references.push(Reference {
-                            uid,
-                            right: Right::Class(OpClass::Use),
-                            missing: Missing::WrappingObject,
-                        });
-                    }
+                    out.use_wrapping_keys(wrapped_block_keys(payload));
                 }
             }
             Carries::NewObjectAttributes => {

@@ -329,6 +329,22 @@ impl KmipClient {
     }
 }
 
+/// A TCP connection to `server` from the loopback address `source` (e.g. 127.0.0.2): a peer that a per-address
+/// limit on 127.0.0.1 does not hold back. Blocking, like the connections `KmipClient` makes.
+pub fn connect_from(source: std::net::IpAddr, server: SocketAddr) -> TcpStream {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let tcp = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::new(source, 0)).unwrap();
+        socket.connect(server).await.unwrap().into_std().unwrap()
+    });
+    tcp.set_nonblocking(false).unwrap();
+    tcp
+}
+
 /// A loopback port free at the time of asking, for servers a test starts as separate processes.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
