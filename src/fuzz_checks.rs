@@ -7,7 +7,7 @@ use crate::kmip::{
     KmipError, RequestMessage, ResponseBatchItem, ResponseHeader, ResponseMessage, ResultReason,
 };
 use crate::spec::DICTIONARY;
-use crate::ttlv::{self, Limits, json, xml};
+use crate::ttlv::{self, Dictionary, Limits, TextError, Ttlv, json, xml};
 
 /// Binary TTLV: whatever decodes re-encodes to bytes that decode to the same item, and encoding is stable.
 pub fn ttlv_decode(data: &[u8]) {
@@ -91,41 +91,43 @@ pub fn request_decode(data: &[u8]) {
 
 /// The XML form: whatever decodes comes back as the same item tree after `to_xml` and a second decode.
 pub fn xml_decode(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    let limits = Limits::DEFAULT;
-    let Ok(item) = xml::from_xml(text, &DICTIONARY, &limits) else {
-        return;
-    };
-    let written = xml::to_xml(&item, &DICTIONARY);
-    let again = match xml::from_xml(&written, &DICTIONARY, &limits) {
-        Ok(again) => again,
-        Err(error) => panic!("to_xml wrote what from_xml rejects: {error}\n{written}"),
-    };
-    assert_eq!(
-        item, again,
-        "from_xml(to_xml(item)) differs from item:\n{written}"
-    );
+    text_form_round_trip(data, ("from_xml", "to_xml"), xml::from_xml, xml::to_xml);
 }
 
 /// The JSON form: whatever decodes comes back as the same item tree after `to_json` and a second decode.
 pub fn json_decode(data: &[u8]) {
+    text_form_round_trip(
+        data,
+        ("from_json", "to_json"),
+        json::from_json,
+        json::to_json,
+    );
+}
+
+/// The check both text forms share: text that decodes is written again, and what was written decodes to the
+/// same item tree. `names` (decoder, encoder) name them in the panic messages.
+fn text_form_round_trip(
+    data: &[u8],
+    names: (&str, &str),
+    decode: fn(&str, &dyn Dictionary, &Limits) -> Result<Ttlv, TextError>,
+    encode: fn(&Ttlv, &dyn Dictionary) -> String,
+) {
+    let (from, to) = names;
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
     let limits = Limits::DEFAULT;
-    let Ok(item) = json::from_json(text, &DICTIONARY, &limits) else {
+    let Ok(item) = decode(text, &DICTIONARY, &limits) else {
         return;
     };
-    let written = json::to_json(&item, &DICTIONARY);
-    let again = match json::from_json(&written, &DICTIONARY, &limits) {
+    let written = encode(&item, &DICTIONARY);
+    let again = match decode(&written, &DICTIONARY, &limits) {
         Ok(again) => again,
-        Err(error) => panic!("to_json wrote what from_json rejects: {error}\n{written}"),
+        Err(error) => panic!("{to} wrote what {from} rejects: {error}\n{written}"),
     };
     assert_eq!(
         item, again,
-        "from_json(to_json(item)) differs from item:\n{written}"
+        "{from}({to}(item)) differs from item:\n{written}"
     );
 }
 
