@@ -14,7 +14,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kmipd::server::pki::{CertificateAuthority, IssuedPair, KeyType};
+use kmipd::pki::{CertificateAuthority, IssuedPair, KeyType};
 use kmipd::spec::enums::{credential_type, hashing_algorithm, operation, query_function};
 use kmipd::spec::tag;
 use kmipd::ttlv::{Ttlv, Value};

@@ -13,11 +13,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use kmipd::ops::{Engine, EngineConfig};
+use kmipd::pki::{CertificateAuthority, KeyType};
 use kmipd::replication::node::{
     Node, NodeLimits, NodeLink, NodePeers, NodeRole, NodeSetup, NodeTls,
 };
 use kmipd::replication::{NodeZone, ZonesConfig};
-use kmipd::server::pki::{CertificateAuthority, KeyType};
 use kmipd::store::{DB_FILE_NAME, MasterKey, MasterKeySource, Store};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};

@@ -102,7 +102,7 @@ pub fn exchange(conn: &Connection<'_>, request: &Ttlv) -> Result<Ttlv, ClientErr
         .map_err(|e| file_error(conn.certificate, &e))?;
     let key =
         PrivateKeyDer::from_pem_slice(&read(conn.key)?).map_err(|e| file_error(conn.key, &e))?;
-    let config = rustls::ClientConfig::builder_with_provider(crate::server::tls::provider())
+    let config = rustls::ClientConfig::builder_with_provider(crate::mtls::provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| broken(&e))?
         .with_root_certificates(roots)
@@ -341,4 +341,36 @@ pub fn create_named_aes_key(
         vec![text(tag::UNIQUE_IDENTIFIER, &uid)],
     )?;
     Ok(uid)
+}
+
+/// Grant management against a running server: the vendor operations of [`crate::access::client`] sent as
+/// KMIP 1.4 requests, their JSON answers read back.
+pub mod access_admin {
+    pub use super::Connection;
+    use crate::access::client::payload_json_item;
+    pub use crate::access::client::{
+        OP_GRANT, OP_LIST_GRANTS, OP_REVOKE_GRANT, TAG_ACCESS_JSON, payload, payload_json,
+    };
+    use crate::kmip::Operation;
+    use crate::ttlv::Ttlv;
+
+    /// A KMIP 1.4 request message with one batch item of `operation` carrying `json`.
+    pub fn request(operation: Operation, json: &str) -> Ttlv {
+        super::request(operation, vec![payload_json_item(json)])
+    }
+
+    /// The JSON of a successful response, or the failure's reason and message.
+    pub fn response_json(response: &Ttlv) -> Result<String, String> {
+        let payload = super::success_payload(response).map_err(|e| e.to_string())?;
+        payload_json(payload)
+            .map(str::to_string)
+            .ok_or_else(|| "the response carries no JSON".to_string())
+    }
+
+    /// Sends one vendor request over mutual TLS and returns the response's JSON.
+    pub fn call(conn: &Connection<'_>, operation: Operation, json: &str) -> Result<String, String> {
+        let response =
+            super::exchange(conn, &request(operation, json)).map_err(|e| e.to_string())?;
+        response_json(&response)
+    }
 }

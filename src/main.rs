@@ -16,15 +16,15 @@ use tracing::{error, info, warn};
 use tracing_subscriber::field::MakeExt as _;
 
 use kmipd::access::audit::{AuditKey, AuditLog};
-use kmipd::access::client::{self, OP_GRANT, OP_LIST_GRANTS, OP_REVOKE_GRANT};
 use kmipd::access::policy::{OpClass, Policy, Subject};
 use kmipd::access::{AccessControl, grants::Target};
 use kmipd::backup::{self, Backups, DataDirLock};
+use kmipd::client::access_admin::{self as client, OP_GRANT, OP_LIST_GRANTS, OP_REVOKE_GRANT};
 use kmipd::ops::{Engine, EngineConfig};
+use kmipd::pki::{CertificateAuthority, KeyType, LEAF_VALIDITY_DAYS, write_pair};
 use kmipd::replication::ZonedStore;
 use kmipd::replication::node::{Node, NodeSetup};
 use kmipd::server::bootstrap::{self, DevFiles};
-use kmipd::server::pki::{CertificateAuthority, KeyType, LEAF_VALIDITY_DAYS, write_pair};
 use kmipd::server::{FrameHandler, ServerConfig};
 use kmipd::store::{
     DB_FILE_NAME, MASTER_KEY_ENV, MASTER_KEY_FILE_NAME, MasterKey, MasterKeySource, Store,
@@ -488,7 +488,10 @@ fn engine(config: &ServerConfig, master_key: MasterKeySource) -> Result<Serving,
     let audit = access.audit.clone();
     // The sequencer records the changes follower nodes forward in the same audit log, under the client.
     let setup = setup.map(|setup| NodeSetup {
-        audit: access.audit.clone(),
+        audit: access
+            .audit
+            .clone()
+            .map(|log| log as Arc<dyn kmipd::replication::node::ForwardedAudit>),
         ..setup
     });
     let engine = Engine::open(EngineConfig {

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use kmipd::access::AccessControl;
 use kmipd::access::audit::{self, AuditLog, AuditSettings};
-use kmipd::access::client::{self, OP_GRANT, OP_LIST_GRANTS, OP_REVOKE_GRANT};
 use kmipd::access::policy::{Policy, hash_password};
+use kmipd::client::access_admin::{self as client, OP_GRANT, OP_LIST_GRANTS, OP_REVOKE_GRANT};
 use kmipd::ops::{Engine, EngineConfig};
 use kmipd::spec::enums::{
     credential_type, cryptographic_algorithm, object_type, operation, query_function, result_reason,

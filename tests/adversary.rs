@@ -17,11 +17,11 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kmipd::access::client::{self as access_client, OP_GRANT, OP_LIST_GRANTS, OP_REVOKE_GRANT};
 use kmipd::access::policy::hash_password;
-use kmipd::server::pki::{
-    CertificateAuthority, IssuedPair, KeyType, write_pair, write_public_file,
+use kmipd::client::access_admin::{
+    self as access_client, OP_GRANT, OP_LIST_GRANTS, OP_REVOKE_GRANT,
 };
+use kmipd::pki::{CertificateAuthority, IssuedPair, KeyType, write_pair, write_public_file};
 use kmipd::spec::enums::{
     batch_error_continuation_option, credential_type, cryptographic_algorithm as alg,
     cryptographic_usage_mask as usage, derivation_method, key_wrap_type, link_type, object_type,

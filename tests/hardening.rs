@@ -15,7 +15,7 @@ use std::time::Duration;
 use kmipd::access::AccessControl;
 use kmipd::access::policy::{Policy, hash_password};
 use kmipd::ops::{Engine, EngineConfig};
-use kmipd::server::pki::KeyType;
+use kmipd::pki::KeyType;
 use kmipd::spec::enums::{
     credential_type, cryptographic_algorithm, object_type, operation, query_function, result_reason,
 };
@@ -117,7 +117,7 @@ fn reason(response: &Ttlv) -> u32 {
 
 /// Whether the server lets a client presenting `pair` through: the handshake completes and a Query is
 /// answered (in TLS 1.3 the server's verdict on the client certificate arrives after the client's handshake).
-fn admitted(server: &tls::TlsServer, pair: &kmipd::server::pki::IssuedPair) -> bool {
+fn admitted(server: &tls::TlsServer, pair: &kmipd::pki::IssuedPair) -> bool {
     match server.try_connect_pair(pair) {
         Err(_) => false,
         Ok(mut client) => client.try_send(&query()).is_ok(),
@@ -240,7 +240,7 @@ fn tls_sessions_are_never_resumed() {
     ] {
         // One client configuration, so its session cache carries any ticket or session ID over.
         let config = Arc::new(
-            rustls::ClientConfig::builder_with_provider(kmipd::server::tls::provider())
+            rustls::ClientConfig::builder_with_provider(kmipd::mtls::provider())
                 .with_protocol_versions(versions)
                 .unwrap()
                 .with_root_certificates(roots.clone())
@@ -507,7 +507,7 @@ impl Served {
         std::fs::read_to_string(self.data_dir().join(name)).unwrap()
     }
 
-    fn connect(&self, pair: &kmipd::server::pki::IssuedPair) -> tls::KmipClient {
+    fn connect(&self, pair: &kmipd::pki::IssuedPair) -> tls::KmipClient {
         tls::KmipClient::connect_pem(
             format!("127.0.0.1:{}", self.port).parse().unwrap(),
             &self.file("ca.pem"),
@@ -551,7 +551,7 @@ fn serve_has_no_core_dumps_no_master_key_in_its_environment_and_escapes_client_t
     assert!(!served.data_dir().join("master.key").exists());
 
     // The Log operation's text and a certificate name carrying a line break reach the log escaped.
-    let ca = kmipd::server::pki::CertificateAuthority::load(
+    let ca = kmipd::pki::CertificateAuthority::load(
         &served.data_dir().join("ca.pem"),
         &served.data_dir().join("ca.key"),
     )

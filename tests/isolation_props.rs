@@ -15,9 +15,9 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 
-use kmipd::access::client::{self as access_client, OP_GRANT, OP_REVOKE_GRANT};
 use kmipd::access::policy::Policy;
 use kmipd::access::{AccessControl, Caller, grants};
+use kmipd::client::access_admin::{self as access_client, OP_GRANT, OP_REVOKE_GRANT};
 use kmipd::ops::{Engine, EngineConfig};
 use kmipd::spec::enums::{
     batch_error_continuation_option, cryptographic_algorithm as alg,

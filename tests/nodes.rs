@@ -24,12 +24,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
+use kmipd::pki::{
+    CertificateAuthority, KeyType, write_pair, write_private_file, write_public_file,
+};
 use kmipd::replication::node::{NodeLimits, NodeLink, NodeTls};
 use kmipd::replication::wire::Message;
 use kmipd::replication::zones::Forwarder;
-use kmipd::server::pki::{
-    CertificateAuthority, KeyType, write_pair, write_private_file, write_public_file,
-};
 use kmipd::spec::enums::operation;
 
 use zoned::*;

@@ -9,9 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kmipd::access::Caller;
-use kmipd::server::pki::{
-    CertificateAuthority, IssuedPair, KeyType, write_pair, write_public_file,
-};
+use kmipd::pki::{CertificateAuthority, IssuedPair, KeyType, write_pair, write_public_file};
 use kmipd::server::{
     ConnectionLimits, FrameHandler, Reply, ServerConfig, ServerError, TlsFiles, run_with_listener,
 };
@@ -223,7 +221,7 @@ async fn connect(
     roots
         .add(CertificateDer::from_pem_slice(trusted_ca_pem.as_bytes()).unwrap())
         .unwrap();
-    let builder = rustls::ClientConfig::builder_with_provider(kmipd::server::tls::provider())
+    let builder = rustls::ClientConfig::builder_with_provider(kmipd::mtls::provider())
         .with_protocol_versions(&[version])
         .unwrap()
         .with_root_certificates(roots);

@@ -43,6 +43,7 @@ use zeroize::Zeroizing;
 
 use super::sha256;
 use crate::replication::ZonedStore;
+use crate::replication::node::{ForwardedAudit, ForwardedChange};
 use crate::store::{MasterKey, Mutation, Store};
 
 /// Name of the file being written.
@@ -73,18 +74,18 @@ pub struct AuditSettings {
     /// Size at which the current file is rotated.
     pub max_file_bytes: u64,
     /// Age at which the current file is rotated whatever its size ("0s": never).
-    #[serde(deserialize_with = "crate::server::config::duration_text")]
+    #[serde(deserialize_with = "crate::settings_text::duration_text")]
     pub rotate_after: Duration,
     /// A checkpoint is stored after this many lines (at least 1).
     pub checkpoint_every_lines: u64,
     /// A checkpoint is stored when lines were written and the last one is this old ("0s": only by lines and
     /// at shutdown).
-    #[serde(deserialize_with = "crate::server::config::duration_text")]
+    #[serde(deserialize_with = "crate::settings_text::duration_text")]
     pub checkpoint_interval: Duration,
     /// Refused connections recorded per `refused_window`; the rest are counted per address and summarised.
     pub refused_lines_per_window: u32,
     /// The window `refused_lines_per_window` counts in.
-    #[serde(deserialize_with = "crate::server::config::duration_text")]
+    #[serde(deserialize_with = "crate::settings_text::duration_text")]
     pub refused_window: Duration,
     /// Addresses whose suppressed refusals are counted one by one in a window; beyond them, one count for all
     /// others (bounds the memory a flood from many addresses takes).
@@ -126,6 +127,28 @@ pub struct AuditEvent {
     pub duration: Duration,
     /// What a grant or a grant revocation was about: its subject, target and classes (and identifier).
     pub detail: Option<serde_json::Value>,
+}
+
+impl ForwardedAudit for AuditLog {
+    fn forwarded(&self, change: ForwardedChange) {
+        let event = AuditEvent {
+            identity: change.identity,
+            source: change.source,
+            operation: change.operation,
+            objects: change.objects,
+            status: if change.refused.is_none() {
+                "success"
+            } else {
+                "failure"
+            },
+            reason: change.refused,
+            duration: change.duration,
+            detail: None,
+        };
+        if let Err(e) = self.record(&event) {
+            tracing::error!(error = %e, "cannot write the audit log");
+        }
+    }
 }
 
 /// One line as written (field order is fixed by this struct; `mac` must stay last).

@@ -1,9 +1,8 @@
-//! Grant management against a running server: three vendor-specific KMIP operations (KMIP lets vendors define
-//! operations in the 0x8000_0000 range) whose request and response payloads carry one vendor Text String
-//! holding JSON, sent by the `kmipd grant`/`revoke`/`grants list` commands through [`crate::client`].
-//! The server answers them only for administrators and, per object, its owner.
+//! Grant management as KMIP: three vendor-specific operations (KMIP lets vendors define operations in the
+//! 0x8000_0000 range) whose request and response payloads carry one vendor Text String holding JSON. The
+//! engine answers them (`ops::access_admin`) only for administrators and, per object, its owner; the
+//! `kmipd grant`/`revoke`/`grants list` commands send them through `client::access_admin`.
 
-pub use crate::client::Connection;
 use crate::kmip::Operation;
 use crate::ttlv::{Ttlv, Value};
 
@@ -32,26 +31,7 @@ pub fn payload_json(payload: &Ttlv) -> Option<&str> {
     }
 }
 
-/// A KMIP 1.4 request message with one batch item of `operation` carrying `json`.
-pub fn request(operation: Operation, json: &str) -> Ttlv {
-    crate::client::request(operation, vec![payload_json_item(json)])
-}
-
-fn payload_json_item(json: &str) -> Ttlv {
+/// The payload item carrying `json`.
+pub fn payload_json_item(json: &str) -> Ttlv {
     Ttlv::new(TAG_ACCESS_JSON, Value::TextString(json.to_string()))
-}
-
-/// The JSON of a successful response, or the failure's reason and message.
-pub fn response_json(response: &Ttlv) -> Result<String, String> {
-    let payload = crate::client::success_payload(response).map_err(|e| e.to_string())?;
-    payload_json(payload)
-        .map(str::to_string)
-        .ok_or_else(|| "the response carries no JSON".to_string())
-}
-
-/// Sends one vendor request over mutual TLS and returns the response's JSON.
-pub fn call(conn: &Connection<'_>, operation: Operation, json: &str) -> Result<String, String> {
-    let response =
-        crate::client::exchange(conn, &request(operation, json)).map_err(|e| e.to_string())?;
-    response_json(&response)
 }

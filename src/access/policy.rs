@@ -18,12 +18,14 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::kmip::Operation;
-use crate::server::bootstrap::ADMIN_NAME;
-
 use super::Caller;
 use super::grants::{Grant, Target};
 use super::identity::PasswordCredential;
+use crate::kmip::Operation;
+
+/// The identity of the embedded default's administrator: the subject CN of the client certificate the
+/// development bootstrap makes for the operator, and the one administrator of the embedded policy.
+pub const ADMIN_NAME: &str = "admin";
 
 /// A class of operations granted together.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::container::{MAX_CHUNK_BYTES, MIN_CHUNK_BYTES};
 use super::error::BackupError;
-use crate::server::config::duration_text;
+use crate::settings_text::duration_text;
 
 /// Default time between scheduled backups: the most a region loses when it and its remote copy are lost.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5 * 60);

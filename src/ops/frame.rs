@@ -7,37 +7,18 @@
 
 use crate::access::Caller;
 use crate::kmip::{KmipError, ProtocolVersion, RejectedRequest, RequestMessage, ResponseMessage};
-use crate::server::{FrameHandler, Reply};
 use crate::ttlv;
 use crate::ttlv::TtlvError;
 
 use super::Engine;
-
-/// The encoded response to one frame, and whether the connection should end after it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct FrameReply {
-    /// The encoded Response Message.
-    pub bytes: Vec<u8>,
-    /// True when the request was not well-formed TTLV: where the next message starts cannot be trusted (2.1
-    /// section 11.46, Codec Error).
-    pub close_after: bool,
-}
-
-impl std::fmt::Debug for FrameReply {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FrameReply")
-            .field("bytes", &format_args!("<{} bytes>", self.bytes.len()))
-            .field("close_after", &self.close_after)
-            .finish()
-    }
-}
+use super::handler::{FrameHandler, Reply};
 
 impl Engine {
     /// Answers one request frame (header included). Bytes that are not TTLV are answered with a Codec Error
     /// (Invalid Message in 1.x) in the request's version when its first bytes show it, else in the newest.
-    pub fn respond_to_frame(&self, frame: &[u8], caller: &Caller) -> FrameReply {
+    pub fn respond_to_frame(&self, frame: &[u8], caller: &Caller) -> Reply {
         match ttlv::decode(frame, &self.config().limits) {
-            Ok(tree) => FrameReply {
+            Ok(tree) => Reply {
                 bytes: ttlv::encode(&self.handle_request_from(&tree, caller)),
                 close_after: false,
             },
@@ -47,7 +28,7 @@ impl Engine {
                     .unwrap_or(ProtocolVersion::HIGHEST);
                 let error =
                     KmipError::codec_error(format!("the request is not well-formed TTLV: {e}"));
-                FrameReply {
+                Reply {
                     bytes: self.rejection_bytes(version, error),
                     close_after: true,
                 }
@@ -74,10 +55,7 @@ impl FrameHandler for Engine {
         if reply.close_after {
             tracing::info!(identity = %caller.identity, peer = %caller.peer, "request is not TTLV; closing");
         }
-        Reply {
-            bytes: reply.bytes,
-            close_after: reply.close_after,
-        }
+        reply
     }
 
     fn reject_frame(&self, error: &TtlvError, caller: &Caller) -> Option<Vec<u8>> {

@@ -21,6 +21,7 @@ mod discover_versions;
 mod frame;
 mod gate;
 mod get;
+pub mod handler;
 mod hash;
 mod interop;
 mod lifecycle;
@@ -37,7 +38,7 @@ mod undo;
 pub(crate) mod usage;
 
 pub use batch::BatchIds;
-pub use frame::FrameReply;
+pub use handler::{FrameHandler, Reply};
 pub use lifecycle::DEFAULT_LEASE_SECONDS;
 pub use streams::CryptoLimits;
 

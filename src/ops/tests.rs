@@ -1011,7 +1011,7 @@ fn a_newer_minor_version_with_many_unknown_fields_stays_cheap_and_succeeds() {
 #[test]
 fn the_transport_interface_answers_frames_and_refusals() {
     use crate::access::Caller;
-    use crate::server::FrameHandler;
+    use crate::ops::FrameHandler;
     use crate::ttlv::TtlvError;
     let caller = Caller {
         in_process: false,

@@ -26,28 +26,13 @@ use super::commit_ids::RecentCommits;
 use super::origin::Origin;
 use super::wire::{self, Message};
 use super::zones::{Forwarder, Replica, ZonedStore, age_of};
-use crate::access::audit::{AuditEvent, AuditLog};
-use crate::server::tls::{
+use crate::mtls::{
     CrlFile, TlsError, build_server_tls_config_with_crl, provider, read_certificates,
     read_private_key,
 };
 use crate::store::{ChangeRecord, Mutation, Store, StoreError};
 
-/// What follows the zone name in a node's name (`a.node.kmipd`); a KMIP host name never ends so.
-pub const NODE_NAME_SUFFIX: &str = ".node.kmipd";
-
-/// The name a node certificate of zone `zone` carries as a DNS subject alternative name.
-pub fn node_name(zone: &str) -> String {
-    format!("{zone}{NODE_NAME_SUFFIX}")
-}
-
-/// Whether `zone` can be part of a node name: one DNS label (letters, digits, inner hyphens, at most 63).
-pub fn valid_zone_name(zone: &str) -> bool {
-    (1..=63).contains(&zone.len())
-        && zone.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        && !zone.starts_with('-')
-        && !zone.ends_with('-')
-}
+pub use crate::mtls::{NODE_NAME_SUFFIX, node_name, valid_zone_name};
 
 /// The zones whose node names certificate `der` carries (lower case).
 fn certified_zones(der: &[u8]) -> Result<Vec<String>, String> {
@@ -739,7 +724,7 @@ pub struct Node {
     /// Who may connect and send what.
     peers: NodePeers,
     /// Where forwarded changes are recorded under their client's identity.
-    audit: Option<Arc<AuditLog>>,
+    audit: Option<Arc<dyn ForwardedAudit>>,
     /// The outcomes of the latest forwarded commits, by request id (sequencer).
     recent_commits: RecentCommits,
     /// Most bytes of changes in one `ChangesSince` answer.
@@ -778,7 +763,7 @@ pub struct NodeSetup {
     /// The nodes that may connect to the node port, by zone, and what each may send.
     pub peers: NodePeers,
     /// The audit log forwarded changes are recorded in (the engine's); None: not recorded.
-    pub audit: Option<Arc<AuditLog>>,
+    pub audit: Option<Arc<dyn ForwardedAudit>>,
 }
 
 impl Node {
@@ -986,7 +971,7 @@ impl Node {
         } else {
             origin.identity
         };
-        let event = AuditEvent {
+        log.forwarded(ForwardedChange {
             identity,
             source: format!("node {from} for {}", origin.source),
             operation: if origin.operation.is_empty() {
@@ -995,22 +980,37 @@ impl Node {
                 origin.operation
             },
             objects,
-            status: if committed.is_ok() {
-                "success"
-            } else {
-                "failure"
-            },
-            reason: committed
+            refused: committed
                 .as_ref()
                 .err()
                 .map(|e| e.to_kmip().reason.name().to_string()),
             duration: started.elapsed(),
-            detail: None,
-        };
-        if let Err(e) = log.record(&event) {
-            tracing::error!(error = %e, "cannot write the audit log");
-        }
+        });
     }
+}
+
+/// A change a follower forwarded, as the sequencer's audit log records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardedChange {
+    /// The client's identity as the follower authenticated it (`node ZONE` when no client asked).
+    pub identity: String,
+    /// The follower's zone and the client's address.
+    pub source: String,
+    /// The client's operation.
+    pub operation: String,
+    /// The objects the change writes.
+    pub objects: Vec<String>,
+    /// The Result Reason when the sequencer refused the change; None when it committed.
+    pub refused: Option<String>,
+    /// Time the sequencer spent on it.
+    pub duration: Duration,
+}
+
+/// Where the sequencer records the changes its followers forward: the engine's audit log, which lives in a
+/// layer above replication and is handed in as this seam.
+pub trait ForwardedAudit: Send + Sync {
+    /// Records one forwarded change; a failure to record is the implementation's to report.
+    fn forwarded(&self, change: ForwardedChange);
 }
 
 /// The objects a forwarded change writes, for its audit line (grant keys are not objects).
@@ -1187,7 +1187,7 @@ pub fn restore_from_remote(link: &NodeLink, store: &Store) -> Result<u64, StoreE
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::pki::{CertificateAuthority, IssuedPair, KeyType};
+    use crate::pki::{CertificateAuthority, IssuedPair, KeyType};
 
     fn der(pair: &IssuedPair) -> Vec<u8> {
         use rustls::pki_types::pem::PemObject;

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-use crate::server::pki::{
+use crate::pki::{
     CA_VALIDITY_DAYS, CertificateAuthority, KeyType, LEAF_VALIDITY_DAYS, PkiError, write_pair,
     write_public_file,
 };
@@ -19,7 +19,7 @@ use crate::server::pki::{
 /// Subject CN of the development CA.
 const DEV_CA_NAME: &str = "kmipd development CA";
 /// Subject CN, and so the caller identity, of the client certificate made for the operator.
-pub const ADMIN_NAME: &str = "admin";
+pub use crate::access::policy::ADMIN_NAME;
 
 /// Why the development files could not be made.
 #[derive(Debug, Error)]

@@ -20,8 +20,8 @@ use zeroize::Zeroizing;
 
 use crate::access::limits::IdentityLimits;
 use crate::access::{Caller, IdentitySource};
+use crate::ops::FrameHandler;
 use crate::server::config::ConnectionLimits;
-use crate::server::handler::FrameHandler;
 use crate::ttlv::{HEADER_LEN, TtlvError, frame_len};
 
 /// How a connection's request loop ended.

@@ -14,10 +14,12 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{error, info, warn};
 
 use crate::access::limits::IdentityLimits;
+use crate::mtls::{
+    CrlFile, TlsError, build_server_tls_config_with_crl, read_certificates, read_private_key,
+};
+use crate::ops::FrameHandler;
 use crate::server::config::{ConfigError, ServerConfig};
 use crate::server::connection::{self, Admission, PendingHandshakes};
-use crate::server::handler::FrameHandler;
-use crate::server::tls::{TlsError, server_tls_config};
 
 /// Pause after a failed accept (such as running out of file descriptors) so the loop does not spin.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
@@ -147,4 +149,18 @@ pub async fn run_with_listener(
     }
     info!("server stopped");
     Ok(())
+}
+
+/// Builds the rustls server configuration from the files named in `config`.
+pub fn server_tls_config(config: &ServerConfig) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    let chain = read_certificates(&config.cert_chain_path(), "server certificate chain")?;
+    let key = read_private_key(&config.private_key_path())?;
+    let client_cas = read_certificates(&config.client_ca_path(), "client CA bundle")?;
+    let crl = config
+        .tls
+        .client_crl
+        .as_deref()
+        .map(CrlFile::open)
+        .transpose()?;
+    build_server_tls_config_with_crl(chain, key, &client_cas, &config.client_ca_path(), crl)
 }

@@ -8,9 +8,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
-use kmipd::server::pki::{
-    CertificateAuthority, IssuedPair, KeyType, write_pair, write_public_file,
-};
+use kmipd::pki::{CertificateAuthority, IssuedPair, KeyType, write_pair, write_public_file};
 use kmipd::server::{ConnectionLimits, FrameHandler, ServerConfig, TlsFiles, run_with_listener};
 use kmipd::ttlv::{self, Limits, Ttlv};
 use rustls::pki_types::pem::PemObject;
@@ -264,7 +262,7 @@ impl KmipClient {
         ];
         let key = PrivateKeyDer::from_pem_slice(private_key_pem.as_bytes())
             .map_err(|e| invalid(e.to_string()))?;
-        let config = rustls::ClientConfig::builder_with_provider(kmipd::server::tls::provider())
+        let config = rustls::ClientConfig::builder_with_provider(kmipd::mtls::provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| invalid(e.to_string()))?
             .with_root_certificates(roots)

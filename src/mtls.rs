@@ -1,5 +1,6 @@
-//! The TLS side of the edge: TLS 1.2 and 1.3 with the aws-lc-rs provider, a client certificate required from
-//! every peer and verified against the configured CA bundle.
+//! Mutual TLS as kmipd speaks it on every link (the KMIP listener, the node link between zones, the
+//! command-line client): TLS 1.2 and 1.3 with the aws-lc-rs provider, a client certificate required from every
+//! peer and verified against the configured CA bundle. It knows files and certificates, not who uses them.
 //!
 //! KMIP clients in the field (vSphere, PyKMIP-generated certificates) present client certificates without the
 //! clientAuth extended key usage, so [`AnyPurposeClientVerifier`] checks the full chain, signatures and validity
@@ -31,8 +32,6 @@ use webpki::{
     OwnedCertRevocationList, RevocationOptionsBuilder, UnknownStatusPolicy,
 };
 
-use crate::server::config::ServerConfig;
-
 /// Why the TLS configuration could not be built.
 #[derive(Debug, Error)]
 pub enum TlsError {
@@ -57,23 +56,9 @@ pub enum TlsError {
     Crl { path: PathBuf, reason: String },
 }
 
-/// The crypto provider every TLS object of the server uses.
+/// The crypto provider every TLS object of kmipd uses.
 pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
-}
-
-/// Builds the rustls server configuration from the files named in `config`.
-pub fn server_tls_config(config: &ServerConfig) -> Result<Arc<rustls::ServerConfig>, TlsError> {
-    let chain = read_certificates(&config.cert_chain_path(), "server certificate chain")?;
-    let key = read_private_key(&config.private_key_path())?;
-    let client_cas = read_certificates(&config.client_ca_path(), "client CA bundle")?;
-    let crl = config
-        .tls
-        .client_crl
-        .as_deref()
-        .map(CrlFile::open)
-        .transpose()?;
-    build_server_tls_config_with_crl(chain, key, &client_cas, &config.client_ca_path(), crl)
 }
 
 /// Builds the rustls server configuration from parsed material; `ca_origin` names the bundle in errors.
@@ -113,6 +98,22 @@ pub fn build_server_tls_config_with_crl(
     config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
     config.send_tls13_tickets = 0;
     Ok(Arc::new(config))
+}
+
+/// What follows the zone name in a node's name (`a.node.kmipd`); a KMIP host name never ends so.
+pub const NODE_NAME_SUFFIX: &str = ".node.kmipd";
+
+/// The name a node certificate of zone `zone` carries as a DNS subject alternative name.
+pub fn node_name(zone: &str) -> String {
+    format!("{zone}{NODE_NAME_SUFFIX}")
+}
+
+/// Whether `zone` can be part of a node name: one DNS label (letters, digits, inner hyphens, at most 63).
+pub fn valid_zone_name(zone: &str) -> bool {
+    (1..=63).contains(&zone.len())
+        && zone.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !zone.starts_with('-')
+        && !zone.ends_with('-')
 }
 
 /// Reads every certificate of a PEM file.

@@ -259,8 +259,8 @@ impl CertificateAuthority {
         validity_days: u32,
         key_type: KeyType,
     ) -> Result<IssuedPair, PkiError> {
-        let node = crate::replication::node::node_name(zone);
-        if !crate::replication::node::valid_zone_name(zone) {
+        let node = crate::mtls::node_name(zone);
+        if !crate::mtls::valid_zone_name(zone) {
             return Err(PkiError::DnsName(node));
         }
         let mut params = base_params(&node, validity_days)?;

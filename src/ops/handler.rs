@@ -1,5 +1,6 @@
 //! The seam between the network edge and the KMIP engine: the server hands over whole frames and writes back
-//! whatever the handler answers, knowing nothing of what the bytes mean.
+//! whatever the handler answers, knowing nothing of what the bytes mean. The engine's side declares it, so the
+//! server depends on this trait and never on the engine's insides.
 
 use std::net::SocketAddr;
 
@@ -31,7 +32,8 @@ pub trait FrameHandler: Send + Sync + 'static {
 pub struct Reply {
     /// The encoded response; may hold key material, so the server wipes it once written.
     pub bytes: Vec<u8>,
-    /// Close the connection once the bytes are written (for a request the engine could not make sense of).
+    /// Close the connection once the bytes are written: the request was not well-formed TTLV, so where the
+    /// next message starts cannot be trusted (2.1 section 11.46, Codec Error).
     pub close_after: bool,
 }
 
