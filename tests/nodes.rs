@@ -805,7 +805,7 @@ fn the_node_port_takes_only_the_certificate_of_the_node_a_peer_must_be() {
     as_remote
         .seqs()
         .expect("the remote reads the sequence numbers");
-    let said = refusal(as_remote.commit(Vec::new()));
+    let said = refusal(as_remote.commit(&Default::default(), Vec::new()));
     assert!(
         said.contains("node r may not send changes to commit"),
         "{said}"

@@ -707,8 +707,8 @@ impl VerifiedCredentials {
 
 /// Hashes a password for the policy file (Argon2id, default parameters, random salt).
 pub fn hash_password(password: &str) -> Result<String, String> {
-    let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).map_err(|e| format!("no randomness for the salt: {e}"))?;
+    let salt: [u8; 16] =
+        crate::crypto::random_array().map_err(|e| format!("no randomness for the salt: {e}"))?;
     let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
     argon2::Argon2::default()
         .hash_password(password.as_bytes(), &salt)

@@ -715,9 +715,7 @@ fn unix_ms(t: SystemTime) -> i64 {
 }
 
 fn random_array<const N: usize>() -> Result<[u8; N], BackupError> {
-    let mut bytes = [0u8; N];
-    getrandom::fill(&mut bytes).map_err(|e| BackupError::Randomness(e.to_string()))?;
-    Ok(bytes)
+    crate::crypto::random_array().map_err(|e| BackupError::Randomness(e.to_string()))
 }
 
 fn no_copy(failed: &[(PathBuf, String)]) -> BackupError {

@@ -50,6 +50,14 @@ pub enum CryptoError {
     Random,
 }
 
+/// `N` bytes from the operating system's random source (the one source every part of kmipd draws from: keys,
+/// nonces, salts, identifiers).
+pub fn random_array<const N: usize>() -> Result<[u8; N], CryptoError> {
+    let mut out = [0u8; N];
+    aws_lc_rs::rand::fill(&mut out).map_err(|_| CryptoError::Random)?;
+    Ok(out)
+}
+
 /// Fills a new buffer of `len` bytes from the operating system's random source.
 pub fn random(len: usize) -> Result<Secret, CryptoError> {
     let mut out = Zeroizing::new(vec![0u8; len]);

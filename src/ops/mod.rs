@@ -50,6 +50,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use crate::access::audit::AuditEvent;
 use crate::access::policy::Principal;
 use crate::access::{AccessControl, Caller};
+use crate::replication::origin::Origin;
 use crate::replication::{ZonedStore, ZonesConfig};
 use crate::store::{MasterKeySource, Store, StoreError, StoreOptions};
 
@@ -157,6 +158,8 @@ pub struct OpContext<'a> {
     pub streams: &'a streams::Streams,
     /// What the access checks of this request have read (grants, owners, Object Groups), for its later items.
     pub(crate) access_cache: authorize::AccessCache,
+    /// On whose behalf the running item's changes are made (a follower node forwards it with them).
+    pub origin: Origin,
 }
 
 /// An operation: its Request Payload in, its Response Payload out.
@@ -335,6 +338,7 @@ impl Engine {
             new_owner: None,
             streams: &self.streams,
             access_cache: authorize::AccessCache::default(),
+            origin: Origin::default(),
         };
         let refused = match principal {
             Err(e) => Some(Box::new(move |_| e.clone()) as Box<dyn Fn(usize) -> KmipError>),
@@ -460,7 +464,7 @@ impl Engine {
             let started = Instant::now();
             let mut objects = Vec::new();
             // A follower node forwards the item's changes to the sequencer in the caller's name.
-            let _origin = crate::replication::origin::Origin {
+            ctx.origin = Origin {
                 identity: ctx
                     .principal
                     .as_ref()
@@ -471,8 +475,7 @@ impl Engine {
                         .name()
                         .map_or(format!("{:#x}", i.operation.0), str::to_string)
                 }),
-            }
-            .enter();
+            };
             let mut response = match item {
                 Ok(i) => run_item(i, ctx, &mut objects),
                 Err(bad) => unreadable(bad),
@@ -495,7 +498,7 @@ impl Engine {
             // Stop: the items not processed are not returned (1.4 section 11.43).
             if failed && option != BatchErrorContinuationOption::Continue {
                 if let Some(journal) = ctx.undo {
-                    undo_earlier(journal, ctx.store, &mut out);
+                    undo_earlier(journal, ctx.store, &ctx.origin, &mut out);
                     // Their success lines are already written: the log says they were undone after all.
                     for undone in out
                         .iter()
@@ -655,8 +658,13 @@ fn audit_intent(
 
 /// Undoes what the items before the failed last one of `out` wrote and marks them Operation Undone; when that
 /// cannot be done they keep their Success, and the failure is logged.
-fn undo_earlier(journal: &undo::UndoJournal, store: &ZonedStore, out: &mut [ResponseBatchItem]) {
-    match journal.undo(store) {
+fn undo_earlier(
+    journal: &undo::UndoJournal,
+    store: &ZonedStore,
+    origin: &Origin,
+    out: &mut [ResponseBatchItem],
+) {
+    match journal.undo(store, origin) {
         Ok(()) => {
             let earlier = out.len().saturating_sub(1);
             for item in out.iter_mut().take(earlier) {

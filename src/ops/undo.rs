@@ -14,6 +14,7 @@
 use std::cell::RefCell;
 
 use crate::replication::ZonedStore;
+use crate::replication::origin::Origin;
 use crate::store::{Mutation, ObjectRecord, StoreError};
 
 /// What an Undo batch has written so far.
@@ -183,15 +184,18 @@ impl UndoJournal {
     }
 
     /// Undoes everything the batch wrote, in one commit.
-    pub fn undo(&self, store: &ZonedStore) -> Result<(), UndoError> {
+    pub fn undo(&self, store: &ZonedStore, origin: &Origin) -> Result<(), UndoError> {
         let mutations = self.compensations(store)?;
         if mutations.is_empty() {
             return Ok(());
         }
-        store.commit(mutations).map(|_| ()).map_err(|e| match e {
-            StoreError::VersionConflict { uid, .. } => UndoError::ChangedMeanwhile(uid),
-            other => UndoError::Store(other.to_string()),
-        })
+        store
+            .commit_for(origin, mutations)
+            .map(|_| ())
+            .map_err(|e| match e {
+                StoreError::VersionConflict { uid, .. } => UndoError::ChangedMeanwhile(uid),
+                other => UndoError::Store(other.to_string()),
+            })
     }
 }
 
@@ -231,7 +235,7 @@ mod tests {
         journal.before_write(&store, &again).unwrap();
         store.commit(again.clone()).unwrap();
         journal.written(&again);
-        journal.undo(&store).unwrap();
+        journal.undo(&store, &Origin::default()).unwrap();
         assert_eq!(store.get("old").unwrap().unwrap().state, 1);
         assert!(store.get("new").unwrap().is_none());
     }
@@ -256,7 +260,7 @@ mod tests {
             .commit(vec![Mutation::Put(record(&store, "k", 3))])
             .unwrap();
         assert!(matches!(
-            journal.undo(&store),
+            journal.undo(&store, &Origin::default()),
             Err(UndoError::ChangedMeanwhile(what)) if what == "object \"k\""
         ));
         assert_eq!(store.get("k").unwrap().unwrap().state, 3);
@@ -273,7 +277,7 @@ mod tests {
         journal
             .before_write(&store, &[Mutation::Put(record(&store, "never", 1))])
             .unwrap();
-        journal.undo(&store).unwrap();
+        journal.undo(&store, &Origin::default()).unwrap();
         assert!(store.get("never").unwrap().is_none());
     }
 
@@ -301,7 +305,7 @@ mod tests {
         store.commit(writes.clone()).unwrap();
         journal.written(&writes);
         assert!(store.access_entry("grant:old").unwrap().is_none());
-        journal.undo(&store).unwrap();
+        journal.undo(&store, &Origin::default()).unwrap();
         assert_eq!(
             store.access_entry("grant:old").unwrap().as_deref(),
             Some(&b"kept"[..])
@@ -331,7 +335,7 @@ mod tests {
             }])
             .unwrap();
         assert!(matches!(
-            journal.undo(&store),
+            journal.undo(&store, &Origin::default()),
             Err(UndoError::ChangedMeanwhile(what)) if what.contains("grant:g")
         ));
     }

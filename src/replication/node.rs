@@ -510,14 +510,14 @@ impl Replica for NodeLink {
 }
 
 impl Forwarder for NodeLink {
-    /// Forwards on behalf of the client this thread serves ([`Origin::current`]), so that the sequencer
-    /// audits the change under the client's identity.
-    fn commit(&self, mutations: Vec<Mutation>) -> Result<u64, StoreError> {
-        let mut request_id = [0u8; 16];
-        getrandom::fill(&mut request_id).map_err(|e| StoreError::Randomness(e.to_string()))?;
+    /// Forwards on behalf of `origin`, the client whose request made the change, so that the sequencer audits
+    /// the change under the client's identity.
+    fn commit(&self, origin: &Origin, mutations: Vec<Mutation>) -> Result<u64, StoreError> {
+        let request_id: [u8; 16] =
+            crate::crypto::random_array().map_err(|e| StoreError::Randomness(e.to_string()))?;
         let message = Message::Commit {
             request_id,
-            origin: Origin::current(),
+            origin: origin.clone(),
             mutations,
         };
         match self.call(&message)? {
@@ -531,7 +531,7 @@ impl Forwarder for NodeLink {
 pub struct RefuseChanges(pub String);
 
 impl Forwarder for RefuseChanges {
-    fn commit(&self, _: Vec<Mutation>) -> Result<u64, StoreError> {
+    fn commit(&self, _: &Origin, _: Vec<Mutation>) -> Result<u64, StoreError> {
         Err(StoreError::ZoneUnavailable {
             zone: self.0.clone(),
             reason: "this is the remote-region copy; it takes no changes (promote it with `kmipd restore --from-remote`)".into(),

@@ -23,6 +23,7 @@ mod tests;
 pub use acked::ACKED_FILE;
 pub use pruning::{ChangeLogPolicy, PruneReport};
 
+use super::origin::Origin;
 use crate::store::{
     ChangeRecord, DB_FILE_NAME, LocateQuery, MasterKey, MasterKeySource, Mutation, ObjectRecord,
     Store, StoreError, StoreOptions,
@@ -53,8 +54,9 @@ impl Replica for Store {
 
 /// Where a follower node sends changes it is asked to make: the sequencer node.
 pub trait Forwarder: Send + Sync {
-    /// Has the sequencer commit `mutations` (in every zone); returns the sequence number given.
-    fn commit(&self, mutations: Vec<Mutation>) -> Result<u64, StoreError>;
+    /// Has the sequencer commit `mutations` (in every zone) on behalf of `origin`; returns the sequence number
+    /// given.
+    fn commit(&self, origin: &Origin, mutations: Vec<Mutation>) -> Result<u64, StoreError>;
 }
 
 /// Default directory names of the two zones inside the data directory.
@@ -594,8 +596,15 @@ impl ZonedStore {
     /// Commits `mutations` in the sequencer zone and ships them to every other zone; returns only once every
     /// zone holds them durably. When a zone is down the change is refused with
     /// [`StoreError::ZoneUnavailable`] naming it (before anything is written when the zone is already known to
-    /// be down).
+    /// be down). The change is the server's own (no client asked for it); a client's goes through
+    /// [`ZonedStore::commit_for`].
     pub fn commit(&self, mutations: Vec<Mutation>) -> Result<u64, StoreError> {
+        self.commit_for(&Origin::default(), mutations)
+    }
+
+    /// [`ZonedStore::commit`] on behalf of the client `origin` names: a follower node forwards it with the
+    /// change, so the sequencer's audit line names the client.
+    pub fn commit_for(&self, origin: &Origin, mutations: Vec<Mutation>) -> Result<u64, StoreError> {
         let inner = &*self.inner;
         let forward = inner
             .forward
@@ -603,7 +612,7 @@ impl ZonedStore {
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
         if let Some(forward) = forward {
-            return inner.commit_through(&*forward, mutations);
+            return inner.commit_through(&*forward, origin, mutations);
         }
         for zone in &inner.zones {
             if zone.replica().is_none() {
@@ -910,9 +919,10 @@ impl Inner {
     fn commit_through(
         &self,
         forward: &dyn Forwarder,
+        origin: &Origin,
         mutations: Vec<Mutation>,
     ) -> Result<u64, StoreError> {
-        let seq = forward.commit(mutations)?;
+        let seq = forward.commit(origin, mutations)?;
         let zone = self
             .zones
             .first()

@@ -25,9 +25,7 @@ pub(crate) type DataKeyBytes = Zeroizing<[u8; DATA_KEY_LEN]>;
 
 /// `N` bytes from the operating system's random number generator.
 pub(crate) fn random_array<const N: usize>() -> Result<[u8; N], StoreError> {
-    let mut bytes = [0u8; N];
-    getrandom::fill(&mut bytes).map_err(|e| StoreError::Randomness(e.to_string()))?;
-    Ok(bytes)
+    crate::crypto::random_array().map_err(|e| StoreError::Randomness(e.to_string()))
 }
 
 /// A new random data key.

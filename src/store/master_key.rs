@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use zeroize::Zeroizing;
 
-use super::crypto::random_array;
 use super::error::StoreError;
 
 /// File name of the generated master key inside the data directory.
@@ -47,7 +46,9 @@ impl MasterKey {
 
     /// A fresh key from the operating system's random number generator.
     pub fn generate() -> Result<Self, StoreError> {
-        Ok(MasterKey(Zeroizing::new(random_array()?)))
+        Ok(MasterKey(Zeroizing::new(
+            crate::crypto::random_array().map_err(|e| StoreError::Randomness(e.to_string()))?,
+        )))
     }
 
     /// Reads a key file: exactly 32 raw bytes, or 64 hex digits, or base64 of 32 bytes (surrounding whitespace
