@@ -17,17 +17,6 @@ pub struct Plan {
     pub setup: NodeSetup,
 }
 
-fn role(text: &str) -> Result<NodeRole, String> {
-    match text {
-        "sequencer" => Ok(NodeRole::Sequencer),
-        "follower" => Ok(NodeRole::Follower),
-        "remote" => Ok(NodeRole::Remote),
-        other => Err(format!(
-            "[node].role `{other}`: expected sequencer, follower or remote"
-        )),
-    }
-}
-
 fn tls(config: &ServerConfig, settings: &NodeSettings) -> Result<NodeTls, String> {
     let file = |p: &Option<PathBuf>, default: &str| {
         p.clone().unwrap_or_else(|| config.data_dir.join(default))
@@ -100,7 +89,7 @@ fn node_peers(role: NodeRole, settings: &NodeSettings) -> Result<NodePeers, Stri
 
 /// The zones and node setup a `[node]` section describes.
 pub fn plan(config: &ServerConfig, settings: &NodeSettings) -> Result<Plan, String> {
-    let role = role(&settings.role)?;
+    let role = settings.role;
     check_zone_names(settings)?;
     let peers = node_peers(role, settings)?;
     let tls = tls(config, settings)?;

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConnection, ServerConnection, StreamOwned};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::commit_ids::RecentCommits;
 use super::origin::Origin;
@@ -539,8 +539,8 @@ impl Forwarder for RefuseChanges {
     }
 }
 
-/// What this node is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+/// What this node is (`[node] role` in the configuration: "sequencer", "follower" or "remote").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NodeRole {
     /// Orders every change and ships it to the zone follower (and the remote region).

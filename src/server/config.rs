@@ -15,6 +15,7 @@ use crate::access::audit::AuditSettings;
 use crate::access::limits::IdentityLimitSettings;
 use crate::backup::BackupConfig;
 use crate::ops::{CryptoLimits, DEFAULT_LEASE_SECONDS};
+use crate::replication::node::NodeRole;
 use crate::settings_text::duration_text;
 use crate::ttlv::Limits;
 
@@ -195,7 +196,7 @@ impl LifecycleConfig {
 #[serde(deny_unknown_fields)]
 pub struct NodeSettings {
     /// "sequencer" (orders changes; zone a), "follower" (the other zone) or "remote" (remote-region copy).
-    pub role: String,
+    pub role: NodeRole,
     /// This node's zone name.
     pub zone: String,
     /// Node port (node-to-node traffic only).
@@ -889,6 +890,27 @@ mod tests {
     }
 
     #[test]
+    fn a_node_role_is_one_of_three_words() {
+        let node = |role: &str| {
+            ServerConfig::from_toml(&format!(
+                "[node]\nrole = \"{role}\"\nzone = \"a\"\nlisten = \"127.0.0.1:5697\"\n"
+            ))
+        };
+        let error = node("leader").unwrap_err().to_string();
+        assert!(
+            error.contains("leader") && error.contains("sequencer"),
+            "{error}"
+        );
+        for (word, role) in [
+            ("sequencer", NodeRole::Sequencer),
+            ("follower", NodeRole::Follower),
+            ("remote", NodeRole::Remote),
+        ] {
+            assert_eq!(node(word).unwrap().node.unwrap().role, role);
+        }
+    }
+
+    #[test]
     fn the_example_node_section_parses_and_zone_dirs_follow_the_file() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("kmipd.example.toml");
         let text = std::fs::read_to_string(path).unwrap();
@@ -903,7 +925,7 @@ mod tests {
         let config = ServerConfig::from_toml(&format!("{head}[node]\n{node}")).unwrap();
         let node_text = node;
         let node = config.node.unwrap();
-        assert_eq!((node.role.as_str(), node.zone.as_str()), ("sequencer", "a"));
+        assert_eq!((node.role, node.zone.as_str()), (NodeRole::Sequencer, "a"));
         assert_eq!(node.peers[0].server_name, "kmip-b.example");
         assert_eq!(node.timeout, Duration::from_secs(2));
         assert_eq!(node.interval, Duration::from_millis(500));
