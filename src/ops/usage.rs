@@ -38,32 +38,11 @@ pub enum Use {
     UnwrapKey,
 }
 
-/// Cryptographic Usage Mask bits (2.1 section 11.15).
-pub mod mask {
-    /// Sign.
-    pub const SIGN: i32 = 0x0000_0001;
-    /// Verify.
-    pub const VERIFY: i32 = 0x0000_0002;
-    /// Encrypt.
-    pub const ENCRYPT: i32 = 0x0000_0004;
-    /// Decrypt.
-    pub const DECRYPT: i32 = 0x0000_0008;
-    /// Wrap Key.
-    pub const WRAP_KEY: i32 = 0x0000_0010;
-    /// Unwrap Key.
-    pub const UNWRAP_KEY: i32 = 0x0000_0020;
-    /// MAC Generate.
-    pub const MAC_GENERATE: i32 = 0x0000_0080;
-    /// MAC Verify.
-    pub const MAC_VERIFY: i32 = 0x0000_0100;
-    /// Derive Key.
-    pub const DERIVE_KEY: i32 = 0x0000_0200;
-}
-
 impl Use {
     /// The usage mask bit that permits this use.
     pub fn mask_bit(self) -> i32 {
-        match self {
+        use crate::spec::enums::cryptographic_usage_mask as mask;
+        let bit = match self {
             Use::Encrypt => mask::ENCRYPT,
             Use::Decrypt => mask::DECRYPT,
             Use::Sign => mask::SIGN,
@@ -73,7 +52,9 @@ impl Use {
             Use::DeriveKey => mask::DERIVE_KEY,
             Use::WrapKey => mask::WRAP_KEY,
             Use::UnwrapKey => mask::UNWRAP_KEY,
-        }
+        };
+        // The mask travels as a 32-bit Integer item: the same 32 bits.
+        bit as i32
     }
 
     /// True when the use applies protection; false when it processes what was protected before.
@@ -252,7 +233,10 @@ mod tests {
 
     #[test]
     fn an_active_key_serves_what_its_mask_allows_and_nothing_else() {
-        let k = key(State::Active, Some(mask::ENCRYPT | mask::DECRYPT));
+        let k = key(
+            State::Active,
+            Some(Use::Encrypt.mask_bit() | Use::Decrypt.mask_bit()),
+        );
         assert_eq!(reason(check(&k, Use::Encrypt, 0)), None);
         assert_eq!(reason(check(&k, Use::Decrypt, 0)), None);
         assert_eq!(

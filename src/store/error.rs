@@ -180,6 +180,13 @@ pub enum StoreError {
     },
 }
 
+impl From<StoreError> for KmipError {
+    /// A store failure answered to a client ([`StoreError::to_kmip`]), so operations can use `?`.
+    fn from(error: StoreError) -> Self {
+        error.to_kmip()
+    }
+}
+
 impl StoreError {
     /// The failure as a KMIP client receives it: a full disk becomes Server Limit Exceeded, a failed integrity
     /// check a Cryptographic Failure, everything else General Failure; the message says what happened without
