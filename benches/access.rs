@@ -1,6 +1,6 @@
 //! What access control costs: Get in-process (no policy) against Get by an owner and by a grantee (a request's
 //! checks read the caller's grants once, and each object's owner and, when a rule needs them, Object Groups
-//! once), Locate filtered to what a user may see, an audit line written per item, and one Argon2 password check.
+//! once), Get of a missing object beside Get of a hidden one (they must cost the same), Locate filtered to what a user may see, an audit line written per item, and one Argon2 password check.
 //!
 //! Run with `cargo bench --bench access`; each measurement runs for a fixed budget, the whole run stays under
 //! 20 seconds.
@@ -114,6 +114,23 @@ fn main() {
     });
     measure("Get by a grantee (21 grants stored)", |_| {
         only_success(&engine.handle_request_from(&get(&shared), &bob));
+    });
+    // A hidden object must cost what a missing one costs, or timing tells a client what exists.
+    let theirs: Vec<String> = (0..mine.len())
+        .map(|i| {
+            let answer = engine.handle_request_from(&create_aes256_request(), &bob);
+            let _ = i;
+            text_child(only_success(&answer), tag::UNIQUE_IDENTIFIER)
+        })
+        .collect();
+    let missing: Vec<String> = (0..mine.len())
+        .map(|i| format!("no-such-object-{i}"))
+        .collect();
+    measure("Get refused, missing object", |i| {
+        engine.handle_request_from(&get(&missing[i % missing.len()]), &alice);
+    });
+    measure("Get refused, another's object (hidden)", |i| {
+        engine.handle_request_from(&get(&theirs[i % theirs.len()]), &alice);
     });
     measure("Get refused, unknown identity", |i| {
         engine.handle_request_from(&get(&mine[i % mine.len()]), &carol);

@@ -225,6 +225,9 @@ struct ServeArgs {
     /// Answer the Interop operation of the KMIP test cases (conformance runs only; never in production).
     #[arg(long)]
     interop_tests: bool,
+    /// Also serve KMIP over HTTPS on this address (POST to /kmip; TTLV, XML or JSON), overriding `[https] listen`.
+    #[arg(long, value_name = "ADDR")]
+    https_listen: Option<SocketAddr>,
 }
 
 #[derive(Subcommand)]
@@ -364,6 +367,9 @@ fn load_config(args: &ServeArgs) -> Result<ServerConfig, String> {
         config.listen = listen;
     }
     config.interop_tests |= args.interop_tests;
+    if let Some(listen) = args.https_listen {
+        config.https.listen = Some(listen);
+    }
     config.validate().map_err(|e| e.to_string())?;
     Ok(config)
 }

@@ -16,6 +16,7 @@ use crate::access::limits::IdentityLimitSettings;
 use crate::backup::BackupConfig;
 use crate::ops::{CryptoLimits, DEFAULT_LEASE_SECONDS};
 use crate::replication::node::NodeRole;
+use crate::server::https::HttpsSettings;
 use crate::settings_text::duration_text;
 use crate::ttlv::Limits;
 
@@ -49,6 +50,8 @@ pub struct ServerConfig {
     /// Answer the Interop operation of the KMIP interoperability test cases. The specification forbids it on
     /// a production server: off unless set, and `serve` warns loudly at start when it is on.
     pub interop_tests: bool,
+    /// KMIP over HTTPS (`[https]`): off unless `listen` is set.
+    pub https: HttpsSettings,
 }
 
 /// Who may connect and act, and how it is recorded.
@@ -394,6 +397,7 @@ impl Default for ServerConfig {
             crypto: CryptoConfig::default(),
             lifecycle: LifecycleConfig::default(),
             interop_tests: false,
+            https: HttpsSettings::default(),
         }
     }
 }
@@ -887,6 +891,7 @@ mod tests {
         assert_eq!(config.lifecycle.lease_seconds(), Some(3600));
         assert_eq!(config.listen.port(), KMIP_PORT);
         assert_eq!(config.backup, crate::backup::BackupConfig::default());
+        assert_eq!(config.https, HttpsSettings::default());
     }
 
     #[test]

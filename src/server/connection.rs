@@ -22,11 +22,12 @@ use crate::access::limits::IdentityLimits;
 use crate::access::{Caller, IdentitySource};
 use crate::ops::FrameHandler;
 use crate::server::config::ConnectionLimits;
+use crate::server::https::{self, HttpsSettings};
 use crate::ttlv::{HEADER_LEN, TtlvError, frame_len};
 
 /// How a connection's request loop ended.
 #[derive(Debug)]
-enum End {
+pub(crate) enum End {
     /// The client closed the connection between requests (with or without TLS close_notify).
     PeerClosed,
     /// No request started within the idle timeout.
@@ -47,6 +48,15 @@ enum End {
     HandlerFailed,
     /// A transport error.
     Io(io::Error),
+}
+
+/// What a connection speaks once its TLS handshake is done.
+#[derive(Clone, Debug)]
+pub(crate) enum Protocol {
+    /// KMIP frames back to back (the KMIP port).
+    Kmip,
+    /// KMIP messages POSTed over HTTP (the HTTPS listener).
+    Https(Arc<HttpsSettings>),
 }
 
 /// How a connection's client is named and what each identity is held to.
@@ -123,6 +133,7 @@ pub(crate) async fn serve(
     mut shutdown: watch::Receiver<bool>,
     permit: OwnedSemaphorePermit,
     pending: PendingSlot,
+    protocol: Protocol,
 ) {
     let _permit = permit;
     if let Err(e) = tcp.set_nodelay(true) {
@@ -178,15 +189,31 @@ pub(crate) async fn serve(
         "client connected"
     );
 
-    let end = serve_requests(
-        &mut stream,
-        &caller,
-        &handler,
-        &limits,
-        &admission.limits,
-        &mut shutdown,
-    )
-    .await;
+    let end = match &protocol {
+        Protocol::Kmip => {
+            serve_requests(
+                &mut stream,
+                &caller,
+                &handler,
+                &limits,
+                &admission.limits,
+                &mut shutdown,
+            )
+            .await
+        }
+        Protocol::Https(settings) => {
+            https::serve_requests(
+                &mut stream,
+                &caller,
+                &handler,
+                &limits,
+                &admission.limits,
+                settings,
+                &mut shutdown,
+            )
+            .await
+        }
+    };
     match &end {
         End::PeerClosed | End::Shutdown | End::CloseRequested => {
             debug!(%peer, identity = %caller.identity, reason = ?end, "connection closed")
@@ -333,7 +360,7 @@ async fn read_exact_by<S: AsyncRead + Unpin>(
 }
 
 /// Writes one reply within the write timeout; `Some` says how the connection ended if it failed.
-async fn write_reply<S: AsyncWrite + Unpin>(
+pub(crate) async fn write_reply<S: AsyncWrite + Unpin>(
     stream: &mut S,
     bytes: &[u8],
     limits: &ConnectionLimits,
@@ -351,7 +378,7 @@ async fn write_reply<S: AsyncWrite + Unpin>(
 }
 
 /// Completes once shutdown has been signalled (or the server that would signal it is gone).
-async fn shutdown_signalled(shutdown: &mut watch::Receiver<bool>) {
+pub(crate) async fn shutdown_signalled(shutdown: &mut watch::Receiver<bool>) {
     while !*shutdown.borrow_and_update() {
         if shutdown.changed().await.is_err() {
             return;

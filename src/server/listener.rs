@@ -19,7 +19,7 @@ use crate::mtls::{
 };
 use crate::ops::FrameHandler;
 use crate::server::config::{ConfigError, ServerConfig};
-use crate::server::connection::{self, Admission, PendingHandshakes};
+use crate::server::connection::{self, Admission, PendingHandshakes, Protocol};
 
 /// Pause after a failed accept (such as running out of file descriptors) so the loop does not spin.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
@@ -48,7 +48,15 @@ pub async fn run(
     let listener = TcpListener::bind(address)
         .await
         .map_err(|source| ServerError::Bind { address, source })?;
-    run_with_listener(listener, config, handler, shutdown).await
+    let https = match config.https.listen {
+        Some(address) => Some(
+            TcpListener::bind(address)
+                .await
+                .map_err(|source| ServerError::Bind { address, source })?,
+        ),
+        None => None,
+    };
+    run_with_listeners(listener, https, config, handler, shutdown).await
 }
 
 /// Serves on an already bound listener (`config.listen` is ignored): for tests and socket activation.
@@ -58,6 +66,38 @@ pub async fn run_with_listener(
     handler: Arc<dyn FrameHandler>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
+    run_with_listeners(listener, None, config, handler, shutdown).await
+}
+
+/// Accepts the next connection on either listener, naming the protocol it speaks.
+async fn accept_either(
+    kmip: &TcpListener,
+    https: Option<&TcpListener>,
+    https_settings: &Arc<crate::server::https::HttpsSettings>,
+) -> std::io::Result<(tokio::net::TcpStream, SocketAddr, Protocol)> {
+    match https {
+        None => kmip
+            .accept()
+            .await
+            .map(|(tcp, peer)| (tcp, peer, Protocol::Kmip)),
+        Some(https) => tokio::select! {
+            accepted = kmip.accept() => accepted.map(|(tcp, peer)| (tcp, peer, Protocol::Kmip)),
+            accepted = https.accept() => accepted
+                .map(|(tcp, peer)| (tcp, peer, Protocol::Https(https_settings.clone()))),
+        },
+    }
+}
+
+/// Serves KMIP on `listener` and, when given, KMIP over HTTPS on `https` (the configured addresses are
+/// ignored). Both doors share one TLS configuration, allow-list, connection limit and per-identity limits.
+pub async fn run_with_listeners(
+    listener: TcpListener,
+    https: Option<TcpListener>,
+    config: ServerConfig,
+    handler: Arc<dyn FrameHandler>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServerError> {
+    let https_settings = Arc::new(config.https.clone());
     config.validate()?;
     let acceptor = TlsAcceptor::from(server_tls_config(&config)?);
     let limits = config.limits;
@@ -74,6 +114,14 @@ pub async fn run_with_listener(
         Ok(address) => info!(%address, "listening for KMIP over TLS"),
         Err(e) => warn!(error = %e, "listening, address unknown"),
     }
+    if let Some(https) = &https {
+        match https.local_addr() {
+            Ok(address) => {
+                info!(%address, path = %https_settings.path, "listening for KMIP over HTTPS")
+            }
+            Err(e) => warn!(error = %e, "listening for HTTPS, address unknown"),
+        }
+    }
 
     tokio::pin!(shutdown);
     loop {
@@ -84,8 +132,8 @@ pub async fn run_with_listener(
                     error!(error = %e, "connection task failed");
                 }
             }
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, peer)) => {
+            accepted = accept_either(&listener, https.as_ref(), &https_settings) => match accepted {
+                Ok((tcp, peer, protocol)) => {
                     // Before any TLS byte: an address outside the allow-list is closed at once.
                     if !allow.permits(peer.ip()) {
                         warn!(%peer, "address not in the allow-list; closing before the handshake");
@@ -114,6 +162,7 @@ pub async fn run_with_listener(
                         stop_receiver.clone(),
                         permit,
                         pending_slot,
+                        protocol,
                     ));
                 }
                 Err(e) => {
@@ -125,6 +174,7 @@ pub async fn run_with_listener(
     }
 
     drop(listener);
+    drop(https);
     info!(
         open = connections.len(),
         "shutting down: no longer accepting, letting requests finish"

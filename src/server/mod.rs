@@ -7,8 +7,9 @@
 pub mod bootstrap;
 pub mod config;
 mod connection;
+pub mod https;
 mod listener;
 
 pub use crate::ops::handler::{FrameHandler, Reply};
 pub use config::{AccessSettings, ConfigError, ConnectionLimits, ServerConfig, TlsFiles};
-pub use listener::{ServerError, run, run_with_listener};
+pub use listener::{ServerError, run, run_with_listener, run_with_listeners};

@@ -47,6 +47,15 @@ impl Serve {
     /// `kmipd serve` run by `wrapper` (its program and arguments, the kmipd command line appended), or
     /// directly when `None`. Returns once a client can connect.
     pub fn start_wrapped(data_dir: &Path, wrapper: Option<Command>) -> Serve {
+        Serve::start_full(data_dir, wrapper, &[])
+    }
+
+    /// `kmipd serve` with the embedded default on `data_dir` and further `serve` arguments.
+    pub fn start_with_args(data_dir: &Path, args: &[&str]) -> Serve {
+        Serve::start_full(data_dir, None, args)
+    }
+
+    fn start_full(data_dir: &Path, wrapper: Option<Command>, args: &[&str]) -> Serve {
         let port = tls::free_port();
         let kmipd = env!("CARGO_BIN_EXE_kmipd");
         let mut command = match wrapper {
@@ -60,6 +69,7 @@ impl Serve {
             .args(["serve", "--data-dir"])
             .arg(data_dir)
             .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(args)
             .env_remove("KMIPD_MASTER_KEY")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
