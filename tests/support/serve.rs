@@ -29,6 +29,23 @@ pub fn cannot_run(test: &str, reason: &str) {
     eprintln!("SKIPPED {test}: {reason} (CI=true makes this a failure)");
 }
 
+/// Times `kmipd serve` is started on a fresh port when it exits before listening (its port was taken).
+const START_ATTEMPTS: u32 = 3;
+
+/// The wrapper's program, arguments and environment, `program` appended: a new command for each attempt.
+fn rebuild(wrapper: &Command, program: &str) -> Command {
+    let mut command = Command::new(wrapper.get_program());
+    command.args(wrapper.get_args());
+    for (name, value) in wrapper.get_envs() {
+        match value {
+            Some(value) => command.env(name, value),
+            None => command.env_remove(name),
+        };
+    }
+    command.arg(program);
+    command
+}
+
 /// A running `kmipd serve` (possibly under a wrapper such as a tracer); killed and reaped when dropped.
 pub struct Serve {
     child: Child,
@@ -56,43 +73,54 @@ impl Serve {
     }
 
     fn start_full(data_dir: &Path, wrapper: Option<Command>, args: &[&str]) -> Serve {
-        let port = tls::free_port();
-        let kmipd = env!("CARGO_BIN_EXE_kmipd");
-        let mut command = match wrapper {
-            Some(mut w) => {
-                w.arg(kmipd);
-                w
+        // The port is free when asked for but another test may take it before the child binds it: a child that
+        // exits before it listens is started again on another port, a bounded number of times.
+        for attempt in 1..=START_ATTEMPTS {
+            let port = tls::free_port();
+            let kmipd = env!("CARGO_BIN_EXE_kmipd");
+            let mut command = match &wrapper {
+                Some(w) => rebuild(w, kmipd),
+                None => Command::new(kmipd),
+            };
+            command
+                .args(["serve", "--data-dir"])
+                .arg(data_dir)
+                .args(["--listen", &format!("127.0.0.1:{port}")])
+                .args(args)
+                .env_remove("KMIPD_MASTER_KEY")
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null());
+            let mut child = command.spawn().unwrap();
+            // The embedded default prints where its certificates are; the reader ends when the child does.
+            if let Some(stdout) = child.stdout.take() {
+                std::thread::spawn(move || for _ in BufReader::new(stdout).lines() {});
             }
-            None => Command::new(kmipd),
-        };
-        command
-            .args(["serve", "--data-dir"])
-            .arg(data_dir)
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(args)
-            .env_remove("KMIPD_MASTER_KEY")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        let mut child = command.spawn().unwrap();
-        // The embedded default prints where its certificates are; the reader ends when the child does.
-        if let Some(stdout) = child.stdout.take() {
-            std::thread::spawn(move || for _ in BufReader::new(stdout).lines() {});
+            let mut serve = Serve {
+                child,
+                port,
+                data_dir: data_dir.to_path_buf(),
+            };
+            let start = Instant::now();
+            loop {
+                if serve.try_connect().is_some() {
+                    return serve;
+                }
+                if let Ok(Some(status)) = serve.child.try_wait() {
+                    assert!(
+                        attempt < START_ATTEMPTS,
+                        "kmipd serve exited with {status} before listening, {START_ATTEMPTS} times"
+                    );
+                    break;
+                }
+                assert!(
+                    start.elapsed() < START_WAIT,
+                    "kmipd serve did not accept a connection within {START_WAIT:?}"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
-        let serve = Serve {
-            child,
-            port,
-            data_dir: data_dir.to_path_buf(),
-        };
-        let start = Instant::now();
-        while serve.try_connect().is_none() {
-            assert!(
-                start.elapsed() < START_WAIT,
-                "kmipd serve did not accept a connection within {START_WAIT:?}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        serve
+        unreachable!("the last attempt returns or panics")
     }
 
     /// A client with the admin certificate the embedded default wrote; `None` until it listens.
