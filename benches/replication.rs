@@ -125,6 +125,7 @@ fn main() {
             sequencer: Some(sequencer_link),
             remotes: Vec::new(),
             interval: Duration::from_millis(200),
+            remote_lag_alarm: Duration::from_secs(60),
             peers: NodePeers {
                 own: "b".into(),
                 sequencer: Some("a".into()),
@@ -154,6 +155,7 @@ fn main() {
             sequencer: None,
             remotes: Vec::new(),
             interval: Duration::from_millis(200),
+            remote_lag_alarm: Duration::from_secs(60),
             peers: NodePeers {
                 own: "a".into(),
                 followers: vec!["b".into()],

@@ -141,6 +141,7 @@ pub fn plan(config: &ServerConfig, settings: &NodeSettings) -> Result<Plan, Stri
             sequencer,
             remotes,
             interval: settings.interval,
+            remote_lag_alarm: settings.remote_lag_alarm,
             peers,
             audit: None,
         },

@@ -954,10 +954,11 @@ fn free_addr() -> SocketAddr {
 #[test]
 fn the_sequencer_prunes_only_what_the_remote_holds_and_a_lagging_remote_catches_up_from_the_log() {
     let d = Deployment::new();
-    // The sequencer prunes every 100 ms whatever every copy holds, keeping only the last change.
+    // The sequencer prunes every 100 ms whatever every copy holds, keeping only the last change; a remote whose
+    // oldest missing change is a second old raises the lag alarm.
     let (a, b, mut r) = three_nodes_with(
         &d,
-        "[zones]\nchange_log_retention = \"0s\"\nchange_log_keep = 1\nprune_interval = \"100ms\"\n",
+        "remote_lag_alarm = \"1s\"\n[zones]\nchange_log_retention = \"0s\"\nchange_log_keep = 1\nprune_interval = \"100ms\"\n",
     );
     let mut client = d.wait_client(&a);
     let mut acked = vec![wait_create(&d, &a, "warm")];
@@ -967,6 +968,7 @@ fn the_sequencer_prunes_only_what_the_remote_holds_and_a_lagging_remote_catches_
         s["remotes"][0]["lag_changes"] == 0 && s["remotes"][0]["reachable"] == true
     };
     wait_until(WAIT, "the remote holds everything", || remote_level(&a));
+    assert_eq!(a.status()["remotes"][0]["lag_alarm"], false);
     let first_retained = || a.status()["first_retained_seq"].as_u64().unwrap_or(0);
     // Pruned up to what the remote holds (no change is in flight: the sequencer knows what it holds).
     let remote_held = r.status()["last_seq"].as_u64().unwrap();
@@ -989,9 +991,19 @@ fn the_sequencer_prunes_only_what_the_remote_holds_and_a_lagging_remote_catches_
         remote_held,
         "pruned what the remote lacks"
     );
-    // It returns and catches up from the log; then pruning moves on.
+    // Unreachable, its lag grows from what it last held, and past a second the alarm is raised.
+    wait_until(WAIT, "the lag alarm is raised", || {
+        let s = a.status();
+        s["remotes"][0]["lag_alarm"] == true
+            && s["remotes"][0]["lag_changes"].as_u64() >= Some(10)
+            && s["remotes"][0]["lag_seconds"].as_f64() > Some(1.0)
+    });
+    // It returns and catches up from the log; then pruning moves on, and the alarm is cleared.
     r.start();
     wait_until(WAIT, "the remote catches up", || remote_level(&a));
+    wait_until(WAIT, "the lag alarm is cleared", || {
+        a.status()["remotes"][0]["lag_alarm"] == false
+    });
     // The remote refuses KMIP reads: its file is read once it stopped.
     r.kill();
     let remote = d.zone("r");

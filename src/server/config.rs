@@ -241,6 +241,13 @@ pub struct NodeSettings {
     /// repeat of one (after a lost answer) is answered with the first outcome instead of applied twice.
     #[serde(default = "default_remembered_commits")]
     pub remembered_commits: usize,
+    /// Sequencer: a remote-region copy whose oldest missing change is older than this (it is unreachable, or
+    /// cannot keep up) raises the lag alarm: an error in the log, `lag_alarm` in `kmipd status`.
+    #[serde(
+        default = "default_remote_lag_alarm",
+        deserialize_with = "duration_text"
+    )]
+    pub remote_lag_alarm: Duration,
 }
 
 /// A peer node.
@@ -259,6 +266,10 @@ pub struct PeerSettings {
 
 fn default_node_timeout() -> Duration {
     Duration::from_secs(2)
+}
+
+fn default_remote_lag_alarm() -> Duration {
+    Duration::from_secs(60)
 }
 
 fn default_node_interval() -> Duration {

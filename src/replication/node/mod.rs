@@ -109,6 +109,8 @@ pub struct NodeSetup {
     pub remotes: Vec<Arc<NodeLink>>,
     /// How often remotes are shipped to and a follower checks it is current.
     pub interval: Duration,
+    /// Sequencer: the age of a remote's oldest missing change past which its lag alarm is raised.
+    pub remote_lag_alarm: Duration,
     /// The nodes that may connect to the node port, by zone, and what each may send.
     pub peers: NodePeers,
     /// The audit log forwarded changes are recorded in (the engine's); None: not recorded.
@@ -149,7 +151,13 @@ impl Node {
                 .remotes
                 .iter()
                 .map(|l| {
-                    RemoteShipper::start(l.clone(), store.clone(), setup.interval, stop.clone())
+                    RemoteShipper::start(
+                        l.clone(),
+                        store.clone(),
+                        setup.interval,
+                        setup.remote_lag_alarm,
+                        stop.clone(),
+                    )
                 })
                 .collect()
         } else {

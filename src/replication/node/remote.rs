@@ -28,20 +28,26 @@ pub struct RemoteStatus {
     pub lag_seconds: f64,
     /// The last error, if any.
     pub error: Option<String>,
+    /// The oldest change it lacks is older than the alarm threshold (`[node] remote_lag_alarm`).
+    pub lag_alarm: bool,
 }
 
 /// Ships the sequencer's stream to a remote-region node, asynchronously, forever (until the node stops).
 pub struct RemoteShipper {
     link: Arc<NodeLink>,
     state: Mutex<RemoteStatus>,
+    /// The lag past which the alarm is raised.
+    lag_alarm: Duration,
 }
 
 impl RemoteShipper {
-    /// Starts shipping to `link` every `interval` (and straight after each batch while behind).
+    /// Starts shipping to `link` every `interval` (and straight after each batch while behind); raises the lag
+    /// alarm when the oldest change the remote lacks is older than `lag_alarm`.
     pub fn start(
         link: Arc<NodeLink>,
         store: Arc<ZonedStore>,
         interval: Duration,
+        lag_alarm: Duration,
         stop: Arc<AtomicBool>,
     ) -> Arc<RemoteShipper> {
         let shipper = Arc::new(RemoteShipper {
@@ -51,6 +57,7 @@ impl RemoteShipper {
                 ..RemoteStatus::default()
             }),
             link,
+            lag_alarm,
         });
         // The change log is kept for this copy until it reports what it holds.
         store.track_copy(shipper.link.zone());
@@ -101,7 +108,7 @@ impl RemoteShipper {
             Ok::<_, StoreError>((now_held, head, oldest_missing.map(|c| c.time_ms)))
         })();
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        match outcome {
+        let result = match outcome {
             Ok((held, head, oldest)) => {
                 state.reachable = true;
                 state.error = None;
@@ -113,9 +120,38 @@ impl RemoteShipper {
             Err(e) => {
                 state.reachable = false;
                 state.error = Some(e.to_string());
+                // Unreachable, the remote still holds what it last reported: its lag grows from there.
+                let head = store.everywhere_seq();
+                state.lag_changes = head.saturating_sub(state.last_seq);
+                if let Ok(missing) = store.local_changes_since(state.last_seq, 1) {
+                    state.lag_seconds = missing
+                        .first()
+                        .filter(|c| c.seq <= head)
+                        .map_or(0.0, |c| age_of(c.time_ms).as_secs_f64());
+                }
                 Err(e)
             }
+        };
+        self.sound_alarm(&mut state);
+        result
+    }
+
+    /// Raises or clears the lag alarm, saying so in the log once per change.
+    fn sound_alarm(&self, state: &mut RemoteStatus) {
+        let lagging = state.lag_changes > 0 && state.lag_seconds > self.lag_alarm.as_secs_f64();
+        if lagging && !state.lag_alarm {
+            tracing::error!(
+                remote = %state.zone,
+                lag_seconds = state.lag_seconds,
+                lag_changes = state.lag_changes,
+                reachable = state.reachable,
+                threshold = ?self.lag_alarm,
+                "the remote-region copy lags beyond its alarm threshold"
+            );
+        } else if !lagging && state.lag_alarm {
+            tracing::info!(remote = %state.zone, "the remote-region copy is within its lag threshold again");
         }
+        state.lag_alarm = lagging;
     }
 
     /// Where the remote copy stands.
