@@ -126,6 +126,12 @@ impl AccessCache {
         }
         self.note_read();
         if !store.exists(uid).map_err(|e| e.to_kmip())? {
+            // The same reads an existing object costs, their answers unused: a missing object and one the
+            // caller may not see take the same time to refuse.
+            grants::owner(store, uid)?;
+            if self.needs_groups {
+                store.attribute_texts(uid, &object_group_storage_name())?;
+            }
             return Ok(false);
         }
         self.note_read();

@@ -31,6 +31,8 @@ pub enum ServerError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error(transparent)]
+    Activation(#[from] crate::server::activation::ActivationError),
     #[error("cannot listen on {address}: {source}")]
     Bind {
         address: SocketAddr,
@@ -38,16 +40,23 @@ pub enum ServerError {
     },
 }
 
-/// Listens on `config.listen` and serves until `shutdown` completes and the connections have drained.
+/// Listens on `config.listen` (or on the socket a service manager passed, see [`crate::server::activation`])
+/// and serves until `shutdown` completes and the connections have drained.
 pub async fn run(
     config: ServerConfig,
     handler: Arc<dyn FrameHandler>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
     let address = config.listen;
-    let listener = TcpListener::bind(address)
-        .await
-        .map_err(|source| ServerError::Bind { address, source })?;
+    let listener = match crate::server::activation::passed_listener()? {
+        Some(passed) => {
+            info!("using the listening socket the service manager passed (listen setting not used)");
+            TcpListener::from_std(passed).map_err(|source| ServerError::Bind { address, source })?
+        }
+        None => TcpListener::bind(address)
+            .await
+            .map_err(|source| ServerError::Bind { address, source })?,
+    };
     let https = match config.https.listen {
         Some(address) => Some(
             TcpListener::bind(address)

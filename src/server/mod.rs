@@ -4,6 +4,7 @@
 //! [`FrameHandler`]; [`crate::mtls`] decides who may connect; [`bootstrap`] makes the development certificates of
 //! the embedded default (with [`crate::pki`], which also issues real ones from an operator's CA).
 
+pub mod activation;
 pub mod bootstrap;
 pub mod config;
 mod connection;

@@ -73,6 +73,9 @@ impl Serve {
     }
 
     fn start_full(data_dir: &Path, wrapper: Option<Command>, args: &[&str]) -> Serve {
+        if wrapper.is_none() {
+            return Serve::start_activated(data_dir, args);
+        }
         // The port is free when asked for but another test may take it before the child binds it: a child that
         // exits before it listens is started again on another port, a bounded number of times.
         for attempt in 1..=START_ATTEMPTS {
@@ -121,6 +124,71 @@ impl Serve {
             }
         }
         unreachable!("the last attempt returns or panics")
+    }
+
+    /// `kmipd serve` on a listening socket this test bound and passes over as descriptor 3 (socket activation,
+    /// as a systemd `.socket` unit does): the port is never free for another test to take.
+    fn start_activated(data_dir: &Path, args: &[&str]) -> Serve {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::process::CommandExt;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let fd = listener.as_raw_fd();
+        // `exec` keeps the shell's process id, which LISTEN_PID must name.
+        let mut command = Command::new("sh");
+        command
+            .args([
+                "-c",
+                "LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\" \"$@\"",
+                env!("CARGO_BIN_EXE_kmipd"),
+                "serve",
+                "--data-dir",
+            ])
+            .arg(data_dir)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(args)
+            .env_remove("KMIPD_MASTER_KEY")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        // SAFETY: dup2 is async-signal-safe; it runs in the child between fork and exec. The copy on 3 has no
+        // close-on-exec flag, so it reaches kmipd.
+        unsafe {
+            command.pre_exec(move || {
+                // dup2 onto itself would keep close-on-exec: then the flag is cleared instead.
+                let done = if fd == 3 {
+                    libc::fcntl(3, libc::F_SETFD, 0)
+                } else {
+                    libc::dup2(fd, 3)
+                };
+                if done < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = command.spawn().unwrap();
+        drop(listener);
+        if let Some(stdout) = child.stdout.take() {
+            std::thread::spawn(move || for _ in BufReader::new(stdout).lines() {});
+        }
+        let mut serve = Serve {
+            child,
+            port,
+            data_dir: data_dir.to_path_buf(),
+        };
+        let start = Instant::now();
+        while serve.try_connect().is_none() {
+            if let Ok(Some(status)) = serve.child.try_wait() {
+                panic!("kmipd serve exited with {status} before serving");
+            }
+            assert!(
+                start.elapsed() < START_WAIT,
+                "kmipd serve did not accept a connection within {START_WAIT:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        serve
     }
 
     /// A client with the admin certificate the embedded default wrote; `None` until it listens.
