@@ -128,8 +128,10 @@ impl AccessCache {
         if !store.exists(uid).map_err(|e| e.to_kmip())? {
             // The same reads an existing object costs, their answers unused: a missing object and one the
             // caller may not see take the same time to refuse.
+            self.note_read();
             grants::owner(store, uid)?;
             if self.needs_groups {
+                self.note_read();
                 store.attribute_texts(uid, &object_group_storage_name())?;
             }
             return Ok(false);

@@ -2078,19 +2078,20 @@ fn access_checks_read_grants_once_and_each_object_once_per_request() {
     // The grants once; existence and owner once for each of the 7 objects (no rule or grant of alice's turns
     // on Object Groups, so none are read): the 18 checks of the old per-item path read 4 times each.
     assert_eq!(ctx.access_cache.reads(), 1 + 7 * 2);
-    // A missing object is read again each time (it may be created by a later item).
+    // A missing object is read again each time (it may be created by a later item), and costs the reads of
+    // an existing one (existence and owner), so that refusing it takes as long as refusing a hidden one.
     for _ in 0..2 {
         let missing = super::authorize::object_allowed(&mut ctx, &principal, "nope", OpClass::Get);
         assert_eq!(missing.unwrap_err().reason, ResultReason::ObjectNotFound);
     }
-    assert_eq!(ctx.access_cache.reads(), 1 + 7 * 2 + 2);
+    assert_eq!(ctx.access_cache.reads(), 1 + 7 * 2 + 2 * 2);
     // An item that may change access facts clears what was read; a read-only one keeps it.
     ctx.access_cache.after(Operation::GET);
     super::authorize::object_allowed(&mut ctx, &principal, &bobs, OpClass::Get).unwrap();
-    assert_eq!(ctx.access_cache.reads(), 1 + 7 * 2 + 2);
+    assert_eq!(ctx.access_cache.reads(), 1 + 7 * 2 + 2 * 2);
     ctx.access_cache.after(Operation::ADD_ATTRIBUTE);
     super::authorize::object_allowed(&mut ctx, &principal, &bobs, OpClass::Get).unwrap();
-    assert_eq!(ctx.access_cache.reads(), 1 + 7 * 2 + 2 + 3);
+    assert_eq!(ctx.access_cache.reads(), 1 + 7 * 2 + 2 * 2 + 3);
 }
 
 /// The status and, on failure, the Result Reason of each batch item.

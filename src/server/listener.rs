@@ -50,7 +50,9 @@ pub async fn run(
     let address = config.listen;
     let listener = match crate::server::activation::passed_listener()? {
         Some(passed) => {
-            info!("using the listening socket the service manager passed (listen setting not used)");
+            info!(
+                "using the listening socket the service manager passed (listen setting not used)"
+            );
             TcpListener::from_std(passed).map_err(|source| ServerError::Bind { address, source })?
         }
         None => TcpListener::bind(address)
