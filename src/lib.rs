@@ -17,6 +17,8 @@ pub mod backup;
 pub mod client;
 #[cfg(feature = "server")]
 pub mod crypto;
+#[cfg(feature = "server")]
+pub mod custody;
 #[doc(hidden)]
 pub mod fuzz_checks;
 pub mod kmip;

@@ -20,6 +20,7 @@ use kmipd::access::client::{self, OP_GRANT, OP_LIST_GRANTS, OP_REVOKE_GRANT};
 use kmipd::access::policy::{OpClass, Policy, Subject};
 use kmipd::access::{AccessControl, grants::Target};
 use kmipd::backup::{self, Backups, DataDirLock};
+use kmipd::custody;
 use kmipd::ops::{Engine, EngineConfig};
 use kmipd::replication::ZonedStore;
 use kmipd::replication::node::{Node, NodeSetup};
@@ -31,6 +32,7 @@ use kmipd::store::{
 };
 
 mod key_cli;
+mod master_key_cli;
 mod nodes;
 
 #[derive(Parser)]
@@ -44,7 +46,7 @@ struct Cli {
 enum Command {
     /// Run the server. Without --config, uses the embedded default: 127.0.0.1:5696 and development
     /// certificates made on first start in the data directory.
-    Serve(ServeArgs),
+    Serve(ServeCommand),
     /// Issue certificates from your own CA.
     #[command(subcommand)]
     Cert(CertCommand),
@@ -73,6 +75,10 @@ enum Command {
     /// Create a named key on a running server, or fetch one by name (for a LUKS keyscript, say).
     #[command(subcommand)]
     Key(key_cli::KeyCommand),
+    /// Make a master key file kept apart from the data: a new one (`init`), or wrap an existing one under a
+    /// passphrase (`wrap`).
+    #[command(subcommand)]
+    MasterKey(master_key_cli::MasterKeyCommand),
 }
 
 #[derive(Args)]
@@ -212,6 +218,16 @@ struct RestoreArgs {
 }
 
 #[derive(Args)]
+struct ServeCommand {
+    #[command(flatten)]
+    args: ServeArgs,
+    /// Master key file kept apart from the data directory (plain, or wrapped by `kmipd master-key init`);
+    /// overrides the configuration's [master_key] section.
+    #[arg(long, value_name = "FILE")]
+    master_key_file: Option<PathBuf>,
+}
+
+#[derive(Args)]
 struct ServeArgs {
     /// TOML configuration file (see kmipd.example.toml).
     #[arg(long, value_name = "FILE")]
@@ -340,6 +356,7 @@ fn main() -> ExitCode {
         Command::Audit(AuditCommand::Verify(args)) => audit_verify(args),
         Command::Policy(PolicyCommand::HashPassword) => hash_password(),
         Command::Key(command) => key_cli::run(command),
+        Command::MasterKey(command) => master_key_cli::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -398,17 +415,28 @@ fn no_core_dumps() -> Result<(), String> {
     Ok(())
 }
 
-fn serve(args: ServeArgs) -> Result<(), String> {
+fn serve(command: ServeCommand) -> Result<(), String> {
     no_core_dumps()?;
-    // First, while the process has a single thread: KMIPD_MASTER_KEY is read and removed from the environment.
-    #[cfg(unix)]
-    // SAFETY: no thread has been started yet (the runtime, backups and nodes start below).
-    let master_key =
-        unsafe { MasterKeySource::take_env(MASTER_KEY_ENV) }.unwrap_or(MasterKeySource::DataDir);
-    #[cfg(not(unix))]
-    let master_key = master_key_source();
+    let args = command.args;
     let embedded_default = args.config.is_none();
     let mut config = load_config(&args)?;
+    // While the process has a single thread: the master key and passphrase variables are read and removed
+    // from the environment.
+    #[cfg(unix)]
+    // SAFETY: no thread has been started yet (the runtime, backups and nodes start below).
+    let env = unsafe { custody::Environment::take(&config.master_key) };
+    #[cfg(not(unix))]
+    let env = custody::Environment::read(&config.master_key);
+    let resolved = custody::resolve(
+        &config.master_key,
+        command.master_key_file.as_deref(),
+        &config.data_dir,
+        &env,
+    )
+    .map_err(|e| e.to_string())?;
+    drop(env);
+    info!(source = %resolved.description, "master key");
+    let master_key = resolved.source;
     // Held until exit: `kmipd restore` refuses a data directory a server is using.
     let _data_dir_lock = DataDirLock::acquire(&config.data_dir).map_err(|e| e.to_string())?;
 
@@ -472,7 +500,7 @@ fn up_zone_source(zones: Arc<ZonedStore>) -> backup::StoreSource {
 /// The request handler `serve` runs: the KMIP engine over the zones (the embedded default's two zones in the
 /// data directory, or a node's own zone), holding requests to the configured TTLV limits; the zones, for the
 /// backup scheduler; and, in a multi-node deployment, the running node (kept alive while serving). The master
-/// key comes from `KMIPD_MASTER_KEY` when set, else from (or is generated into) the data directory.
+/// key source is the one `custody::resolve` chose.
 type Serving = (Arc<dyn FrameHandler>, Arc<ZonedStore>, Option<Arc<Node>>);
 
 fn engine(config: &ServerConfig, master_key: MasterKeySource) -> Result<Serving, String> {
@@ -531,14 +559,13 @@ fn engine(config: &ServerConfig, master_key: MasterKeySource) -> Result<Serving,
     Ok((Arc::new(engine), zones, node))
 }
 
-/// `KMIPD_MASTER_KEY` when set, else the data directory's key file. Every node of a deployment needs the same
-/// master key: data keys travel wrapped under it.
-fn master_key_source() -> MasterKeySource {
-    if std::env::var_os(MASTER_KEY_ENV).is_some() {
-        MasterKeySource::Env(MASTER_KEY_ENV.to_string())
-    } else {
-        MasterKeySource::DataDir
-    }
+/// The configured master key source for a one-shot command (the environment read, not scrubbed). Every node
+/// of a deployment needs the same master key: data keys travel wrapped under it.
+fn configured_master_key(config: &ServerConfig) -> Result<MasterKeySource, String> {
+    let env = custody::Environment::read(&config.master_key);
+    custody::resolve(&config.master_key, None, &config.data_dir, &env)
+        .map(|resolved| resolved.source)
+        .map_err(|e| e.to_string())
 }
 
 /// The directories of this process's own zone files: a node's one zone, else the configured zones (zone `a`
@@ -577,10 +604,17 @@ fn command_config(
 }
 
 /// The master key for a command that reads or writes backups. Never generates one: a backup or restore under a
-/// fresh key would be useless.
-fn command_master_key(file: Option<&Path>, data_dir: &Path) -> Result<MasterKey, String> {
+/// fresh key would be useless. `--master-key-file` (plain or wrapped) first, then a configured [master_key]
+/// source, then KMIPD_MASTER_KEY, then the data directory's key file.
+fn command_master_key(file: Option<&Path>, config: &ServerConfig) -> Result<MasterKey, String> {
+    let data_dir = config.data_dir.as_path();
     let key = if let Some(file) = file {
-        MasterKey::from_file(file)
+        let env = custody::Environment::read(&config.master_key);
+        return custody::load_file(file, &config.master_key, &env).map_err(|e| e.to_string());
+    } else if config.master_key.source != custody::KeyLocation::Default {
+        return configured_master_key(config)?
+            .load(data_dir)
+            .map_err(|e| e.to_string());
     } else if std::env::var_os(MASTER_KEY_ENV).is_some() {
         MasterKey::from_env(MASTER_KEY_ENV)
     } else {
@@ -614,7 +648,7 @@ fn backup_command(command: BackupCommand) -> Result<(), String> {
                         .join(", ")
                 )
             })?;
-            let master = command_master_key(args.master_key_file.as_deref(), &config.data_dir)?;
+            let master = command_master_key(args.master_key_file.as_deref(), &config)?;
             let store = Store::open(database, master).map_err(|e| {
                 // A running server holds every zone file exclusively (docs/replication.md, file faults).
                 if e.is_locked() {
@@ -692,7 +726,7 @@ fn backup_command(command: BackupCommand) -> Result<(), String> {
         }
         BackupCommand::Verify { id, args } => {
             let config = command_config(args.config.as_deref(), args.data_dir)?;
-            let master = command_master_key(args.master_key_file.as_deref(), &config.data_dir)?;
+            let master = command_master_key(args.master_key_file.as_deref(), &config)?;
             // The decrypted snapshot is as sensitive as the database: check it beside the database.
             let scratch = if config.data_dir.is_dir() {
                 config.data_dir.clone()
@@ -790,7 +824,7 @@ fn restore_from_backup(id: &str, args: RestoreArgs) -> Result<(), String> {
         return Err("--from-backup needs --data-dir: the data directory to restore into".into());
     }
     let config = load_config(&args.serve)?;
-    let master = command_master_key(args.master_key_file.as_deref(), &config.data_dir)?;
+    let master = command_master_key(args.master_key_file.as_deref(), &config)?;
     let mut backups = Backups::new(&config.backup, &config.data_dir);
     if !args.backup_dirs.is_empty() {
         backups = backups.with_destinations(args.backup_dirs);
@@ -848,7 +882,7 @@ fn restore_from_remote(args: RestoreArgs) -> Result<(), String> {
         .map(|z| z.dir.clone())
         .ok_or("no zone directory")?;
     kmipd::private_fs::create_owned_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let master = master_key_source()
+    let master = configured_master_key(&config)?
         .load(&config.data_dir)
         .map_err(|e| e.to_string())?;
     let store = kmipd::store::Store::open(&dir.join(kmipd::store::DB_FILE_NAME), master)
@@ -964,7 +998,7 @@ fn audit_verify(verify: AuditVerifyArgs) -> Result<(), String> {
     use kmipd::access::audit;
     let args = verify.args;
     let config = command_config(args.config.as_deref(), args.data_dir)?;
-    let master = command_master_key(args.master_key_file.as_deref(), &config.data_dir)?;
+    let master = command_master_key(args.master_key_file.as_deref(), &config)?;
     let key = audit::AuditKey::derive(&master).map_err(|e| e.to_string())?;
     let path = verify
         .path

@@ -47,6 +47,8 @@ pub struct ServerConfig {
     /// Answer the Interop operation of the KMIP interoperability test cases. The specification forbids it on
     /// a production server: off unless set, and `serve` warns loudly at start when it is on.
     pub interop_tests: bool,
+    /// Where the master key comes from (`[master_key]`; see `custody`).
+    pub master_key: crate::custody::MasterKeySettings,
 }
 
 /// Who may connect and act, and how it is recorded.
@@ -392,6 +394,7 @@ impl Default for ServerConfig {
             crypto: CryptoConfig::default(),
             lifecycle: LifecycleConfig::default(),
             interop_tests: false,
+            master_key: crate::custody::MasterKeySettings::default(),
         }
     }
 }
@@ -473,6 +476,7 @@ impl ServerConfig {
 
     /// Refuses limits that would make the server unusable.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.master_key.validate().map_err(ConfigError::Invalid)?;
         let l = &self.limits;
         let positive = [
             ("max_message_bytes", l.max_message_bytes),

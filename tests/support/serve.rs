@@ -47,6 +47,20 @@ impl Serve {
     /// `kmipd serve` run by `wrapper` (its program and arguments, the kmipd command line appended), or
     /// directly when `None`. Returns once a client can connect.
     pub fn start_wrapped(data_dir: &Path, wrapper: Option<Command>) -> Serve {
+        Serve::start_configured(data_dir, wrapper, |_| {})
+    }
+
+    /// `kmipd serve` with the embedded default on `data_dir`, its command line and environment extended by
+    /// `configure` (more flags, environment variables). Returns once a client can connect.
+    pub fn start_with(data_dir: &Path, configure: impl FnOnce(&mut Command)) -> Serve {
+        Serve::start_configured(data_dir, None, configure)
+    }
+
+    fn start_configured(
+        data_dir: &Path,
+        wrapper: Option<Command>,
+        configure: impl FnOnce(&mut Command),
+    ) -> Serve {
         let port = tls::free_port();
         let kmipd = env!("CARGO_BIN_EXE_kmipd");
         let mut command = match wrapper {
@@ -64,18 +78,22 @@ impl Serve {
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
+        configure(&mut command);
         let mut child = command.spawn().unwrap();
         // The embedded default prints where its certificates are; the reader ends when the child does.
         if let Some(stdout) = child.stdout.take() {
             std::thread::spawn(move || for _ in BufReader::new(stdout).lines() {});
         }
-        let serve = Serve {
+        let mut serve = Serve {
             child,
             port,
             data_dir: data_dir.to_path_buf(),
         };
         let start = Instant::now();
         while serve.try_connect().is_none() {
+            if let Some(status) = serve.child.try_wait().ok().flatten() {
+                panic!("kmipd serve exited before accepting a connection: {status}");
+            }
             assert!(
                 start.elapsed() < START_WAIT,
                 "kmipd serve did not accept a connection within {START_WAIT:?}"
