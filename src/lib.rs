@@ -25,6 +25,8 @@ pub mod kmip;
 #[cfg(feature = "server")]
 pub mod log_text;
 #[cfg(feature = "server")]
+pub mod metrics;
+#[cfg(feature = "server")]
 pub mod ops;
 #[cfg(feature = "server")]
 pub mod private_fs;

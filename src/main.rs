@@ -225,6 +225,10 @@ struct ServeCommand {
     /// overrides the configuration's [master_key] section.
     #[arg(long, value_name = "FILE")]
     master_key_file: Option<PathBuf>,
+    /// Serve /metrics (Prometheus), /healthz and /readyz over plain HTTP on this address (keep it on loopback
+    /// or a management network); overrides [metrics] listen.
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
 }
 
 #[derive(Args)]
@@ -420,6 +424,9 @@ fn serve(command: ServeCommand) -> Result<(), String> {
     let args = command.args;
     let embedded_default = args.config.is_none();
     let mut config = load_config(&args)?;
+    if let Some(listen) = command.metrics_listen {
+        config.metrics.listen = Some(listen);
+    }
     // While the process has a single thread: the master key and passphrase variables are read and removed
     // from the environment.
     #[cfg(unix)]
@@ -466,6 +473,23 @@ fn serve(command: ServeCommand) -> Result<(), String> {
     let (handler, zones, node) = engine(&config, master_key)?;
     // After the node started: remote copies are tracked, so pruning never outruns them.
     zones.start_pruning();
+    let metrics = match config.metrics.listen {
+        Some(address) => {
+            let listener = std::net::TcpListener::bind(address)
+                .map_err(|e| format!("cannot listen for metrics on {address}: {e}"))?;
+            let _runtime = runtime.enter();
+            let state = kmipd::metrics::State {
+                zones: zones.clone(),
+                backup: config.backup.clone(),
+                data_dir: config.data_dir.clone(),
+            };
+            let task = kmipd::metrics::http::spawn(listener, config.metrics.clone(), state)
+                .map_err(|e| format!("cannot serve metrics on {address}: {e}"))?;
+            info!(%address, "serving /metrics, /healthz and /readyz over HTTP");
+            Some(task)
+        }
+        None => None,
+    };
     let scheduler = config.backup.enabled.then(|| {
         let backups = Backups::new(&config.backup, &config.data_dir);
         info!(
@@ -484,7 +508,7 @@ fn serve(command: ServeCommand) -> Result<(), String> {
     let result = runtime
         .block_on(kmipd::server::run(config, handler, shutdown_signal()))
         .map_err(|e| e.to_string());
-    if let Some(task) = scheduler {
+    for task in [scheduler, metrics].into_iter().flatten() {
         task.abort();
     }
     drop(node);

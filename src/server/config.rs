@@ -49,6 +49,8 @@ pub struct ServerConfig {
     pub interop_tests: bool,
     /// Where the master key comes from (`[master_key]`; see `custody`).
     pub master_key: crate::custody::MasterKeySettings,
+    /// The metrics and health endpoint (`[metrics]`; off unless `listen` is set).
+    pub metrics: crate::metrics::MetricsSettings,
 }
 
 /// Who may connect and act, and how it is recorded.
@@ -395,6 +397,7 @@ impl Default for ServerConfig {
             lifecycle: LifecycleConfig::default(),
             interop_tests: false,
             master_key: crate::custody::MasterKeySettings::default(),
+            metrics: crate::metrics::MetricsSettings::default(),
         }
     }
 }
@@ -477,6 +480,7 @@ impl ServerConfig {
     /// Refuses limits that would make the server unusable.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.master_key.validate().map_err(ConfigError::Invalid)?;
+        self.metrics.validate().map_err(ConfigError::Invalid)?;
         let l = &self.limits;
         let positive = [
             ("max_message_bytes", l.max_message_bytes),
