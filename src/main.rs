@@ -38,8 +38,17 @@ mod nodes;
 #[derive(Parser)]
 #[command(name = "kmipd", version, about = "A KMIP key-management server")]
 struct Cli {
+    /// Log line format on standard error: `text`, or `json` (one JSON object a line, for log collectors).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -317,7 +326,20 @@ fn colour_logs(to_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
     to_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
-fn main() -> ExitCode {
+/// Installs the log subscriber: plain text (the default) or JSON lines, filtered by RUST_LOG (default info).
+fn init_logging(format: LogFormat) {
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+    };
+    if format == LogFormat::Json {
+        tracing_subscriber::fmt()
+            .event_format(kmipd::log_json::JsonLines)
+            .with_env_filter(filter())
+            .with_writer(std::io::stderr)
+            .init();
+        return;
+    }
     let colour = colour_logs(
         std::io::stderr().is_terminal(),
         std::env::var_os("NO_COLOR").as_deref(),
@@ -340,14 +362,16 @@ fn main() -> ExitCode {
     .delimited(" ");
     tracing_subscriber::fmt()
         .fmt_fields(fields)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
+        .with_env_filter(filter())
         .with_writer(std::io::stderr)
         .with_ansi(colour)
         .init();
+}
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    let json_logs = cli.log_format == LogFormat::Json;
+    init_logging(cli.log_format);
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Cert(command) => cert(command),
@@ -365,7 +389,12 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("kmipd: {message}");
+            if json_logs {
+                // Every line on standard error stays one JSON object.
+                error!(error = %message, "kmipd stopped");
+            } else {
+                eprintln!("kmipd: {message}");
+            }
             ExitCode::FAILURE
         }
     }
