@@ -34,6 +34,8 @@ pub mod ops;
 pub mod private_fs;
 #[cfg(feature = "server")]
 pub mod replication;
+#[cfg(all(feature = "server", unix))]
+pub mod sd_notify;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod spec;

@@ -31,6 +31,7 @@ use kmipd::store::{
     DB_FILE_NAME, MASTER_KEY_ENV, MASTER_KEY_FILE_NAME, MasterKey, MasterKeySource, Store,
 };
 
+mod healthcheck_cli;
 mod key_cli;
 mod master_key_cli;
 mod nodes;
@@ -88,6 +89,9 @@ enum Command {
     /// passphrase (`wrap`).
     #[command(subcommand)]
     MasterKey(master_key_cli::MasterKeyCommand),
+    /// Ask a running server's metrics endpoint for /healthz (or --path /readyz); exit 0 on 200 (for a
+    /// container HEALTHCHECK).
+    Healthcheck(healthcheck_cli::HealthcheckArgs),
 }
 
 #[derive(Args)]
@@ -385,6 +389,7 @@ fn main() -> ExitCode {
         Command::Policy(PolicyCommand::HashPassword) => hash_password(),
         Command::Key(command) => key_cli::run(command),
         Command::MasterKey(command) => master_key_cli::run(command),
+        Command::Healthcheck(args) => healthcheck_cli::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -534,13 +539,43 @@ fn serve(command: ServeCommand) -> Result<(), String> {
             config.backup.interval,
         )
     });
-    let result = runtime
-        .block_on(kmipd::server::run(config, handler, shutdown_signal()))
-        .map_err(|e| e.to_string());
+    let result = runtime.block_on(listen_and_serve(config, handler));
     for task in [scheduler, metrics].into_iter().flatten() {
         task.abort();
     }
     drop(node);
+    result
+}
+
+/// Binds the KMIP port, checks the TLS settings, tells the service manager (systemd `Type=notify`) the server
+/// is ready, and serves until SIGTERM or Ctrl-C, telling it the server is stopping.
+async fn listen_and_serve(
+    config: ServerConfig,
+    handler: Arc<dyn FrameHandler>,
+) -> Result<(), String> {
+    let address = config.listen;
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|e| format!("cannot listen on {address}: {e}"))?;
+    // Checked before READY: a certificate that does not load must fail the start, not the first client.
+    kmipd::server::tls::server_tls_config(&config).map_err(|e| e.to_string())?;
+    #[cfg(unix)]
+    let watchdog = {
+        kmipd::sd_notify::notify_logged("READY=1");
+        kmipd::sd_notify::spawn_watchdog()
+    };
+    let stopping = async {
+        shutdown_signal().await;
+        #[cfg(unix)]
+        kmipd::sd_notify::notify_logged("STOPPING=1");
+    };
+    let result = kmipd::server::run_with_listener(listener, config, handler, stopping)
+        .await
+        .map_err(|e| e.to_string());
+    #[cfg(unix)]
+    if let Some(task) = watchdog {
+        task.abort();
+    }
     result
 }
 

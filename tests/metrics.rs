@@ -1,7 +1,7 @@
 //! `kmipd serve --metrics-listen`: after a Create and a Get over mutual TLS, `/metrics` (Prometheus text
 //! format) counts both by operation and result, shows the open connection, both zones and the audit lines;
 //! `/healthz` answers; `/readyz` is 200 with every zone up and 503 with zone b down, its JSON naming each
-//! zone. The HTTP side refuses oversized requests and unknown paths.
+//! zone (and `kmipd healthcheck` exits accordingly). The HTTP side refuses oversized requests and unknown paths.
 
 #[path = "support/kmip.rs"]
 mod kmip;
@@ -53,6 +53,23 @@ fn sample(text: &str, series: &str) -> Option<f64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// `kmipd healthcheck --address ADDR --path PATH`: whether it exited 0.
+fn healthcheck(address: SocketAddr, path: &str) -> bool {
+    std::process::Command::new(env!("CARGO_BIN_EXE_kmipd"))
+        .args([
+            "healthcheck",
+            "--address",
+            &address.to_string(),
+            "--path",
+            path,
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap()
+        .success()
+}
+
 fn start(data: &std::path::Path) -> (serve::Serve, SocketAddr) {
     let metrics: SocketAddr = ([127, 0, 0, 1], tls::free_port()).into();
     let server = serve::Serve::start_with(data, |command| {
@@ -81,8 +98,20 @@ fn metrics_count_operations_and_show_both_zones_and_health_answers() {
     ));
     assert!(batch_items(&missing).iter().all(|i| failure_reason(i) != 0));
 
-    let (code, text) = get(metrics, "/metrics");
-    assert_eq!(code, 200, "{text}");
+    // The scheduler takes a backup when the server starts: wait until it is counted (bounded).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let text = loop {
+        let (code, text) = get(metrics, "/metrics");
+        assert_eq!(code, 200, "{text}");
+        if sample(&text, "kmipd_scheduled_backups_total{result=\"ok\"}") == Some(1.0) {
+            break text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the start-up backup is not counted:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
     let value =
         |series: &str| sample(&text, series).unwrap_or_else(|| panic!("no {series} in:\n{text}"));
     assert_eq!(
@@ -110,7 +139,9 @@ fn metrics_count_operations_and_show_both_zones_and_health_answers() {
     assert_eq!(value("kmipd_acknowledged_sequence"), seq_a);
     // The Create's intent and result lines and the two Gets' lines at least.
     assert!(value("kmipd_audit_lines_total") >= 4.0, "{text}");
-    assert_eq!(value("kmipd_last_backup_age_seconds"), -1.0);
+    assert_eq!(value("kmipd_last_scheduled_backup_ok"), 1.0);
+    assert!(value("kmipd_last_backup_age_seconds") >= 0.0, "{text}");
+    assert!(value("kmipd_backups") >= 1.0, "{text}");
     assert!(text.contains("# TYPE kmipd_request_duration_seconds histogram"));
 
     drop(client);
@@ -124,6 +155,7 @@ fn metrics_count_operations_and_show_both_zones_and_health_answers() {
     let names: Vec<&str> = zones.iter().filter_map(|z| z["name"].as_str()).collect();
     assert_eq!(names, ["a", "b"]);
     assert!(zones.iter().all(|z| z["up"] == true));
+    assert!(healthcheck(metrics, "/healthz") && healthcheck(metrics, "/readyz"));
 
     // Bounded: an unknown path, another method, a head beyond the limit.
     assert_eq!(get(metrics, "/nothing").0, 404);
@@ -177,5 +209,7 @@ fn readiness_is_503_while_a_zone_is_down() {
     );
     // The process still serves.
     assert_eq!(get(metrics, "/healthz").0, 200);
+    assert!(healthcheck(metrics, "/healthz"));
+    assert!(!healthcheck(metrics, "/readyz"));
     drop(server);
 }

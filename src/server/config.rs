@@ -633,6 +633,8 @@ impl ServerConfig {
             &mut self.access.audit.dir,
             &mut self.zones.a,
             &mut self.zones.b,
+            &mut self.master_key.file,
+            &mut self.master_key.passphrase_file,
         ]
         .into_iter()
         .flatten()
@@ -929,6 +931,11 @@ mod tests {
         assert_eq!(config.lifecycle.lease_seconds(), Some(3600));
         assert_eq!(config.listen.port(), KMIP_PORT);
         assert_eq!(config.backup, crate::backup::BackupConfig::default());
+        assert_eq!(
+            config.master_key,
+            crate::custody::MasterKeySettings::default()
+        );
+        assert_eq!(config.metrics, crate::metrics::MetricsSettings::default());
     }
 
     #[test]
