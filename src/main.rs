@@ -539,7 +539,14 @@ fn serve(command: ServeCommand) -> Result<(), String> {
             config.backup.interval,
         )
     });
-    let result = runtime.block_on(listen_and_serve(config, handler));
+    // What SIGHUP reloads: the configuration file again, or the embedded default's files as they are now.
+    let reload_source: kmipd::server::reload::ConfigSource = if embedded_default {
+        let running = config.clone();
+        Box::new(move || Ok(running.clone()))
+    } else {
+        Box::new(move || load_config(&args))
+    };
+    let result = runtime.block_on(listen_and_serve(config, handler, reload_source));
     for task in [scheduler, metrics].into_iter().flatten() {
         task.abort();
     }
@@ -552,13 +559,20 @@ fn serve(command: ServeCommand) -> Result<(), String> {
 async fn listen_and_serve(
     config: ServerConfig,
     handler: Arc<dyn FrameHandler>,
+    reload_source: kmipd::server::reload::ConfigSource,
 ) -> Result<(), String> {
+    // Loaded before READY: a certificate that does not load must fail the start, not the first client.
+    let live =
+        Arc::new(kmipd::server::reload::LiveSettings::load(&config).map_err(|e| e.to_string())?);
+    #[cfg(unix)]
+    let reloader = kmipd::server::reload::reload_on_sighup(live.clone(), reload_source)
+        .map_err(|e| format!("cannot listen for SIGHUP: {e}"))?;
+    #[cfg(not(unix))]
+    drop(reload_source);
     let address = config.listen;
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .map_err(|e| format!("cannot listen on {address}: {e}"))?;
-    // Checked before READY: a certificate that does not load must fail the start, not the first client.
-    kmipd::server::tls::server_tls_config(&config).map_err(|e| e.to_string())?;
     #[cfg(unix)]
     let watchdog = {
         kmipd::sd_notify::notify_logged("READY=1");
@@ -569,11 +583,11 @@ async fn listen_and_serve(
         #[cfg(unix)]
         kmipd::sd_notify::notify_logged("STOPPING=1");
     };
-    let result = kmipd::server::run_with_listener(listener, config, handler, stopping)
+    let result = kmipd::server::run_live(listener, live, config, handler, stopping)
         .await
         .map_err(|e| e.to_string());
     #[cfg(unix)]
-    if let Some(task) = watchdog {
+    for task in [watchdog, Some(reloader)].into_iter().flatten() {
         task.abort();
     }
     result

@@ -71,3 +71,20 @@ pub fn spawn_watchdog() -> Option<tokio::task::JoinHandle<()>> {
         }
     }))
 }
+
+/// `RELOADING=1` with the `MONOTONIC_USEC` systemd asks to accompany it.
+pub fn reloading_message() -> String {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec passed by reference for the call.
+    let micros = if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) } == 0 {
+        i64::from(now.tv_sec)
+            .saturating_mul(1_000_000)
+            .saturating_add(i64::from(now.tv_nsec) / 1000)
+    } else {
+        0
+    };
+    format!("RELOADING=1\nMONOTONIC_USEC={micros}")
+}

@@ -115,6 +115,7 @@ fn the_unit_is_a_sandboxed_notify_service_running_the_installed_configuration() 
         ("CapabilityBoundingSet", ""),
         ("LoadCredential", "kmipd-master-key:/etc/kmipd/master.key"),
         ("WatchdogSec", "30s"),
+        ("ExecReload", "/bin/kill -HUP $MAINPID"),
         ("RestrictAddressFamilies", "AF_INET AF_INET6 AF_UNIX"),
     ] {
         assert!(has(key, value), "kmipd.service lacks {key}={value}");

@@ -10,14 +10,14 @@ use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
-use tokio_rustls::TlsAcceptor;
 use tracing::{error, info, warn};
 
 use crate::access::limits::IdentityLimits;
 use crate::server::config::{ConfigError, ServerConfig};
 use crate::server::connection::{self, Admission, PendingHandshakes};
 use crate::server::handler::FrameHandler;
-use crate::server::tls::{TlsError, server_tls_config};
+use crate::server::reload::LiveSettings;
+use crate::server::tls::TlsError;
 
 /// Pause after a failed accept (such as running out of file descriptors) so the loop does not spin.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
@@ -56,10 +56,21 @@ pub async fn run_with_listener(
     handler: Arc<dyn FrameHandler>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
+    let live = Arc::new(LiveSettings::load(&config)?);
+    run_live(listener, live, config, handler, shutdown).await
+}
+
+/// Serves on an already bound listener, accepting each connection with the TLS settings and allow-list `live`
+/// holds at its arrival (a reload swaps them; see `reload`).
+pub async fn run_live(
+    listener: TcpListener,
+    live: Arc<LiveSettings>,
+    config: ServerConfig,
+    handler: Arc<dyn FrameHandler>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServerError> {
     config.validate()?;
-    let acceptor = TlsAcceptor::from(server_tls_config(&config)?);
     let limits = config.limits;
-    let allow = config.access.allow_list()?;
     let admission = Admission {
         identity: config.access.identity,
         limits: IdentityLimits::new(config.access.identity_limits()),
@@ -84,6 +95,7 @@ pub async fn run_with_listener(
             }
             accepted = listener.accept() => match accepted {
                 Ok((tcp, peer)) => {
+                    let (acceptor, allow) = live.current();
                     // Before any TLS byte: an address outside the allow-list is closed at once.
                     if !allow.permits(peer.ip()) {
                         warn!(%peer, "address not in the allow-list; closing before the handshake");
@@ -105,7 +117,7 @@ pub async fn run_with_listener(
                     connections.spawn(connection::serve(
                         tcp,
                         peer,
-                        acceptor.clone(),
+                        acceptor,
                         handler.clone(),
                         limits,
                         admission.clone(),

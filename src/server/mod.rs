@@ -10,8 +10,9 @@ mod connection;
 pub mod handler;
 mod listener;
 pub mod pki;
+pub mod reload;
 pub mod tls;
 
 pub use config::{AccessSettings, ConfigError, ConnectionLimits, ServerConfig, TlsFiles};
 pub use handler::{FrameHandler, Reply};
-pub use listener::{ServerError, run, run_with_listener};
+pub use listener::{ServerError, run, run_live, run_with_listener};
