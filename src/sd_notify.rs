@@ -79,6 +79,8 @@ pub fn reloading_message() -> String {
         tv_nsec: 0,
     };
     // SAFETY: clock_gettime writes the timespec passed by reference for the call.
+    // time_t and c_long are i64 on 64-bit targets and narrower on some others.
+    #[allow(clippy::useless_conversion)]
     let micros = if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) } == 0 {
         i64::from(now.tv_sec)
             .saturating_mul(1_000_000)
