@@ -3,6 +3,8 @@
 //! together: the unit is sandboxed and starts what the package installs, every asset of the Debian package's
 //! metadata exists, the maintainer scripts make the kmipd user, and the installed configuration loads.
 
+#[path = "support/serve.rs"]
+mod serve;
 #[path = "support/tls.rs"]
 mod tls;
 
@@ -182,4 +184,32 @@ fn the_debian_metadata_names_files_that_exist() {
     .permissions()
     .mode();
     assert_ne!(mode & 0o111, 0, "postinst is not executable");
+}
+
+#[test]
+fn systemd_accepts_the_unit() {
+    let Ok(version) = Command::new("systemd-analyze").arg("--version").output() else {
+        serve::cannot_run(
+            "systemd_accepts_the_unit",
+            "systemd-analyze is not installed",
+        );
+        return;
+    };
+    assert!(version.status.success());
+    // The unit as installed, its binary the one under test.
+    let dir = tempfile::tempdir().unwrap();
+    let unit =
+        repo_file("packaging/kmipd.service").replace("/usr/bin/kmipd", env!("CARGO_BIN_EXE_kmipd"));
+    let path = dir.path().join("kmipd.service");
+    std::fs::write(&path, unit).unwrap();
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && !stderr.contains("kmipd.service"),
+        "systemd-analyze verify: {stderr}"
+    );
 }
