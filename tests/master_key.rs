@@ -166,6 +166,31 @@ fn a_wrapped_key_opens_with_its_passphrase_and_a_wrong_one_is_refused() {
     assert_eq!(get(&mut server.connect(), &uid), material);
     drop(server);
 
+    // Backup commands open the store with the same wrapped file and passphrase.
+    run_ok(
+        kmipd()
+            .args(["backup", "now", "--data-dir"])
+            .arg(&data)
+            .args(["--master-key-file", &wrapped_arg])
+            .env("KMIPD_MASTER_PASSPHRASE", "correct horse battery"),
+    );
+    run_ok(
+        kmipd()
+            .args(["backup", "verify", "--data-dir"])
+            .arg(&data)
+            .args(["--master-key-file", &wrapped_arg])
+            .env("KMIPD_MASTER_PASSPHRASE", "correct horse battery"),
+    );
+    let out = kmipd()
+        .args(["backup", "verify", "--data-dir"])
+        .arg(&data)
+        .args(["--master-key-file", &wrapped_arg])
+        .env("KMIPD_MASTER_PASSPHRASE", "guess")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wrong passphrase"));
+
     let stderr = refused_start(
         &data,
         &["--master-key-file", &wrapped_arg],

@@ -174,6 +174,8 @@ fn the_debian_metadata_names_files_that_exist() {
     let scripts = deb["maintainer-scripts"].as_str().unwrap();
     let postinst = repo_file(&format!("{scripts}postinst"));
     assert!(postinst.contains("adduser --system") && postinst.contains("#DEBHELPER#"));
+    // The configuration is installed root's with mode 0640: the service reads it as group kmipd.
+    assert!(postinst.contains("chown root:kmipd /etc/kmipd /etc/kmipd/kmipd.toml"));
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(
         Path::new(env!("CARGO_MANIFEST_DIR"))
