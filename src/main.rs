@@ -569,6 +569,7 @@ async fn listen_and_serve(
         .map_err(|e| format!("cannot listen for SIGHUP: {e}"))?;
     #[cfg(not(unix))]
     drop(reload_source);
+    let signalled = shutdown_signal()?;
     let address = config.listen;
     let listener = tokio::net::TcpListener::bind(address)
         .await
@@ -579,7 +580,7 @@ async fn listen_and_serve(
         kmipd::sd_notify::spawn_watchdog()
     };
     let stopping = async {
-        shutdown_signal().await;
+        signalled.await;
         #[cfg(unix)]
         kmipd::sd_notify::notify_logged("STOPPING=1");
     };
@@ -1195,32 +1196,34 @@ fn hash_password() -> Result<(), String> {
     Ok(())
 }
 
-/// Completes on SIGTERM or Ctrl-C (SIGINT).
-async fn shutdown_signal() {
-    let ctrl_c = async {
+/// Completes on SIGTERM or Ctrl-C (SIGINT). The handlers are in place when this returns (call it in the
+/// runtime, before telling anyone the server is ready): a signal arriving before the future is first polled is
+/// kept, instead of ending the process by its default action without a graceful shutdown.
+#[cfg(unix)]
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, String> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate =
+        signal(SignalKind::terminate()).map_err(|e| format!("cannot listen for SIGTERM: {e}"))?;
+    let mut interrupt =
+        signal(SignalKind::interrupt()).map_err(|e| format!("cannot listen for Ctrl-C: {e}"))?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => info!("Ctrl-C received; shutting down"),
+            _ = terminate.recv() => info!("SIGTERM received; shutting down"),
+        }
+    })
+}
+
+/// Completes on Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, String> {
+    Ok(async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             error!(error = %e, "cannot listen for Ctrl-C");
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(e) => {
-                error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => info!("Ctrl-C received; shutting down"),
-        _ = terminate => info!("SIGTERM received; shutting down"),
-    }
+        info!("Ctrl-C received; shutting down");
+    })
 }
 
 fn cert(command: CertCommand) -> Result<(), String> {
