@@ -3,7 +3,9 @@
 //! zones (and the last backup), `backup` takes, lists and verifies encrypted backups, `restore` puts one back
 //! into a stopped server's zones (or rebuilds a node's zone from the remote region),
 //! `grant`, `revoke` and `grants list` manage grants on a running server, `audit verify` checks the audit log's
-//! hash chain and `policy hash-password` makes the Argon2 hash a policy file's credential needs.
+//! hash chain, `policy hash-password` makes the Argon2 hash a policy file's credential needs, `master-key`
+//! makes a master key file kept apart from the data (plain or wrapped under a passphrase) and `healthcheck`
+//! asks a running server's metrics endpoint whether it is healthy or ready.
 
 use std::io::IsTerminal;
 use std::net::{IpAddr, SocketAddr};
