@@ -518,6 +518,7 @@ fn serve(command: ServeCommand) -> Result<(), String> {
                 zones: zones.clone(),
                 backup: config.backup.clone(),
                 data_dir: config.data_dir.clone(),
+                node: node.clone(),
             };
             let task = kmipd::metrics::http::spawn(listener, config.metrics.clone(), state)
                 .map_err(|e| format!("cannot serve metrics on {address}: {e}"))?;

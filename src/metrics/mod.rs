@@ -10,6 +10,7 @@ pub mod http;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -24,6 +25,7 @@ use serde::Deserialize;
 use crate::backup::BackupConfig;
 use crate::kmip::ResultStatus;
 use crate::replication::ZonedStore;
+use crate::replication::node::{Node, RemoteStatus};
 
 /// Most bytes of an HTTP request to the metrics endpoint (request line and headers).
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 8 * 1024;
@@ -91,6 +93,10 @@ pub struct Metrics {
     everywhere_seq: Gauge,
     backup_age: Gauge,
     backup_count: Gauge,
+    remote_reachable: Family<Labels, Gauge>,
+    remote_last_seq: Family<Labels, Gauge>,
+    remote_lag_changes: Family<Labels, Gauge>,
+    remote_lag_seconds: Family<Labels, Gauge<f64, AtomicU64>>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -176,6 +182,30 @@ impl Metrics {
             "Backups found in the destinations",
             backup_count.clone(),
         );
+        let remote_reachable = Family::<Labels, Gauge>::default();
+        registry.register(
+            "remote_reachable",
+            "1 when the last exchange with the remote-region copy succeeded (sequencer node)",
+            remote_reachable.clone(),
+        );
+        let remote_last_seq = Family::<Labels, Gauge>::default();
+        registry.register(
+            "remote_last_sequence",
+            "The last change sequence number the remote-region copy holds",
+            remote_last_seq.clone(),
+        );
+        let remote_lag_changes = Family::<Labels, Gauge>::default();
+        registry.register(
+            "remote_lag_changes",
+            "Changes the remote-region copy lacks",
+            remote_lag_changes.clone(),
+        );
+        let remote_lag_seconds = Family::<Labels, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "remote_lag_seconds",
+            "Age of the oldest change the remote-region copy lacks (0 when it lacks none)",
+            remote_lag_seconds.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -190,6 +220,10 @@ impl Metrics {
             everywhere_seq,
             backup_age,
             backup_count,
+            remote_reachable,
+            remote_last_seq,
+            remote_lag_changes,
+            remote_lag_seconds,
         }
     }
 
@@ -204,6 +238,21 @@ impl Metrics {
                     .get_or_create(&labels)
                     .set(i64::try_from(seq).unwrap_or(i64::MAX));
             }
+        }
+        for remote in &report.remotes {
+            let labels = vec![("zone", remote.zone.clone())];
+            self.remote_reachable
+                .get_or_create(&labels)
+                .set(i64::from(remote.reachable));
+            self.remote_last_seq
+                .get_or_create(&labels)
+                .set(i64::try_from(remote.last_seq).unwrap_or(i64::MAX));
+            self.remote_lag_changes
+                .get_or_create(&labels)
+                .set(i64::try_from(remote.lag_changes).unwrap_or(i64::MAX));
+            self.remote_lag_seconds
+                .get_or_create(&labels)
+                .set(remote.lag_seconds);
         }
         self.acked_seq
             .set(i64::try_from(report.acked_seq).unwrap_or(i64::MAX));
@@ -329,6 +378,8 @@ pub struct State {
     pub backup: BackupConfig,
     /// The data directory (default backup destinations derive from it).
     pub data_dir: PathBuf,
+    /// This process's node in a multi-node deployment (its remote-region copies' lag).
+    pub node: Option<Arc<Node>>,
 }
 
 /// One zone as `/readyz` shows it.
@@ -369,6 +420,8 @@ pub struct Report {
     pub acked_seq: u64,
     /// Highest sequence every zone holds.
     pub everywhere_seq: u64,
+    /// The remote-region copies a sequencer node ships to (their lag does not affect readiness).
+    pub remotes: Vec<RemoteStatus>,
     /// The last backup, or why it cannot be read.
     #[serde(serialize_with = "backup_or_error")]
     pub backup: Result<BackupReport, String>,
@@ -412,6 +465,11 @@ impl State {
             zones,
             acked_seq: self.zones.acked_seq(),
             everywhere_seq: self.zones.everywhere_seq(),
+            remotes: self
+                .node
+                .as_ref()
+                .map(|node| node.status().remotes)
+                .unwrap_or_default(),
             backup,
         }
     }
