@@ -17,11 +17,17 @@ pub mod backup;
 pub mod client;
 #[cfg(feature = "server")]
 pub mod crypto;
+#[cfg(feature = "server")]
+pub mod custody;
 #[doc(hidden)]
 pub mod fuzz_checks;
 pub mod kmip;
 #[cfg(feature = "server")]
+pub mod log_json;
+#[cfg(feature = "server")]
 pub mod log_text;
+#[cfg(feature = "server")]
+pub mod metrics;
 #[cfg(feature = "server")]
 pub mod mtls;
 #[cfg(feature = "server")]
@@ -32,6 +38,8 @@ pub mod pki;
 pub mod private_fs;
 #[cfg(feature = "server")]
 pub mod replication;
+#[cfg(all(feature = "server", unix))]
+pub mod sd_notify;
 #[cfg(feature = "server")]
 pub mod server;
 #[cfg(feature = "server")]

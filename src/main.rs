@@ -3,7 +3,9 @@
 //! zones (and the last backup), `backup` takes, lists and verifies encrypted backups, `restore` puts one back
 //! into a stopped server's zones (or rebuilds a node's zone from the remote region),
 //! `grant`, `revoke` and `grants list` manage grants on a running server, `audit verify` checks the audit log's
-//! hash chain and `policy hash-password` makes the Argon2 hash a policy file's credential needs.
+//! hash chain, `policy hash-password` makes the Argon2 hash a policy file's credential needs, `master-key`
+//! makes a master key file kept apart from the data (plain or wrapped under a passphrase) and `healthcheck`
+//! asks a running server's metrics endpoint whether it is healthy or ready.
 
 use std::io::IsTerminal;
 use std::net::{IpAddr, SocketAddr};
@@ -20,6 +22,7 @@ use kmipd::access::policy::{OpClass, Policy, Subject};
 use kmipd::access::{AccessControl, grants::Target};
 use kmipd::backup::{self, Backups, DataDirLock};
 use kmipd::client::access_admin::{self as client, OP_GRANT, OP_LIST_GRANTS, OP_REVOKE_GRANT};
+use kmipd::custody;
 use kmipd::ops::{Engine, EngineConfig};
 use kmipd::pki::{CertificateAuthority, KeyType, LEAF_VALIDITY_DAYS, write_pair};
 use kmipd::replication::ZonedStore;
@@ -30,21 +33,32 @@ use kmipd::store::{
     DB_FILE_NAME, MASTER_KEY_ENV, MASTER_KEY_FILE_NAME, MasterKey, MasterKeySource, Store,
 };
 
+mod healthcheck_cli;
 mod key_cli;
+mod master_key_cli;
 mod nodes;
 
 #[derive(Parser)]
 #[command(name = "kmipd", version, about = "A KMIP key-management server")]
 struct Cli {
+    /// Log line format on standard error: `text`, or `json` (one JSON object a line, for log collectors).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Run the server. Without --config, uses the embedded default: 127.0.0.1:5696 and development
     /// certificates made on first start in the data directory.
-    Serve(ServeArgs),
+    Serve(ServeCommand),
     /// Issue certificates from your own CA.
     #[command(subcommand)]
     Cert(CertCommand),
@@ -73,6 +87,13 @@ enum Command {
     /// Create a named key on a running server, or fetch one by name (for a LUKS keyscript, say).
     #[command(subcommand)]
     Key(key_cli::KeyCommand),
+    /// Make a master key file kept apart from the data: a new one (`init`), or wrap an existing one under a
+    /// passphrase (`wrap`).
+    #[command(subcommand)]
+    MasterKey(master_key_cli::MasterKeyCommand),
+    /// Ask a running server's metrics endpoint for /healthz (or --path /readyz); exit 0 on 200 (for a
+    /// container HEALTHCHECK).
+    Healthcheck(healthcheck_cli::HealthcheckArgs),
 }
 
 #[derive(Args)]
@@ -212,6 +233,20 @@ struct RestoreArgs {
 }
 
 #[derive(Args)]
+struct ServeCommand {
+    #[command(flatten)]
+    args: ServeArgs,
+    /// Master key file kept apart from the data directory (plain, or wrapped by `kmipd master-key init`);
+    /// overrides the configuration's [master_key] section.
+    #[arg(long, value_name = "FILE")]
+    master_key_file: Option<PathBuf>,
+    /// Serve /metrics (Prometheus), /healthz and /readyz over plain HTTP on this address (keep it on loopback
+    /// or a management network); overrides [metrics] listen.
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
+}
+
+#[derive(Args)]
 struct ServeArgs {
     /// TOML configuration file (see kmipd.example.toml).
     #[arg(long, value_name = "FILE")]
@@ -300,7 +335,20 @@ fn colour_logs(to_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
     to_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
-fn main() -> ExitCode {
+/// Installs the log subscriber: plain text (the default) or JSON lines, filtered by RUST_LOG (default info).
+fn init_logging(format: LogFormat) {
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+    };
+    if format == LogFormat::Json {
+        tracing_subscriber::fmt()
+            .event_format(kmipd::log_json::JsonLines)
+            .with_env_filter(filter())
+            .with_writer(std::io::stderr)
+            .init();
+        return;
+    }
     let colour = colour_logs(
         std::io::stderr().is_terminal(),
         std::env::var_os("NO_COLOR").as_deref(),
@@ -323,14 +371,16 @@ fn main() -> ExitCode {
     .delimited(" ");
     tracing_subscriber::fmt()
         .fmt_fields(fields)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
+        .with_env_filter(filter())
         .with_writer(std::io::stderr)
         .with_ansi(colour)
         .init();
+}
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    let json_logs = cli.log_format == LogFormat::Json;
+    init_logging(cli.log_format);
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Cert(command) => cert(command),
@@ -343,11 +393,18 @@ fn main() -> ExitCode {
         Command::Audit(AuditCommand::Verify(args)) => audit_verify(args),
         Command::Policy(PolicyCommand::HashPassword) => hash_password(),
         Command::Key(command) => key_cli::run(command),
+        Command::MasterKey(command) => master_key_cli::run(command),
+        Command::Healthcheck(args) => healthcheck_cli::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("kmipd: {message}");
+            if json_logs {
+                // Every line on standard error stays one JSON object.
+                error!(error = %message, "kmipd stopped");
+            } else {
+                eprintln!("kmipd: {message}");
+            }
             ExitCode::FAILURE
         }
     }
@@ -404,17 +461,31 @@ fn no_core_dumps() -> Result<(), String> {
     Ok(())
 }
 
-fn serve(args: ServeArgs) -> Result<(), String> {
+fn serve(command: ServeCommand) -> Result<(), String> {
     no_core_dumps()?;
-    // First, while the process has a single thread: KMIPD_MASTER_KEY is read and removed from the environment.
-    #[cfg(unix)]
-    // SAFETY: no thread has been started yet (the runtime, backups and nodes start below).
-    let master_key =
-        unsafe { MasterKeySource::take_env(MASTER_KEY_ENV) }.unwrap_or(MasterKeySource::DataDir);
-    #[cfg(not(unix))]
-    let master_key = master_key_source();
+    let args = command.args;
     let embedded_default = args.config.is_none();
     let mut config = load_config(&args)?;
+    if let Some(listen) = command.metrics_listen {
+        config.metrics.listen = Some(listen);
+    }
+    // While the process has a single thread: the master key and passphrase variables are read and removed
+    // from the environment.
+    #[cfg(unix)]
+    // SAFETY: no thread has been started yet (the runtime, backups and nodes start below).
+    let env = unsafe { custody::Environment::take(&config.master_key) };
+    #[cfg(not(unix))]
+    let env = custody::Environment::read(&config.master_key);
+    let resolved = custody::resolve(
+        &config.master_key,
+        command.master_key_file.as_deref(),
+        &config.data_dir,
+        &env,
+    )
+    .map_err(|e| e.to_string())?;
+    drop(env);
+    info!(source = %resolved.description, "master key");
+    let master_key = resolved.source;
     // Held until exit: `kmipd restore` refuses a data directory a server is using.
     let _data_dir_lock = DataDirLock::acquire(&config.data_dir).map_err(|e| e.to_string())?;
 
@@ -444,6 +515,24 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     let (handler, zones, node) = engine(&config, master_key)?;
     // After the node started: remote copies are tracked, so pruning never outruns them.
     zones.start_pruning();
+    let metrics = match config.metrics.listen {
+        Some(address) => {
+            let listener = std::net::TcpListener::bind(address)
+                .map_err(|e| format!("cannot listen for metrics on {address}: {e}"))?;
+            let _runtime = runtime.enter();
+            let state = Arc::new(kmipd::server::health::ServerState {
+                zones: zones.clone(),
+                backup: config.backup.clone(),
+                data_dir: config.data_dir.clone(),
+                node: node.clone(),
+            });
+            let task = kmipd::metrics::http::spawn(listener, config.metrics.clone(), state)
+                .map_err(|e| format!("cannot serve metrics on {address}: {e}"))?;
+            info!(%address, "serving /metrics, /healthz and /readyz over HTTP");
+            Some(task)
+        }
+        None => None,
+    };
     let scheduler = config.backup.enabled.then(|| {
         let backups = Backups::new(&config.backup, &config.data_dir);
         info!(
@@ -459,13 +548,58 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             config.backup.interval,
         )
     });
-    let result = runtime
-        .block_on(kmipd::server::run(config, handler, shutdown_signal()))
-        .map_err(|e| e.to_string());
-    if let Some(task) = scheduler {
+    // What SIGHUP reloads: the configuration file again, or the embedded default's files as they are now.
+    let reload_source: kmipd::server::reload::ConfigSource = if embedded_default {
+        let running = config.clone();
+        Box::new(move || Ok(running.clone()))
+    } else {
+        Box::new(move || load_config(&args))
+    };
+    let result = runtime.block_on(listen_and_serve(config, handler, reload_source));
+    for task in [scheduler, metrics].into_iter().flatten() {
         task.abort();
     }
     drop(node);
+    result
+}
+
+/// Binds the KMIP port, checks the TLS settings, tells the service manager (systemd `Type=notify`) the server
+/// is ready, and serves until SIGTERM or Ctrl-C, telling it the server is stopping.
+async fn listen_and_serve(
+    config: ServerConfig,
+    handler: Arc<dyn FrameHandler>,
+    reload_source: kmipd::server::reload::ConfigSource,
+) -> Result<(), String> {
+    // Loaded before READY: a certificate that does not load must fail the start, not the first client.
+    let live =
+        Arc::new(kmipd::server::reload::LiveSettings::load(&config).map_err(|e| e.to_string())?);
+    #[cfg(unix)]
+    let reloader = kmipd::server::reload::reload_on_sighup(live.clone(), reload_source)
+        .map_err(|e| format!("cannot listen for SIGHUP: {e}"))?;
+    #[cfg(not(unix))]
+    drop(reload_source);
+    let signalled = shutdown_signal()?;
+    // The KMIP port (or the socket a service manager passed) and the HTTPS listener when configured.
+    let listeners = kmipd::server::Listeners::bind(&config)
+        .await
+        .map_err(|e| e.to_string())?;
+    #[cfg(unix)]
+    let watchdog = {
+        kmipd::sd_notify::notify_logged("READY=1");
+        kmipd::sd_notify::spawn_watchdog()
+    };
+    let stopping = async {
+        signalled.await;
+        #[cfg(unix)]
+        kmipd::sd_notify::notify_logged("STOPPING=1");
+    };
+    let result = kmipd::server::run_live(listeners, live, config, handler, stopping)
+        .await
+        .map_err(|e| e.to_string());
+    #[cfg(unix)]
+    for task in [watchdog, Some(reloader)].into_iter().flatten() {
+        task.abort();
+    }
     result
 }
 
@@ -478,7 +612,7 @@ fn up_zone_source(zones: Arc<ZonedStore>) -> backup::StoreSource {
 /// The request handler `serve` runs: the KMIP engine over the zones (the embedded default's two zones in the
 /// data directory, or a node's own zone), holding requests to the configured TTLV limits; the zones, for the
 /// backup scheduler; and, in a multi-node deployment, the running node (kept alive while serving). The master
-/// key comes from `KMIPD_MASTER_KEY` when set, else from (or is generated into) the data directory.
+/// key source is the one `custody::resolve` chose.
 type Serving = (Arc<dyn FrameHandler>, Arc<ZonedStore>, Option<Arc<Node>>);
 
 fn engine(config: &ServerConfig, master_key: MasterKeySource) -> Result<Serving, String> {
@@ -540,14 +674,13 @@ fn engine(config: &ServerConfig, master_key: MasterKeySource) -> Result<Serving,
     Ok((Arc::new(engine), zones, node))
 }
 
-/// `KMIPD_MASTER_KEY` when set, else the data directory's key file. Every node of a deployment needs the same
-/// master key: data keys travel wrapped under it.
-fn master_key_source() -> MasterKeySource {
-    if std::env::var_os(MASTER_KEY_ENV).is_some() {
-        MasterKeySource::Env(MASTER_KEY_ENV.to_string())
-    } else {
-        MasterKeySource::DataDir
-    }
+/// The configured master key source for a one-shot command (the environment read, not scrubbed). Every node
+/// of a deployment needs the same master key: data keys travel wrapped under it.
+fn configured_master_key(config: &ServerConfig) -> Result<MasterKeySource, String> {
+    let env = custody::Environment::read(&config.master_key);
+    custody::resolve(&config.master_key, None, &config.data_dir, &env)
+        .map(|resolved| resolved.source)
+        .map_err(|e| e.to_string())
 }
 
 /// The directories of this process's own zone files: a node's one zone, else the configured zones (zone `a`
@@ -586,10 +719,17 @@ fn command_config(
 }
 
 /// The master key for a command that reads or writes backups. Never generates one: a backup or restore under a
-/// fresh key would be useless.
-fn command_master_key(file: Option<&Path>, data_dir: &Path) -> Result<MasterKey, String> {
+/// fresh key would be useless. `--master-key-file` (plain or wrapped) first, then a configured [master_key]
+/// source, then KMIPD_MASTER_KEY, then the data directory's key file.
+fn command_master_key(file: Option<&Path>, config: &ServerConfig) -> Result<MasterKey, String> {
+    let data_dir = config.data_dir.as_path();
     let key = if let Some(file) = file {
-        MasterKey::from_file(file)
+        let env = custody::Environment::read(&config.master_key);
+        return custody::load_file(file, &config.master_key, &env).map_err(|e| e.to_string());
+    } else if config.master_key.source != custody::KeyLocation::Default {
+        return configured_master_key(config)?
+            .load(data_dir)
+            .map_err(|e| e.to_string());
     } else if std::env::var_os(MASTER_KEY_ENV).is_some() {
         MasterKey::from_env(MASTER_KEY_ENV)
     } else {
@@ -623,7 +763,7 @@ fn backup_command(command: BackupCommand) -> Result<(), String> {
                         .join(", ")
                 )
             })?;
-            let master = command_master_key(args.master_key_file.as_deref(), &config.data_dir)?;
+            let master = command_master_key(args.master_key_file.as_deref(), &config)?;
             let store = Store::open(database, master).map_err(|e| {
                 // A running server holds every zone file exclusively (docs/replication.md, file faults).
                 if e.is_locked() {
@@ -701,7 +841,7 @@ fn backup_command(command: BackupCommand) -> Result<(), String> {
         }
         BackupCommand::Verify { id, args } => {
             let config = command_config(args.config.as_deref(), args.data_dir)?;
-            let master = command_master_key(args.master_key_file.as_deref(), &config.data_dir)?;
+            let master = command_master_key(args.master_key_file.as_deref(), &config)?;
             // The decrypted snapshot is as sensitive as the database: check it beside the database.
             let scratch = if config.data_dir.is_dir() {
                 config.data_dir.clone()
@@ -799,7 +939,7 @@ fn restore_from_backup(id: &str, args: RestoreArgs) -> Result<(), String> {
         return Err("--from-backup needs --data-dir: the data directory to restore into".into());
     }
     let config = load_config(&args.serve)?;
-    let master = command_master_key(args.master_key_file.as_deref(), &config.data_dir)?;
+    let master = command_master_key(args.master_key_file.as_deref(), &config)?;
     let mut backups = Backups::new(&config.backup, &config.data_dir);
     if !args.backup_dirs.is_empty() {
         backups = backups.with_destinations(args.backup_dirs);
@@ -857,7 +997,7 @@ fn restore_from_remote(args: RestoreArgs) -> Result<(), String> {
         .map(|z| z.dir.clone())
         .ok_or("no zone directory")?;
     kmipd::private_fs::create_owned_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let master = master_key_source()
+    let master = configured_master_key(&config)?
         .load(&config.data_dir)
         .map_err(|e| e.to_string())?;
     let store = kmipd::store::Store::open(&dir.join(kmipd::store::DB_FILE_NAME), master)
@@ -973,7 +1113,7 @@ fn audit_verify(verify: AuditVerifyArgs) -> Result<(), String> {
     use kmipd::access::audit;
     let args = verify.args;
     let config = command_config(args.config.as_deref(), args.data_dir)?;
-    let master = command_master_key(args.master_key_file.as_deref(), &config.data_dir)?;
+    let master = command_master_key(args.master_key_file.as_deref(), &config)?;
     let key = audit::AuditKey::derive(&master).map_err(|e| e.to_string())?;
     let path = verify
         .path
@@ -1068,32 +1208,34 @@ fn hash_password() -> Result<(), String> {
     Ok(())
 }
 
-/// Completes on SIGTERM or Ctrl-C (SIGINT).
-async fn shutdown_signal() {
-    let ctrl_c = async {
+/// Completes on SIGTERM or Ctrl-C (SIGINT). The handlers are in place when this returns (call it in the
+/// runtime, before telling anyone the server is ready): a signal arriving before the future is first polled is
+/// kept, instead of ending the process by its default action without a graceful shutdown.
+#[cfg(unix)]
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, String> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate =
+        signal(SignalKind::terminate()).map_err(|e| format!("cannot listen for SIGTERM: {e}"))?;
+    let mut interrupt =
+        signal(SignalKind::interrupt()).map_err(|e| format!("cannot listen for Ctrl-C: {e}"))?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => info!("Ctrl-C received; shutting down"),
+            _ = terminate.recv() => info!("SIGTERM received; shutting down"),
+        }
+    })
+}
+
+/// Completes on Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, String> {
+    Ok(async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             error!(error = %e, "cannot listen for Ctrl-C");
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(e) => {
-                error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => info!("Ctrl-C received; shutting down"),
-        _ = terminate => info!("SIGTERM received; shutting down"),
-    }
+        info!("Ctrl-C received; shutting down");
+    })
 }
 
 fn cert(command: CertCommand) -> Result<(), String> {

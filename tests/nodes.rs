@@ -7,7 +7,8 @@
 //! every key the remote had (and is not rebuilt under a running node). The node port takes only the
 //! certificate of the node a peer must be (never a client certificate, even from the node CA), and a change
 //! made through the follower is owned by, and audited on the sequencer under, the client that asked for it.
-//! Every wait is bounded.
+//! The sequencer's metrics endpoint shows both zones and the remote copy's sequence and lag. Every wait is
+//! bounded.
 
 #[path = "support/kmip.rs"]
 mod kmip;
@@ -1104,4 +1105,50 @@ fn a_remote_whose_history_differs_is_refused_by_the_hash_chain() {
     let remote = d.zone("r");
     assert_eq!(remote.last_seq().unwrap(), forged, "nothing was merged");
     assert!(remote.get(&made).unwrap().is_none());
+}
+
+/// The body of `GET /metrics` from a node's metrics endpoint.
+fn scrape(address: SocketAddr) -> String {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    answer
+}
+
+#[test]
+fn the_sequencers_metrics_show_both_zones_and_the_remote_copy() {
+    let d = Deployment::new();
+    let metrics = free_addr();
+    let (a, _b, _r) = three_nodes_with(&d, &format!("\n[metrics]\nlisten = \"{metrics}\"\n"));
+    wait_create(&d, &a, "counted");
+    let value = |text: &str, series: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    wait_until(WAIT, "the remote is counted as caught up", || {
+        let text = scrape(metrics);
+        let held = value(&text, "kmipd_remote_last_sequence{zone=\"r\"}");
+        held.is_some_and(|h| h >= 1.0)
+            && held == value(&text, "kmipd_zone_last_sequence{zone=\"a\"}")
+            && value(&text, "kmipd_remote_reachable{zone=\"r\"}") == Some(1.0)
+            && value(&text, "kmipd_remote_lag_changes{zone=\"r\"}") == Some(0.0)
+            && value(&text, "kmipd_remote_lag_seconds{zone=\"r\"}") == Some(0.0)
+    });
+    let text = scrape(metrics);
+    for zone in ["a", "b"] {
+        assert!(
+            text.contains(&format!("kmipd_zone_up{{zone=\"{zone}\"}} 1\n")),
+            "{text}"
+        );
+    }
+    assert!(
+        text.contains("kmipd_requests_total{operation=\"Create\",result=\"success\"}"),
+        "{text}"
+    );
 }

@@ -445,6 +445,7 @@ impl AuditLog {
         w.first_seq.get_or_insert(line.seq);
         w.prev = mac;
         w.authenticated = true;
+        crate::metrics::audit_line_written();
         Ok(())
     }
 

@@ -36,6 +36,7 @@ pub fn spawn(source: StoreSource, backups: Arc<Backups>, interval: Duration) -> 
             .await;
             match outcome {
                 Ok((Ok(made), pruned)) => {
+                    crate::metrics::backup_finished(true, made.failed.len());
                     tracing::info!(
                         id = %made.manifest.id,
                         last_seq = made.manifest.last_seq,
@@ -52,8 +53,14 @@ pub fn spawn(source: StoreSource, backups: Arc<Backups>, interval: Duration) -> 
                         Err(error) => tracing::error!(%error, "backup pruning failed"),
                     }
                 }
-                Ok((Err(error), _)) => tracing::error!(%error, "scheduled backup failed"),
-                Err(error) => tracing::error!(%error, "scheduled backup task panicked"),
+                Ok((Err(error), _)) => {
+                    crate::metrics::backup_finished(false, 0);
+                    tracing::error!(%error, "scheduled backup failed")
+                }
+                Err(error) => {
+                    crate::metrics::backup_finished(false, 0);
+                    tracing::error!(%error, "scheduled backup task panicked")
+                }
             }
         }
     })

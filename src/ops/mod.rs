@@ -408,6 +408,11 @@ impl Engine {
         mut objects: Vec<String>,
         started: Instant,
     ) -> Result<(), crate::access::audit::AuditError> {
+        crate::metrics::item_answered(
+            || operation_name(item.operation),
+            item.result_status,
+            started.elapsed(),
+        );
         let Some(log) = &self.config.access.audit else {
             return Ok(());
         };

@@ -52,6 +52,10 @@ pub struct ServerConfig {
     pub interop_tests: bool,
     /// KMIP over HTTPS (`[https]`): off unless `listen` is set.
     pub https: HttpsSettings,
+    /// Where the master key comes from (`[master_key]`; see `custody`).
+    pub master_key: crate::custody::MasterKeySettings,
+    /// The metrics and health endpoint (`[metrics]`; off unless `listen` is set).
+    pub metrics: crate::metrics::MetricsSettings,
 }
 
 /// Who may connect and act, and how it is recorded.
@@ -409,6 +413,8 @@ impl Default for ServerConfig {
             lifecycle: LifecycleConfig::default(),
             interop_tests: false,
             https: HttpsSettings::default(),
+            master_key: crate::custody::MasterKeySettings::default(),
+            metrics: crate::metrics::MetricsSettings::default(),
         }
     }
 }
@@ -490,6 +496,8 @@ impl ServerConfig {
 
     /// Refuses limits that would make the server unusable.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.master_key.validate().map_err(ConfigError::Invalid)?;
+        self.metrics.validate().map_err(ConfigError::Invalid)?;
         let l = &self.limits;
         let positive = [
             ("max_message_bytes", l.max_message_bytes),
@@ -642,6 +650,8 @@ impl ServerConfig {
             &mut self.access.audit.dir,
             &mut self.zones.a,
             &mut self.zones.b,
+            &mut self.master_key.file,
+            &mut self.master_key.passphrase_file,
         ]
         .into_iter()
         .flatten()
@@ -903,6 +913,11 @@ mod tests {
         assert_eq!(config.listen.port(), KMIP_PORT);
         assert_eq!(config.backup, crate::backup::BackupConfig::default());
         assert_eq!(config.https, HttpsSettings::default());
+        assert_eq!(
+            config.master_key,
+            crate::custody::MasterKeySettings::default()
+        );
+        assert_eq!(config.metrics, crate::metrics::MetricsSettings::default());
     }
 
     #[test]

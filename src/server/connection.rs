@@ -182,6 +182,7 @@ pub(crate) async fn serve(
         let _ = timeout(limits.write_timeout, stream.shutdown()).await;
         return;
     };
+    let _open = crate::metrics::connection_opened();
     info!(
         %peer,
         identity = %caller.identity,

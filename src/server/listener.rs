@@ -10,7 +10,6 @@ use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
-use tokio_rustls::TlsAcceptor;
 use tracing::{error, info, warn};
 
 use crate::access::limits::IdentityLimits;
@@ -20,6 +19,7 @@ use crate::mtls::{
 use crate::ops::FrameHandler;
 use crate::server::config::{ConfigError, ServerConfig};
 use crate::server::connection::{self, Admission, PendingHandshakes, Protocol};
+use crate::server::reload::LiveSettings;
 
 /// Pause after a failed accept (such as running out of file descriptors) so the loop does not spin.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
@@ -40,37 +40,56 @@ pub enum ServerError {
     },
 }
 
-/// Listens on `config.listen` (or on the socket a service manager passed, see [`crate::server::activation`])
-/// and serves until `shutdown` completes and the connections have drained.
+/// The sockets a server accepts on: the KMIP port and, when configured, the HTTPS listener.
+#[derive(Debug)]
+pub struct Listeners {
+    /// The KMIP port.
+    pub kmip: TcpListener,
+    /// KMIP over HTTPS (`[https] listen`), if configured.
+    pub https: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// The KMIP port as `config.listen` says, or the socket a service manager passed (see
+    /// [`crate::server::activation`]); and the HTTPS listener when `[https] listen` is set.
+    pub async fn bind(config: &ServerConfig) -> Result<Listeners, ServerError> {
+        let address = config.listen;
+        let kmip = match crate::server::activation::passed_listener()? {
+            Some(passed) => {
+                info!(
+                    "using the listening socket the service manager passed (listen setting not used)"
+                );
+                TcpListener::from_std(passed)
+                    .map_err(|source| ServerError::Bind { address, source })?
+            }
+            None => TcpListener::bind(address)
+                .await
+                .map_err(|source| ServerError::Bind { address, source })?,
+        };
+        let https = match config.https.listen {
+            Some(address) => Some(
+                TcpListener::bind(address)
+                    .await
+                    .map_err(|source| ServerError::Bind { address, source })?,
+            ),
+            None => None,
+        };
+        Ok(Listeners { kmip, https })
+    }
+}
+
+/// Listens as [`Listeners::bind`] says and serves until `shutdown` completes and the connections have drained.
 pub async fn run(
     config: ServerConfig,
     handler: Arc<dyn FrameHandler>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
-    let address = config.listen;
-    let listener = match crate::server::activation::passed_listener()? {
-        Some(passed) => {
-            info!(
-                "using the listening socket the service manager passed (listen setting not used)"
-            );
-            TcpListener::from_std(passed).map_err(|source| ServerError::Bind { address, source })?
-        }
-        None => TcpListener::bind(address)
-            .await
-            .map_err(|source| ServerError::Bind { address, source })?,
-    };
-    let https = match config.https.listen {
-        Some(address) => Some(
-            TcpListener::bind(address)
-                .await
-                .map_err(|source| ServerError::Bind { address, source })?,
-        ),
-        None => None,
-    };
-    run_with_listeners(listener, https, config, handler, shutdown).await
+    let listeners = Listeners::bind(&config).await?;
+    let live = Arc::new(LiveSettings::load(&config)?);
+    run_live(listeners, live, config, handler, shutdown).await
 }
 
-/// Serves on an already bound listener (`config.listen` is ignored): for tests and socket activation.
+/// Serves on an already bound listener (`config.listen` is ignored): for tests.
 pub async fn run_with_listener(
     listener: TcpListener,
     config: ServerConfig,
@@ -78,6 +97,23 @@ pub async fn run_with_listener(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
     run_with_listeners(listener, None, config, handler, shutdown).await
+}
+
+/// Serves KMIP on `listener` and, when given, KMIP over HTTPS on `https` (the configured addresses are
+/// ignored).
+pub async fn run_with_listeners(
+    listener: TcpListener,
+    https: Option<TcpListener>,
+    config: ServerConfig,
+    handler: Arc<dyn FrameHandler>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServerError> {
+    let live = Arc::new(LiveSettings::load(&config)?);
+    let listeners = Listeners {
+        kmip: listener,
+        https,
+    };
+    run_live(listeners, live, config, handler, shutdown).await
 }
 
 /// Accepts the next connection on either listener, naming the protocol it speaks.
@@ -99,20 +135,23 @@ async fn accept_either(
     }
 }
 
-/// Serves KMIP on `listener` and, when given, KMIP over HTTPS on `https` (the configured addresses are
-/// ignored). Both doors share one TLS configuration, allow-list, connection limit and per-identity limits.
-pub async fn run_with_listeners(
-    listener: TcpListener,
-    https: Option<TcpListener>,
+/// Serves on bound listeners, accepting each connection with the TLS settings and allow-list `live` holds at
+/// its arrival (a reload swaps them; see `reload`). Both doors share one TLS configuration, allow-list,
+/// connection limit and per-identity limits.
+pub async fn run_live(
+    listeners: Listeners,
+    live: Arc<LiveSettings>,
     config: ServerConfig,
     handler: Arc<dyn FrameHandler>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
+    let Listeners {
+        kmip: listener,
+        https,
+    } = listeners;
     let https_settings = Arc::new(config.https.clone());
     config.validate()?;
-    let acceptor = TlsAcceptor::from(server_tls_config(&config)?);
     let limits = config.limits;
-    let allow = config.access.allow_list()?;
     let admission = Admission {
         identity: config.access.identity,
         limits: IdentityLimits::new(config.access.identity_limits()),
@@ -145,6 +184,7 @@ pub async fn run_with_listeners(
             }
             accepted = accept_either(&listener, https.as_ref(), &https_settings) => match accepted {
                 Ok((tcp, peer, protocol)) => {
+                    let (acceptor, allow) = live.current();
                     // Before any TLS byte: an address outside the allow-list is closed at once.
                     if !allow.permits(peer.ip()) {
                         warn!(%peer, "address not in the allow-list; closing before the handshake");
@@ -166,7 +206,7 @@ pub async fn run_with_listeners(
                     connections.spawn(connection::serve(
                         tcp,
                         peer,
-                        acceptor.clone(),
+                        acceptor,
                         handler.clone(),
                         limits,
                         admission.clone(),

@@ -8,9 +8,11 @@ pub mod activation;
 pub mod bootstrap;
 pub mod config;
 mod connection;
+pub mod health;
 pub mod https;
 mod listener;
+pub mod reload;
 
 pub use crate::ops::handler::{FrameHandler, Reply};
 pub use config::{AccessSettings, ConfigError, ConnectionLimits, ServerConfig, TlsFiles};
-pub use listener::{ServerError, run, run_with_listener, run_with_listeners};
+pub use listener::{Listeners, ServerError, run, run_live, run_with_listener, run_with_listeners};

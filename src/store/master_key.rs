@@ -54,22 +54,27 @@ impl MasterKey {
     /// Reads a key file: exactly 32 raw bytes, or 64 hex digits, or base64 of 32 bytes (surrounding whitespace
     /// ignored). Refuses files accessible to others; warns on group-readable files.
     pub fn from_file(path: &Path) -> Result<Self, StoreError> {
-        check_permissions(path)?;
-        let contents = Zeroizing::new(std::fs::read(path).map_err(|source| StoreError::Io {
-            action: "reading master key file",
-            path: path.to_path_buf(),
-            source,
-        })?);
-        let name = path.display().to_string();
-        if let Ok(raw) = <[u8; MASTER_KEY_LEN]>::try_from(contents.as_slice()) {
+        let contents = read_key_file(path)?;
+        MasterKey::from_contents(&contents, &path.display().to_string())
+    }
+
+    /// Parses a key file's contents: exactly 32 raw bytes, or 64 hex digits, or base64 of 32 bytes
+    /// (surrounding whitespace ignored); `name` names the source in errors.
+    pub fn from_contents(contents: &[u8], name: &str) -> Result<Self, StoreError> {
+        if let Ok(raw) = <[u8; MASTER_KEY_LEN]>::try_from(contents) {
             // 32 bytes that are all printable could also be a (short) text encoding; 32 raw bytes win.
             return Ok(MasterKey::from_bytes(raw));
         }
-        let text = std::str::from_utf8(&contents).map_err(|_| StoreError::MasterKeyFormat {
-            source_name: name.clone(),
+        let text = std::str::from_utf8(contents).map_err(|_| StoreError::MasterKeyFormat {
+            source_name: name.to_string(),
             reason: "neither 32 raw bytes nor text (hex or base64)".into(),
         })?;
-        parse_text(text.trim(), &name)
+        parse_text(text.trim(), name)
+    }
+
+    /// The key as 64 hex digits (for handing a loaded key to [`MasterKeySource::Text`]); wiped when dropped.
+    pub fn to_hex(&self) -> Zeroizing<String> {
+        Zeroizing::new(hex::encode(self.0.as_slice()))
     }
 
     /// Reads the key from an environment variable holding 64 hex digits or base64 of 32 bytes.
@@ -181,25 +186,58 @@ impl MasterKeySource {
     /// starts any thread (as `kmipd serve` does first thing).
     #[cfg(unix)]
     pub unsafe fn take_env(var: &str) -> Option<MasterKeySource> {
-        let text = Zeroizing::new(std::env::var(var).ok()?);
-        if let Ok(name) = std::ffi::CString::new(var) {
-            // SAFETY: single-threaded per this function's contract; getenv returns a pointer into the
-            // environment block (or null), valid until the environment changes, and strlen bytes from it are
-            // the value, which is overwritten in place before anything else touches the environment.
-            unsafe {
-                let value = libc::getenv(name.as_ptr());
-                if !value.is_null() {
-                    std::ptr::write_bytes(value, 0, libc::strlen(value));
-                }
-            }
-        }
-        // SAFETY: single-threaded per this function's contract.
-        unsafe { std::env::remove_var(var) };
+        // SAFETY: forwarded contract (single-threaded).
+        let text = unsafe { take_env_text(var) }?;
         Some(MasterKeySource::Text {
             origin: format!("environment variable {var}"),
             text: std::sync::Arc::new(text),
         })
     }
+}
+
+/// Takes the value of environment variable `var` out of the process: a copy is returned (wiped when dropped),
+/// the bytes of the environment block are overwritten (so `/proc/<pid>/environ` no longer shows them) and the
+/// variable is removed (no child process or later reader sees it). None when the variable is unset or not
+/// UTF-8. Used for the master key and for the passphrase of a wrapped one.
+///
+/// # Safety
+///
+/// The environment is process-global and unsynchronised with foreign code: call this before the process
+/// starts any thread.
+#[cfg(unix)]
+pub unsafe fn take_env_text(var: &str) -> Option<Zeroizing<String>> {
+    let text = Zeroizing::new(std::env::var(var).ok()?);
+    if let Ok(name) = std::ffi::CString::new(var) {
+        // SAFETY: single-threaded per this function's contract; getenv returns a pointer into the
+        // environment block (or null), valid until the environment changes, and strlen bytes from it are
+        // the value, which is overwritten in place before anything else touches the environment.
+        unsafe {
+            let value = libc::getenv(name.as_ptr());
+            if !value.is_null() {
+                std::ptr::write_bytes(value, 0, libc::strlen(value));
+            }
+        }
+    }
+    // SAFETY: single-threaded per this function's contract.
+    unsafe { std::env::remove_var(var) };
+    Some(text)
+}
+
+/// Parses key text (64 hex digits or base64 of 32 bytes); `source_name` names it in errors.
+pub fn parse_key_text(text: &str, source_name: &str) -> Result<MasterKey, StoreError> {
+    parse_text(text, source_name)
+}
+
+/// Reads a key file (of any kind) after the permission check of [`MasterKey::from_file`]; wiped when dropped.
+pub fn read_key_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+    check_permissions(path)?;
+    Ok(Zeroizing::new(std::fs::read(path).map_err(|source| {
+        StoreError::Io {
+            action: "reading master key file",
+            path: path.to_path_buf(),
+            source,
+        }
+    })?))
 }
 
 fn parse_text(text: &str, source_name: &str) -> Result<MasterKey, StoreError> {

@@ -32,8 +32,11 @@ use changes::{SealedBlob, StoredObject};
 use crypto::DataKeyBytes;
 pub use error::StoreError;
 pub use locate::{Filter, LocateQuery};
+#[cfg(unix)]
+pub use master_key::take_env_text;
 pub use master_key::{
     MASTER_KEY_ENV, MASTER_KEY_FILE_NAME, MASTER_KEY_LEN, MasterKey, MasterKeySource,
+    parse_key_text, read_key_file,
 };
 pub use schema::SCHEMA_VERSION;
 

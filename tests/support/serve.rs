@@ -64,17 +64,29 @@ impl Serve {
     /// `kmipd serve` run by `wrapper` (its program and arguments, the kmipd command line appended), or
     /// directly when `None`. Returns once a client can connect.
     pub fn start_wrapped(data_dir: &Path, wrapper: Option<Command>) -> Serve {
-        Serve::start_full(data_dir, wrapper, &[])
+        Serve::start_configured(data_dir, wrapper, |_| {})
     }
 
     /// `kmipd serve` with the embedded default on `data_dir` and further `serve` arguments.
     pub fn start_with_args(data_dir: &Path, args: &[&str]) -> Serve {
-        Serve::start_full(data_dir, None, args)
+        Serve::start_configured(data_dir, None, |command| {
+            command.args(args);
+        })
     }
 
-    fn start_full(data_dir: &Path, wrapper: Option<Command>, args: &[&str]) -> Serve {
+    /// `kmipd serve` with the embedded default on `data_dir`, its command line and environment extended by
+    /// `configure` (more flags, environment variables). Returns once a client can connect.
+    pub fn start_with(data_dir: &Path, configure: impl Fn(&mut Command)) -> Serve {
+        Serve::start_configured(data_dir, None, configure)
+    }
+
+    fn start_configured(
+        data_dir: &Path,
+        wrapper: Option<Command>,
+        configure: impl Fn(&mut Command),
+    ) -> Serve {
         if wrapper.is_none() {
-            return Serve::start_activated(data_dir, args);
+            return Serve::start_activated(data_dir, configure);
         }
         // The port is free when asked for but another test may take it before the child binds it: a child that
         // exits before it listens is started again on another port, a bounded number of times.
@@ -89,11 +101,11 @@ impl Serve {
                 .args(["serve", "--data-dir"])
                 .arg(data_dir)
                 .args(["--listen", &format!("127.0.0.1:{port}")])
-                .args(args)
                 .env_remove("KMIPD_MASTER_KEY")
                 .env("RUST_LOG", "warn")
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null());
+            configure(&mut command);
             let mut child = command.spawn().unwrap();
             // The embedded default prints where its certificates are; the reader ends when the child does.
             if let Some(stdout) = child.stdout.take() {
@@ -128,7 +140,7 @@ impl Serve {
 
     /// `kmipd serve` on a listening socket this test bound and passes over as descriptor 3 (socket activation,
     /// as a systemd `.socket` unit does): the port is never free for another test to take.
-    fn start_activated(data_dir: &Path, args: &[&str]) -> Serve {
+    fn start_activated(data_dir: &Path, configure: impl Fn(&mut Command)) -> Serve {
         use std::os::fd::AsRawFd;
         use std::os::unix::process::CommandExt;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -146,11 +158,11 @@ impl Serve {
             ])
             .arg(data_dir)
             .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(args)
             .env_remove("KMIPD_MASTER_KEY")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
+        configure(&mut command);
         // SAFETY: dup2 is async-signal-safe; it runs in the child between fork and exec. The copy on 3 has no
         // close-on-exec flag, so it reaches kmipd.
         unsafe {
@@ -179,8 +191,8 @@ impl Serve {
         };
         let start = Instant::now();
         while serve.try_connect().is_none() {
-            if let Ok(Some(status)) = serve.child.try_wait() {
-                panic!("kmipd serve exited with {status} before serving");
+            if let Some(status) = serve.child.try_wait().ok().flatten() {
+                panic!("kmipd serve exited before accepting a connection: {status}");
             }
             assert!(
                 start.elapsed() < START_WAIT,
