@@ -1,7 +1,7 @@
 //! The gate for every object a request item references besides the one it names: a wrapping key in a Key
 //! Wrapping Specification, the key named in a registered Key Block's Key Wrapping Data, the target of a Link
 //! set on an object, the Object Group an object is put into. Which of these an operation's request can carry
-//! is declared per operation in [`DECLARED`] (the place a typed-operation descriptor will take over); before the
+//! is declared per operation in its descriptor (`descriptor::Descriptor::carries`); before the
 //! operation runs, [`authorize`] resolves each one and asks the policy for the right it needs. While it runs, an
 //! operation loads a second object only through [`load_reference`], which asks again (answered from the
 //! request's access cache), so a reference found only in stored data (the key that wrapped a stored key, the
@@ -18,6 +18,7 @@ use crate::spec::tag;
 use crate::ttlv::{Ttlv, Value};
 
 use super::OpContext;
+use super::descriptor;
 use super::object::{self, Managed};
 use super::register::OBJECT_TAGS;
 use super::{attributes, authorize, get};
@@ -60,37 +61,20 @@ pub(crate) enum Carries {
     /// A Key Block with Key Wrapping Data: with Key Wrap Type Not Wrapped its key is used to unwrap (Register);
     /// otherwise the new object is linked to it only when the caller may see it (`register`).
     WrappedKeyBlock,
-    /// The new objects' attributes: Link targets must be visible, Object Groups need the right to create in
-    /// them (Derive Key, ReKey; Create, Register and Create Key Pair check groups as their creation right).
-    NewObjectAttributes,
+    /// The new objects' attributes: Link targets must be visible.
+    NewObjectLinks,
+    /// The new objects' attributes: Object Groups need the right to create in them (Derive Key, ReKey; Create,
+    /// Register and Create Key Pair check groups as their creation right, `Need::Create`).
+    NewObjectGroups,
     /// The one attribute Add, Modify or Set Attribute writes: a Link target must be visible, an Object Group
     /// needs the right to create in it.
     ChangedAttribute,
 }
 
-/// Per operation, the references its request carries. Operations not listed reference only the object they
-/// name (checked by `authorize::check` with the operation's need), or none.
-pub(crate) const DECLARED: &[(Operation, &[Carries])] = &[
-    (Operation::GET, &[Carries::WrappingSpecification]),
-    (
-        Operation::REGISTER,
-        &[Carries::WrappedKeyBlock, Carries::NewObjectAttributes],
-    ),
-    (Operation::CREATE, &[Carries::NewObjectAttributes]),
-    (Operation::CREATE_KEY_PAIR, &[Carries::NewObjectAttributes]),
-    (Operation::DERIVE_KEY, &[Carries::NewObjectAttributes]),
-    (Operation::REKEY, &[Carries::NewObjectAttributes]),
-    (Operation::ADD_ATTRIBUTE, &[Carries::ChangedAttribute]),
-    (Operation::MODIFY_ATTRIBUTE, &[Carries::ChangedAttribute]),
-    (Operation::SET_ATTRIBUTE, &[Carries::ChangedAttribute]),
-];
-
-/// What `operation` declares its requests carry.
+/// What `operation` declares its requests carry (its descriptor's `carries`); operations that carry nothing
+/// reference only the object they name (checked by `authorize::check` with the operation's need), or none.
 pub(crate) fn declared(operation: Operation) -> &'static [Carries] {
-    DECLARED
-        .iter()
-        .find(|(op, _)| *op == operation)
-        .map_or(&[], |(_, carries)| *carries)
+    descriptor::of(operation).map_or(&[], |d| d.carries)
 }
 
 /// One object a request references, with the right it needs.
@@ -126,7 +110,7 @@ impl Asks {
     }
 }
 
-/// Reads what the request of `operation` references, as [`DECLARED`] says it can.
+/// Reads what the request of `operation` references, as its descriptor says it can.
 pub(crate) fn asks(operation: Operation, payload: &Ttlv, ctx: &OpContext<'_>) -> Asks {
     let mut out = Asks::default();
     for carries in declared(operation) {
@@ -143,14 +127,12 @@ pub(crate) fn asks(operation: Operation, payload: &Ttlv, ctx: &OpContext<'_>) ->
                     out.use_wrapping_keys(wrapped_block_keys(payload));
                 }
             }
-            Carries::NewObjectAttributes => {
+            Carries::NewObjectLinks => {
                 for link in requested_values(payload, tag::LINK) {
                     push_link(&mut out, &link, ctx);
                 }
-                if operation == Operation::DERIVE_KEY || operation == Operation::REKEY {
-                    out.groups.extend(requested_groups(payload));
-                }
             }
+            Carries::NewObjectGroups => out.groups.extend(requested_groups(payload)),
             Carries::ChangedAttribute => {
                 if let Ok((attr, _)) = attributes::one_attribute(payload, tag::NEW_ATTRIBUTE) {
                     match attr.name {
