@@ -9,6 +9,7 @@
 
 use crate::access::client::{OP_GRANT, OP_LIST_GRANTS, OP_REVOKE_GRANT};
 use crate::access::policy::{Need, OpClass};
+use crate::kmip::operations::{Request, Response};
 use crate::kmip::{KmipError, Operation};
 use crate::ttlv::Ttlv;
 
@@ -20,6 +21,28 @@ use super::{
 
 /// An operation's handler: its Request Payload in, its Response Payload out.
 pub(crate) type Handler = fn(&Ttlv, &mut OpContext<'_>) -> Result<Ttlv, KmipError>;
+
+/// Runs an operation written on typed payloads: its request is read once from the tree and its response
+/// written once, both in the request's version (`kmip::operations`).
+pub(crate) fn run_typed<Q: Request, S: Response>(
+    payload: &Ttlv,
+    ctx: &mut OpContext<'_>,
+    run: fn(Q, &mut OpContext<'_>) -> Result<S, KmipError>,
+) -> Result<Ttlv, KmipError> {
+    let version = ctx.version;
+    let request = Q::decode(payload, version)?;
+    run(request, ctx).map(|response| response.encode(version))
+}
+
+/// The [`Handler`] of an operation written on typed payloads.
+macro_rules! typed {
+    ($run:path) => {{
+        fn handler(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
+            run_typed(payload, ctx, $run)
+        }
+        handler as Handler
+    }};
+}
 
 /// What an operation changes, for the audit log (intent lines) and the request's access cache.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -208,56 +231,56 @@ pub(crate) const DESCRIPTORS: &[Descriptor] = &[
     Descriptor::new(
         Operation::CHECK,
         "Check",
-        lifecycle::check,
+        typed!(lifecycle::check),
         Need::Object(Get),
         ReadOnly,
     ),
     Descriptor::new(
         Operation::OBTAIN_LEASE,
         "Obtain Lease",
-        lifecycle::obtain_lease,
+        typed!(lifecycle::obtain_lease),
         Need::Object(Use),
         ChangesObjects,
     ),
     Descriptor::new(
         Operation::GET_USAGE_ALLOCATION,
         "Get Usage Allocation",
-        lifecycle::get_usage_allocation,
+        typed!(lifecycle::get_usage_allocation),
         Need::Object(Use),
         ChangesObjects,
     ),
     Descriptor::new(
         Operation::ACTIVATE,
         "Activate",
-        lifecycle::activate,
+        typed!(lifecycle::activate),
         Need::Object(Lifecycle),
         ChangesObjects,
     ),
     Descriptor::new(
         Operation::REVOKE,
         "Revoke",
-        lifecycle::revoke,
+        typed!(lifecycle::revoke),
         Need::Object(Lifecycle),
         ChangesObjects,
     ),
     Descriptor::new(
         Operation::DESTROY,
         "Destroy",
-        lifecycle::destroy,
+        typed!(lifecycle::destroy),
         Need::Object(Destroy),
         ChangesAccessFacts,
     ),
     Descriptor::new(
         Operation::ARCHIVE,
         "Archive",
-        lifecycle::archive,
+        typed!(lifecycle::archive),
         Need::Object(Lifecycle),
         ChangesAccessFacts,
     ),
     Descriptor::new(
         Operation::RECOVER,
         "Recover",
-        lifecycle::recover,
+        typed!(lifecycle::recover),
         Need::Object(Lifecycle),
         ChangesAccessFacts,
     ),

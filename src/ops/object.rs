@@ -4,6 +4,7 @@
 
 use crate::kmip::attributes::{self, Attribute, AttributeName, Attributes};
 use crate::kmip::object::ManagedObject;
+use crate::kmip::operations::ObjectRef;
 use crate::kmip::state::{self, LifecycleDates, State};
 use crate::kmip::{KmipError, ResultReason};
 use crate::spec::tag;
@@ -199,6 +200,18 @@ pub fn on_line(managed: Managed) -> Result<Managed, KmipError> {
 pub fn load_named_any(ctx: &OpContext<'_>, payload: &Ttlv) -> Result<Managed, KmipError> {
     let uid = ctx.batch.resolve(payload.child(tag::UNIQUE_IDENTIFIER))?;
     load_unchecked(ctx, &uid)
+}
+
+/// Loads the object a typed request names (or the ID Placeholder), archived or not (Recover).
+pub fn load_ref_any(ctx: &OpContext<'_>, named: Option<&ObjectRef>) -> Result<Managed, KmipError> {
+    let uid = ctx.batch.resolve_ref(named)?;
+    load_unchecked(ctx, &uid)
+}
+
+/// Loads the object a typed request names (or the ID Placeholder); archived objects are refused with Object
+/// Archived.
+pub fn load_ref(ctx: &OpContext<'_>, named: Option<&ObjectRef>) -> Result<Managed, KmipError> {
+    on_line(load_ref_any(ctx, named)?)
 }
 
 /// Loads the object a payload names (its Unique Identifier, or the ID Placeholder); archived objects are
