@@ -10,6 +10,7 @@ use crate::crypto::mac::{self as mac_fn, MacAlg};
 use crate::kmip::crypto_params::CryptographicParameters;
 use crate::kmip::enums::ObjectType;
 use crate::kmip::object::{KeyBlock, KeyMaterial, ManagedObject, ObjectBody};
+use crate::kmip::operations::Fields;
 use crate::kmip::{KmipError, ResultReason};
 use crate::spec::enums::unique_identifier as ue;
 use crate::spec::enums::{
@@ -19,7 +20,7 @@ use crate::spec::tag;
 use crate::ttlv::{SecretBytes, Ttlv, Value};
 
 use super::OpContext;
-use super::crypto_common::{bytes_field, crypto_error, hash_alg, int_field, secret_bytes};
+use super::crypto_common::{crypto_error, hash_alg, secret_bytes};
 use super::usage::{self, Use};
 use super::{cipher, new_object, object};
 use crate::kmip::attributes::Attributes;
@@ -75,19 +76,24 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
     usage::consume(ctx, &mut base, Use::DeriveKey, len)?;
     let (base_alg, base_bytes) = secret_bytes(&base)?;
     let base_bytes = Zeroizing::new(base_bytes.to_vec());
-    let params = CryptographicParameters::from_parent(dp)?;
+    let dp = Fields::of(dp)?;
+    let params = dp
+        .get(tag::CRYPTOGRAPHIC_PARAMETERS)
+        .map(CryptographicParameters::from_ttlv)
+        .transpose()?;
     let hash = |default: HashAlg| -> Result<HashAlg, KmipError> {
         params
             .as_ref()
             .and_then(|p| p.hashing_algorithm)
             .map_or(Ok(default), hash_alg)
     };
-    let data = bytes_field(dp, tag::DERIVATION_DATA)?;
-    let salt = bytes_field(dp, tag::SALT)?;
+    let data = dp.bytes(tag::DERIVATION_DATA)?;
+    let salt = dp.bytes(tag::SALT)?;
     let derived: Zeroizing<Vec<u8>> = match method {
         derivation_method::PBKDF2 => {
             let salt = salt.ok_or_else(|| KmipError::invalid_message("PBKDF2 needs a Salt"))?;
-            let iterations = int_field(dp, tag::ITERATION_COUNT)?
+            let iterations = dp
+                .integer(tag::ITERATION_COUNT)?
                 .ok_or_else(|| KmipError::invalid_message("PBKDF2 needs an Iteration Count"))?;
             let iterations = u32::try_from(iterations)
                 .map_err(|_| KmipError::invalid_field("Iteration Count is negative"))?;
@@ -121,7 +127,7 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
             let data = data.ok_or_else(|| {
                 KmipError::invalid_message("Encrypt derivation needs Derivation Data")
             })?;
-            let iv = bytes_field(dp, tag::INITIALIZATION_VECTOR)?;
+            let iv = dp.bytes(tag::INITIALIZATION_VECTOR)?;
             let out = cipher::encrypt_once(base_alg, params.as_ref(), &base_bytes, iv, data)?;
             take(out, len, "the encrypted Derivation Data")?
         }

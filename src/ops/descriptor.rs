@@ -24,8 +24,8 @@ pub(crate) type Handler = fn(&Ttlv, &mut OpContext<'_>) -> Result<Ttlv, KmipErro
 
 /// Runs an operation written on typed payloads: its request is read once from the tree and its response
 /// written once, both in the request's version (`kmip::operations`).
-pub(crate) fn run_typed<Q: Request, S: Response>(
-    payload: &Ttlv,
+pub(crate) fn run_typed<'p, Q: Request<'p>, S: Response>(
+    payload: &'p Ttlv,
     ctx: &mut OpContext<'_>,
     run: fn(Q, &mut OpContext<'_>) -> Result<S, KmipError>,
 ) -> Result<Ttlv, KmipError> {
@@ -295,30 +295,42 @@ pub(crate) const DESCRIPTORS: &[Descriptor] = &[
     Descriptor::new(
         Operation::ENCRYPT,
         "Encrypt",
-        cipher::encrypt,
+        typed!(cipher::encrypt),
         Need::Object(Use),
         ReadOnly,
     ),
     Descriptor::new(
         Operation::DECRYPT,
         "Decrypt",
-        cipher::decrypt,
+        typed!(cipher::decrypt),
         Need::Object(Use),
         ReadOnly,
     ),
-    Descriptor::new(Operation::MAC, "MAC", mac::mac, Need::Object(Use), ReadOnly),
+    Descriptor::new(
+        Operation::MAC,
+        "MAC",
+        typed!(mac::mac),
+        Need::Object(Use),
+        ReadOnly,
+    ),
     Descriptor::new(
         Operation::MAC_VERIFY,
         "MAC Verify",
-        mac::mac_verify,
+        typed!(mac::mac_verify),
         Need::Object(Use),
         ReadOnly,
     ),
-    Descriptor::new(Operation::HASH, "Hash", hash::hash, Need::Known, ReadOnly),
+    Descriptor::new(
+        Operation::HASH,
+        "Hash",
+        typed!(hash::hash),
+        Need::Known,
+        ReadOnly,
+    ),
     Descriptor::new(
         Operation::RNG_RETRIEVE,
         "RNG Retrieve",
-        hash::rng_retrieve,
+        typed!(hash::rng_retrieve),
         Need::Known,
         ReadOnly,
     ),
@@ -326,7 +338,7 @@ pub(crate) const DESCRIPTORS: &[Descriptor] = &[
     Descriptor::new(
         Operation::RNG_SEED,
         "RNG Seed",
-        hash::rng_seed,
+        typed!(hash::rng_seed),
         Need::Administrator,
         ChangesAccessFacts,
     ),
@@ -342,14 +354,14 @@ pub(crate) const DESCRIPTORS: &[Descriptor] = &[
     Descriptor::new(
         Operation::SIGN,
         "Sign",
-        sign::sign,
+        typed!(sign::sign),
         Need::Object(Use),
         ReadOnly,
     ),
     Descriptor::new(
         Operation::SIGNATURE_VERIFY,
         "Signature Verify",
-        sign::verify,
+        typed!(sign::verify),
         Need::Object(Use),
         ReadOnly,
     ),

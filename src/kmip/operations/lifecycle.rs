@@ -25,8 +25,8 @@ pub struct RevokeRequest {
     pub compromise_occurrence_date: Option<i64>,
 }
 
-impl Request for RevokeRequest {
-    fn decode(payload: &Ttlv, _version: ProtocolVersion) -> Result<Self, KmipError> {
+impl<'a> Request<'a> for RevokeRequest {
+    fn decode(payload: &'a Ttlv, _version: ProtocolVersion) -> Result<Self, KmipError> {
         let fields = Fields::of(payload)?;
         let revocation_reason = fields.get(tag::REVOCATION_REASON).cloned();
         let revocation_reason_code = match revocation_reason
@@ -57,8 +57,8 @@ pub struct CheckRequest {
     pub usage_limits_count: Option<i64>,
 }
 
-impl Request for CheckRequest {
-    fn decode(payload: &Ttlv, _version: ProtocolVersion) -> Result<Self, KmipError> {
+impl<'a> Request<'a> for CheckRequest {
+    fn decode(payload: &'a Ttlv, _version: ProtocolVersion) -> Result<Self, KmipError> {
         let fields = Fields::of(payload)?;
         // A field of another type asks for nothing (as before: only a well-typed ask is checked).
         Ok(CheckRequest {
@@ -116,8 +116,8 @@ pub enum UsageCount {
     Units(i64),
 }
 
-impl Request for GetUsageAllocationRequest {
-    fn decode(payload: &Ttlv, _version: ProtocolVersion) -> Result<Self, KmipError> {
+impl<'a> Request<'a> for GetUsageAllocationRequest {
+    fn decode(payload: &'a Ttlv, _version: ProtocolVersion) -> Result<Self, KmipError> {
         let fields = Fields::of(payload)?;
         let usage_limits_count = match fields.get(tag::USAGE_LIMITS_COUNT).map(|c| &c.value) {
             None => UsageCount::Missing,

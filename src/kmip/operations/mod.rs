@@ -3,6 +3,7 @@
 //! response written once by [`Response::encode`]; what a version's payload carries, and any client quirk
 //! (`kmip::quirks`), is applied there, so the operations in `ops` see only these types.
 
+pub mod crypto;
 pub mod lifecycle;
 
 use crate::spec::tag;
@@ -13,9 +14,9 @@ use super::message::name;
 use super::version::ProtocolVersion;
 
 /// A request payload, read from its TTLV.
-pub trait Request: Sized {
-    /// Reads the Request Payload of a request in `version`.
-    fn decode(payload: &Ttlv, version: ProtocolVersion) -> Result<Self, KmipError>;
+pub trait Request<'a>: Sized {
+    /// Reads the Request Payload of a request in `version`; byte fields may be borrowed from it.
+    fn decode(payload: &'a Ttlv, version: ProtocolVersion) -> Result<Self, KmipError>;
 }
 
 /// A response payload, written to its TTLV.
@@ -58,8 +59,8 @@ pub struct IdRequest {
     pub unique_identifier: Option<ObjectRef>,
 }
 
-impl Request for IdRequest {
-    fn decode(payload: &Ttlv, _version: ProtocolVersion) -> Result<Self, KmipError> {
+impl<'a> Request<'a> for IdRequest {
+    fn decode(payload: &'a Ttlv, _version: ProtocolVersion) -> Result<Self, KmipError> {
         Ok(IdRequest {
             unique_identifier: Fields::of(payload)?.object_ref()?,
         })
