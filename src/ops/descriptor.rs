@@ -170,21 +170,21 @@ pub(crate) const DESCRIPTORS: &[Descriptor] = &[
     Descriptor::new(
         Operation::GET_ATTRIBUTES,
         "Get Attributes",
-        attributes::get_attributes,
+        typed!(attributes::get_attributes),
         Need::Object(Get),
         ReadOnly,
     ),
     Descriptor::new(
         Operation::GET_ATTRIBUTE_LIST,
         "Get Attribute List",
-        attributes::get_attribute_list,
+        typed!(attributes::get_attribute_list),
         Need::Object(Get),
         ReadOnly,
     ),
     Descriptor::new(
         Operation::ADD_ATTRIBUTE,
         "Add Attribute",
-        attributes::add,
+        typed!(attributes::add),
         Need::Object(ManageAttributes),
         ChangesAccessFacts,
     )
@@ -192,7 +192,7 @@ pub(crate) const DESCRIPTORS: &[Descriptor] = &[
     Descriptor::new(
         Operation::MODIFY_ATTRIBUTE,
         "Modify Attribute",
-        attributes::modify,
+        typed!(attributes::modify),
         Need::Object(ManageAttributes),
         ChangesAccessFacts,
     )
@@ -200,14 +200,14 @@ pub(crate) const DESCRIPTORS: &[Descriptor] = &[
     Descriptor::new(
         Operation::DELETE_ATTRIBUTE,
         "Delete Attribute",
-        attributes::delete,
+        typed!(attributes::delete),
         Need::Object(ManageAttributes),
         ChangesAccessFacts,
     ),
     Descriptor::new(
         Operation::SET_ATTRIBUTE,
         "Set Attribute",
-        attributes::set,
+        typed!(attributes::set),
         Need::Object(ManageAttributes),
         ChangesAccessFacts,
     )
@@ -215,7 +215,7 @@ pub(crate) const DESCRIPTORS: &[Descriptor] = &[
     Descriptor::new(
         Operation::ADJUST_ATTRIBUTE,
         "Adjust Attribute",
-        attributes::adjust,
+        typed!(attributes::adjust),
         Need::Object(ManageAttributes),
         ChangesAccessFacts,
     ),

@@ -12,6 +12,7 @@
 
 use crate::access::policy::{OpClass, Principal};
 use crate::kmip::attributes::{Attribute, AttributeName};
+use crate::kmip::operations::attributes::changed_attribute;
 use crate::kmip::{KmipError, Operation, ResultReason};
 use crate::spec::enums::key_wrap_type;
 use crate::spec::tag;
@@ -21,7 +22,7 @@ use super::OpContext;
 use super::descriptor;
 use super::object::{self, Managed};
 use super::register::OBJECT_TAGS;
-use super::{attributes, authorize, get};
+use super::{authorize, get};
 
 /// The right a reference needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,7 +135,7 @@ pub(crate) fn asks(operation: Operation, payload: &Ttlv, ctx: &OpContext<'_>) ->
             }
             Carries::NewObjectGroups => out.groups.extend(requested_groups(payload)),
             Carries::ChangedAttribute => {
-                if let Ok((attr, _)) = attributes::one_attribute(payload, tag::NEW_ATTRIBUTE) {
+                if let Some(attr) = changed_attribute(payload) {
                     match attr.name {
                         AttributeName::Standard(tag::LINK) => push_link(&mut out, &attr.value, ctx),
                         AttributeName::Standard(tag::OBJECT_GROUP) => {

@@ -3,6 +3,7 @@
 //! response written once by [`Response::encode`]; what a version's payload carries, and any client quirk
 //! (`kmip::quirks`), is applied there, so the operations in `ops` see only these types.
 
+pub mod attributes;
 pub mod crypto;
 pub mod lifecycle;
 
