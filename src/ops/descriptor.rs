@@ -161,12 +161,18 @@ pub(crate) const DESCRIPTORS: &[Descriptor] = &[
     Descriptor::new(
         Operation::LOCATE,
         "Locate",
-        locate::run,
+        typed!(locate::run),
         Need::Known,
         ReadOnly,
     ),
-    Descriptor::new(Operation::GET, "Get", get::run, Need::Object(Get), ReadOnly)
-        .carrying(&[Carries::WrappingSpecification]),
+    Descriptor::new(
+        Operation::GET,
+        "Get",
+        typed!(get::run),
+        Need::Object(Get),
+        ReadOnly,
+    )
+    .carrying(&[Carries::WrappingSpecification]),
     Descriptor::new(
         Operation::GET_ATTRIBUTES,
         "Get Attributes",
@@ -365,12 +371,18 @@ pub(crate) const DESCRIPTORS: &[Descriptor] = &[
         Need::Object(Use),
         ReadOnly,
     ),
-    Descriptor::new(Operation::LOG, "Log", interop::log, Need::Known, ReadOnly),
+    Descriptor::new(
+        Operation::LOG,
+        "Log",
+        typed!(interop::log),
+        Need::Known,
+        ReadOnly,
+    ),
     // Answered only by a server configured for interoperability tests, whose clients are the testers.
     Descriptor::new(
         Operation::INTEROP,
         "Interop",
-        interop::interop,
+        typed!(interop::interop),
         Need::Known,
         ChangesAccessFacts,
     )

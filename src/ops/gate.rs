@@ -19,10 +19,10 @@ use crate::spec::tag;
 use crate::ttlv::{Ttlv, Value};
 
 use super::OpContext;
+use super::authorize;
 use super::descriptor;
 use super::object::{self, Managed};
 use super::register::OBJECT_TAGS;
-use super::{authorize, get};
 
 /// The right a reference needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -124,7 +124,11 @@ pub(crate) fn asks(operation: Operation, payload: &Ttlv, ctx: &OpContext<'_>) ->
             Carries::WrappedKeyBlock => {
                 // Stored wrapped, the key is only linked (and the link is made only when visible): nothing to
                 // refuse here. Unwrapped now, the key is used.
-                if get::key_wrap_type(payload).ok().flatten() == Some(key_wrap_type::NOT_WRAPPED) {
+                if crate::kmip::operations::get::key_wrap_type(payload)
+                    .ok()
+                    .flatten()
+                    == Some(key_wrap_type::NOT_WRAPPED)
+                {
                     out.use_wrapping_keys(wrapped_block_keys(payload));
                 }
             }

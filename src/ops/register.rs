@@ -51,7 +51,8 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
     // is otherwise stored as provided, linked to the key that wrapped it (2.1 section 6.1.43).
     let mut wrapped_by = None;
     if get::is_wrapped(&object) {
-        if get::key_wrap_type(payload)? == Some(key_wrap_type::NOT_WRAPPED) {
+        if crate::kmip::operations::get::key_wrap_type(payload)? == Some(key_wrap_type::NOT_WRAPPED)
+        {
             object = get::unwrapped(ctx, &object)?;
         } else {
             wrapped_by = object

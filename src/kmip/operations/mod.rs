@@ -5,7 +5,10 @@
 
 pub mod attributes;
 pub mod crypto;
+pub mod get;
+pub mod interop;
 pub mod lifecycle;
+pub mod locate;
 
 use crate::spec::tag;
 use crate::ttlv::{Tag, Ttlv, Value};
@@ -81,6 +84,16 @@ impl Response for IdResponse {
             tag::RESPONSE_PAYLOAD,
             vec![uid_item(&self.unique_identifier)],
         )
+    }
+}
+
+/// A response with an empty payload (Log, Interop).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EmptyResponse;
+
+impl Response for EmptyResponse {
+    fn encode(&self, _version: ProtocolVersion) -> Ttlv {
+        Ttlv::structure(tag::RESPONSE_PAYLOAD, Vec::new())
     }
 }
 
