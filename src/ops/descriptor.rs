@@ -144,7 +144,7 @@ pub(crate) const DESCRIPTORS: &[Descriptor] = &[
     Descriptor::new(
         Operation::CREATE,
         "Create",
-        create::run,
+        typed!(create::run),
         Need::Create,
         ChangesAccessFacts,
     )
@@ -152,7 +152,7 @@ pub(crate) const DESCRIPTORS: &[Descriptor] = &[
     Descriptor::new(
         Operation::REGISTER,
         "Register",
-        register::run,
+        typed!(register::run),
         Need::Create,
         ChangesAccessFacts,
     )
@@ -293,7 +293,7 @@ pub(crate) const DESCRIPTORS: &[Descriptor] = &[
     Descriptor::new(
         Operation::CREATE_KEY_PAIR,
         "Create Key Pair",
-        create_key_pair::run,
+        typed!(create_key_pair::run),
         Need::Create,
         ChangesAccessFacts,
     )

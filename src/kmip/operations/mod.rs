@@ -4,6 +4,7 @@
 //! (`kmip::quirks`), is applied there, so the operations in `ops` see only these types.
 
 pub mod attributes;
+pub mod create;
 pub mod crypto;
 pub mod get;
 pub mod interop;
