@@ -228,7 +228,7 @@ pub(crate) const DESCRIPTORS: &[Descriptor] = &[
     Descriptor::new(
         Operation::REKEY,
         "Re-key",
-        rekey::run,
+        typed!(rekey::run),
         Need::Object(Lifecycle),
         ChangesAccessFacts,
     )
@@ -351,7 +351,7 @@ pub(crate) const DESCRIPTORS: &[Descriptor] = &[
     Descriptor::new(
         Operation::DERIVE_KEY,
         "Derive Key",
-        derive::run,
+        typed!(derive::run),
         Need::Object(Use),
         ChangesAccessFacts,
     )

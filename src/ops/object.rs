@@ -196,12 +196,6 @@ pub fn on_line(managed: Managed) -> Result<Managed, KmipError> {
     Ok(managed)
 }
 
-/// Loads the object a payload names (its Unique Identifier, or the ID Placeholder), archived or not (Recover).
-pub fn load_named_any(ctx: &OpContext<'_>, payload: &Ttlv) -> Result<Managed, KmipError> {
-    let uid = ctx.batch.resolve(payload.child(tag::UNIQUE_IDENTIFIER))?;
-    load_unchecked(ctx, &uid)
-}
-
 /// Loads the object a typed request names (or the ID Placeholder), archived or not (Recover).
 pub fn load_ref_any(ctx: &OpContext<'_>, named: Option<&ObjectRef>) -> Result<Managed, KmipError> {
     let uid = ctx.batch.resolve_ref(named)?;
@@ -212,12 +206,6 @@ pub fn load_ref_any(ctx: &OpContext<'_>, named: Option<&ObjectRef>) -> Result<Ma
 /// Archived.
 pub fn load_ref(ctx: &OpContext<'_>, named: Option<&ObjectRef>) -> Result<Managed, KmipError> {
     on_line(load_ref_any(ctx, named)?)
-}
-
-/// Loads the object a payload names (its Unique Identifier, or the ID Placeholder); archived objects are
-/// refused with Object Archived.
-pub fn load_named(ctx: &OpContext<'_>, payload: &Ttlv) -> Result<Managed, KmipError> {
-    on_line(load_named_any(ctx, payload)?)
 }
 
 /// Saves objects in one durable transaction.
@@ -243,9 +231,4 @@ pub fn commit(ctx: &OpContext<'_>, mutations: Vec<Mutation>) -> Result<(), Store
     ctx.store.commit(mutations.clone())?;
     journal.written(&mutations);
     Ok(())
-}
-
-/// A Unique Identifier item for a response.
-pub fn uid_item(uid: &str) -> Ttlv {
-    Ttlv::new(tag::UNIQUE_IDENTIFIER, Value::TextString(uid.to_string()))
 }

@@ -6,6 +6,7 @@
 pub mod attributes;
 pub mod create;
 pub mod crypto;
+pub mod derive;
 pub mod get;
 pub mod interop;
 pub mod lifecycle;
