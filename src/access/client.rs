@@ -15,9 +15,6 @@ pub const OP_LIST_GRANTS: Operation = Operation(0x8000_4B03);
 /// Vendor extension tag of the JSON text in the payloads.
 pub const TAG_ACCESS_JSON: u32 = 0x54_4B01;
 
-/// The operations of this module, for the engine's dispatch.
-pub const ACCESS_OPERATIONS: [Operation; 3] = [OP_GRANT, OP_REVOKE_GRANT, OP_LIST_GRANTS];
-
 /// A payload (request or response) carrying `json`.
 pub fn payload(payload_tag: u32, json: &str) -> Ttlv {
     Ttlv::structure(payload_tag, vec![payload_json_item(json)])

@@ -21,7 +21,6 @@ use thiserror::Error;
 use super::Caller;
 use super::grants::{Grant, Target};
 use super::identity::PasswordCredential;
-use crate::kmip::Operation;
 
 /// The identity of the embedded default's administrator: the subject CN of the client certificate the
 /// development bootstrap makes for the operator, and the one administrator of the embedded policy.
@@ -105,63 +104,6 @@ pub enum Need {
     Object(OpClass),
     /// Administrators only.
     Administrator,
-}
-
-/// What operation `op` needs.
-pub fn need_of(op: Operation) -> Need {
-    use OpClass::*;
-    if super::client::ACCESS_OPERATIONS.contains(&op) {
-        // Grant management checks ownership of each target itself.
-        return Need::Known;
-    }
-    match op {
-        Operation::DISCOVER_VERSIONS | Operation::QUERY => Need::Open,
-        Operation::LOCATE
-        | Operation::RNG_RETRIEVE
-        | Operation::PING
-        | Operation::LOG
-        | Operation::HASH
-        | Operation::CANCEL
-        | Operation::POLL
-        // Answered only by a server configured for interoperability tests, whose clients are the testers.
-        | Operation::INTEROP => Need::Known,
-        Operation::CREATE
-        | Operation::CREATE_KEY_PAIR
-        | Operation::REGISTER
-        | Operation::CREATE_SPLIT_KEY
-        | Operation::JOIN_SPLIT_KEY
-        | Operation::IMPORT => Need::Create,
-        Operation::GET
-        | Operation::GET_ATTRIBUTES
-        | Operation::GET_ATTRIBUTE_LIST
-        | Operation::CHECK
-        | Operation::EXPORT
-        | Operation::VALIDATE => Need::Object(Get),
-        Operation::ENCRYPT
-        | Operation::DECRYPT
-        | Operation::SIGN
-        | Operation::SIGNATURE_VERIFY
-        | Operation::MAC
-        | Operation::MAC_VERIFY
-        | Operation::DERIVE_KEY
-        | Operation::OBTAIN_LEASE
-        | Operation::GET_USAGE_ALLOCATION => Need::Object(Use),
-        Operation::ADD_ATTRIBUTE
-        | Operation::MODIFY_ATTRIBUTE
-        | Operation::DELETE_ATTRIBUTE
-        | Operation::SET_ATTRIBUTE
-        | Operation::ADJUST_ATTRIBUTE => Need::Object(ManageAttributes),
-        Operation::ACTIVATE
-        | Operation::REVOKE
-        | Operation::ARCHIVE
-        | Operation::RECOVER
-        | Operation::REKEY
-        | Operation::REKEY_KEY_PAIR
-        | Operation::CERTIFY
-        | Operation::RECERTIFY => Need::Object(Lifecycle),
-        Operation::DESTROY => Need::Object(Destroy),
-        _ => Need::Administrator,
-    }
 }
 
 /// Who a rule, a grant or an administrator entry names: one identity or a group.

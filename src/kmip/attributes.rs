@@ -44,6 +44,11 @@ pub enum AttributeName {
 }
 
 impl AttributeName {
+    /// Whether this is the Name attribute (one object per Name).
+    pub fn is_name(&self) -> bool {
+        *self == AttributeName::Standard(tag::NAME)
+    }
+
     /// Reads a 1.x Attribute Name: a standard attribute's printed name (`Cryptographic Algorithm`), or a custom
     /// `x-`/`y-` name. Anything else is not an attribute the server knows. A standard name matches with runs
     /// of spaces between its words (the KMIP 1.0-1.2 test cases write "Cryptographic   Usage Mask"); a

@@ -28,12 +28,23 @@ struct RevokeRequest {
     id: String,
 }
 
+/// Grant: stores a grant.
+pub(super) fn grant(request: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
+    run(OP_GRANT, request, ctx)
+}
+
+/// Revoke Grant: removes a grant by its identifier.
+pub(super) fn revoke_grant(request: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
+    run(OP_REVOKE_GRANT, request, ctx)
+}
+
+/// List Grants: the grants the caller may manage.
+pub(super) fn list_grants(request: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
+    run(OP_LIST_GRANTS, request, ctx)
+}
+
 /// Runs one of the grant operations.
-pub(super) fn run(
-    operation: Operation,
-    request: &Ttlv,
-    ctx: &mut OpContext<'_>,
-) -> Result<Ttlv, KmipError> {
+fn run(operation: Operation, request: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
     let json = payload_json(request).ok_or_else(|| {
         KmipError::invalid_message("the request payload lacks the access JSON text")
     })?;

@@ -6,53 +6,37 @@ use crate::crypto::asymmetric::Hash;
 use crate::crypto::asymmetric::rsa_cipher::{self, Padding};
 use crate::kmip::crypto_params::CryptographicParameters;
 use crate::kmip::enums::{MaskGenerator, ObjectType, PaddingMethod};
+use crate::kmip::operations::crypto::{CryptoRequest, CryptoResponse};
 use crate::kmip::{KmipError, ResultReason};
 use crate::spec::enums::cryptographic_algorithm as alg;
-use crate::spec::tag;
-use crate::ttlv::{SecretBytes, Ttlv, Value};
+use crate::ttlv::SecretBytes;
 
 use super::OpContext;
 use super::asym_key;
-use super::object::{self, Managed};
+use super::object::Managed;
 use super::usage::{self, Use};
 
 /// What an RSA Encrypt or Decrypt request carries besides its key.
-pub(super) struct RsaRequest {
+pub(super) struct RsaRequest<'a> {
     /// The request's Cryptographic Parameters, if any.
     pub params: Option<CryptographicParameters>,
     /// The Data to encrypt or decrypt.
-    pub data: SecretBytes,
+    pub data: &'a [u8],
 }
 
-/// Reads the payload of an RSA Encrypt or Decrypt: Cryptographic Parameters and Data; streaming, IVs and
-/// authenticated-encryption fields have no meaning for RSA and are refused.
-pub(super) fn read_request(payload: &Ttlv) -> Result<RsaRequest, KmipError> {
-    for t in [
-        tag::CORRELATION_VALUE,
-        tag::INIT_INDICATOR,
-        tag::FINAL_INDICATOR,
-        tag::IV_COUNTER_NONCE,
-        tag::AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA,
-        tag::AUTHENTICATED_ENCRYPTION_TAG,
-    ] {
-        if payload.child(t).is_some() {
-            return Err(KmipError::invalid_field(format!(
-                "{} has no meaning for RSA encryption",
-                crate::spec::tag_by_number(t).map_or("a field", |d| d.spec_name)
-            )));
-        }
+/// Reads what an RSA Encrypt or Decrypt uses of its request: Cryptographic Parameters and Data; streaming, IVs
+/// and authenticated-encryption fields have no meaning for RSA and are refused.
+pub(super) fn read_request<'a>(req: &CryptoRequest<'a>) -> Result<RsaRequest<'a>, KmipError> {
+    if let Some(field) = req.field_without_meaning_for_rsa() {
+        return Err(KmipError::invalid_field(format!(
+            "{field} has no meaning for RSA encryption"
+        )));
     }
-    let data = match payload.child(tag::DATA).map(|d| &d.value) {
-        Some(Value::ByteString(b)) => b.clone(),
-        Some(_) => return Err(KmipError::invalid_field("Data is not a Byte String")),
-        None => {
-            return Err(KmipError::invalid_field(
-                "RSA Encrypt and Decrypt need Data",
-            ));
-        }
-    };
+    let data = req
+        .data
+        .ok_or_else(|| KmipError::invalid_field("RSA Encrypt and Decrypt need Data"))?;
     Ok(RsaRequest {
-        params: CryptographicParameters::from_parent(payload)?,
+        params: req.cryptographic_parameters.clone(),
         data,
     })
 }
@@ -63,7 +47,7 @@ pub(super) fn encrypt(
     key: &Managed,
     params: &CryptographicParameters,
     data: &[u8],
-) -> Result<Ttlv, KmipError> {
+) -> Result<CryptoResponse, KmipError> {
     asym_key::require_type(key, ObjectType::PUBLIC_KEY, "RSA Encrypt")?;
     usage::check(key, Use::Encrypt, ctx.now)?;
     let params = asym_key::effective_params(key, Some(params))?;
@@ -80,7 +64,7 @@ pub(super) fn decrypt(
     key: &Managed,
     params: &CryptographicParameters,
     data: &[u8],
-) -> Result<Ttlv, KmipError> {
+) -> Result<CryptoResponse, KmipError> {
     asym_key::require_type(key, ObjectType::PRIVATE_KEY, "RSA Decrypt")?;
     usage::check(key, Use::Decrypt, ctx.now)?;
     let params = asym_key::effective_params(key, Some(params))?;
@@ -91,14 +75,11 @@ pub(super) fn decrypt(
     Ok(answer(key, SecretBytes::from(out.as_slice())))
 }
 
-fn answer(key: &Managed, data: SecretBytes) -> Ttlv {
-    Ttlv::structure(
-        tag::RESPONSE_PAYLOAD,
-        vec![
-            object::uid_item(&key.uid),
-            Ttlv::new(tag::DATA, Value::ByteString(data)),
-        ],
-    )
+fn answer(key: &Managed, data: SecretBytes) -> CryptoResponse {
+    CryptoResponse {
+        data: Some(data),
+        ..CryptoResponse::for_key(&key.uid)
+    }
 }
 
 /// The padding the parameters select for an RSA key: OAEP (hash default SHA-1, as RFC 8017 has it; MGF1 over

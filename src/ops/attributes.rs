@@ -5,105 +5,61 @@
 use crate::kmip::attribute_rules::{
     self, check_client_add, check_client_delete, check_client_modify,
 };
-use crate::kmip::attributes::{Attribute, AttributeName, attribute_storage_name, search_key};
+use crate::kmip::attributes::{Attribute, attribute_storage_name, search_key};
+use crate::kmip::operations::IdRequest;
+use crate::kmip::operations::attributes::{
+    AdjustAttributeRequest, AttributeChangeRequest, AttributeChangeResponse,
+    DeleteAttributeRequest, DeleteTarget, GetAttributeListResponse, GetAttributesRequest,
+    GetAttributesResponse,
+};
 use crate::kmip::state::State;
-use crate::kmip::{KmipError, ProtocolVersion, ResultReason};
+use crate::kmip::{KmipError, ResultReason};
 use crate::spec::enums::adjustment_type;
-use crate::spec::tag;
 use crate::store::{Filter, LocateQuery};
-use crate::ttlv::{Ttlv, Value};
+use crate::ttlv::Value;
 
 use super::OpContext;
 use super::object::{self, Managed};
 
-fn response(uid: &str, rest: Vec<Ttlv>) -> Ttlv {
-    let mut fields = vec![object::uid_item(uid)];
-    fields.extend(rest);
-    Ttlv::structure(tag::RESPONSE_PAYLOAD, fields)
-}
-
-/// The attribute instances a response of `version` carries: 1.x a list of Attribute structures, 2.x one
-/// Attributes structure.
-fn encode_all<'a>(
-    instances: impl Iterator<Item = (&'a Attribute, u32)>,
-    version: ProtocolVersion,
-) -> Vec<Ttlv> {
-    let items: Vec<Ttlv> = instances
-        .filter_map(|(a, i)| a.to_ttlv(version, i))
-        .collect();
-    if version.is_2x() {
-        vec![Ttlv::structure(tag::ATTRIBUTES, items)]
-    } else {
-        items
-    }
-}
-
-/// The names a request asks for: 1.x Attribute Name items, 2.x Attribute Reference items. A name the server
-/// does not know names nothing the object can have, so it is skipped like any absent attribute.
-fn requested_names(payload: &Ttlv) -> Result<Vec<AttributeName>, KmipError> {
-    let mut names = Vec::new();
-    for item in payload.children() {
-        if item.tag != tag::ATTRIBUTE_NAME && item.tag != tag::ATTRIBUTE_REFERENCE {
-            continue;
-        }
-        match AttributeName::from_name_or_reference(item) {
-            Ok(name) => names.push(name),
-            Err(e) if e.reason == ResultReason::UnsupportedAttribute => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(names)
-}
-
 /// Runs Get Attributes: every attribute when no name is given; a name the object lacks (or the version does not
 /// know) contributes nothing and is no error.
-pub(super) fn get_attributes(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
-    let managed = object::load_named(ctx, payload)?;
-    let names = requested_names(payload)?;
-    let names = if names.is_empty() {
+pub(super) fn get_attributes(
+    req: GetAttributesRequest,
+    ctx: &mut OpContext<'_>,
+) -> Result<GetAttributesResponse, KmipError> {
+    let managed = object::load_ref(ctx, req.unique_identifier.as_ref())?;
+    let names = if req.attribute_names.is_empty() {
         managed.attrs.names()
     } else {
-        names
+        req.attribute_names
     };
-    let mut picked: Vec<(&Attribute, u32)> = Vec::new();
+    let mut attributes: Vec<(Attribute, u32)> = Vec::new();
     for name in &names {
-        picked.extend(managed.attrs.get_all(name).zip(0u32..));
+        attributes.extend(managed.attrs.get_all(name).cloned().zip(0u32..));
     }
-    Ok(response(
-        &managed.uid,
-        encode_all(picked.into_iter(), ctx.version),
-    ))
+    Ok(GetAttributesResponse {
+        unique_identifier: managed.uid,
+        attributes,
+    })
 }
 
 /// Runs Get Attribute List: the names of the attributes the object has, each once.
 pub(super) fn get_attribute_list(
-    payload: &Ttlv,
+    req: IdRequest,
     ctx: &mut OpContext<'_>,
-) -> Result<Ttlv, KmipError> {
-    let managed = object::load_named(ctx, payload)?;
-    let items = managed
-        .attrs
-        .names()
-        .iter()
-        .filter_map(|n| n.to_list_item(ctx.version))
-        .collect();
-    Ok(response(&managed.uid, items))
+) -> Result<GetAttributeListResponse, KmipError> {
+    let managed = object::load_ref(ctx, req.unique_identifier.as_ref())?;
+    Ok(GetAttributeListResponse {
+        names: managed.attrs.names(),
+        unique_identifier: managed.uid,
+    })
 }
 
-/// The one attribute a 1.x (`Attribute`) or 2.x (`container`, e.g. New Attribute) request carries, with the
-/// index a 1.x request names.
-pub(super) fn one_attribute(
-    payload: &Ttlv,
-    container: u32,
-) -> Result<(Attribute, Option<u32>), KmipError> {
-    if let Some(item) = payload.child(tag::ATTRIBUTE) {
-        return Attribute::from_1x(item);
+fn echo(managed: &Managed, echoed: Vec<(Attribute, u32)>) -> AttributeChangeResponse {
+    AttributeChangeResponse {
+        unique_identifier: managed.uid.clone(),
+        echoed,
     }
-    let inner = payload
-        .child(container)
-        .and_then(|c| c.children().first())
-        .ok_or_else(|| KmipError::invalid_message("the request carries no attribute"))?;
-    Ok((Attribute::from_2x(inner)?, None))
 }
 
 fn finish(ctx: &mut OpContext<'_>, managed: &mut Managed) -> Result<(), KmipError> {
@@ -119,7 +75,7 @@ fn ensure_unique_name(
     managed: &Managed,
     attr: &Attribute,
 ) -> Result<(), KmipError> {
-    if attr.name != AttributeName::Standard(tag::NAME) {
+    if !attr.name.is_name() {
         return Ok(());
     }
     let query = LocateQuery {
@@ -149,12 +105,15 @@ fn ensure_unique_name(
 }
 
 /// Runs Add Attribute: a new instance, at the next index.
-pub(super) fn add(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
-    let mut managed = object::load_named(ctx, payload)?;
-    let (attr, _index) = one_attribute(payload, tag::NEW_ATTRIBUTE)?;
+pub(super) fn add(
+    req: AttributeChangeRequest,
+    ctx: &mut OpContext<'_>,
+) -> Result<AttributeChangeResponse, KmipError> {
+    let mut managed = object::load_ref(ctx, req.unique_identifier.as_ref())?;
+    let attr = req.new_attribute;
     check_client_add(&attr.name, managed.state)?;
     ensure_unique_name(ctx, &managed, &attr)?;
-    if attr.name == AttributeName::Standard(tag::NAME) && managed.attrs.contains(&attr) {
+    if attr.name.is_name() && managed.attrs.contains(&attr) {
         return Err(KmipError::new(
             ResultReason::NonUniqueNameAttribute,
             "the object already has this Name",
@@ -168,31 +127,21 @@ pub(super) fn add(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
     }
     let index = managed.attrs.add(attr.clone());
     finish(ctx, &mut managed)?;
-    Ok(response(&managed.uid, echo_1x(&attr, index, ctx.version)))
-}
-
-/// The attribute a 1.x Add, Modify or Delete Attribute response carries; 2.x responses carry none.
-fn echo_1x(attr: &Attribute, index: u32, version: ProtocolVersion) -> Vec<Ttlv> {
-    if version.is_2x() {
-        Vec::new()
-    } else {
-        attr.to_ttlv(version, index).into_iter().collect()
-    }
+    Ok(echo(&managed, vec![(attr, index)]))
 }
 
 /// Runs Modify Attribute: 1.x replaces instance Attribute Index (0 when absent); 2.x replaces the instance equal
 /// to Current Attribute, or the first. The response carries the new attribute in 1.x (Synology needs it).
-pub(super) fn modify(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
-    let mut managed = object::load_named(ctx, payload)?;
-    let (attr, index) = one_attribute(payload, tag::NEW_ATTRIBUTE)?;
+pub(super) fn modify(
+    req: AttributeChangeRequest,
+    ctx: &mut OpContext<'_>,
+) -> Result<AttributeChangeResponse, KmipError> {
+    let mut managed = object::load_ref(ctx, req.unique_identifier.as_ref())?;
+    let (attr, index) = (req.new_attribute, req.attribute_index);
     check_client_modify(&attr.name, managed.state)?;
     ensure_unique_name(ctx, &managed, &attr)?;
-    let index = match payload
-        .child(tag::CURRENT_ATTRIBUTE)
-        .and_then(|c| c.children().first())
-    {
+    let index = match req.current_attribute {
         Some(current) => {
-            let current = Attribute::from_2x(current)?;
             if current.name != attr.name {
                 return Err(KmipError::invalid_field(format!(
                     "Current Attribute is {} but New Attribute is {}",
@@ -211,13 +160,16 @@ pub(super) fn modify(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, Km
         ));
     };
     finish(ctx, &mut managed)?;
-    Ok(response(&managed.uid, echo_1x(&attr, index, ctx.version)))
+    Ok(echo(&managed, vec![(attr, index)]))
 }
 
 /// Runs Set Attribute (2.x): sets a single-instance attribute, adding it when absent.
-pub(super) fn set(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
-    let mut managed = object::load_named(ctx, payload)?;
-    let (attr, _) = one_attribute(payload, tag::NEW_ATTRIBUTE)?;
+pub(super) fn set(
+    req: AttributeChangeRequest,
+    ctx: &mut OpContext<'_>,
+) -> Result<AttributeChangeResponse, KmipError> {
+    let mut managed = object::load_ref(ctx, req.unique_identifier.as_ref())?;
+    let attr = req.new_attribute;
     if managed.attrs.count(&attr.name) > 0 {
         check_client_modify(&attr.name, managed.state)?;
     } else {
@@ -234,100 +186,65 @@ pub(super) fn set(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
     }
     managed.attrs.set(attr);
     finish(ctx, &mut managed)?;
-    Ok(response(&managed.uid, Vec::new()))
+    Ok(echo(&managed, Vec::new()))
 }
 
 /// Runs Delete Attribute: 1.x deletes instance Attribute Index (0 when absent) of Attribute Name; 2.x the
 /// instance equal to Current Attribute, or every instance of Attribute Reference. The response carries the
 /// deleted attribute in 1.x.
-pub(super) fn delete(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
-    let mut managed = object::load_named(ctx, payload)?;
-    let mut removed: Vec<(u32, Attribute)> = Vec::new();
-    if let Some(current) = payload
-        .child(tag::CURRENT_ATTRIBUTE)
-        .and_then(|c| c.children().first())
-    {
-        let current = Attribute::from_2x(current)?;
-        check_client_delete(&current.name)?;
-        let index = managed.attrs.index_of(&current).ok_or_else(|| {
-            KmipError::new(
-                ResultReason::AttributeInstanceNotFound,
-                "no instance has that value",
-            )
-        })?;
-        if let Some(gone) = managed.attrs.remove_at(&current.name, index) {
-            removed.push((index, gone));
+pub(super) fn delete(
+    req: DeleteAttributeRequest,
+    ctx: &mut OpContext<'_>,
+) -> Result<AttributeChangeResponse, KmipError> {
+    let mut managed = object::load_ref(ctx, req.unique_identifier.as_ref())?;
+    let mut removed: Vec<(Attribute, u32)> = Vec::new();
+    match req.target {
+        DeleteTarget::Current(current) => {
+            check_client_delete(&current.name)?;
+            let index = managed.attrs.index_of(&current).ok_or_else(|| {
+                KmipError::new(
+                    ResultReason::AttributeInstanceNotFound,
+                    "no instance has that value",
+                )
+            })?;
+            if let Some(gone) = managed.attrs.remove_at(&current.name, index) {
+                removed.push((gone, index));
+            }
         }
-    } else if let Some(reference) = payload.child(tag::ATTRIBUTE_REFERENCE) {
-        let name = AttributeName::from_name_or_reference(reference)?;
-        check_client_delete(&name)?;
-        if managed.attrs.remove_all(&name) == 0 {
-            return Err(KmipError::new(
-                ResultReason::AttributeNotFound,
-                format!("the object has no {name}"),
-            ));
-        }
-    } else {
-        let name = payload
-            .child(tag::ATTRIBUTE_NAME)
-            .ok_or_else(|| KmipError::invalid_message("Delete Attribute names no attribute"))
-            .and_then(AttributeName::from_name_or_reference)?;
-        check_client_delete(&name)?;
-        let index = match payload.child(tag::ATTRIBUTE_INDEX).map(|i| &i.value) {
-            None => 0,
-            Some(Value::Integer(i)) => u32::try_from(*i)
-                .map_err(|_| KmipError::invalid_field("Attribute Index is negative"))?,
-            Some(_) => {
-                return Err(KmipError::invalid_message(
-                    "Attribute Index is not an Integer",
+        DeleteTarget::All(name) => {
+            check_client_delete(&name)?;
+            if managed.attrs.remove_all(&name) == 0 {
+                return Err(KmipError::new(
+                    ResultReason::AttributeNotFound,
+                    format!("the object has no {name}"),
                 ));
             }
-        };
-        let gone = managed.attrs.remove_at(&name, index).ok_or_else(|| {
-            KmipError::new(
-                ResultReason::AttributeNotFound,
-                format!("the object has no instance {index} of {name}"),
-            )
-        })?;
-        removed.push((index, gone));
+        }
+        DeleteTarget::Instance(name, index) => {
+            check_client_delete(&name)?;
+            let gone = managed.attrs.remove_at(&name, index).ok_or_else(|| {
+                KmipError::new(
+                    ResultReason::AttributeNotFound,
+                    format!("the object has no instance {index} of {name}"),
+                )
+            })?;
+            removed.push((gone, index));
+        }
     }
     finish(ctx, &mut managed)?;
-    let echo = removed
-        .iter()
-        .flat_map(|(i, a)| echo_1x(a, *i, ctx.version))
-        .collect();
-    Ok(response(&managed.uid, echo))
+    Ok(echo(&managed, removed))
 }
 
 /// Runs Adjust Attribute (2.x): Increment or Decrement a number or date by Adjustment Value, or Negate a number
 /// or Boolean.
-pub(super) fn adjust(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
-    let mut managed = object::load_named(ctx, payload)?;
-    let name = payload
-        .child(tag::ATTRIBUTE_REFERENCE)
-        .ok_or_else(|| KmipError::invalid_message("Adjust Attribute needs an Attribute Reference"))
-        .and_then(AttributeName::from_name_or_reference)?;
+pub(super) fn adjust(
+    req: AdjustAttributeRequest,
+    ctx: &mut OpContext<'_>,
+) -> Result<AttributeChangeResponse, KmipError> {
+    let mut managed = object::load_ref(ctx, req.unique_identifier.as_ref())?;
+    let name = req.attribute;
     check_client_modify(&name, managed.state)?;
-    let kind = match payload.child(tag::ADJUSTMENT_TYPE).map(|t| &t.value) {
-        Some(Value::Enumeration(k)) => *k,
-        _ => {
-            return Err(KmipError::invalid_message(
-                "Adjust Attribute needs an Adjustment Type",
-            ));
-        }
-    };
-    let by = match payload.child(tag::ADJUSTMENT_VALUE).map(|v| &v.value) {
-        None => 0,
-        Some(Value::Integer(i)) => i64::from(*i),
-        Some(Value::LongInteger(l) | Value::DateTime(l)) => *l,
-        Some(Value::Interval(i)) => i64::from(*i),
-        Some(_) => {
-            return Err(KmipError::new(
-                ResultReason::InvalidDataType,
-                "Adjustment Value is not a number",
-            ));
-        }
-    };
+    let (kind, by) = (req.adjustment_type, req.adjustment_value);
     let Some(slot) = managed.attrs.first_mut(&name) else {
         return Err(KmipError::new(
             ResultReason::AttributeNotFound,
@@ -368,5 +285,5 @@ pub(super) fn adjust(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, Km
         }
     };
     finish(ctx, &mut managed)?;
-    Ok(response(&managed.uid, Vec::new()))
+    Ok(echo(&managed, Vec::new()))
 }

@@ -11,52 +11,18 @@
 
 use std::collections::HashMap;
 
-use crate::access::client::OP_LIST_GRANTS;
 use crate::access::grants::{self, Grant};
-use crate::access::policy::{Decision, Need, ObjectFacts, OpClass, Policy, Principal, need_of};
+use crate::access::policy::{Decision, Need, ObjectFacts, OpClass, Policy, Principal};
 use crate::kmip::{KmipError, Operation, RequestBatchItem};
 use crate::replication::ZonedStore;
 use crate::spec::tag;
 use crate::store::Mutation;
 
 use super::OpContext;
+use super::descriptor::{self, Effect};
 use super::gate::{self, Missing, Right};
 use super::object::Managed;
 use crate::kmip::attributes::{AttributeName, attribute_storage_name};
-
-/// Operations that make a new object out of one the request names: the new one gets that object's owner.
-const DERIVING: [Operation; 5] = [
-    Operation::REKEY,
-    Operation::REKEY_KEY_PAIR,
-    Operation::DERIVE_KEY,
-    Operation::CERTIFY,
-    Operation::RECERTIFY,
-];
-
-/// Operations that change no owner, Object Group, grant or object existence (they read, use keys, or move an
-/// object's state): after them the request's [`AccessCache`] stays valid. After any other item it is cleared.
-const LEAVES_ACCESS_FACTS: &[Operation] = &[
-    Operation::GET,
-    Operation::GET_ATTRIBUTES,
-    Operation::GET_ATTRIBUTE_LIST,
-    Operation::LOCATE,
-    Operation::CHECK,
-    Operation::OBTAIN_LEASE,
-    Operation::GET_USAGE_ALLOCATION,
-    Operation::ACTIVATE,
-    Operation::REVOKE,
-    Operation::ENCRYPT,
-    Operation::DECRYPT,
-    Operation::MAC,
-    Operation::MAC_VERIFY,
-    Operation::SIGN,
-    Operation::SIGNATURE_VERIFY,
-    Operation::HASH,
-    Operation::RNG_RETRIEVE,
-    Operation::QUERY,
-    Operation::DISCOVER_VERSIONS,
-    OP_LIST_GRANTS,
-];
 
 /// What the access checks of one request message have read from the store, kept for its later items so that a
 /// batch does not read the same grants, owners and Object Groups once per item. Valid only for one principal
@@ -76,9 +42,11 @@ pub(crate) struct AccessCache {
 }
 
 impl AccessCache {
-    /// Keeps what was read if `operation` cannot have changed it, else forgets it.
+    /// Keeps what was read if `operation` cannot have changed it (its descriptor's effect), else forgets it.
     pub(crate) fn after(&mut self, operation: Operation) {
-        if !LEAVES_ACCESS_FACTS.contains(&operation) {
+        let keeps =
+            descriptor::of(operation).is_some_and(|d| d.effect != Effect::ChangesAccessFacts);
+        if !keeps {
             self.grants = None;
             self.needs_groups = false;
             self.facts.clear();
@@ -186,7 +154,7 @@ pub(super) fn check(
     objects: &mut Vec<String>,
 ) -> Result<(), KmipError> {
     ctx.new_owner = None;
-    let need = need_of(item.operation);
+    let need = descriptor::need(item.operation);
     let named = match (need, &item.payload) {
         (Need::Object(_), Some(payload)) => ctx
             .batch
@@ -243,7 +211,7 @@ pub(super) fn check(
                 // The operation itself reports the missing or unresolvable identifier.
                 return Ok(());
             };
-            if DERIVING.contains(&item.operation) {
+            if descriptor::of(item.operation).is_some_and(|d| d.derives) {
                 let owner = match ctx.access_cache.facts.get(&uid) {
                     Some(facts) => facts.owner.clone(),
                     None => grants::owner(ctx.store, &uid).map_err(|e| e.to_kmip())?,
@@ -255,7 +223,7 @@ pub(super) fn check(
     }
 }
 
-/// Authorizes what the gate reads from the item's request (`gate::DECLARED`).
+/// Authorizes what the gate reads from the item's request (the descriptor's `carries`).
 fn references(
     item: &RequestBatchItem,
     ctx: &mut OpContext<'_>,

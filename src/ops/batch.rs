@@ -4,8 +4,9 @@
 //! the batch.
 
 use crate::kmip::KmipError;
+use crate::kmip::operations::ObjectRef;
 use crate::spec::enums::unique_identifier as ue;
-use crate::ttlv::{Ttlv, Value};
+use crate::ttlv::Ttlv;
 
 /// The identifiers a batch has produced so far.
 #[derive(Clone, Debug, Default)]
@@ -40,17 +41,23 @@ impl BatchIds {
     /// The object an item names: its Unique Identifier field when present (Text String; in 2.x also an
     /// Enumeration or an Integer referring to earlier results), else the ID Placeholder.
     pub fn resolve(&self, field: Option<&Ttlv>) -> Result<String, KmipError> {
-        let Some(field) = field else {
+        let named = field.map(ObjectRef::from_ttlv).transpose()?;
+        self.resolve_ref(named.as_ref())
+    }
+
+    /// The object a typed request names ([`ObjectRef`]), else the ID Placeholder.
+    pub fn resolve_ref(&self, named: Option<&ObjectRef>) -> Result<String, KmipError> {
+        let Some(named) = named else {
             return self.placeholder.clone().ok_or_else(|| {
                 KmipError::missing_data(
                     "no Unique Identifier was given and the ID Placeholder is empty",
                 )
             });
         };
-        match &field.value {
-            Value::TextString(uid) => Ok(uid.clone()),
-            Value::Enumeration(ue::ID_PLACEHOLDER) => self.resolve(None),
-            Value::Enumeration(producer) => self
+        match named {
+            ObjectRef::Uid(uid) => Ok(uid.clone()),
+            ObjectRef::Producer(ue::ID_PLACEHOLDER) => self.resolve_ref(None),
+            ObjectRef::Producer(producer) => self
                 .returned
                 .iter()
                 .rev()
@@ -61,7 +68,7 @@ impl BatchIds {
                         "no earlier batch item returned a Unique Identifier of kind {producer}"
                     ))
                 }),
-            Value::Integer(n) => {
+            ObjectRef::Position(n) => {
                 let position = if *n >= 0 {
                     usize::try_from(*n).ok()
                 } else {
@@ -78,9 +85,6 @@ impl BatchIds {
                         ))
                     })
             }
-            _ => Err(KmipError::invalid_message(
-                "Unique Identifier is not a Text String, Enumeration or Integer",
-            )),
         }
     }
 }
@@ -90,6 +94,7 @@ mod tests {
     use super::*;
     use crate::kmip::ResultReason;
     use crate::spec::tag;
+    use crate::ttlv::Value;
 
     fn field(value: Value) -> Ttlv {
         Ttlv::new(tag::UNIQUE_IDENTIFIER, value)

@@ -11,19 +11,17 @@ use crate::crypto::aead;
 use crate::crypto::block::{self, CounterWidth, Padding};
 use crate::kmip::crypto_params::CryptographicParameters;
 use crate::kmip::enums::{BlockCipherMode, ObjectType, Operation, PaddingMethod};
+use crate::kmip::operations::crypto::{CryptoRequest, CryptoResponse};
 use crate::kmip::{KmipError, ResultReason};
 use crate::spec::enums::cryptographic_algorithm as alg;
-use crate::spec::tag;
-use crate::ttlv::Ttlv;
+use crate::ttlv::SecretBytes;
 
 use super::OpContext;
 use super::asym_cipher;
-use super::crypto_common::{
-    bytes_field, bytes_item, crypto_error, effective_params, load_for, secret_bytes,
-};
+use super::crypto_common::{crypto_error, effective_params, load_for, secret_bytes};
 use super::gate::{self, Missing, Right};
 use super::object::{self, Managed};
-use super::streams::{Step, Stream, StreamState, step};
+use super::streams::{Step, Stream, StreamState};
 use super::usage::{self, Use};
 use crate::access::policy::OpClass;
 
@@ -305,13 +303,19 @@ fn aead_tag(tag: Option<&[u8]>) -> Result<&[u8], KmipError> {
 }
 
 /// Runs Encrypt.
-pub(super) fn encrypt(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
-    run(payload, ctx, true)
+pub(super) fn encrypt(
+    req: CryptoRequest<'_>,
+    ctx: &mut OpContext<'_>,
+) -> Result<CryptoResponse, KmipError> {
+    run(&req, ctx, true)
 }
 
 /// Runs Decrypt.
-pub(super) fn decrypt(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
-    run(payload, ctx, false)
+pub(super) fn decrypt(
+    req: CryptoRequest<'_>,
+    ctx: &mut OpContext<'_>,
+) -> Result<CryptoResponse, KmipError> {
+    run(&req, ctx, false)
 }
 
 fn purpose_of(encrypt: bool) -> Use {
@@ -326,15 +330,19 @@ fn operation(encrypt: bool) -> Operation {
     }
 }
 
-fn run(payload: &Ttlv, ctx: &mut OpContext<'_>, encrypt: bool) -> Result<Ttlv, KmipError> {
+fn run(
+    req: &CryptoRequest<'_>,
+    ctx: &mut OpContext<'_>,
+    encrypt: bool,
+) -> Result<CryptoResponse, KmipError> {
     let purpose = purpose_of(encrypt);
-    let step = step(payload)?;
+    let step = req.step()?;
     let mut key = match &step {
-        Step::Whole | Step::Init => load_for(ctx, payload, purpose)?,
+        Step::Whole | Step::Init => load_for(ctx, req.unique_identifier.as_ref(), purpose)?,
         Step::Continue(_) | Step::Final(_) => {
             // The key is the stream's; a Unique Identifier in the request must name the same key.
             let stream_uid = stream_key(ctx, &step, encrypt)?;
-            same_key(payload, &stream_uid)?;
+            same_key(req, &stream_uid)?;
             // The stream's key is loaded through the gate: the right to use it is checked at every step.
             let managed = object::on_line(gate::load_reference(
                 ctx,
@@ -347,19 +355,19 @@ fn run(payload: &Ttlv, ctx: &mut OpContext<'_>, encrypt: bool) -> Result<Ttlv, K
         }
     };
     match ObjectType(key.object_type) {
-        ObjectType::SYMMETRIC_KEY => symmetric(payload, ctx, &mut key, encrypt, step),
+        ObjectType::SYMMETRIC_KEY => symmetric(req, ctx, &mut key, encrypt, step),
         ObjectType::PUBLIC_KEY | ObjectType::PRIVATE_KEY => {
             if !matches!(step, Step::Whole) {
                 return Err(KmipError::feature_not_supported(
                     "streamed Encrypt and Decrypt take Symmetric Keys; RSA data is sent in one request",
                 ));
             }
-            let request = asym_cipher::read_request(payload)?;
+            let request = asym_cipher::read_request(req)?;
             let params = request.params.unwrap_or_default();
             if encrypt {
-                asym_cipher::encrypt(ctx, &key, &params, &request.data)
+                asym_cipher::encrypt(ctx, &key, &params, request.data)
             } else {
-                asym_cipher::decrypt(ctx, &key, &params, &request.data)
+                asym_cipher::decrypt(ctx, &key, &params, request.data)
             }
         }
         other => Err(KmipError::new(
@@ -373,9 +381,9 @@ fn run(payload: &Ttlv, ctx: &mut OpContext<'_>, encrypt: bool) -> Result<Ttlv, K
 }
 
 /// Refuses a continuing request whose Unique Identifier names another key than its stream's.
-pub(super) fn same_key(payload: &Ttlv, stream_uid: &str) -> Result<(), KmipError> {
-    match payload.child(tag::UNIQUE_IDENTIFIER).map(|u| &u.value) {
-        Some(crate::ttlv::Value::TextString(named)) if named != stream_uid => Err(KmipError::new(
+pub(super) fn same_key(req: &CryptoRequest<'_>, stream_uid: &str) -> Result<(), KmipError> {
+    match req.named_uid() {
+        Some(named) if named != stream_uid => Err(KmipError::new(
             ResultReason::InvalidField,
             format!("the stream runs under key {stream_uid:?}, not {named:?}"),
         )),
@@ -401,23 +409,23 @@ fn stream_key(ctx: &OpContext<'_>, step: &Step, encrypt: bool) -> Result<String,
 }
 
 fn symmetric(
-    payload: &Ttlv,
+    req: &CryptoRequest<'_>,
     ctx: &mut OpContext<'_>,
     key: &mut Managed,
     encrypt: bool,
     step: Step,
-) -> Result<Ttlv, KmipError> {
-    let data = bytes_field(payload, tag::DATA)?.unwrap_or_default();
+) -> Result<CryptoResponse, KmipError> {
+    let data = req.data.unwrap_or_default();
     usage::consume(ctx, key, purpose_of(encrypt), data.len())?;
     let (algorithm, key_bytes) = secret_bytes(key)?;
     let key_bytes = Zeroizing::new(key_bytes.to_vec());
-    let tag_in = bytes_field(payload, tag::AUTHENTICATED_ENCRYPTION_TAG)?;
-    let mut reply = vec![object::uid_item(&key.uid)];
+    let tag_in = req.authenticated_encryption_tag;
+    let mut reply = CryptoResponse::for_key(&key.uid);
     match step {
         Step::Whole | Step::Init => {
-            let params = effective_params(payload, key)?;
+            let params = effective_params(req.cryptographic_parameters.as_ref(), key)?;
             let mode = mode_for(algorithm, params.as_ref())?;
-            let given_iv = bytes_field(payload, tag::IV_COUNTER_NONCE)?;
+            let given_iv = req.iv_counter_nonce;
             let p = params.clone().unwrap_or_default();
             let mut generated = None;
             // An IV the client gives is used; without one (whether or not Random IV is set) Encrypt makes one.
@@ -436,7 +444,8 @@ fn symmetric(
             let spec = CipherSpec {
                 mode,
                 iv,
-                aad: bytes_field(payload, tag::AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA)?
+                aad: req
+                    .authenticated_encryption_additional_data
                     .unwrap_or_default()
                     .to_vec(),
             };
@@ -463,20 +472,14 @@ fn symmetric(
                         state,
                     },
                 )?;
-                reply.push(bytes_item(tag::DATA, &out.data));
-                if let Some(iv) = generated {
-                    reply.push(bytes_item(tag::IV_COUNTER_NONCE, &iv));
-                }
-                reply.push(bytes_item(tag::CORRELATION_VALUE, &id));
+                reply.data = Some(SecretBytes::from(out.data.as_slice()));
+                reply.iv_counter_nonce = generated;
+                reply.correlation_value = Some(id);
             } else {
                 let out = apply(&spec, &key_bytes, encrypt, data, tag_in, true)?;
-                reply.push(bytes_item(tag::DATA, &out.data));
-                if let Some(iv) = generated {
-                    reply.push(bytes_item(tag::IV_COUNTER_NONCE, &iv));
-                }
-                if let Some(t) = out.tag {
-                    reply.push(bytes_item(tag::AUTHENTICATED_ENCRYPTION_TAG, &t));
-                }
+                reply.data = Some(SecretBytes::from(out.data.as_slice()));
+                reply.iv_counter_nonce = generated;
+                reply.authenticated_encryption_tag = out.tag;
             }
         }
         Step::Continue(ref id) | Step::Final(ref id) => {
@@ -492,11 +495,9 @@ fn symmetric(
             let opened = stream.opened;
             let owner = stream.owner.clone();
             let (out, state) = feed(ctx, stream.state, &key_bytes, encrypt, data, tag_in, last)?;
-            reply.push(bytes_item(tag::DATA, &out.data));
+            reply.data = Some(SecretBytes::from(out.data.as_slice()));
             if last {
-                if let Some(t) = out.tag {
-                    reply.push(bytes_item(tag::AUTHENTICATED_ENCRYPTION_TAG, &t));
-                }
+                reply.authenticated_encryption_tag = out.tag;
             } else {
                 ctx.streams.put_back(
                     id.clone(),
@@ -508,11 +509,11 @@ fn symmetric(
                         state,
                     },
                 )?;
-                reply.push(bytes_item(tag::CORRELATION_VALUE, &id));
+                reply.correlation_value = Some(id);
             }
         }
     }
-    Ok(Ttlv::structure(tag::RESPONSE_PAYLOAD, reply))
+    Ok(reply)
 }
 
 /// Adds a chunk to a cipher stream and gives the output that can be released now: whole blocks for ECB/CBC

@@ -9,7 +9,9 @@ use crate::kmip::{KmipError, key_format};
 use crate::spec::enums::unique_identifier as ue;
 use crate::spec::enums::{cryptographic_algorithm as alg, object_type};
 use crate::spec::tag;
-use crate::ttlv::{SecretBytes, Ttlv, Value};
+use crate::ttlv::{SecretBytes, Value};
+
+use crate::kmip::operations::create::{CreateRequest, CreateResponse};
 
 use super::OpContext;
 use super::{new_object, object};
@@ -18,18 +20,18 @@ use super::{new_object, object};
 pub const MAX_HMAC_KEY_BITS: i32 = 4096;
 
 /// Runs Create.
-pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
-    let requested = match payload.child(tag::OBJECT_TYPE).map(|t| &t.value) {
-        Some(Value::Enumeration(t)) => *t,
-        _ => return Err(KmipError::invalid_message("Create needs an Object Type")),
-    };
+pub(super) fn run(
+    req: CreateRequest,
+    ctx: &mut OpContext<'_>,
+) -> Result<CreateResponse, KmipError> {
+    let requested = req.object_type;
     if requested != object_type::SYMMETRIC_KEY {
         return Err(KmipError::new(
             crate::kmip::ResultReason::InvalidObjectType,
             format!("Create makes Symmetric Keys only, not Object Type {requested}"),
         ));
     }
-    let attrs = Attributes::from_request(payload)?;
+    let attrs = req.attributes;
     let mut key = generate(&attrs)?;
     // A Key Format Type in the template is the format the client wants the key kept in (2.1 section 4.26).
     if let Some(Value::Enumeration(format)) = attrs.get_value(tag::KEY_FORMAT_TYPE) {
@@ -39,13 +41,10 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
     new_object::mark_generated(ctx, &mut managed, &attrs)?;
     object::save(ctx, &[&managed])?;
     ctx.batch.produced(ue::CREATE, &managed.uid);
-    Ok(Ttlv::structure(
-        tag::RESPONSE_PAYLOAD,
-        vec![
-            Ttlv::new(tag::OBJECT_TYPE, Value::Enumeration(requested)),
-            object::uid_item(&managed.uid),
-        ],
-    ))
+    Ok(CreateResponse {
+        object_type: requested,
+        unique_identifier: managed.uid,
+    })
 }
 
 /// The last instance's value: a single-instance attribute given twice counts with its later value.

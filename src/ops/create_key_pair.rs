@@ -8,12 +8,13 @@ use crate::kmip::KmipError;
 use crate::kmip::enums::ObjectType;
 use crate::kmip::key_format;
 use crate::kmip::object::{KeyBlock, KeyMaterial, ManagedObject, ObjectBody};
+use crate::kmip::operations::create::{CreateKeyPairRequest, CreateKeyPairResponse};
 use crate::spec::enums::unique_identifier as ue;
 use crate::spec::enums::{
     cryptographic_algorithm as alg, key_format_type as kft, link_type, recommended_curve,
 };
 use crate::spec::tag;
-use crate::ttlv::{SecretBytes, Ttlv, Value};
+use crate::ttlv::SecretBytes;
 
 use super::OpContext;
 use super::asym_key;
@@ -23,23 +24,12 @@ use crate::kmip::attribute_rules;
 use crate::kmip::attributes::Attributes;
 
 /// Runs Create Key Pair.
-pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
-    let (common_tag, private_tag, public_tag) = if ctx.version.is_2x() {
-        (
-            tag::COMMON_ATTRIBUTES,
-            tag::PRIVATE_KEY_ATTRIBUTES,
-            tag::PUBLIC_KEY_ATTRIBUTES,
-        )
-    } else {
-        (
-            tag::COMMON_TEMPLATE_ATTRIBUTE,
-            tag::PRIVATE_KEY_TEMPLATE_ATTRIBUTE,
-            tag::PUBLIC_KEY_TEMPLATE_ATTRIBUTE,
-        )
-    };
-    let common = attributes_of(payload, common_tag, ctx)?;
-    let private_attrs = overlay(&common, attributes_of(payload, private_tag, ctx)?);
-    let public_attrs = overlay(&common, attributes_of(payload, public_tag, ctx)?);
+pub(super) fn run(
+    req: CreateKeyPairRequest,
+    ctx: &mut OpContext<'_>,
+) -> Result<CreateKeyPairResponse, KmipError> {
+    let private_attrs = overlay(&req.common, req.private);
+    let public_attrs = overlay(&req.common, req.public);
 
     let kind = pair_kind(&private_attrs, &public_attrs)?;
     let (private_object, public_object) = generate(kind)?;
@@ -64,41 +54,10 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
     // The ID Placeholder ends on the private key, as the specification asks of Create Key Pair.
     ctx.batch
         .produced(ue::CREATE_KEY_PAIR_PRIVATE_KEY, &private.uid);
-    Ok(Ttlv::structure(
-        tag::RESPONSE_PAYLOAD,
-        vec![
-            Ttlv::new(
-                tag::PRIVATE_KEY_UNIQUE_IDENTIFIER,
-                Value::TextString(private.uid.clone()),
-            ),
-            Ttlv::new(
-                tag::PUBLIC_KEY_UNIQUE_IDENTIFIER,
-                Value::TextString(public.uid.clone()),
-            ),
-        ],
-    ))
-}
-
-/// The attributes of one of the payload's three containers, read as Create reads its Template-Attribute or
-/// Attributes.
-fn attributes_of(
-    payload: &Ttlv,
-    container: u32,
-    ctx: &OpContext<'_>,
-) -> Result<Attributes, KmipError> {
-    let Some(item) = payload.child(container) else {
-        return Ok(Attributes::new());
-    };
-    let as_create = if ctx.version.is_2x() {
-        tag::ATTRIBUTES
-    } else {
-        tag::TEMPLATE_ATTRIBUTE
-    };
-    let wrapped = Ttlv::structure(
-        tag::REQUEST_PAYLOAD,
-        vec![Ttlv::structure(as_create, item.children().to_vec())],
-    );
-    Attributes::from_request(&wrapped)
+    Ok(CreateKeyPairResponse {
+        private_key_unique_identifier: private.uid,
+        public_key_unique_identifier: public.uid,
+    })
 }
 
 /// The common attributes with one half's own on top: a half's value of a single-instance attribute replaces

@@ -1,5 +1,5 @@
 //! What the cryptographic operations share: loading a key for a purpose (state, dates, usage mask, usage
-//! limits), reading its bytes and its own Cryptographic Parameters, reading byte fields of a payload, and
+//! limits), reading its bytes and its own Cryptographic Parameters, and
 //! turning a [`CryptoError`] into the Result Reason the specification gives. No key bytes reach any message.
 
 use crate::crypto::CryptoError;
@@ -7,17 +7,22 @@ use crate::crypto::digest::HashAlg;
 use crate::kmip::crypto_params::CryptographicParameters;
 use crate::kmip::enums::HashingAlgorithm;
 use crate::kmip::object::ObjectBody;
+use crate::kmip::operations::ObjectRef;
 use crate::kmip::{KmipError, ResultReason};
 use crate::spec::tag;
-use crate::ttlv::{Ttlv, Value};
+use crate::ttlv::Value;
 
 use super::OpContext;
 use super::object::{self, Managed};
 use super::usage::{self, Use};
 
 /// Loads the object the payload names and checks it may serve `purpose` now.
-pub fn load_for(ctx: &OpContext<'_>, payload: &Ttlv, purpose: Use) -> Result<Managed, KmipError> {
-    let managed = object::load_named(ctx, payload)?;
+pub fn load_for(
+    ctx: &OpContext<'_>,
+    named: Option<&ObjectRef>,
+    purpose: Use,
+) -> Result<Managed, KmipError> {
+    let managed = object::load_ref(ctx, named)?;
     usage::check(&managed, purpose, ctx.now)?;
     Ok(managed)
 }
@@ -73,10 +78,10 @@ pub fn key_params(managed: &Managed) -> Result<Option<CryptographicParameters>, 
 /// The parameters in force: the request's, completed field by field by the key's; `None` when neither gives
 /// any (the operation's defaults then apply).
 pub fn effective_params(
-    payload: &Ttlv,
+    request: Option<&CryptographicParameters>,
     managed: &Managed,
 ) -> Result<Option<CryptographicParameters>, KmipError> {
-    let request = CryptographicParameters::from_parent(payload)?;
+    let request = request.cloned();
     let key = key_params(managed)?;
     Ok(match (request, key) {
         (None, None) => None,
@@ -84,46 +89,6 @@ pub fn effective_params(
         (None, Some(k)) => Some(k),
         (Some(r), Some(k)) => Some(r.or(&k)),
     })
-}
-
-/// An optional Byte String field of a payload.
-pub fn bytes_field(payload: &Ttlv, t: u32) -> Result<Option<&[u8]>, KmipError> {
-    match payload.child(t).map(|c| &c.value) {
-        None => Ok(None),
-        Some(Value::ByteString(b)) => Ok(Some(b.as_slice())),
-        Some(_) => Err(KmipError::invalid_message(format!(
-            "{} is not a Byte String",
-            field_name(t)
-        ))),
-    }
-}
-
-/// An optional Boolean field of a payload.
-pub fn bool_field(payload: &Ttlv, t: u32) -> Result<Option<bool>, KmipError> {
-    match payload.child(t).map(|c| &c.value) {
-        None => Ok(None),
-        Some(Value::Boolean(b)) => Ok(Some(*b)),
-        Some(_) => Err(KmipError::invalid_message(format!(
-            "{} is not a Boolean",
-            field_name(t)
-        ))),
-    }
-}
-
-/// An optional Integer field of a payload.
-pub fn int_field(payload: &Ttlv, t: u32) -> Result<Option<i32>, KmipError> {
-    match payload.child(t).map(|c| &c.value) {
-        None => Ok(None),
-        Some(Value::Integer(i)) => Ok(Some(*i)),
-        Some(_) => Err(KmipError::invalid_message(format!(
-            "{} is not an Integer",
-            field_name(t)
-        ))),
-    }
-}
-
-fn field_name(t: u32) -> &'static str {
-    crate::spec::tag_by_number(t).map_or("a field", |d| d.spec_name)
 }
 
 /// The hash function for a KMIP Hashing Algorithm.
@@ -156,12 +121,4 @@ pub fn crypto_error(e: CryptoError) -> KmipError {
         | CryptoError::Parameter(..) => ResultReason::InvalidField,
     };
     KmipError::new(reason, e.to_string())
-}
-
-/// The reply field for bytes the server produced.
-pub fn bytes_item(t: u32, bytes: &[u8]) -> Ttlv {
-    Ttlv::new(
-        t,
-        Value::ByteString(crate::ttlv::SecretBytes::new(bytes.to_vec())),
-    )
 }

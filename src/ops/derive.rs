@@ -7,63 +7,56 @@ use zeroize::Zeroizing;
 use crate::crypto::digest::HashAlg;
 use crate::crypto::kdf;
 use crate::crypto::mac::{self as mac_fn, MacAlg};
-use crate::kmip::crypto_params::CryptographicParameters;
 use crate::kmip::enums::ObjectType;
 use crate::kmip::object::{KeyBlock, KeyMaterial, ManagedObject, ObjectBody};
+use crate::kmip::operations::IdResponse;
+use crate::kmip::operations::derive::DeriveKeyRequest;
 use crate::kmip::{KmipError, ResultReason};
 use crate::spec::enums::unique_identifier as ue;
 use crate::spec::enums::{
     cryptographic_algorithm as alg, derivation_method, key_format_type, link_type, secret_data_type,
 };
 use crate::spec::tag;
-use crate::ttlv::{SecretBytes, Ttlv, Value};
+use crate::ttlv::SecretBytes;
 
 use super::OpContext;
-use super::crypto_common::{bytes_field, crypto_error, hash_alg, int_field, secret_bytes};
+use super::crypto_common::{crypto_error, hash_alg, secret_bytes};
 use super::usage::{self, Use};
 use super::{cipher, new_object, object};
-use crate::kmip::attributes::Attributes;
 
 /// The longest key Derive Key makes, in bits.
 pub const MAX_DERIVED_BITS: i32 = 8192;
 
 /// Runs Derive Key.
-pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
-    let object_type = match payload.child(tag::OBJECT_TYPE).map(|t| &t.value) {
-        Some(Value::Enumeration(t)) => ObjectType(*t),
-        _ => {
-            return Err(KmipError::invalid_message(
-                "Derive Key needs an Object Type",
-            ));
-        }
-    };
+pub(super) fn run(
+    req: DeriveKeyRequest<'_>,
+    ctx: &mut OpContext<'_>,
+) -> Result<IdResponse, KmipError> {
+    let object_type = ObjectType(
+        req.object_type
+            .ok_or_else(|| KmipError::invalid_message("Derive Key needs an Object Type"))?,
+    );
     if object_type != ObjectType::SYMMETRIC_KEY && object_type != ObjectType::SECRET_DATA {
         return Err(KmipError::new(
             ResultReason::InvalidObjectType,
             format!("Derive Key makes Symmetric Keys and Secret Data, not {object_type}"),
         ));
     }
-    let method = match payload.child(tag::DERIVATION_METHOD).map(|t| &t.value) {
-        Some(Value::Enumeration(m)) => *m,
-        _ => {
-            return Err(KmipError::invalid_message(
-                "Derive Key needs a Derivation Method",
-            ));
-        }
-    };
-    let dp = payload
-        .child(tag::DERIVATION_PARAMETERS)
+    let method = req
+        .derivation_method
+        .ok_or_else(|| KmipError::invalid_message("Derive Key needs a Derivation Method"))?;
+    let dp = req
+        .derivation_parameters
         .ok_or_else(|| KmipError::invalid_message("Derive Key needs Derivation Parameters"))?;
-    let uids: Vec<&Ttlv> = payload.children_with(tag::UNIQUE_IDENTIFIER).collect();
-    if uids.len() > 1 {
+    if req.unique_identifiers.len() > 1 {
         return Err(KmipError::feature_not_supported(
             "Derive Key takes one base object",
         ));
     }
     // The base is the object the request names, authorized (Use) before the operation runs.
-    let mut base = object::load_named(ctx, payload)?;
+    let mut base = object::load_ref(ctx, req.unique_identifiers.first())?;
     usage::check(&base, Use::DeriveKey, ctx.now)?;
-    let attrs = Attributes::from_request(payload)?;
+    let attrs = req.attributes;
     let bits = new_object::number(&attrs, tag::CRYPTOGRAPHIC_LENGTH)
         .ok_or_else(|| KmipError::invalid_field("Derive Key needs a Cryptographic Length"))?;
     if bits <= 0 || bits % 8 != 0 || bits > i64::from(MAX_DERIVED_BITS) {
@@ -75,19 +68,20 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
     usage::consume(ctx, &mut base, Use::DeriveKey, len)?;
     let (base_alg, base_bytes) = secret_bytes(&base)?;
     let base_bytes = Zeroizing::new(base_bytes.to_vec());
-    let params = CryptographicParameters::from_parent(dp)?;
+    let params = dp.cryptographic_parameters;
     let hash = |default: HashAlg| -> Result<HashAlg, KmipError> {
         params
             .as_ref()
             .and_then(|p| p.hashing_algorithm)
             .map_or(Ok(default), hash_alg)
     };
-    let data = bytes_field(dp, tag::DERIVATION_DATA)?;
-    let salt = bytes_field(dp, tag::SALT)?;
+    let data = dp.derivation_data;
+    let salt = dp.salt;
     let derived: Zeroizing<Vec<u8>> = match method {
         derivation_method::PBKDF2 => {
             let salt = salt.ok_or_else(|| KmipError::invalid_message("PBKDF2 needs a Salt"))?;
-            let iterations = int_field(dp, tag::ITERATION_COUNT)?
+            let iterations = dp
+                .iteration_count
                 .ok_or_else(|| KmipError::invalid_message("PBKDF2 needs an Iteration Count"))?;
             let iterations = u32::try_from(iterations)
                 .map_err(|_| KmipError::invalid_field("Iteration Count is negative"))?;
@@ -121,7 +115,7 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
             let data = data.ok_or_else(|| {
                 KmipError::invalid_message("Encrypt derivation needs Derivation Data")
             })?;
-            let iv = bytes_field(dp, tag::INITIALIZATION_VECTOR)?;
+            let iv = dp.initialization_vector;
             let out = cipher::encrypt_once(base_alg, params.as_ref(), &base_bytes, iv, data)?;
             take(out, len, "the encrypted Derivation Data")?
         }

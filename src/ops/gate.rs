@@ -1,7 +1,7 @@
 //! The gate for every object a request item references besides the one it names: a wrapping key in a Key
 //! Wrapping Specification, the key named in a registered Key Block's Key Wrapping Data, the target of a Link
 //! set on an object, the Object Group an object is put into. Which of these an operation's request can carry
-//! is declared per operation in [`DECLARED`] (the place a typed-operation descriptor will take over); before the
+//! is declared per operation in its descriptor (`descriptor::Descriptor::carries`); before the
 //! operation runs, [`authorize`] resolves each one and asks the policy for the right it needs. While it runs, an
 //! operation loads a second object only through [`load_reference`], which asks again (answered from the
 //! request's access cache), so a reference found only in stored data (the key that wrapped a stored key, the
@@ -12,15 +12,17 @@
 
 use crate::access::policy::{OpClass, Principal};
 use crate::kmip::attributes::{Attribute, AttributeName};
+use crate::kmip::operations::attributes::changed_attribute;
 use crate::kmip::{KmipError, Operation, ResultReason};
 use crate::spec::enums::key_wrap_type;
 use crate::spec::tag;
 use crate::ttlv::{Ttlv, Value};
 
 use super::OpContext;
+use super::authorize;
+use super::descriptor;
 use super::object::{self, Managed};
 use super::register::OBJECT_TAGS;
-use super::{attributes, authorize, get};
 
 /// The right a reference needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,37 +62,20 @@ pub(crate) enum Carries {
     /// A Key Block with Key Wrapping Data: with Key Wrap Type Not Wrapped its key is used to unwrap (Register);
     /// otherwise the new object is linked to it only when the caller may see it (`register`).
     WrappedKeyBlock,
-    /// The new objects' attributes: Link targets must be visible, Object Groups need the right to create in
-    /// them (Derive Key, ReKey; Create, Register and Create Key Pair check groups as their creation right).
-    NewObjectAttributes,
+    /// The new objects' attributes: Link targets must be visible.
+    NewObjectLinks,
+    /// The new objects' attributes: Object Groups need the right to create in them (Derive Key, ReKey; Create,
+    /// Register and Create Key Pair check groups as their creation right, `Need::Create`).
+    NewObjectGroups,
     /// The one attribute Add, Modify or Set Attribute writes: a Link target must be visible, an Object Group
     /// needs the right to create in it.
     ChangedAttribute,
 }
 
-/// Per operation, the references its request carries. Operations not listed reference only the object they
-/// name (checked by `authorize::check` with the operation's need), or none.
-pub(crate) const DECLARED: &[(Operation, &[Carries])] = &[
-    (Operation::GET, &[Carries::WrappingSpecification]),
-    (
-        Operation::REGISTER,
-        &[Carries::WrappedKeyBlock, Carries::NewObjectAttributes],
-    ),
-    (Operation::CREATE, &[Carries::NewObjectAttributes]),
-    (Operation::CREATE_KEY_PAIR, &[Carries::NewObjectAttributes]),
-    (Operation::DERIVE_KEY, &[Carries::NewObjectAttributes]),
-    (Operation::REKEY, &[Carries::NewObjectAttributes]),
-    (Operation::ADD_ATTRIBUTE, &[Carries::ChangedAttribute]),
-    (Operation::MODIFY_ATTRIBUTE, &[Carries::ChangedAttribute]),
-    (Operation::SET_ATTRIBUTE, &[Carries::ChangedAttribute]),
-];
-
-/// What `operation` declares its requests carry.
+/// What `operation` declares its requests carry (its descriptor's `carries`); operations that carry nothing
+/// reference only the object they name (checked by `authorize::check` with the operation's need), or none.
 pub(crate) fn declared(operation: Operation) -> &'static [Carries] {
-    DECLARED
-        .iter()
-        .find(|(op, _)| *op == operation)
-        .map_or(&[], |(_, carries)| *carries)
+    descriptor::of(operation).map_or(&[], |d| d.carries)
 }
 
 /// One object a request references, with the right it needs.
@@ -126,7 +111,7 @@ impl Asks {
     }
 }
 
-/// Reads what the request of `operation` references, as [`DECLARED`] says it can.
+/// Reads what the request of `operation` references, as its descriptor says it can.
 pub(crate) fn asks(operation: Operation, payload: &Ttlv, ctx: &OpContext<'_>) -> Asks {
     let mut out = Asks::default();
     for carries in declared(operation) {
@@ -139,20 +124,22 @@ pub(crate) fn asks(operation: Operation, payload: &Ttlv, ctx: &OpContext<'_>) ->
             Carries::WrappedKeyBlock => {
                 // Stored wrapped, the key is only linked (and the link is made only when visible): nothing to
                 // refuse here. Unwrapped now, the key is used.
-                if get::key_wrap_type(payload).ok().flatten() == Some(key_wrap_type::NOT_WRAPPED) {
+                if crate::kmip::operations::get::key_wrap_type(payload)
+                    .ok()
+                    .flatten()
+                    == Some(key_wrap_type::NOT_WRAPPED)
+                {
                     out.use_wrapping_keys(wrapped_block_keys(payload));
                 }
             }
-            Carries::NewObjectAttributes => {
+            Carries::NewObjectLinks => {
                 for link in requested_values(payload, tag::LINK) {
                     push_link(&mut out, &link, ctx);
                 }
-                if operation == Operation::DERIVE_KEY || operation == Operation::REKEY {
-                    out.groups.extend(requested_groups(payload));
-                }
             }
+            Carries::NewObjectGroups => out.groups.extend(requested_groups(payload)),
             Carries::ChangedAttribute => {
-                if let Ok((attr, _)) = attributes::one_attribute(payload, tag::NEW_ATTRIBUTE) {
+                if let Some(attr) = changed_attribute(payload) {
                     match attr.name {
                         AttributeName::Standard(tag::LINK) => push_link(&mut out, &attr.value, ctx),
                         AttributeName::Standard(tag::OBJECT_GROUP) => {

@@ -4,13 +4,13 @@
 
 use crate::kmip::attributes::Attributes;
 use crate::kmip::object::ManagedObject;
-use crate::kmip::quirks;
+use crate::kmip::operations::get::{GetRequest, GetResponse};
 use crate::kmip::wrap::{self, KeyWrappingSpecification};
 use crate::kmip::{KmipError, ResultReason, key_format};
 use crate::spec::enums::key_wrap_type;
 use crate::spec::tag;
 use crate::store::{Mutation, StoreError};
-use crate::ttlv::{Ttlv, Value};
+use crate::ttlv::Value;
 
 use super::OpContext;
 use super::gate::{self, Missing, Right};
@@ -19,21 +19,18 @@ use super::usage::{self, Use};
 use crate::access::policy::OpClass;
 
 /// Runs Get.
-pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
-    let mut managed = object::load_named(ctx, payload)?;
+pub(super) fn run(req: GetRequest, ctx: &mut OpContext<'_>) -> Result<GetResponse, KmipError> {
+    let mut managed = object::load_ref(ctx, req.unique_identifier.as_ref())?;
     let Some(stored) = managed.object.clone() else {
         return Err(destroyed(ctx, &managed.uid));
     };
-    if payload.child(tag::KEY_COMPRESSION_TYPE).is_some() {
+    if req.key_compression_type {
         return Err(KmipError::new(
             ResultReason::KeyCompressionTypeNotSupported,
             "keys are returned uncompressed only",
         ));
     }
-    let spec = payload
-        .child(tag::KEY_WRAPPING_SPECIFICATION)
-        .map(KeyWrappingSpecification::from_ttlv)
-        .transpose()?;
+    let spec = req.key_wrapping_specification;
     if managed.flag(tag::EXTRACTABLE) == Some(false) {
         return Err(KmipError::new(
             ResultReason::NotExtractable,
@@ -47,24 +44,17 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
         ));
     }
     // A key registered wrapped is returned as registered unless Key Wrap Type is Not Wrapped.
-    let stored = match key_wrap_type(payload)? {
+    let stored = match req.key_wrap_type {
         Some(key_wrap_type::NOT_WRAPPED) if is_wrapped(&stored) => unwrapped(ctx, &stored)?,
         _ => stored,
     };
-    let mut returned = match payload.child(tag::KEY_FORMAT_TYPE).map(|f| &f.value) {
+    let mut returned = match req.key_format_type {
         None => stored,
-        Some(Value::Enumeration(format)) => key_format::convert(&stored, *format)?,
-        Some(_) => {
-            return Err(KmipError::invalid_message(
-                "Key Format Type is not an Enumeration",
-            ));
-        }
+        Some(format) => key_format::convert(&stored, format)?,
     };
     if let Some(spec) = &spec {
         returned = wrap_for(ctx, &managed, &returned, spec)?;
     }
-    let mut item = returned.to_ttlv(ctx.version);
-    quirks::key_value_material_only(&mut item, ctx.version);
     if managed.flag(tag::FRESH) == Some(true) {
         managed.set(tag::FRESH, Value::Boolean(false));
         // A compare-and-set against the version loaded: it never writes back over a change made since.
@@ -79,7 +69,7 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
             // Fresh): nothing was written. Read it again: the key is served only if it still holds its
             // material; Fresh is then left to what that request wrote or to the next Get.
             Err(StoreError::VersionConflict { .. }) => {
-                let again = object::load_named(ctx, payload)?;
+                let again = object::load_ref(ctx, req.unique_identifier.as_ref())?;
                 if again.object.is_none() {
                     return Err(destroyed(ctx, &again.uid));
                 }
@@ -87,14 +77,11 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
             Err(e) => return Err(e.to_kmip()),
         }
     }
-    Ok(Ttlv::structure(
-        tag::RESPONSE_PAYLOAD,
-        vec![
-            Ttlv::new(tag::OBJECT_TYPE, Value::Enumeration(managed.object_type)),
-            object::uid_item(&managed.uid),
-            item,
-        ],
-    ))
+    Ok(GetResponse {
+        object_type: managed.object_type,
+        unique_identifier: managed.uid,
+        object: returned,
+    })
 }
 
 /// The answer to a Get of an object whose key material is gone. 2.x names this Object Destroyed. 1.x has no
@@ -188,15 +175,4 @@ pub(super) fn is_wrapped(object: &ManagedObject) -> bool {
     object
         .key_block()
         .is_some_and(|kb| kb.key_wrapping_data.is_some())
-}
-
-/// The Key Wrap Type a Get or Register payload asks for, if any.
-pub(super) fn key_wrap_type(payload: &Ttlv) -> Result<Option<u32>, KmipError> {
-    match payload.child(tag::KEY_WRAP_TYPE).map(|t| &t.value) {
-        None => Ok(None),
-        Some(Value::Enumeration(k)) => Ok(Some(*k)),
-        Some(_) => Err(KmipError::invalid_message(
-            "Key Wrap Type is not an Enumeration",
-        )),
-    }
 }

@@ -2,27 +2,32 @@
 //! streamed; and the random number services, RNG Retrieve (bounded by a named limit) and RNG Seed.
 
 use crate::crypto::digest::Hasher;
-use crate::kmip::crypto_params::CryptographicParameters;
 use crate::kmip::enums::Operation;
+use crate::kmip::operations::crypto::{
+    CryptoRequest, CryptoResponse, RngRetrieveRequest, RngSeedRequest, RngSeedResponse,
+};
 use crate::kmip::{KmipError, ResultReason};
-use crate::spec::tag;
-use crate::ttlv::{Ttlv, Value};
+use crate::ttlv::SecretBytes;
 
 use super::OpContext;
-use super::crypto_common::{bytes_field, bytes_item, crypto_error, hash_alg, int_field};
-use super::streams::{Step, Stream, StreamState, step};
+use super::crypto_common::{crypto_error, hash_alg};
+use super::streams::{Step, Stream, StreamState};
 
 /// Runs Hash.
-pub(super) fn hash(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
-    let data = bytes_field(payload, tag::DATA)?.unwrap_or_default();
+pub(super) fn hash(
+    req: CryptoRequest<'_>,
+    ctx: &mut OpContext<'_>,
+) -> Result<CryptoResponse, KmipError> {
+    let data = req.data.unwrap_or_default();
     let limits = ctx.config.crypto;
-    let step = step(payload)?;
+    let step = req.step()?;
     // A continued stream keeps the time it was opened: its lifetime limit counts from Init, as for Encrypt,
     // Decrypt and MAC streams.
     let mut opened = ctx.now;
     let mut hasher = match &step {
         Step::Whole | Step::Init => {
-            let params = CryptographicParameters::from_parent(payload)?
+            let params = req
+                .cryptographic_parameters
                 .ok_or_else(|| KmipError::invalid_message("Hash needs Cryptographic Parameters"))?;
             let h = params
                 .hashing_algorithm
@@ -46,9 +51,9 @@ pub(super) fn hash(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, Kmip
         }
     };
     hasher.update(data);
-    let mut reply = Vec::new();
+    let mut reply = CryptoResponse::default();
     match step {
-        Step::Whole | Step::Final(_) => reply.push(bytes_item(tag::DATA, &hasher.finish())),
+        Step::Whole | Step::Final(_) => reply.data = Some(SecretBytes::new(hasher.finish())),
         Step::Init | Step::Continue(_) => {
             let stream = Stream {
                 operation: Operation::HASH,
@@ -64,16 +69,20 @@ pub(super) fn hash(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, Kmip
                 }
                 _ => ctx.streams.open(&limits, ctx.now, stream)?,
             };
-            reply.push(bytes_item(tag::CORRELATION_VALUE, &id));
+            reply.correlation_value = Some(id);
         }
     }
-    Ok(Ttlv::structure(tag::RESPONSE_PAYLOAD, reply))
+    Ok(reply)
 }
 
 /// Runs RNG Retrieve: Data Length random bytes from the operating system's generator, at most the configured
 /// limit.
-pub(super) fn rng_retrieve(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
-    let len = int_field(payload, tag::DATA_LENGTH)?
+pub(super) fn rng_retrieve(
+    req: RngRetrieveRequest,
+    ctx: &mut OpContext<'_>,
+) -> Result<CryptoResponse, KmipError> {
+    let len = req
+        .data_length
         .ok_or_else(|| KmipError::invalid_message("RNG Retrieve needs a Data Length"))?;
     let max = ctx.config.crypto.max_rng_bytes;
     let len = usize::try_from(len)
@@ -87,20 +96,20 @@ pub(super) fn rng_retrieve(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Tt
         ));
     }
     let bytes = crate::crypto::random(len).map_err(crypto_error)?;
-    Ok(Ttlv::structure(
-        tag::RESPONSE_PAYLOAD,
-        vec![bytes_item(tag::DATA, &bytes)],
-    ))
+    Ok(CryptoResponse {
+        data: Some(SecretBytes::new(bytes.to_vec())),
+        ..CryptoResponse::default()
+    })
 }
 
 /// Runs RNG Seed. The server's generator is the operating system's, which reseeds itself and takes no outside
 /// seed: the answer says honestly that none of the data was used (Data Length 0), which the specification
 /// allows.
-pub(super) fn rng_seed(payload: &Ttlv, _ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
-    bytes_field(payload, tag::DATA)?
+pub(super) fn rng_seed(
+    req: RngSeedRequest<'_>,
+    _ctx: &mut OpContext<'_>,
+) -> Result<RngSeedResponse, KmipError> {
+    req.data
         .ok_or_else(|| KmipError::invalid_message("RNG Seed needs Data"))?;
-    Ok(Ttlv::structure(
-        tag::RESPONSE_PAYLOAD,
-        vec![Ttlv::new(tag::DATA_LENGTH, Value::Integer(0))],
-    ))
+    Ok(RngSeedResponse { data_length: 0 })
 }

@@ -4,41 +4,37 @@
 //! it only then.
 
 use crate::kmip::KmipError;
+use crate::kmip::operations::EmptyResponse;
+use crate::kmip::operations::interop::{InteropRequest, LogRequest};
 use crate::spec::enums::interop_function;
-use crate::spec::tag;
-use crate::ttlv::{Ttlv, Value};
 
 use super::OpContext;
 
-fn text<'a>(payload: &'a Ttlv, t: u32, what: &str) -> Result<&'a str, KmipError> {
-    match payload.child(t).map(|c| &c.value) {
-        Some(Value::TextString(s)) => Ok(s),
-        Some(_) => Err(KmipError::invalid_message(format!(
-            "{what} is not a Text String"
-        ))),
-        None => Err(KmipError::invalid_message(format!("{what} is missing"))),
-    }
-}
-
 /// Runs Log: the message goes to the server's log with the caller's identity.
-pub(super) fn log(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
-    let message = text(payload, tag::LOG_MESSAGE, "Log Message")?;
+pub(super) fn log(req: LogRequest, ctx: &mut OpContext<'_>) -> Result<EmptyResponse, KmipError> {
+    let message = req
+        .log_message
+        .ok_or_else(|| KmipError::invalid_message("Log Message is missing"))?;
     tracing::info!(identity = %ctx.caller.identity, message, "client log message");
-    Ok(Ttlv::structure(tag::RESPONSE_PAYLOAD, Vec::new()))
+    Ok(EmptyResponse)
 }
 
 /// Runs Interop: records the test case's boundary in the log.
-pub(super) fn interop(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
+pub(super) fn interop(
+    req: InteropRequest,
+    ctx: &mut OpContext<'_>,
+) -> Result<EmptyResponse, KmipError> {
     if !ctx.config.interop_tests {
         return Err(KmipError::operation_not_supported(
             "Interop is available only on a server configured for interoperability tests",
         ));
     }
-    let function = match payload.child(tag::INTEROP_FUNCTION).map(|f| &f.value) {
-        Some(Value::Enumeration(f)) => *f,
-        _ => return Err(KmipError::invalid_message("Interop Function is missing")),
-    };
-    let identifier = text(payload, tag::INTEROP_IDENTIFIER, "Interop Identifier")?;
+    let function = req
+        .interop_function
+        .ok_or_else(|| KmipError::invalid_message("Interop Function is missing"))?;
+    let identifier = req
+        .interop_identifier
+        .ok_or_else(|| KmipError::invalid_message("Interop Identifier is missing"))?;
     let step = match function {
         interop_function::BEGIN => "begin",
         interop_function::END => "end",
@@ -50,5 +46,5 @@ pub(super) fn interop(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, K
         }
     };
     tracing::info!(identity = %ctx.caller.identity, test = identifier, step, "interop test case");
-    Ok(Ttlv::structure(tag::RESPONSE_PAYLOAD, Vec::new()))
+    Ok(EmptyResponse)
 }

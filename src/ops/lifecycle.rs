@@ -1,7 +1,11 @@
 //! The operations that move an object through its life: Activate, Revoke and Destroy (through the state
 //! table of `kmip::state`), Archive and Recover (storage status), and the usage checks Check, Obtain Lease and
-//! Get Usage Allocation.
+//! Get Usage Allocation. Their requests and responses are typed (`kmip::operations`).
 
+use crate::kmip::operations::lifecycle::{
+    CheckRequest, GetUsageAllocationRequest, ObtainLeaseResponse, RevokeRequest, UsageCount,
+};
+use crate::kmip::operations::{IdRequest, IdResponse};
 use crate::kmip::state::Event;
 use crate::kmip::{KmipError, ResultReason};
 use crate::spec::enums::revocation_reason_code as rrc;
@@ -16,8 +20,10 @@ use super::object::{self, Managed};
 /// Time set on new objects and the longest lease Obtain Lease grants.
 pub const DEFAULT_LEASE_SECONDS: u32 = 3600;
 
-fn uid_only(uid: &str) -> Ttlv {
-    Ttlv::structure(tag::RESPONSE_PAYLOAD, vec![object::uid_item(uid)])
+fn uid_only(managed: &Managed) -> IdResponse {
+    IdResponse {
+        unique_identifier: managed.uid.clone(),
+    }
 }
 
 fn commit(ctx: &OpContext<'_>, managed: &mut Managed) -> Result<(), KmipError> {
@@ -26,30 +32,25 @@ fn commit(ctx: &OpContext<'_>, managed: &mut Managed) -> Result<(), KmipError> {
 }
 
 /// Runs Activate: Pre-Active to Active, Activation Date now.
-pub(super) fn activate(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
-    let mut managed = object::load_named(ctx, payload)?;
+pub(super) fn activate(req: IdRequest, ctx: &mut OpContext<'_>) -> Result<IdResponse, KmipError> {
+    let mut managed = object::load_ref(ctx, req.unique_identifier.as_ref())?;
     managed.apply(Event::Activate)?;
     managed.set(tag::ACTIVATION_DATE, Value::DateTime(ctx.now));
     commit(ctx, &mut managed)?;
-    Ok(uid_only(&managed.uid))
+    Ok(uid_only(&managed))
 }
 
 /// Runs Revoke: a compromise (Key or CA Compromise) makes the object Compromised with Compromise Date now and
 /// Compromise Occurrence Date as given (else the Initial Date); any other reason deactivates it with
 /// Deactivation Date now. The Revocation Reason is kept as an attribute.
-pub(super) fn revoke(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
-    let mut managed = object::load_named(ctx, payload)?;
-    let reason = payload
-        .child(tag::REVOCATION_REASON)
+pub(super) fn revoke(req: RevokeRequest, ctx: &mut OpContext<'_>) -> Result<IdResponse, KmipError> {
+    let mut managed = object::load_ref(ctx, req.unique_identifier.as_ref())?;
+    let reason = req
+        .revocation_reason
         .ok_or_else(|| KmipError::invalid_message("Revoke needs a Revocation Reason"))?;
-    let code = match reason.child(tag::REVOCATION_REASON_CODE).map(|c| &c.value) {
-        Some(Value::Enumeration(c)) => *c,
-        _ => {
-            return Err(KmipError::invalid_message(
-                "Revocation Reason lacks its code",
-            ));
-        }
-    };
+    let code = req
+        .revocation_reason_code
+        .ok_or_else(|| KmipError::invalid_message("Revocation Reason lacks its code"))?;
     if !(rrc::UNSPECIFIED..=rrc::PRIVILEGE_WITHDRAWN).contains(&code) && code < 0x8000_0000 {
         return Err(KmipError::invalid_field(format!(
             "Revocation Reason Code {code} is not defined"
@@ -58,18 +59,9 @@ pub(super) fn revoke(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, Km
     let compromise = matches!(code, rrc::KEY_COMPROMISE | rrc::CA_COMPROMISE);
     managed.apply(Event::Revoke { compromise })?;
     if compromise {
-        let occurred = match payload
-            .child(tag::COMPROMISE_OCCURRENCE_DATE)
-            .map(|d| &d.value)
-        {
-            Some(Value::DateTime(d)) => Some(*d),
-            Some(_) => {
-                return Err(KmipError::invalid_message(
-                    "Compromise Occurrence Date is not a Date-Time",
-                ));
-            }
-            None => managed.date(tag::INITIAL_DATE),
-        };
+        let occurred = req
+            .compromise_occurrence_date
+            .or_else(|| managed.date(tag::INITIAL_DATE));
         managed.set(tag::COMPROMISE_DATE, Value::DateTime(ctx.now));
         if let Some(occurred) = occurred {
             managed.set(tag::COMPROMISE_OCCURRENCE_DATE, Value::DateTime(occurred));
@@ -77,40 +69,40 @@ pub(super) fn revoke(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, Km
     } else {
         managed.set(tag::DEACTIVATION_DATE, Value::DateTime(ctx.now));
     }
-    managed.set(tag::REVOCATION_REASON, reason.value.clone());
+    managed.set(tag::REVOCATION_REASON, reason.value);
     commit(ctx, &mut managed)?;
-    Ok(uid_only(&managed.uid))
+    Ok(uid_only(&managed))
 }
 
 /// Runs Destroy: the key material goes; the metadata stays, with Destroy Date now.
-pub(super) fn destroy(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
-    let mut managed = object::load_named(ctx, payload)?;
+pub(super) fn destroy(req: IdRequest, ctx: &mut OpContext<'_>) -> Result<IdResponse, KmipError> {
+    let mut managed = object::load_ref(ctx, req.unique_identifier.as_ref())?;
     managed.apply(Event::Destroy)?;
     managed.object = None;
     managed.set(tag::DESTROY_DATE, Value::DateTime(ctx.now));
     commit(ctx, &mut managed)?;
-    Ok(uid_only(&managed.uid))
+    Ok(uid_only(&managed))
 }
 
 /// Runs Archive: the object moves to archival storage, where only Recover reaches it.
-pub(super) fn archive(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
-    let mut managed = object::load_named(ctx, payload)?;
+pub(super) fn archive(req: IdRequest, ctx: &mut OpContext<'_>) -> Result<IdResponse, KmipError> {
+    let mut managed = object::load_ref(ctx, req.unique_identifier.as_ref())?;
     managed.archived = true;
     managed.set(tag::ARCHIVE_DATE, Value::DateTime(ctx.now));
     commit(ctx, &mut managed)?;
-    Ok(uid_only(&managed.uid))
+    Ok(uid_only(&managed))
 }
 
 /// Runs Recover: an archived object returns on-line (one that is not archived is left as it is).
-pub(super) fn recover(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
-    let mut managed = object::load_named_any(ctx, payload)?;
+pub(super) fn recover(req: IdRequest, ctx: &mut OpContext<'_>) -> Result<IdResponse, KmipError> {
+    let mut managed = object::load_ref_any(ctx, req.unique_identifier.as_ref())?;
     if managed.archived {
         managed.archived = false;
         managed.remove(tag::ARCHIVE_DATE);
         commit(ctx, &mut managed)?;
     }
     ctx.batch.produced(ue::ID_PLACEHOLDER, &managed.uid);
-    Ok(uid_only(&managed.uid))
+    Ok(uid_only(&managed))
 }
 
 fn mask_of(item: Option<&Ttlv>) -> Option<i32> {
@@ -123,9 +115,9 @@ fn mask_of(item: Option<&Ttlv>) -> Option<i32> {
 /// Runs Check: would the object allow this use? A Cryptographic Usage Mask the object's does not cover is
 /// Incompatible Cryptographic Usage Mask; a Usage Limits Count beyond what is left is Usage Limit Exceeded; an
 /// object not Active cannot be used (Wrong Key Lifecycle State).
-pub(super) fn check(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
-    let managed = object::load_named(ctx, payload)?;
-    if let Some(asked) = mask_of(payload.child(tag::CRYPTOGRAPHIC_USAGE_MASK)) {
+pub(super) fn check(req: CheckRequest, ctx: &mut OpContext<'_>) -> Result<IdResponse, KmipError> {
+    let managed = object::load_ref(ctx, req.unique_identifier.as_ref())?;
+    if let Some(asked) = req.cryptographic_usage_mask {
         let allowed = mask_of(managed.get(tag::CRYPTOGRAPHIC_USAGE_MASK)).unwrap_or(0);
         if asked & !allowed != 0 {
             return Err(KmipError::new(
@@ -134,11 +126,7 @@ pub(super) fn check(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, Kmi
             ));
         }
     }
-    let asked = match payload.child(tag::USAGE_LIMITS_COUNT).map(|c| &c.value) {
-        Some(Value::LongInteger(asked)) => Some(*asked),
-        _ => None,
-    };
-    if let (Some(asked), Some(left)) = (asked, usage_left(&managed))
+    if let (Some(asked), Some(left)) = (req.usage_limits_count, usage_left(&managed))
         && asked > left
     {
         return Err(KmipError::new(
@@ -146,7 +134,7 @@ pub(super) fn check(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, Kmi
             format!("{asked} units asked, {left} left"),
         ));
     }
-    Ok(uid_only(&managed.uid))
+    Ok(uid_only(&managed))
 }
 
 fn usage_left(managed: &Managed) -> Option<i64> {
@@ -163,8 +151,11 @@ fn usage_left(managed: &Managed) -> Option<i64> {
 /// Runs Obtain Lease: the object's Lease Time, never longer than the configured lease (so shortening
 /// `lease_time` also shortens the leases of objects made before), and its Last Change Date. Only an Active
 /// object may be leased.
-pub(super) fn obtain_lease(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
-    let managed = object::load_named(ctx, payload)?;
+pub(super) fn obtain_lease(
+    req: IdRequest,
+    ctx: &mut OpContext<'_>,
+) -> Result<ObtainLeaseResponse, KmipError> {
+    let managed = object::load_ref(ctx, req.unique_identifier.as_ref())?;
     if managed.state != crate::kmip::state::State::Active {
         return Err(KmipError::permission_denied(format!(
             "no lease is issued for an object in state {}",
@@ -176,31 +167,27 @@ pub(super) fn obtain_lease(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Tt
         Some(Value::Interval(l)) => (*l).min(configured),
         _ => configured,
     };
-    let changed = managed.date(tag::LAST_CHANGE_DATE).unwrap_or(ctx.now);
-    Ok(Ttlv::structure(
-        tag::RESPONSE_PAYLOAD,
-        vec![
-            object::uid_item(&managed.uid),
-            Ttlv::new(tag::LEASE_TIME, Value::Interval(lease)),
-            Ttlv::new(tag::LAST_CHANGE_DATE, Value::DateTime(changed)),
-        ],
-    ))
+    Ok(ObtainLeaseResponse {
+        last_change_date: managed.date(tag::LAST_CHANGE_DATE).unwrap_or(ctx.now),
+        unique_identifier: managed.uid,
+        lease_time: lease,
+    })
 }
 
 /// Runs Get Usage Allocation: takes Usage Limits Count units from the object's Usage Limits.
 pub(super) fn get_usage_allocation(
-    payload: &Ttlv,
+    req: GetUsageAllocationRequest,
     ctx: &mut OpContext<'_>,
-) -> Result<Ttlv, KmipError> {
-    let mut managed = object::load_named(ctx, payload)?;
-    let asked = match payload.child(tag::USAGE_LIMITS_COUNT).map(|c| &c.value) {
-        Some(Value::LongInteger(c)) if *c > 0 => *c,
-        Some(_) => {
+) -> Result<IdResponse, KmipError> {
+    let mut managed = object::load_ref(ctx, req.unique_identifier.as_ref())?;
+    let asked = match req.usage_limits_count {
+        UsageCount::Units(c) => c,
+        UsageCount::Invalid => {
             return Err(KmipError::invalid_field(
                 "Usage Limits Count must be positive",
             ));
         }
-        None => {
+        UsageCount::Missing => {
             return Err(KmipError::invalid_message(
                 "no Usage Limits Count is specified",
             ));
@@ -228,5 +215,5 @@ pub(super) fn get_usage_allocation(
         .collect();
     managed.set(tag::USAGE_LIMITS, Value::Structure(fields));
     commit(ctx, &mut managed)?;
-    Ok(uid_only(&managed.uid))
+    Ok(uid_only(&managed))
 }

@@ -4,11 +4,11 @@
 //! range; what no index can answer (structures such as Link, and the usage mask's bitwise test) is checked on
 //! the candidates the indexed filters leave.
 
-use crate::kmip::attributes::{self, Attribute, AttributeName, Attributes, attribute_storage_name};
-use crate::kmip::quirks;
+use crate::kmip::attributes::{self, Attribute, AttributeName, attribute_storage_name};
+use crate::kmip::operations::locate::{LocateRequest, LocateResponse};
 use crate::kmip::state::State;
 use crate::kmip::{KmipError, ProtocolVersion};
-use crate::spec::enums::{object_group_member, storage_status_mask as ssm};
+use crate::spec::enums::storage_status_mask as ssm;
 use crate::spec::tag;
 use crate::store::{Filter, LocateQuery, SearchKey};
 use crate::ttlv::{Ttlv, Value};
@@ -17,36 +17,18 @@ use super::OpContext;
 use super::object::{self, Managed};
 
 /// Runs Locate.
-pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
-    let attrs = filter_attributes(payload)?;
-    let count = |t: u32| -> Result<Option<usize>, KmipError> {
-        match payload.child(t).map(|m| &m.value) {
-            None => Ok(None),
-            Some(Value::Integer(n)) => usize::try_from(*n).map(Some).map_err(|_| {
-                KmipError::invalid_field("Maximum and Offset Items cannot be negative")
-            }),
-            Some(_) => Err(KmipError::invalid_message(
-                "Maximum or Offset Items is not an Integer",
-            )),
-        }
-    };
-    let maximum = count(tag::MAXIMUM_ITEMS)?;
-    // Offset Items is read whatever the version: see `quirks::OFFSET_ITEMS_IN_EVERY_VERSION`.
-    let offset = if quirks::OFFSET_ITEMS_IN_EVERY_VERSION {
-        count(tag::OFFSET_ITEMS)?.unwrap_or(0)
-    } else {
-        0
-    };
-    let mask = match payload.child(tag::STORAGE_STATUS_MASK) {
-        Some(item) => quirks::storage_status_mask(item)?,
-        None => ssm::ON_LINE_STORAGE,
-    };
+pub(super) fn run(
+    req: LocateRequest,
+    ctx: &mut OpContext<'_>,
+) -> Result<LocateResponse, KmipError> {
+    let attrs = &req.attributes;
+    let maximum = req.maximum_items;
+    let offset = req.offset_items.unwrap_or(0);
+    let mask = req.storage_status_mask;
     let mut query = LocateQuery::default();
     let mut residual: Vec<Attribute> = Vec::new();
     apply_storage_mask(&mut query, mask, ctx.version);
-    if let Some(Value::Enumeration(object_group_member::GROUP_MEMBER_FRESH)) =
-        payload.child(tag::OBJECT_GROUP_MEMBER).map(|m| &m.value)
-    {
+    if req.fresh_only {
         query.filters.push(Filter::Equals {
             name: attribute_storage_name(&AttributeName::Standard(tag::FRESH)),
             key: SearchKey::Int(1),
@@ -126,18 +108,10 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
         .take(maximum.unwrap_or(usize::MAX))
         .collect();
     ctx.batch.located(&page);
-    let mut fields = Vec::with_capacity(page.len() + 1);
-    // Located Items answers paging: sent when the client asked for a page (the vectors' servers send it in no
-    // other case, and 1.0-1.2 do not define it).
-    let paged = payload.child(tag::OFFSET_ITEMS).is_some() || maximum.is_some();
-    if paged && ctx.version >= ProtocolVersion::V1_3 {
-        fields.push(Ttlv::new(
-            tag::LOCATED_ITEMS,
-            Value::Integer(i32::try_from(located).unwrap_or(i32::MAX)),
-        ));
-    }
-    fields.extend(page.iter().map(|u| object::uid_item(u)));
-    Ok(Ttlv::structure(tag::RESPONSE_PAYLOAD, fields))
+    Ok(LocateResponse {
+        located_items: req.paged().then_some(located),
+        unique_identifiers: page,
+    })
 }
 
 /// The storage status mask as store conditions: on-line and archival select by the archive flag; destroyed
@@ -164,16 +138,6 @@ fn apply_storage_mask(query: &mut LocateQuery, mask: u32, version: ProtocolVersi
         .map(|s| s.code())
         .collect();
     query.state = Some(states);
-}
-
-/// The attributes a Locate request filters on: 1.x Attribute structures (also wrapped in a Template-Attribute,
-/// as FortiGate sends them), 2.x the Attributes structure.
-fn filter_attributes(payload: &Ttlv) -> Result<Attributes, KmipError> {
-    let mut attrs = Attributes::from_request(payload)?;
-    for item in payload.children_with(tag::ATTRIBUTE) {
-        attrs.add(Attribute::from_1x(item)?.0);
-    }
-    Ok(attrs)
 }
 
 /// Whether an object satisfies a filter the indexes could not decide: the usage mask by bitwise AND, a

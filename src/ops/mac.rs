@@ -8,23 +8,24 @@ use zeroize::Zeroizing;
 use crate::crypto::digest::HashAlg;
 use crate::crypto::mac::{self, MacAlg, MacState};
 use crate::kmip::enums::{BlockCipherMode, ObjectType, Operation};
+use crate::kmip::operations::crypto::{CryptoRequest, CryptoResponse};
 use crate::kmip::{KmipError, ResultReason};
 use crate::spec::enums::{cryptographic_algorithm as alg, validity_indicator};
-use crate::spec::tag;
-use crate::ttlv::{Ttlv, Value};
 
 use super::OpContext;
-use super::crypto_common::{
-    bytes_field, bytes_item, crypto_error, effective_params, load_for, secret_bytes,
-};
+use super::crypto_common::{crypto_error, effective_params, load_for, secret_bytes};
 use super::gate::{self, Missing, Right};
 use super::object::{self, Managed};
-use super::streams::{Step, Stream, StreamState, step};
+use super::streams::{Step, Stream, StreamState};
 use super::usage::{self, Use};
 use crate::access::policy::OpClass;
 
-fn mac_alg(key_alg: Option<u32>, key: &Managed, payload: &Ttlv) -> Result<MacAlg, KmipError> {
-    let params = effective_params(payload, key)?.unwrap_or_default();
+fn mac_alg(
+    key_alg: Option<u32>,
+    key: &Managed,
+    req: &CryptoRequest<'_>,
+) -> Result<MacAlg, KmipError> {
+    let params = effective_params(req.cryptographic_parameters.as_ref(), key)?.unwrap_or_default();
     let hmac = |a: u32| match a {
         alg::HMAC_SHA1 => Some(HashAlg::Sha1),
         alg::HMAC_SHA224 => Some(HashAlg::Sha224),
@@ -56,38 +57,41 @@ fn mac_alg(key_alg: Option<u32>, key: &Managed, payload: &Ttlv) -> Result<MacAlg
 }
 
 /// Runs MAC.
-pub(super) fn mac(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
-    let (uid, out) = run(payload, ctx, Use::MacGenerate)?;
-    let mut reply = vec![object::uid_item(&uid)];
+pub(super) fn mac(
+    req: CryptoRequest<'_>,
+    ctx: &mut OpContext<'_>,
+) -> Result<CryptoResponse, KmipError> {
+    let (uid, out) = run(&req, ctx, Use::MacGenerate)?;
+    let mut reply = CryptoResponse::for_key(&uid);
     match out {
-        Outcome::Done(m) => reply.push(bytes_item(tag::MAC_DATA, &m)),
-        Outcome::Open(id) => reply.push(bytes_item(tag::CORRELATION_VALUE, &id)),
+        Outcome::Done(m) => reply.mac_data = Some(m),
+        Outcome::Open(id) => reply.correlation_value = Some(id),
     }
-    Ok(Ttlv::structure(tag::RESPONSE_PAYLOAD, reply))
+    Ok(reply)
 }
 
 /// Runs MAC Verify.
-pub(super) fn mac_verify(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
-    let expected = bytes_field(payload, tag::MAC_DATA)?.map(<[u8]>::to_vec);
-    let (uid, out) = run(payload, ctx, Use::MacVerify)?;
-    let mut reply = vec![object::uid_item(&uid)];
+pub(super) fn mac_verify(
+    req: CryptoRequest<'_>,
+    ctx: &mut OpContext<'_>,
+) -> Result<CryptoResponse, KmipError> {
+    let expected = req.mac_data.map(<[u8]>::to_vec);
+    let (uid, out) = run(&req, ctx, Use::MacVerify)?;
+    let mut reply = CryptoResponse::for_key(&uid);
     match out {
         Outcome::Done(computed) => {
             let expected = expected
                 .ok_or_else(|| KmipError::invalid_message("MAC Verify needs the MAC Data"))?;
             let valid = mac::verify(&expected, &computed).is_ok();
-            reply.push(Ttlv::new(
-                tag::VALIDITY_INDICATOR,
-                Value::Enumeration(if valid {
-                    validity_indicator::VALID
-                } else {
-                    validity_indicator::INVALID
-                }),
-            ));
+            reply.validity_indicator = Some(if valid {
+                validity_indicator::VALID
+            } else {
+                validity_indicator::INVALID
+            });
         }
-        Outcome::Open(id) => reply.push(bytes_item(tag::CORRELATION_VALUE, &id)),
+        Outcome::Open(id) => reply.correlation_value = Some(id),
     }
-    Ok(Ttlv::structure(tag::RESPONSE_PAYLOAD, reply))
+    Ok(reply)
 }
 
 enum Outcome {
@@ -106,22 +110,22 @@ fn operation(purpose: Use) -> Operation {
 }
 
 fn run(
-    payload: &Ttlv,
+    req: &CryptoRequest<'_>,
     ctx: &mut OpContext<'_>,
     purpose: Use,
 ) -> Result<(String, Outcome), KmipError> {
-    let data = bytes_field(payload, tag::DATA)?.unwrap_or_default();
-    let step = step(payload)?;
+    let data = req.data.unwrap_or_default();
+    let step = req.step()?;
     let op = operation(purpose);
     let limits = ctx.config.crypto;
     match step {
         Step::Whole | Step::Init => {
-            let mut key = load_for(ctx, payload, purpose)?;
+            let mut key = load_for(ctx, req.unique_identifier.as_ref(), purpose)?;
             usable(&key)?;
             usage::consume(ctx, &mut key, purpose, data.len())?;
             let (key_alg, bytes) = secret_bytes(&key)?;
             let bytes = Zeroizing::new(bytes.to_vec());
-            let alg = mac_alg(key_alg, &key, payload)?;
+            let alg = mac_alg(key_alg, &key, req)?;
             let mut state = MacState::new(alg, &bytes).map_err(crypto_error)?;
             state.update(data);
             if step == Step::Whole {
@@ -147,7 +151,7 @@ fn run(
                 .streams
                 .take(&limits, ctx.now, &id, &ctx.caller.identity, op)?;
             // The key must still allow the use at every step.
-            if let Err(e) = super::cipher::same_key(payload, &stream.key_uid) {
+            if let Err(e) = super::cipher::same_key(req, &stream.key_uid) {
                 ctx.streams.put_back(id.clone(), stream)?;
                 return Err(e);
             }

@@ -17,6 +17,7 @@ mod create;
 mod create_key_pair;
 mod crypto_common;
 mod derive;
+mod descriptor;
 mod discover_versions;
 mod frame;
 mod gate;
@@ -162,69 +163,25 @@ pub struct OpContext<'a> {
     pub origin: Origin,
 }
 
-/// An operation: its Request Payload in, its Response Payload out.
-type OpFn = fn(&Ttlv, &mut OpContext<'_>) -> Result<Ttlv, KmipError>;
-
-/// The registry of implemented operations, in the order Query Operations lists them.
-const IMPLEMENTED: &[(Operation, OpFn)] = &[
-    (Operation::DISCOVER_VERSIONS, discover_versions::run),
-    (Operation::QUERY, query::run),
-    (Operation::CREATE, create::run),
-    (Operation::REGISTER, register::run),
-    (Operation::LOCATE, locate::run),
-    (Operation::GET, get::run),
-    (Operation::GET_ATTRIBUTES, attributes::get_attributes),
-    (
-        Operation::GET_ATTRIBUTE_LIST,
-        attributes::get_attribute_list,
-    ),
-    (Operation::ADD_ATTRIBUTE, attributes::add),
-    (Operation::MODIFY_ATTRIBUTE, attributes::modify),
-    (Operation::DELETE_ATTRIBUTE, attributes::delete),
-    (Operation::SET_ATTRIBUTE, attributes::set),
-    (Operation::ADJUST_ATTRIBUTE, attributes::adjust),
-    (Operation::REKEY, rekey::run),
-    (Operation::CHECK, lifecycle::check),
-    (Operation::OBTAIN_LEASE, lifecycle::obtain_lease),
-    (
-        Operation::GET_USAGE_ALLOCATION,
-        lifecycle::get_usage_allocation,
-    ),
-    (Operation::ACTIVATE, lifecycle::activate),
-    (Operation::REVOKE, lifecycle::revoke),
-    (Operation::DESTROY, lifecycle::destroy),
-    (Operation::ARCHIVE, lifecycle::archive),
-    (Operation::RECOVER, lifecycle::recover),
-    (Operation::CREATE_KEY_PAIR, create_key_pair::run),
-    (Operation::ENCRYPT, cipher::encrypt),
-    (Operation::DECRYPT, cipher::decrypt),
-    (Operation::MAC, mac::mac),
-    (Operation::MAC_VERIFY, mac::mac_verify),
-    (Operation::HASH, hash::hash),
-    (Operation::RNG_RETRIEVE, hash::rng_retrieve),
-    (Operation::RNG_SEED, hash::rng_seed),
-    (Operation::DERIVE_KEY, derive::run),
-    (Operation::SIGN, sign::sign),
-    (Operation::SIGNATURE_VERIFY, sign::verify),
-    (Operation::LOG, interop::log),
-    (Operation::INTEROP, interop::interop),
-];
-
 /// The operations the server implements, as Query Operations reports them (Interop only on a server configured
 /// for interoperability tests).
 pub fn implemented_operations() -> impl Iterator<Item = Operation> {
-    IMPLEMENTED
+    descriptor::DESCRIPTORS
         .iter()
-        .map(|(op, _)| *op)
-        .filter(|op| *op != Operation::INTEROP)
+        .filter(|d| d.listed == descriptor::Listed::Always)
+        .map(|d| d.operation)
 }
 
 /// The operations a server with this configuration answers.
 pub fn operations_for(config: &EngineConfig) -> impl Iterator<Item = Operation> + '_ {
-    IMPLEMENTED
+    descriptor::DESCRIPTORS
         .iter()
-        .map(|(op, _)| *op)
-        .filter(|op| *op != Operation::INTEROP || config.interop_tests)
+        .filter(|d| match d.listed {
+            descriptor::Listed::Always => true,
+            descriptor::Listed::InteropServers => config.interop_tests,
+            descriptor::Listed::Never => false,
+        })
+        .map(|d| d.operation)
 }
 
 /// The caller of requests handed to the engine in-process (tests, tools): no certificate, no peer.
@@ -534,21 +491,13 @@ fn run_item(
     let id = item.unique_batch_item_id.clone();
     let result = authorize::check(item, ctx, objects).and_then(|()| {
         audit_intent(item, ctx, objects)?;
-        if crate::access::client::ACCESS_OPERATIONS.contains(&item.operation) {
-            return match &item.payload {
-                Some(payload) => access_admin::run(item.operation, payload, ctx),
-                None => Err(KmipError::invalid_message(
-                    "Batch Item lacks Request Payload",
-                )),
-            };
-        }
-        match IMPLEMENTED.iter().find(|(op, _)| *op == item.operation) {
+        match descriptor::of(item.operation) {
             None => Err(KmipError::operation_not_supported(format!(
                 "operation {} is not supported by this server",
                 item.operation
             ))),
-            Some((_, run)) => match &item.payload {
-                Some(payload) => run(payload, ctx),
+            Some(d) => match &item.payload {
+                Some(payload) => (d.handler)(payload, ctx),
                 None => Err(KmipError::invalid_message(
                     "Batch Item lacks Request Payload",
                 )),
@@ -572,26 +521,7 @@ const AUDIT_UNWRITABLE_CHANGE: &str =
 /// Operations that change nothing the server keeps (objects, attributes, grants); every other operation
 /// writes an intent line before it runs.
 fn is_read_only(operation: Operation) -> bool {
-    [
-        Operation::DISCOVER_VERSIONS,
-        Operation::QUERY,
-        Operation::LOCATE,
-        Operation::GET,
-        Operation::GET_ATTRIBUTES,
-        Operation::GET_ATTRIBUTE_LIST,
-        Operation::CHECK,
-        Operation::ENCRYPT,
-        Operation::DECRYPT,
-        Operation::MAC,
-        Operation::MAC_VERIFY,
-        Operation::HASH,
-        Operation::RNG_RETRIEVE,
-        Operation::SIGN,
-        Operation::SIGNATURE_VERIFY,
-        Operation::LOG,
-        crate::access::client::OP_LIST_GRANTS,
-    ]
-    .contains(&operation)
+    descriptor::of(operation).is_some_and(|d| d.effect == descriptor::Effect::ReadOnly)
 }
 
 /// Who an audit line names: the principal, or the certificate identity when there is none.
@@ -601,15 +531,14 @@ fn audited_identity(ctx: &OpContext<'_>) -> String {
         .map_or(ctx.caller.identity.clone(), |p| p.identity.clone())
 }
 
-/// An operation as audit lines name it.
+/// An operation as audit lines name it: its descriptor's name, else the specification's, else its code.
 fn operation_name(operation: Option<Operation>) -> String {
-    use crate::access::client::{OP_GRANT, OP_LIST_GRANTS, OP_REVOKE_GRANT};
     match operation {
         None => "(unreadable)".to_string(),
-        Some(OP_GRANT) => "Grant".to_string(),
-        Some(OP_REVOKE_GRANT) => "Revoke Grant".to_string(),
-        Some(OP_LIST_GRANTS) => "List Grants".to_string(),
-        Some(op) => op.name().map_or(format!("{:#x}", op.0), str::to_string),
+        Some(op) => match descriptor::of(op) {
+            Some(d) => d.name.to_string(),
+            None => op.name().map_or(format!("{:#x}", op.0), str::to_string),
+        },
     }
 }
 

@@ -6,6 +6,7 @@ use crate::kmip::attribute_rules;
 use crate::kmip::attributes::{Attribute, AttributeName, Attributes};
 use crate::kmip::certificate;
 use crate::kmip::object::{ManagedObject, ObjectBody};
+use crate::kmip::operations::IdResponse;
 use crate::kmip::state::State;
 use crate::kmip::{KmipError, ProtocolVersion};
 use crate::spec::enums::{drbg_algorithm, protection_storage_mask, rng_algorithm};
@@ -40,16 +41,15 @@ pub fn save_made_from(
     mut new: Managed,
     to_source: u32,
     producer: u32,
-) -> Result<Ttlv, KmipError> {
+) -> Result<IdResponse, KmipError> {
     new.attrs.add(link(to_source, &source.uid));
     source.attrs.add(link(to_new, &new.uid));
     source.touch(ctx.now);
     object::save(ctx, &[source, &new])?;
     ctx.batch.produced(producer, &new.uid);
-    Ok(Ttlv::structure(
-        tag::RESPONSE_PAYLOAD,
-        vec![object::uid_item(&new.uid)],
-    ))
+    Ok(IdResponse {
+        unique_identifier: new.uid,
+    })
 }
 
 /// The last value of a single-valued standard attribute as a number (Integer or Enumeration alike): the

@@ -4,6 +4,7 @@
 
 use crate::kmip::attributes::{self, Attribute, AttributeName, Attributes};
 use crate::kmip::object::ManagedObject;
+use crate::kmip::operations::ObjectRef;
 use crate::kmip::state::{self, LifecycleDates, State};
 use crate::kmip::{KmipError, ResultReason};
 use crate::spec::tag;
@@ -195,16 +196,16 @@ pub fn on_line(managed: Managed) -> Result<Managed, KmipError> {
     Ok(managed)
 }
 
-/// Loads the object a payload names (its Unique Identifier, or the ID Placeholder), archived or not (Recover).
-pub fn load_named_any(ctx: &OpContext<'_>, payload: &Ttlv) -> Result<Managed, KmipError> {
-    let uid = ctx.batch.resolve(payload.child(tag::UNIQUE_IDENTIFIER))?;
+/// Loads the object a typed request names (or the ID Placeholder), archived or not (Recover).
+pub fn load_ref_any(ctx: &OpContext<'_>, named: Option<&ObjectRef>) -> Result<Managed, KmipError> {
+    let uid = ctx.batch.resolve_ref(named)?;
     load_unchecked(ctx, &uid)
 }
 
-/// Loads the object a payload names (its Unique Identifier, or the ID Placeholder); archived objects are
-/// refused with Object Archived.
-pub fn load_named(ctx: &OpContext<'_>, payload: &Ttlv) -> Result<Managed, KmipError> {
-    on_line(load_named_any(ctx, payload)?)
+/// Loads the object a typed request names (or the ID Placeholder); archived objects are refused with Object
+/// Archived.
+pub fn load_ref(ctx: &OpContext<'_>, named: Option<&ObjectRef>) -> Result<Managed, KmipError> {
+    on_line(load_ref_any(ctx, named)?)
 }
 
 /// Saves objects in one durable transaction.
@@ -230,9 +231,4 @@ pub fn commit(ctx: &OpContext<'_>, mutations: Vec<Mutation>) -> Result<(), Store
     ctx.store.commit_for(&ctx.origin, mutations.clone())?;
     journal.written(&mutations);
     Ok(())
-}
-
-/// A Unique Identifier item for a response.
-pub fn uid_item(uid: &str) -> Ttlv {
-    Ttlv::new(tag::UNIQUE_IDENTIFIER, Value::TextString(uid.to_string()))
 }

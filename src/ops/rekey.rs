@@ -5,11 +5,13 @@
 use crate::kmip::KmipError;
 use crate::kmip::attribute_rules;
 use crate::kmip::attributes::{Attribute, AttributeName, Attributes};
+use crate::kmip::operations::IdResponse;
+use crate::kmip::operations::derive::RekeyRequest;
 use crate::spec::enums::link_type;
 use crate::spec::enums::object_type;
 use crate::spec::enums::unique_identifier as ue;
 use crate::spec::tag;
-use crate::ttlv::{Ttlv, Value};
+use crate::ttlv::Value;
 
 use super::OpContext;
 use super::{create, new_object, object};
@@ -28,8 +30,8 @@ const NOT_INHERITED: &[u32] = &[
 ];
 
 /// Runs ReKey.
-pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
-    let mut old = object::load_named(ctx, payload)?;
+pub(super) fn run(req: RekeyRequest, ctx: &mut OpContext<'_>) -> Result<IdResponse, KmipError> {
+    let mut old = object::load_ref(ctx, req.unique_identifier.as_ref())?;
     if old.object_type != object_type::SYMMETRIC_KEY {
         return Err(KmipError::new(
             crate::kmip::ResultReason::InvalidObjectType,
@@ -42,11 +44,7 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
             "the key has been destroyed",
         ));
     }
-    let offset = match payload.child(tag::OFFSET).map(|o| &o.value) {
-        None => None,
-        Some(Value::Interval(o)) => Some(i64::from(*o)),
-        Some(_) => return Err(KmipError::invalid_message("Offset is not an Interval")),
-    };
+    let offset = req.offset.map(i64::from);
     let mut inherited: Attributes = old
         .attrs
         .iter()
@@ -78,7 +76,7 @@ pub(super) fn run(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipE
         }
     }
     // The request's attributes override what was inherited.
-    for attr in Attributes::from_request(payload)?.iter() {
+    for attr in req.attributes.iter() {
         if attribute_rules::rule(&attr.name).multi_instance() {
             inherited.add(attr.clone());
         } else {

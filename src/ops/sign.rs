@@ -8,10 +8,9 @@ use crate::crypto::asymmetric::Hash;
 use crate::crypto::asymmetric::signature::{self, Input, Scheme};
 use crate::kmip::crypto_params::CryptographicParameters;
 use crate::kmip::enums::{DigitalSignatureAlgorithm as Dsa, ObjectType, PaddingMethod};
+use crate::kmip::operations::crypto::{CryptoRequest, CryptoResponse};
 use crate::kmip::{KmipError, ResultReason};
 use crate::spec::enums::{cryptographic_algorithm as alg, validity_indicator};
-use crate::spec::tag;
-use crate::ttlv::{SecretBytes, Ttlv, Value};
 
 use super::OpContext;
 use super::asym_key;
@@ -19,43 +18,38 @@ use super::object::{self, Managed};
 use super::usage::{self, Use};
 
 /// Runs Sign.
-pub(super) fn sign(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
-    refuse_streaming(payload)?;
-    let key = object::load_named(ctx, payload)?;
+pub(super) fn sign(
+    req: CryptoRequest<'_>,
+    ctx: &mut OpContext<'_>,
+) -> Result<CryptoResponse, KmipError> {
+    refuse_streaming(&req)?;
+    let key = object::load_ref(ctx, req.unique_identifier.as_ref())?;
     asym_key::require_type(&key, ObjectType::PRIVATE_KEY, "Sign")?;
     usage::check(&key, Use::Sign, ctx.now)?;
-    let scheme = scheme_for(
-        &key,
-        CryptographicParameters::from_parent(payload)?.as_ref(),
-    )?;
+    let scheme = scheme_for(&key, req.cryptographic_parameters.as_ref())?;
     let pkcs8 = asym_key::private_pkcs8(&key)?;
-    let data = input(payload)?;
+    let data = input(&req)?;
     let signature = signature::sign(scheme, &pkcs8, data).map_err(asym_key::to_kmip)?;
-    Ok(Ttlv::structure(
-        tag::RESPONSE_PAYLOAD,
-        vec![
-            object::uid_item(&key.uid),
-            Ttlv::new(
-                tag::SIGNATURE_DATA,
-                Value::ByteString(SecretBytes::new(signature)),
-            ),
-        ],
-    ))
+    Ok(CryptoResponse {
+        signature_data: Some(signature),
+        ..CryptoResponse::for_key(&key.uid)
+    })
 }
 
 /// Runs Signature Verify.
-pub(super) fn verify(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, KmipError> {
-    refuse_streaming(payload)?;
-    let key = object::load_named(ctx, payload)?;
+pub(super) fn verify(
+    req: CryptoRequest<'_>,
+    ctx: &mut OpContext<'_>,
+) -> Result<CryptoResponse, KmipError> {
+    refuse_streaming(&req)?;
+    let key = object::load_ref(ctx, req.unique_identifier.as_ref())?;
     asym_key::require_type(&key, ObjectType::PUBLIC_KEY, "Signature Verify")?;
     usage::check(&key, Use::Verify, ctx.now)?;
-    let scheme = scheme_for(
-        &key,
-        CryptographicParameters::from_parent(payload)?.as_ref(),
-    )?;
+    let scheme = scheme_for(&key, req.cryptographic_parameters.as_ref())?;
     let spki = asym_key::public_spki(&key)?;
-    let data = input(payload)?;
-    let signature_data = bytes(payload, tag::SIGNATURE_DATA)?
+    let data = input(&req)?;
+    let signature_data = req
+        .signature_data
         .ok_or_else(|| KmipError::invalid_field("Signature Verify needs Signature Data"))?;
     let valid =
         signature::verify(scheme, &spki, data, signature_data).map_err(asym_key::to_kmip)?;
@@ -64,48 +58,25 @@ pub(super) fn verify(payload: &Ttlv, ctx: &mut OpContext<'_>) -> Result<Ttlv, Km
     } else {
         validity_indicator::INVALID
     };
-    Ok(Ttlv::structure(
-        tag::RESPONSE_PAYLOAD,
-        vec![
-            object::uid_item(&key.uid),
-            Ttlv::new(tag::VALIDITY_INDICATOR, Value::Enumeration(indicator)),
-        ],
-    ))
+    Ok(CryptoResponse {
+        validity_indicator: Some(indicator),
+        ..CryptoResponse::for_key(&key.uid)
+    })
 }
 
-fn refuse_streaming(payload: &Ttlv) -> Result<(), KmipError> {
-    for t in [
-        tag::CORRELATION_VALUE,
-        tag::INIT_INDICATOR,
-        tag::FINAL_INDICATOR,
-    ] {
-        if payload.child(t).is_some() {
-            return Err(KmipError::feature_not_supported(
-                "streaming Sign and Signature Verify (Correlation Value, Init/Final Indicator) is not supported",
-            ));
-        }
+fn refuse_streaming(req: &CryptoRequest<'_>) -> Result<(), KmipError> {
+    if req.has_stream_fields() {
+        return Err(KmipError::feature_not_supported(
+            "streaming Sign and Signature Verify (Correlation Value, Init/Final Indicator) is not supported",
+        ));
     }
     Ok(())
 }
 
-/// A Byte String field; its size is bounded by the request message limit (`[limits]`), as streaming is not
-/// offered.
-fn bytes(payload: &Ttlv, t: u32) -> Result<Option<&[u8]>, KmipError> {
-    match payload.child(t).map(|c| &c.value) {
-        None => Ok(None),
-        Some(Value::ByteString(b)) => Ok(Some(b.as_slice())),
-        Some(_) => Err(KmipError::invalid_field(
-            "a data field is not a Byte String",
-        )),
-    }
-}
-
-/// The Data or the Digested Data of the request (exactly one).
-fn input(payload: &Ttlv) -> Result<Input<'_>, KmipError> {
-    match (
-        bytes(payload, tag::DATA)?,
-        bytes(payload, tag::DIGESTED_DATA)?,
-    ) {
+/// The Data or the Digested Data of the request (exactly one); its size is bounded by the request message
+/// limit (`[limits]`), as streaming is not offered.
+fn input<'a>(req: &CryptoRequest<'a>) -> Result<Input<'a>, KmipError> {
+    match (req.data, req.digested_data) {
         (Some(d), None) => Ok(Input::Message(d)),
         (None, Some(d)) => Ok(Input::Digest(d)),
         (Some(_), Some(_)) => Err(KmipError::invalid_field(

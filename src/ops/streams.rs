@@ -210,38 +210,11 @@ impl Streams {
     }
 }
 
-/// Where a request stands in a stream.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Step {
-    /// Not streamed: the whole data in one request.
-    Whole,
-    /// The first request of a stream (Init Indicator true, Final Indicator not true).
-    Init,
-    /// A middle request of the stream with this Correlation Value.
-    Continue(Vec<u8>),
-    /// The last request of the stream with this Correlation Value.
-    Final(Vec<u8>),
-}
+pub use crate::kmip::operations::crypto::Step;
 
 /// Reads the stream fields of a request payload.
 pub fn step(payload: &crate::ttlv::Ttlv) -> Result<Step, KmipError> {
-    use super::crypto_common::{bool_field, bytes_field};
-    use crate::spec::tag;
-    let init = bool_field(payload, tag::INIT_INDICATOR)?.unwrap_or(false);
-    let fin = bool_field(payload, tag::FINAL_INDICATOR)?.unwrap_or(false);
-    let correlation = bytes_field(payload, tag::CORRELATION_VALUE)?.map(<[u8]>::to_vec);
-    match (init, fin, correlation) {
-        (true, true, None) | (false, false, None) => Ok(Step::Whole),
-        (true, false, None) => Ok(Step::Init),
-        (false, false, Some(c)) => Ok(Step::Continue(c)),
-        (false, true, Some(c)) => Ok(Step::Final(c)),
-        (true, _, Some(_)) => Err(KmipError::invalid_message(
-            "a request with Init Indicator starts a stream and cannot carry a Correlation Value",
-        )),
-        (false, true, None) => Err(KmipError::invalid_message(
-            "Final Indicator needs the Correlation Value of the stream it ends",
-        )),
-    }
+    Step::of_payload(payload)
 }
 
 #[cfg(test)]
