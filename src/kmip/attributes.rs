@@ -234,6 +234,21 @@ pub struct Attribute {
 }
 
 impl Attribute {
+    /// The object a Link attribute names (its Linked Object Identifier); None for any other attribute.
+    pub fn linked_object(&self) -> Option<&str> {
+        if self.name != AttributeName::Standard(tag::LINK) {
+            return None;
+        }
+        match self
+            .value
+            .child(tag::LINKED_OBJECT_IDENTIFIER)
+            .map(|v| &v.value)
+        {
+            Some(Value::TextString(uid)) => Some(uid),
+            _ => None,
+        }
+    }
+
     /// A standard attribute from its value.
     pub fn standard(tag: Tag, value: Value) -> Self {
         Attribute {

@@ -35,12 +35,28 @@ pub(super) fn get_attributes(
     };
     let mut attributes: Vec<(Attribute, u32)> = Vec::new();
     for name in &names {
-        attributes.extend(managed.attrs.get_all(name).cloned().zip(0u32..));
+        let mut shown = Vec::new();
+        for attribute in managed.attrs.get_all(name) {
+            if !hides_link(ctx, attribute)? {
+                shown.push(attribute.clone());
+            }
+        }
+        attributes.extend(shown.into_iter().zip(0u32..));
     }
     Ok(GetAttributesResponse {
         unique_identifier: managed.uid,
         attributes,
     })
+}
+
+/// True for a Link to an object the caller may not see: it is left out of what the caller reads, as if the
+/// object did not exist (its identifier would tell the caller that it does). The Links left are numbered
+/// without gaps, so no index betrays a hidden one.
+fn hides_link(ctx: &mut OpContext<'_>, attribute: &Attribute) -> Result<bool, KmipError> {
+    match attribute.linked_object() {
+        Some(target) => Ok(!super::gate::sees(ctx, target)?),
+        None => Ok(false),
+    }
 }
 
 /// Runs Get Attribute List: the names of the attributes the object has, each once.
@@ -49,8 +65,22 @@ pub(super) fn get_attribute_list(
     ctx: &mut OpContext<'_>,
 ) -> Result<GetAttributeListResponse, KmipError> {
     let managed = object::load_ref(ctx, req.unique_identifier.as_ref())?;
+    let mut names = Vec::new();
+    for name in managed.attrs.names() {
+        // A name whose every instance is a hidden Link is not listed.
+        let mut shown = false;
+        for attribute in managed.attrs.get_all(&name) {
+            if !hides_link(ctx, attribute)? {
+                shown = true;
+                break;
+            }
+        }
+        if shown {
+            names.push(name);
+        }
+    }
     Ok(GetAttributeListResponse {
-        names: managed.attrs.names(),
+        names,
         unique_identifier: managed.uid,
     })
 }

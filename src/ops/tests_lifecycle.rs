@@ -2517,3 +2517,70 @@ fn wrapping_keys_are_held_to_their_usage_mask_and_state() {
     );
     ok(&e, 2, 1, Operation::GET, vec![uid(&stored), not_wrapped]);
 }
+
+#[test]
+fn a_link_to_an_object_the_caller_may_not_see_is_left_out_of_its_attributes() {
+    use crate::access::grants::{self, Grant, Target};
+    use crate::access::policy::{OpClass, Subject};
+    // alice re-keys her key: the old one now links to its replacement. bob, granted Get on the old key only,
+    // reads its attributes: the replacement's identifier would tell him an object he may not see exists.
+    let dir = tempfile::tempdir().unwrap();
+    let (e, caller) = engine_with_policy(&dir, "users = [\"alice\", \"bob\"]");
+    let old = create_2x(&e, vec![]);
+    e.store
+        .commit(vec![grants::set_owner(&old, "alice")])
+        .unwrap();
+    let rekeyed = e.handle_request_from(
+        &request(2, 1, vec![(Operation::REKEY, vec![uid(&old)])]),
+        &caller("alice"),
+    );
+    let texts = |response: &Ttlv| {
+        fn walk(item: &Ttlv, out: &mut Vec<String>) {
+            match &item.value {
+                Value::Structure(children) => children.iter().for_each(|c| walk(c, out)),
+                Value::TextString(s) => out.push(s.clone()),
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        walk(response, &mut out);
+        out
+    };
+    let new = texts(&rekeyed)
+        .into_iter()
+        .find(|t| t != &old && t.len() == old.len())
+        .expect("the replacement's identifier");
+    grants::put(
+        &e.store,
+        &Grant {
+            id: "bob-reads-the-old-key".into(),
+            subject: Subject::User("bob".into()),
+            target: Target::Object(old.clone()),
+            classes: vec![OpClass::Get],
+            granted_by: "alice".into(),
+        },
+    )
+    .unwrap();
+    let ask = |who: &str, operation: Operation| {
+        e.handle_request_from(
+            &request(1, 4, vec![(operation, vec![uid(&old)])]),
+            &caller(who),
+        )
+    };
+    for operation in [Operation::GET_ATTRIBUTES, Operation::GET_ATTRIBUTE_LIST] {
+        let for_bob = texts(&ask("bob", operation));
+        assert_eq!(outcomes(&ask("bob", operation)), vec![Ok(())]);
+        assert!(!for_bob.contains(&new), "{operation}: {for_bob:?}");
+        assert!(
+            !for_bob.iter().any(|t| t == "Link"),
+            "{operation}: {for_bob:?}"
+        );
+        // The owner sees the link.
+        let for_alice = texts(&ask("alice", operation));
+        assert!(
+            for_alice.iter().any(|t| t == "Link"),
+            "{operation}: {for_alice:?}"
+        );
+    }
+    assert!(texts(&ask("alice", Operation::GET_ATTRIBUTES)).contains(&new));
+}
