@@ -21,6 +21,8 @@ pub mod crypto;
 pub mod fuzz_checks;
 pub mod kmip;
 #[cfg(feature = "server")]
+pub mod load;
+#[cfg(feature = "server")]
 pub mod log_text;
 #[cfg(feature = "server")]
 pub mod ops;

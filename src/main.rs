@@ -73,6 +73,9 @@ enum Command {
     /// Create a named key on a running server, or fetch one by name (for a LUKS keyscript, say).
     #[command(subcommand)]
     Key(key_cli::KeyCommand),
+    /// Load generator: drive a KMIP server over mutual TLS and print ops/s and latency percentiles; or
+    /// `bench echo-server`, the transport ceiling (see docs/performance.md).
+    Bench(kmipd::load::cli::BenchCommand),
 }
 
 #[derive(Args)]
@@ -340,6 +343,7 @@ fn main() -> ExitCode {
         Command::Audit(AuditCommand::Verify(args)) => audit_verify(args),
         Command::Policy(PolicyCommand::HashPassword) => hash_password(),
         Command::Key(command) => key_cli::run(command),
+        Command::Bench(command) => kmipd::load::cli::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
