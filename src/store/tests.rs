@@ -1422,3 +1422,31 @@ fn the_change_log_is_a_hash_chain_checked_on_every_apply() {
     b.apply_changes(&after).unwrap();
     assert_eq!(b.changes_since(last, 100).unwrap(), after);
 }
+
+#[test]
+fn reads_reuse_their_prepared_statements() {
+    // A Get reads the record and its attributes: with values bound anew on every call, the cached statements
+    // must run as prepared, never compiled again (each compilation is a parse and a query plan).
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let uids: Vec<String> = (0..4).map(|i| format!("uid-{i}")).collect();
+    for uid in &uids {
+        store
+            .commit(vec![Mutation::Put(record(uid, b"object bytes"))])
+            .unwrap();
+    }
+    for _ in 0..3 {
+        for uid in &uids {
+            assert!(store.get(uid).unwrap().is_some());
+        }
+    }
+    let reprepared = store
+        .with_reader(|conn| {
+            Ok(conn
+                .prepare_cached(READ_ATTRIBUTES_SQL)?
+                .get_status(rusqlite::StatementStatus::RePrepare))
+        })
+        .unwrap();
+    assert_eq!(reprepared, 0, "the attribute read was compiled again");
+    assert_eq!(store.options().statement_cache, 128);
+}
