@@ -1064,6 +1064,10 @@ fn open_connection(path: &Path, options: &StoreOptions) -> Result<Connection, St
         rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
         true,
     )?;
+    // Statement journals (a savepoint's undo pages: every commit group writes one per batch) and temporary
+    // tables live in memory: they never outlive the connection, and a Create spilled about 135 page writes
+    // into a temporary file. The database and its WAL are unaffected.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     let locking: String = conn.query_row("PRAGMA locking_mode = EXCLUSIVE", [], |r| r.get(0))?;
     let mmap: i64 = conn.query_row("PRAGMA mmap_size = 0", [], |r| r.get(0))?;
     if !locking.eq_ignore_ascii_case("exclusive") || mmap != 0 {

@@ -1450,3 +1450,15 @@ fn reads_reuse_their_prepared_statements() {
     assert_eq!(reprepared, 0, "the attribute read was compiled again");
     assert_eq!(store.options().statement_cache, 128);
 }
+
+#[test]
+fn statement_journals_stay_in_memory() {
+    // A commit group's savepoints spilled their undo pages into a temporary file: about a hundred page writes
+    // per Create. The setting must have taken on the store's connection.
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let temp_store: i64 = store
+        .with_reader(|conn| Ok(conn.query_row("PRAGMA temp_store", [], |r| r.get(0))?))
+        .unwrap();
+    assert_eq!(temp_store, 2, "temp_store is not MEMORY");
+}
