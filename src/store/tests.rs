@@ -1462,3 +1462,19 @@ fn statement_journals_stay_in_memory() {
         .unwrap();
     assert_eq!(temp_store, 2, "temp_store is not MEMORY");
 }
+
+#[test]
+fn sqlite_is_built_without_memory_statistics() {
+    // .cargo/config.toml sets LIBSQLITE3_FLAGS; a build that lost it would take a global mutex per allocation.
+    let conn = Connection::open_in_memory().unwrap();
+    let mut stmt = conn.prepare("PRAGMA compile_options").unwrap();
+    let options: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(
+        options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+        "compiled with {options:?}"
+    );
+}
