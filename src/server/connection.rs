@@ -65,13 +65,13 @@ pub(crate) struct Admission {
 /// take the same store connection: with a thread per connection (sixteen connections, two cores) the
 /// threads mostly wake each other on that lock, and throughput fell below what four connections reached.
 /// A few per core keep every core busy and one waiting request ready behind each running one.
-pub(crate) const HANDLERS_PER_CORE: usize = 2;
+pub const HANDLERS_PER_CORE: usize = 2;
 /// The fewest requests handled at once, whatever the core count: a request that waits long (a zone's slow
 /// disk) leaves room for others.
-pub(crate) const MIN_HANDLERS: usize = 4;
+pub const MIN_HANDLERS: usize = 4;
 
 /// How many requests are handled at once on this machine.
-pub(crate) fn handler_slots() -> usize {
+pub fn handler_slots() -> usize {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     cores.saturating_mul(HANDLERS_PER_CORE).max(MIN_HANDLERS)
 }

@@ -13,5 +13,6 @@ pub mod pki;
 pub mod tls;
 
 pub use config::{AccessSettings, ConfigError, ConnectionLimits, ServerConfig, TlsFiles};
+pub use connection::handler_slots;
 pub use handler::{FrameHandler, Reply};
 pub use listener::{ServerError, run, run_with_listener};
