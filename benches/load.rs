@@ -7,8 +7,9 @@
 //!
 //! Run with `cargo bench --bench load` (Linux: it reads /proc). Settings, by environment variable:
 //! - `KMIPD_BENCH_SECS`: seconds per point (default 3);
-//! - `KMIPD_BENCH_LOCATE_MAX`: the largest store Locate is measured in (default 10,000; each tenfold step
-//!   fills the store with Create batches first, so 1,000,000 takes a long while);
+//! - `KMIPD_BENCH_LOCATE_MAX`: the largest store Locate is measured in (default 4,000; each fourfold step
+//!   fills the store with Create batches first, at the Create rate of the disk, so 1,000,000 takes hours
+//!   on a slow disk);
 //! - `KMIPD_BENCH_IDLE`: idle connections opened for the memory figure (default 2,000). Each costs a
 //!   descriptor in both processes: the benchmark raises its soft RLIMIT_NOFILE to the hard limit, so for
 //!   10,000 run it under `ulimit -n 25000` (or higher) in a shell allowed to;
@@ -27,7 +28,9 @@ use kmipd::load::tls::{Target, client_config};
 /// Seconds per point unless `KMIPD_BENCH_SECS` says otherwise.
 const DEFAULT_SECS: f64 = 3.0;
 /// The largest store Locate is measured in unless `KMIPD_BENCH_LOCATE_MAX` says otherwise.
-const DEFAULT_LOCATE_MAX: usize = 10_000;
+const DEFAULT_LOCATE_MAX: usize = 4_000;
+/// How much the store grows between two Locate measurements.
+const LOCATE_STEP: usize = 4;
 /// Idle connections of the memory figure unless `KMIPD_BENCH_IDLE` says otherwise.
 const DEFAULT_IDLE: usize = 2_000;
 /// The server's connection limit: room for the idle connections and the runs.
@@ -443,7 +446,7 @@ fn main() {
         println!(
             "| {size} (filled {fill} in {fill_secs:.1} s) | {by_name_1} | {by_name_16} | {by_attributes} |"
         );
-        size *= 10;
+        size *= LOCATE_STEP;
     }
 
     // Idle connections' memory.
