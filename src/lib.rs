@@ -23,6 +23,8 @@ pub mod custody;
 pub mod fuzz_checks;
 pub mod kmip;
 #[cfg(feature = "server")]
+pub mod load;
+#[cfg(feature = "server")]
 pub mod log_json;
 #[cfg(feature = "server")]
 pub mod log_text;

@@ -94,6 +94,9 @@ enum Command {
     /// Ask a running server's metrics endpoint for /healthz (or --path /readyz); exit 0 on 200 (for a
     /// container HEALTHCHECK).
     Healthcheck(healthcheck_cli::HealthcheckArgs),
+    /// Load generator: drive a KMIP server over mutual TLS and print ops/s and latency percentiles; or
+    /// `bench echo-server`, the transport ceiling (see docs/performance.md).
+    Bench(kmipd::load::cli::BenchCommand),
 }
 
 #[derive(Args)]
@@ -395,6 +398,7 @@ fn main() -> ExitCode {
         Command::Key(command) => key_cli::run(command),
         Command::MasterKey(command) => master_key_cli::run(command),
         Command::Healthcheck(args) => healthcheck_cli::run(args),
+        Command::Bench(command) => kmipd::load::cli::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -28,6 +28,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("backup", 5),
     ("ops", 6),
     ("client", 6),
+    ("load", 6),
     ("server", 7),
     // The binary's own modules (main.rs declares them) sit on top.
     ("main", 8),

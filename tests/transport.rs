@@ -52,6 +52,9 @@ struct EchoHandler {
     delay: Duration,
     /// Frames the handler has begun (before its delay).
     entered: AtomicUsize,
+    /// Frames being handled now, and the most there ever were at once.
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
     frames: AtomicUsize,
     identities: Mutex<Vec<String>>,
     rejections: Mutex<Vec<TtlvError>>,
@@ -60,7 +63,10 @@ struct EchoHandler {
 impl FrameHandler for EchoHandler {
     fn handle_frame(&self, frame: &[u8], caller: &Caller) -> Reply {
         self.entered.fetch_add(1, Ordering::SeqCst);
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
         std::thread::sleep(self.delay);
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
         self.frames.fetch_add(1, Ordering::SeqCst);
         self.identities
             .lock()
@@ -662,6 +668,38 @@ async fn connections_beyond_the_limit_are_closed() {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        server.stop().await.unwrap();
+    })
+    .await
+}
+
+#[tokio::test]
+async fn requests_are_handled_at_most_handler_slots_at_once() {
+    bounded(async {
+        let slots = kmipd::server::handler_slots();
+        let handler = EchoHandler {
+            delay: Duration::from_millis(200),
+            ..EchoHandler::default()
+        };
+        let server = start(test_limits(), handler).await;
+        let mut clients = Vec::new();
+        for _ in 0..(2 * slots + 1) {
+            let mut stream = server.connect(Some(&server.pki.alice)).await.unwrap();
+            clients.push(tokio::spawn(async move {
+                let request = frame(20);
+                stream.write_all(&request).await.unwrap();
+                stream.flush().await.unwrap();
+                let mut answer = vec![0u8; request.len()];
+                stream.read_exact(&mut answer).await.unwrap();
+                assert_eq!(answer, request);
+            }));
+        }
+        for client in clients {
+            step("an answer", client).await.unwrap();
+        }
+        let most = server.handler.max_in_flight.load(Ordering::SeqCst);
+        assert!(most <= slots, "{most} requests at once, above {slots}");
+        assert!(most >= 2, "requests never ran side by side");
         server.stop().await.unwrap();
     })
     .await

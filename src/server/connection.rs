@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{OwnedSemaphorePermit, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::{Instant, timeout, timeout_at};
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, error, info, warn};
@@ -66,6 +66,24 @@ pub(crate) struct Admission {
     pub identity: IdentitySource,
     /// Connections and request rate per identity, shared by every connection.
     pub limits: IdentityLimits,
+    /// Places on the blocking pool: requests beyond them wait their turn on the runtime (see
+    /// [`handler_slots`]).
+    pub handlers: Arc<Semaphore>,
+}
+
+/// Requests handled at once per core. Each request runs on a thread of the blocking pool and most of them
+/// take the same store connection: with a thread per connection (sixteen connections, two cores) the
+/// threads mostly wake each other on that lock, and throughput fell below what four connections reached.
+/// A few per core keep every core busy and one waiting request ready behind each running one.
+pub const HANDLERS_PER_CORE: usize = 2;
+/// The fewest requests handled at once, whatever the core count: a request that waits long (a zone's slow
+/// disk) leaves room for others.
+pub const MIN_HANDLERS: usize = 4;
+
+/// How many requests are handled at once on this machine.
+pub fn handler_slots() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    cores.saturating_mul(HANDLERS_PER_CORE).max(MIN_HANDLERS)
 }
 
 /// Connections per source address whose TLS handshake has not completed, so that one address cannot fill every
@@ -198,6 +216,7 @@ pub(crate) async fn serve(
                 &handler,
                 &limits,
                 &admission.limits,
+                &admission.handlers,
                 &mut shutdown,
             )
             .await
@@ -208,7 +227,7 @@ pub(crate) async fn serve(
                 &caller,
                 &handler,
                 &limits,
-                &admission.limits,
+                &admission,
                 settings,
                 &mut shutdown,
             )
@@ -246,6 +265,7 @@ async fn serve_requests<S: AsyncRead + AsyncWrite + Unpin>(
     handler: &Arc<dyn FrameHandler>,
     limits: &ConnectionLimits,
     identity_limits: &IdentityLimits,
+    handlers: &Arc<Semaphore>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> End {
     loop {
@@ -276,11 +296,14 @@ async fn serve_requests<S: AsyncRead + AsyncWrite + Unpin>(
                 _ = tokio::time::sleep(delay) => {}
             }
         }
+        // The semaphore is never closed; were it, the request would run without waiting its turn.
+        let slot = handlers.clone().acquire_owned().await.ok();
         let worker = handler.clone();
         let worker_caller = caller.clone();
         let answered = tokio::task::spawn_blocking(move || {
             let reply = worker.handle_frame(&frame, &worker_caller);
             drop(frame);
+            drop(slot);
             reply
         })
         .await;
@@ -384,5 +407,18 @@ pub(crate) async fn shutdown_signalled(shutdown: &mut watch::Receiver<bool>) {
         if shutdown.changed().await.is_err() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handler_slots_follow_the_cores_with_a_floor() {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        let slots = handler_slots();
+        assert!(slots >= MIN_HANDLERS);
+        assert_eq!(slots, (cores * HANDLERS_PER_CORE).max(MIN_HANDLERS));
     }
 }

@@ -19,10 +19,10 @@ use tracing::debug;
 use zeroize::Zeroizing;
 
 use crate::access::Caller;
-use crate::access::limits::{IdentityLimits, request_cost};
+use crate::access::limits::request_cost;
 use crate::ops::FrameHandler;
 use crate::server::config::ConnectionLimits;
-use crate::server::connection::{End, shutdown_signalled, write_reply};
+use crate::server::connection::{Admission, End, shutdown_signalled, write_reply};
 use crate::spec::DICTIONARY;
 use crate::ttlv::{self, Ttlv};
 
@@ -249,7 +249,7 @@ pub(crate) async fn serve_requests<S: AsyncRead + AsyncWrite + Unpin>(
     caller: &Caller,
     handler: &Arc<dyn FrameHandler>,
     limits: &ConnectionLimits,
-    identity_limits: &IdentityLimits,
+    admission: &Admission,
     settings: &HttpsSettings,
     shutdown: &mut watch::Receiver<bool>,
 ) -> End {
@@ -328,17 +328,25 @@ pub(crate) async fn serve_requests<S: AsyncRead + AsyncWrite + Unpin>(
                 return End::CloseRequested;
             }
         };
-        let delay = identity_limits.request_delay(&caller.identity, request_cost(&frame));
+        let delay = admission
+            .limits
+            .request_delay(&caller.identity, request_cost(&frame));
         if !delay.is_zero() {
             tokio::select! {
                 _ = shutdown_signalled(shutdown) => return End::Shutdown,
                 _ = tokio::time::sleep(delay) => {}
             }
         }
+        // The KMIP port's bound on requests handled at once holds here too.
+        let slot = admission.handlers.clone().acquire_owned().await.ok();
         let worker = handler.clone();
         let worker_caller = caller.clone();
-        let answered =
-            tokio::task::spawn_blocking(move || worker.handle_frame(&frame, &worker_caller)).await;
+        let answered = tokio::task::spawn_blocking(move || {
+            let reply = worker.handle_frame(&frame, &worker_caller);
+            drop(slot);
+            reply
+        })
+        .await;
         let Ok(reply) = answered else {
             return End::HandlerFailed;
         };

@@ -155,6 +155,7 @@ pub async fn run_live(
     let admission = Admission {
         identity: config.access.identity,
         limits: IdentityLimits::new(config.access.identity_limits()),
+        handlers: Arc::new(Semaphore::new(connection::handler_slots())),
     };
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let pending = PendingHandshakes::new(limits.max_pending_per_address);

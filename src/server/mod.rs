@@ -15,4 +15,5 @@ pub mod reload;
 
 pub use crate::ops::handler::{FrameHandler, Reply};
 pub use config::{AccessSettings, ConfigError, ConnectionLimits, ServerConfig, TlsFiles};
+pub use connection::handler_slots;
 pub use listener::{Listeners, ServerError, run, run_live, run_with_listener, run_with_listeners};

@@ -1422,3 +1422,59 @@ fn the_change_log_is_a_hash_chain_checked_on_every_apply() {
     b.apply_changes(&after).unwrap();
     assert_eq!(b.changes_since(last, 100).unwrap(), after);
 }
+
+#[test]
+fn reads_reuse_their_prepared_statements() {
+    // A Get reads the record and its attributes: with values bound anew on every call, the cached statements
+    // must run as prepared, never compiled again (each compilation is a parse and a query plan).
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let uids: Vec<String> = (0..4).map(|i| format!("uid-{i}")).collect();
+    for uid in &uids {
+        store
+            .commit(vec![Mutation::Put(record(uid, b"object bytes"))])
+            .unwrap();
+    }
+    for _ in 0..3 {
+        for uid in &uids {
+            assert!(store.get(uid).unwrap().is_some());
+        }
+    }
+    let reprepared = store
+        .with_reader(|conn| {
+            Ok(conn
+                .prepare_cached(READ_ATTRIBUTES_SQL)?
+                .get_status(rusqlite::StatementStatus::RePrepare))
+        })
+        .unwrap();
+    assert_eq!(reprepared, 0, "the attribute read was compiled again");
+    assert_eq!(store.options().statement_cache, 128);
+}
+
+#[test]
+fn statement_journals_stay_in_memory() {
+    // A commit group's savepoints spilled their undo pages into a temporary file: about a hundred page writes
+    // per Create. The setting must have taken on the store's connection.
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let temp_store: i64 = store
+        .with_reader(|conn| Ok(conn.query_row("PRAGMA temp_store", [], |r| r.get(0))?))
+        .unwrap();
+    assert_eq!(temp_store, 2, "temp_store is not MEMORY");
+}
+
+#[test]
+fn sqlite_is_built_without_memory_statistics() {
+    // .cargo/config.toml sets LIBSQLITE3_FLAGS; a build that lost it would take a global mutex per allocation.
+    let conn = Connection::open_in_memory().unwrap();
+    let mut stmt = conn.prepare("PRAGMA compile_options").unwrap();
+    let options: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(
+        options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+        "compiled with {options:?}"
+    );
+}
