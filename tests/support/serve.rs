@@ -106,16 +106,7 @@ impl Serve {
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null());
             configure(&mut command);
-            let mut child = command.spawn().unwrap();
-            // The embedded default prints where its certificates are; the reader ends when the child does.
-            if let Some(stdout) = child.stdout.take() {
-                std::thread::spawn(move || for _ in BufReader::new(stdout).lines() {});
-            }
-            let mut serve = Serve {
-                child,
-                port,
-                data_dir: data_dir.to_path_buf(),
-            };
+            let mut serve = Serve::spawned(&mut command, port, data_dir);
             let start = Instant::now();
             loop {
                 if serve.try_connect().is_some() {
@@ -136,6 +127,20 @@ impl Serve {
             }
         }
         unreachable!("the last attempt returns or panics")
+    }
+
+    /// Starts `command` (a `kmipd serve` on `port`), its standard output read and dropped: the embedded default
+    /// prints where its certificates are; the reader ends when the child does.
+    fn spawned(command: &mut Command, port: u16, data_dir: &Path) -> Serve {
+        let mut child = command.spawn().unwrap();
+        if let Some(stdout) = child.stdout.take() {
+            std::thread::spawn(move || for _ in BufReader::new(stdout).lines() {});
+        }
+        Serve {
+            child,
+            port,
+            data_dir: data_dir.to_path_buf(),
+        }
     }
 
     /// `kmipd serve` on a listening socket this test bound and passes over as descriptor 3 (socket activation,
@@ -179,16 +184,8 @@ impl Serve {
                 Ok(())
             });
         }
-        let mut child = command.spawn().unwrap();
+        let mut serve = Serve::spawned(&mut command, port, data_dir);
         drop(listener);
-        if let Some(stdout) = child.stdout.take() {
-            std::thread::spawn(move || for _ in BufReader::new(stdout).lines() {});
-        }
-        let mut serve = Serve {
-            child,
-            port,
-            data_dir: data_dir.to_path_buf(),
-        };
         let start = Instant::now();
         while serve.try_connect().is_none() {
             if let Some(status) = serve.child.try_wait().ok().flatten() {
