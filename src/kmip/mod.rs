@@ -12,6 +12,7 @@ pub mod error;
 pub mod key_format;
 pub mod message;
 pub mod object;
+#[cfg(feature = "server")]
 pub mod operations;
 pub mod payloads;
 pub mod quirks;
