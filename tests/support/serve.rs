@@ -29,24 +29,7 @@ pub fn cannot_run(test: &str, reason: &str) {
     eprintln!("SKIPPED {test}: {reason} (CI=true makes this a failure)");
 }
 
-/// Times `kmipd serve` is started on a fresh port when it exits before listening (its port was taken).
-const START_ATTEMPTS: u32 = 3;
-
-/// The wrapper's program, arguments and environment, `program` appended: a new command for each attempt.
-fn rebuild(wrapper: &Command, program: &str) -> Command {
-    let mut command = Command::new(wrapper.get_program());
-    command.args(wrapper.get_args());
-    for (name, value) in wrapper.get_envs() {
-        match value {
-            Some(value) => command.env(name, value),
-            None => command.env_remove(name),
-        };
-    }
-    command.arg(program);
-    command
-}
-
-/// A running `kmipd serve` (possibly under a wrapper such as a tracer); killed and reaped when dropped.
+/// A running `kmipd serve`; killed and reaped when dropped.
 pub struct Serve {
     child: Child,
     /// The loopback port it listens on.
@@ -58,18 +41,12 @@ pub struct Serve {
 impl Serve {
     /// `kmipd serve` with the embedded default on `data_dir`.
     pub fn start(data_dir: &Path) -> Serve {
-        Serve::start_wrapped(data_dir, None)
-    }
-
-    /// `kmipd serve` run by `wrapper` (its program and arguments, the kmipd command line appended), or
-    /// directly when `None`. Returns once a client can connect.
-    pub fn start_wrapped(data_dir: &Path, wrapper: Option<Command>) -> Serve {
-        Serve::start_configured(data_dir, wrapper, |_| {})
+        Serve::start_activated(data_dir, |_| {})
     }
 
     /// `kmipd serve` with the embedded default on `data_dir` and further `serve` arguments.
     pub fn start_with_args(data_dir: &Path, args: &[&str]) -> Serve {
-        Serve::start_configured(data_dir, None, |command| {
+        Serve::start_activated(data_dir, |command| {
             command.args(args);
         })
     }
@@ -77,56 +54,7 @@ impl Serve {
     /// `kmipd serve` with the embedded default on `data_dir`, its command line and environment extended by
     /// `configure` (more flags, environment variables). Returns once a client can connect.
     pub fn start_with(data_dir: &Path, configure: impl Fn(&mut Command)) -> Serve {
-        Serve::start_configured(data_dir, None, configure)
-    }
-
-    fn start_configured(
-        data_dir: &Path,
-        wrapper: Option<Command>,
-        configure: impl Fn(&mut Command),
-    ) -> Serve {
-        if wrapper.is_none() {
-            return Serve::start_activated(data_dir, configure);
-        }
-        // The port is free when asked for but another test may take it before the child binds it: a child that
-        // exits before it listens is started again on another port, a bounded number of times.
-        for attempt in 1..=START_ATTEMPTS {
-            let port = tls::free_port();
-            let kmipd = env!("CARGO_BIN_EXE_kmipd");
-            let mut command = match &wrapper {
-                Some(w) => rebuild(w, kmipd),
-                None => Command::new(kmipd),
-            };
-            command
-                .args(["serve", "--data-dir"])
-                .arg(data_dir)
-                .args(["--listen", &format!("127.0.0.1:{port}")])
-                .env_remove("KMIPD_MASTER_KEY")
-                .env("RUST_LOG", "warn")
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null());
-            configure(&mut command);
-            let mut serve = Serve::spawned(&mut command, port, data_dir);
-            let start = Instant::now();
-            loop {
-                if serve.try_connect().is_some() {
-                    return serve;
-                }
-                if let Ok(Some(status)) = serve.child.try_wait() {
-                    assert!(
-                        attempt < START_ATTEMPTS,
-                        "kmipd serve exited with {status} before listening, {START_ATTEMPTS} times"
-                    );
-                    break;
-                }
-                assert!(
-                    start.elapsed() < START_WAIT,
-                    "kmipd serve did not accept a connection within {START_WAIT:?}"
-                );
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        unreachable!("the last attempt returns or panics")
+        Serve::start_activated(data_dir, configure)
     }
 
     /// Starts `command` (a `kmipd serve` on `port`), its standard output read and dropped: the embedded default
@@ -213,7 +141,7 @@ impl Serve {
             .expect("kmipd serve accepts a connection")
     }
 
-    /// The process id of the child (the wrapper's, when wrapped).
+    /// The process id of kmipd (the shell that passes it the socket execs it, keeping its id).
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
