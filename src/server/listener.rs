@@ -78,17 +78,6 @@ impl Listeners {
     }
 }
 
-/// Listens as [`Listeners::bind`] says and serves until `shutdown` completes and the connections have drained.
-pub async fn run(
-    config: ServerConfig,
-    handler: Arc<dyn FrameHandler>,
-    shutdown: impl Future<Output = ()>,
-) -> Result<(), ServerError> {
-    let listeners = Listeners::bind(&config).await?;
-    let live = Arc::new(LiveSettings::load(&config)?);
-    run_live(listeners, live, config, handler, shutdown).await
-}
-
 /// Serves on an already bound listener (`config.listen` is ignored): for tests.
 pub async fn run_with_listener(
     listener: TcpListener,
@@ -96,22 +85,10 @@ pub async fn run_with_listener(
     handler: Arc<dyn FrameHandler>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
-    run_with_listeners(listener, None, config, handler, shutdown).await
-}
-
-/// Serves KMIP on `listener` and, when given, KMIP over HTTPS on `https` (the configured addresses are
-/// ignored).
-pub async fn run_with_listeners(
-    listener: TcpListener,
-    https: Option<TcpListener>,
-    config: ServerConfig,
-    handler: Arc<dyn FrameHandler>,
-    shutdown: impl Future<Output = ()>,
-) -> Result<(), ServerError> {
     let live = Arc::new(LiveSettings::load(&config)?);
     let listeners = Listeners {
         kmip: listener,
-        https,
+        https: None,
     };
     run_live(listeners, live, config, handler, shutdown).await
 }

@@ -1,7 +1,8 @@
 //! The network edge: configuration, the mutual-TLS listener, framing, connection limits and shutdown.
 //!
-//! [`run`] accepts connections, [`connection`] reads one frame at a time from each and hands it to a
-//! [`FrameHandler`]; [`crate::mtls`] decides who may connect; [`bootstrap`] makes the development certificates of
+//! [`Listeners::bind`] opens the KMIP port (and the HTTPS door), [`run_live`] accepts connections,
+//! [`connection`] reads one frame at a time from each and hands it to a [`FrameHandler`]; [`crate::mtls`]
+//! decides who may connect; [`bootstrap`] makes the development certificates of
 //! the embedded default (with [`crate::pki`], which also issues real ones from an operator's CA).
 
 pub mod activation;
@@ -16,4 +17,4 @@ pub mod reload;
 pub use crate::ops::handler::{FrameHandler, Reply};
 pub use config::{AccessSettings, ConfigError, ConnectionLimits, ServerConfig, TlsFiles};
 pub use connection::handler_slots;
-pub use listener::{Listeners, ServerError, run, run_live, run_with_listener, run_with_listeners};
+pub use listener::{Listeners, ServerError, run_live, run_with_listener};
