@@ -159,8 +159,25 @@ pub struct OpContext<'a> {
     pub streams: &'a streams::Streams,
     /// What the access checks of this request have read (grants, owners, Object Groups), for its later items.
     pub(crate) access_cache: authorize::AccessCache,
-    /// On whose behalf the running item's changes are made (a follower node forwards it with them).
-    pub origin: Origin,
+    /// The running item's operation: with the caller, on whose behalf its changes are made ([`OpContext::origin`]).
+    pub operation: Option<Operation>,
+}
+
+impl OpContext<'_> {
+    /// On whose behalf the running item's changes are made: a follower node forwards it with them, so the
+    /// sequencer's audit line names the client. Built when a change is committed, not for every item.
+    pub fn origin(&self) -> Origin {
+        Origin {
+            identity: self
+                .principal
+                .as_ref()
+                .map_or(self.caller.identity.clone(), |p| p.identity.clone()),
+            source: self.caller.peer.to_string(),
+            operation: self.operation.map_or(String::new(), |op| {
+                op.name().map_or(format!("{:#x}", op.0), str::to_string)
+            }),
+        }
+    }
 }
 
 /// The operations the server implements, as Query Operations reports them (Interop only on a server configured
@@ -295,7 +312,7 @@ impl Engine {
             new_owner: None,
             streams: &self.streams,
             access_cache: authorize::AccessCache::default(),
-            origin: Origin::default(),
+            operation: None,
         };
         let refused = match principal {
             Err(e) => Some(Box::new(move |_| e.clone()) as Box<dyn Fn(usize) -> KmipError>),
@@ -425,19 +442,7 @@ impl Engine {
         for item in &request.items {
             let started = Instant::now();
             let mut objects = Vec::new();
-            // A follower node forwards the item's changes to the sequencer in the caller's name.
-            ctx.origin = Origin {
-                identity: ctx
-                    .principal
-                    .as_ref()
-                    .map_or(ctx.caller.identity.clone(), |p| p.identity.clone()),
-                source: ctx.caller.peer.to_string(),
-                operation: item.as_ref().map_or(String::new(), |i| {
-                    i.operation
-                        .name()
-                        .map_or(format!("{:#x}", i.operation.0), str::to_string)
-                }),
-            };
+            ctx.operation = item.as_ref().ok().map(|i| i.operation);
             let mut response = match item {
                 Ok(i) => run_item(i, ctx, &mut objects),
                 Err(bad) => unreadable(bad),
@@ -460,7 +465,7 @@ impl Engine {
             // Stop: the items not processed are not returned (1.4 section 11.43).
             if failed && option != BatchErrorContinuationOption::Continue {
                 if let Some(journal) = ctx.undo {
-                    undo_earlier(journal, ctx.store, &ctx.origin, &mut out);
+                    undo_earlier(journal, ctx.store, &ctx.origin(), &mut out);
                     // Their success lines are already written: the log says they were undone after all.
                     for undone in out
                         .iter()

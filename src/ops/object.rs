@@ -225,10 +225,10 @@ pub fn save(ctx: &OpContext<'_>, objects: &[&Managed]) -> Result<(), KmipError> 
 /// makes goes through here.
 pub fn commit(ctx: &OpContext<'_>, mutations: Vec<Mutation>) -> Result<(), StoreError> {
     let Some(journal) = ctx.undo else {
-        return ctx.store.commit_for(&ctx.origin, mutations).map(|_| ());
+        return ctx.store.commit_for(&ctx.origin(), mutations).map(|_| ());
     };
     journal.before_write(ctx.store, &mutations)?;
-    ctx.store.commit_for(&ctx.origin, mutations.clone())?;
+    ctx.store.commit_for(&ctx.origin(), mutations.clone())?;
     journal.written(&mutations);
     Ok(())
 }

@@ -1970,7 +1970,7 @@ fn locate_set_based_visibility_matches_the_per_object_check() {
             new_owner: None,
             streams: &e.streams,
             access_cache: Default::default(),
-            origin: Default::default(),
+            operation: None,
         };
         let set_based = super::authorize::visible(&ctx, all.clone()).unwrap();
         // The per-object check: each object's own facts, read one by one, through the same decision.
@@ -2062,7 +2062,7 @@ fn access_checks_read_grants_once_and_each_object_once_per_request() {
         new_owner: None,
         streams: &e.streams,
         access_cache: Default::default(),
-        origin: Default::default(),
+        operation: None,
     };
     // Three passes over the same objects, as a batch of Gets, Get Attributes and Encrypts would make.
     for class in [OpClass::Get, OpClass::Get, OpClass::Use] {
