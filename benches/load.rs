@@ -16,6 +16,9 @@
 //! - `KMIPD_BENCH_SERVER_BIN`: another `kmipd` binary to run as the server (a build of an earlier commit, for
 //!   before/after figures); the generator and echo server stay this build's.
 
+#[path = "../tests/support/echo.rs"]
+mod echo;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -105,33 +108,6 @@ fn start_server(dir: &Path, port: u16) -> Process {
         }
     });
     Process(child)
-}
-
-/// `kmipd bench echo-server` on a free port, with the same certificates; its address.
-fn start_echo(data: &Path) -> (Process, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kmipd"))
-        .args([
-            "bench",
-            "echo-server",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let address = line
-        .trim()
-        .strip_prefix("echo server listening on ")
-        .unwrap_or_else(|| panic!("echo server said {line:?}"))
-        .to_string();
-    (Process(child), address)
 }
 
 /// One `kmipd bench` run's figures.
@@ -274,7 +250,8 @@ fn main() {
     let port = kmipd_free_port();
     let server = start_server(dir.path(), port);
     let data = dir.path().join("data").canonicalize().unwrap();
-    let (_echo, echo) = start_echo(&data);
+    let echo_server = echo::Echo::start(&data);
+    let echo = echo_server.address.clone();
     let kmipd = format!("127.0.0.1:{port}");
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(

@@ -2,14 +2,17 @@
 //! process: a short run of several operations completes requests without errors, the echo run too, and a
 //! request the server refuses is counted as an error (and fails the command), never as an operation.
 
+#[path = "support/echo.rs"]
+mod echo;
 #[path = "support/serve.rs"]
 mod serve;
 #[path = "support/tls.rs"]
 mod tls;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
+
+use echo::Echo;
 
 /// Seconds of load per run: long enough for a few hundred requests, short enough for the suite.
 const SECONDS: &str = "1";
@@ -52,47 +55,6 @@ fn clean_run(server: &str, data_dir: &Path, args: &[&str]) -> serde_json::Value 
     assert!(report["ops_per_second"].as_f64().unwrap() > 0.0);
     assert!(report["p99_ms"].as_f64().unwrap() >= report["p50_ms"].as_f64().unwrap());
     report
-}
-
-/// `kmipd bench echo-server`, killed and reaped when dropped.
-struct Echo {
-    child: Child,
-    address: String,
-}
-
-impl Echo {
-    fn start(data_dir: &Path) -> Echo {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kmipd"))
-            .args([
-                "bench",
-                "echo-server",
-                "--listen",
-                "127.0.0.1:0",
-                "--data-dir",
-            ])
-            .arg(data_dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let address = line
-            .trim()
-            .strip_prefix("echo server listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
-        Echo { child, address }
-    }
-}
-
-impl Drop for Echo {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]
